@@ -1,0 +1,214 @@
+import { z } from 'zod';
+import { KEY_PREFIX_PATTERN } from '../core/api-key.js';
+import { isIP } from 'node:net';
+import { WINDOW_NAMES, type WindowName } from '../core/windows.js';
+
+/**
+ * The one schema of gateway.yaml. Unknown keys are errors everywhere; every
+ * duration is in milliseconds and says so in its name; every number has
+ * bounds. Cross-field rules are in `checkReferences` below.
+ * docs/configuration.md documents every field; keep the two in step.
+ */
+
+const MAX_TIMEOUT_MS = 600_000;
+const MAX_LIMIT = 1_000_000_000_000;
+
+const port = z.int().min(0).max(65_535);
+const host = z.string().min(1);
+const durationMs = (defaultMs: number) => z.int().min(1).max(MAX_TIMEOUT_MS).default(defaultMs);
+const name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, {
+  error: 'expected a name of lowercase letters, digits, "-" and "_" (at most 64)',
+});
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+const listenerSchema = (defaultHost: string, defaultPort: number) =>
+  z.strictObject({ host: host.default(defaultHost), port: port.default(defaultPort) });
+
+const upstreamSchema = z.strictObject({
+  /** Origin of the upstream service: scheme, host and port only. */
+  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).refine(
+    (value) => {
+      const url = new URL(value);
+      return (url.pathname === '/' || url.pathname === '') && url.search === '' && url.hash === '';
+    },
+    { error: 'expected an origin (scheme, host, port) with no path, query or fragment' },
+  ),
+  connect_timeout_ms: durationMs(2_000),
+  /** Time to wait for the upstream's response headers. */
+  headers_timeout_ms: durationMs(30_000),
+  /** Longest pause between two chunks of the upstream's response body. */
+  body_timeout_ms: durationMs(30_000),
+  /** Most concurrent connections to this upstream. */
+  connections: z.int().min(1).max(10_000).default(128),
+  keep_alive_timeout_ms: durationMs(4_000),
+});
+
+const routeSchema = z.strictObject({
+  name,
+  /** Methods this route matches; all methods when omitted. */
+  methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
+  /** Matches whole path segments: `/api` matches `/api` and `/api/x`, not `/apix`. */
+  path_prefix: z.string().regex(/^\/[^?#\s]*$/, { error: 'expected a path starting with "/"' }),
+  upstream: name,
+  auth: z.enum(['api_key', 'none']).default('api_key'),
+  /** Units this route charges against every window, per request. */
+  cost: z.int().min(1).max(1_000_000).default(1),
+  /** What to do when the limit store fails: forward unchecked (open) or 503 (closed). */
+  on_store_error: z.enum(['open', 'closed']).default('closed'),
+  hide_headers: z.boolean().default(false),
+  /** Overrides `proxy.max_body_bytes` for this route. */
+  max_body_bytes: z.int().min(0).max(1_073_741_824).optional(),
+});
+
+const limitsSchema = z
+  .strictObject(Object.fromEntries(WINDOW_NAMES.map((w) => [w, z.int().min(1).max(MAX_LIMIT).optional()])) as {
+    [K in WindowName]: z.ZodOptional<z.ZodInt>;
+  })
+  .superRefine((limits, ctx) => {
+    // A shorter window allowing more than a longer one can never be reached.
+    const set = WINDOW_NAMES.filter((w) => limits[w] !== undefined);
+    for (let i = 0; i + 1 < set.length; i++) {
+      const shorter = set[i]!;
+      const longer = set[i + 1]!;
+      if (limits[shorter]! > limits[longer]!) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [shorter],
+          message: `${limits[shorter]} exceeds the ${longer} limit of ${limits[longer]}`,
+        });
+      }
+    }
+  });
+
+const planSchema = z.strictObject({
+  /** Calendar windows and their limits; a plan with none is unlimited. */
+  limits: limitsSchema.default({}),
+  upgrade_url: z.url({ error: 'expected a URL' }).optional(),
+});
+
+const keyEntrySchema = z.strictObject({
+  /** A stable, non-secret id shown to the upstream; defaults to the hash's first 12 hex digits. */
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected 1–64 letters, digits, ".", "-" or "_"' }).optional(),
+  /** Lowercase hex SHA-256 of the key (`quotagate keys hash <key>`). Never the key itself. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/, { error: 'expected a lowercase hex SHA-256 (64 characters)' }),
+  subject: z.string().min(1).max(256),
+  plan: name,
+  name: z.string().max(200).optional(),
+});
+
+const apiKeysSchema = z.strictObject({
+  prefix: z.string().regex(KEY_PREFIX_PATTERN, {
+    error: 'expected 2–16 lowercase letters or digits, starting with a letter',
+  }).default('qg'),
+  keys: z.array(keyEntrySchema).default([]),
+});
+
+const authSchema = z.strictObject({
+  api_keys: apiKeysSchema.default({ prefix: 'qg', keys: [] }),
+  /** The plan of callers on `auth: none` routes, counted by client IP. */
+  anonymous_plan: name.default('anonymous'),
+});
+
+const cidr = z.string().refine(isCidrOrAddress, { error: 'expected an IP address or CIDR block' });
+
+const proxySchema = z.strictObject({
+  /** Largest request body forwarded; larger ones get 413. */
+  max_body_bytes: z.int().min(0).max(1_073_741_824).default(10 * 1024 * 1024),
+  /** Peers whose X-Forwarded-For / -Proto / -Host are believed. */
+  trusted_proxies: z.array(cidr).default([]),
+});
+
+const headersSchema = z.strictObject({
+  /** X-RateLimit-Reset as seconds until reset (default) or as epoch seconds. */
+  reset_format: z.enum(['delta-seconds', 'epoch-seconds']).default('delta-seconds'),
+});
+
+const storeSchema = z.strictObject({
+  type: z.literal('memory', { error: 'expected "memory" (the Redis store comes later)' }).default('memory'),
+});
+
+const configObject = z.strictObject({
+  listeners: z
+    .strictObject({
+      proxy: listenerSchema('0.0.0.0', 8080).default({ host: '0.0.0.0', port: 8080 }),
+      admin: listenerSchema('127.0.0.1', 8081).default({ host: '127.0.0.1', port: 8081 }),
+    })
+    .default({ proxy: { host: '0.0.0.0', port: 8080 }, admin: { host: '127.0.0.1', port: 8081 } }),
+  store: storeSchema.default({ type: 'memory' }),
+  proxy: proxySchema.default({ max_body_bytes: 10 * 1024 * 1024, trusted_proxies: [] }),
+  headers: headersSchema.default({ reset_format: 'delta-seconds' }),
+  auth: authSchema.default({ api_keys: { prefix: 'qg', keys: [] }, anonymous_plan: 'anonymous' }),
+  upstreams: z.record(name, upstreamSchema),
+  routes: z.array(routeSchema).min(1),
+  plans: z.record(name, planSchema),
+  shutdown: z
+    .strictObject({ drain_timeout_ms: durationMs(10_000) })
+    .default({ drain_timeout_ms: 10_000 }),
+  logging: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .default({ level: 'info' }),
+});
+
+export const configSchema = configObject.superRefine(checkReferences);
+
+/** The parsed, defaulted configuration. */
+export type GatewayConfig = z.output<typeof configSchema>;
+export type RouteConfig = GatewayConfig['routes'][number];
+export type UpstreamConfig = GatewayConfig['upstreams'][string];
+export type PlanConfig = GatewayConfig['plans'][string];
+export type KeyEntryConfig = GatewayConfig['auth']['api_keys']['keys'][number];
+
+/** Rules that span fields: every reference names something defined, names are unique. */
+function checkReferences(config: z.output<typeof configObject>, ctx: z.RefinementCtx): void {
+  const upstreams = Object.keys(config.upstreams);
+  const plans = Object.keys(config.plans);
+  const seenRoutes = new Set<string>();
+  config.routes.forEach((route, index) => {
+    if (seenRoutes.has(route.name)) {
+      ctx.addIssue({ code: 'custom', path: ['routes', index, 'name'], message: `duplicate route name "${route.name}"` });
+    }
+    seenRoutes.add(route.name);
+    if (!upstreams.includes(route.upstream)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routes', index, 'upstream'],
+        message: `unknown upstream "${route.upstream}" (defined: ${upstreams.join(', ') || 'none'})`,
+      });
+    }
+  });
+  const anonymousRoute = config.routes.find((route) => route.auth === 'none');
+  if (anonymousRoute !== undefined && !plans.includes(config.auth.anonymous_plan)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['auth', 'anonymous_plan'],
+      message: `plan "${config.auth.anonymous_plan}" is not defined, and route "${anonymousRoute.name}" uses auth: none`,
+    });
+  }
+  const seenHashes = new Set<string>();
+  const seenIds = new Set<string>();
+  config.auth.api_keys.keys.forEach((key, index) => {
+    const path = ['auth', 'api_keys', 'keys', index];
+    if (!plans.includes(key.plan)) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'plan'], message: `unknown plan "${key.plan}"` });
+    }
+    if (seenHashes.has(key.hash)) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'hash'], message: 'duplicate key hash' });
+    }
+    seenHashes.add(key.hash);
+    const id = key.id ?? key.hash.slice(0, 12);
+    if (seenIds.has(id)) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'id'], message: `duplicate key id "${id}"` });
+    }
+    seenIds.add(id);
+  });
+}
+
+function isCidrOrAddress(value: string): boolean {
+  const [address, bits, ...rest] = value.split('/');
+  if (address === undefined || rest.length > 0) return false;
+  const version = isIP(address);
+  if (version === 0) return false;
+  if (bits === undefined) return true;
+  if (!/^\d{1,3}$/.test(bits)) return false;
+  return Number(bits) <= (version === 4 ? 32 : 128);
+}

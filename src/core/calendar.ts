@@ -1,0 +1,40 @@
+import type { WindowName } from './windows.js';
+
+/** The bounds of one calendar period, in epoch milliseconds, end exclusive. */
+export interface Period {
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+const FIXED_LENGTH_MS = {
+  second: 1_000,
+  minute: 60_000,
+  hour: 3_600_000,
+  day: 86_400_000,
+} as const;
+
+/**
+ * The UTC calendar period of `window` that contains `nowMs`.
+ *
+ * Second, minute, hour and day periods have a fixed length in UTC (leap
+ * seconds are not represented in epoch time). A month runs from the 1st at
+ * 00:00 UTC to the 1st of the next month, so it lasts 28, 29, 30 or 31 days.
+ * lua/consume.lua computes the same bounds from Redis TIME; the two are tested
+ * against each other.
+ */
+export function periodOf(window: WindowName, nowMs: number): Period {
+  if (window === 'month') {
+    const date = new Date(nowMs);
+    const year = date.getUTCFullYear();
+    const month = date.getUTCMonth();
+    return { startMs: Date.UTC(year, month, 1), endMs: Date.UTC(year, month + 1, 1) };
+  }
+  const lengthMs = FIXED_LENGTH_MS[window];
+  const startMs = Math.floor(nowMs / lengthMs) * lengthMs;
+  return { startMs, endMs: startMs + lengthMs };
+}
+
+/** Whole seconds from `nowMs` until `endMs`, rounded up, at least 1. */
+export function secondsUntil(endMs: number, nowMs: number): number {
+  return Math.max(1, Math.ceil((endMs - nowMs) / 1000));
+}
