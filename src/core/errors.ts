@@ -5,6 +5,7 @@
 export const ERROR_STATUS = {
   bad_request: 400,
   missing_credentials: 401,
+  malformed_api_key: 401,
   invalid_api_key: 401,
   key_revoked: 401,
   key_expired: 401,
@@ -24,6 +25,7 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 const TITLES: Record<ErrorCode, string> = {
   bad_request: 'Bad request',
   missing_credentials: 'Credentials are required',
+  malformed_api_key: 'Malformed API key',
   invalid_api_key: 'Invalid API key',
   key_revoked: 'API key revoked',
   key_expired: 'API key expired',

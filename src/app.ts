@@ -1,0 +1,78 @@
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
+import type { KeyStore } from './auth/key-store.js';
+import { buildPlans } from './config/plans.js';
+import type { GatewayConfig } from './config/schema.js';
+import type { Clock } from './core/clock.js';
+import type { ProxyEnv } from './http/context.js';
+import { bodyLimit } from './http/middleware/body-limit.js';
+import { forward } from './http/middleware/forward.js';
+import { identify } from './http/middleware/identify.js';
+import { limit } from './http/middleware/limit.js';
+import { matchRoute } from './http/middleware/match-route.js';
+import { requestMetrics } from './http/middleware/request-metrics.js';
+import { asGatewayError, problemResponse } from './http/problem-response.js';
+import { RouteTable } from './http/route-table.js';
+import { type HealthState, adminRoutes } from './http/routes/admin.js';
+import type { Limiter } from './limiter/limiter.js';
+import type { GatewayMetrics } from './metrics/metrics.js';
+import type { ClientAddressResolver } from './proxy/client-address.js';
+import type { Forwarder } from './proxy/forwarder.js';
+
+/** Everything the HTTP apps need, built by main.ts (or a test). */
+export interface AppDeps {
+  readonly config: GatewayConfig;
+  readonly limiter: Limiter;
+  readonly keyStore: KeyStore;
+  readonly forwarder: Forwarder;
+  readonly clientAddress: ClientAddressResolver;
+  readonly metrics: GatewayMetrics;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly health: HealthState;
+}
+
+export interface GatewayApps {
+  /** The proxy listener: every request is routed, identified, limited and forwarded. */
+  readonly proxy: Hono<ProxyEnv>;
+  /** The admin listener: health, readiness, metrics. */
+  readonly admin: Hono;
+}
+
+/** Wires middleware and routes. Does no I/O; `main.ts` serves the result. */
+export function buildApp(deps: AppDeps): GatewayApps {
+  const { config, metrics } = deps;
+  const proxy = new Hono<ProxyEnv>();
+  proxy.use(requestMetrics(metrics));
+  proxy.all(
+    '*',
+    matchRoute(new RouteTable(config.routes)),
+    bodyLimit({ maxBodyBytes: config.proxy.max_body_bytes }),
+    identify({
+      authenticator: new ApiKeyAuthenticator({ prefix: config.auth.api_keys.prefix, keyStore: deps.keyStore }),
+      clientAddress: deps.clientAddress,
+      anonymousPlan: config.auth.anonymous_plan,
+      onAuthFailure: (reason) => metrics.authFailures.inc({ reason }),
+    }),
+    limit({
+      limiter: deps.limiter,
+      plans: buildPlans(config.plans),
+      resetFormat: config.headers.reset_format,
+      clock: deps.clock,
+    }),
+    forward({
+      forwarder: deps.forwarder,
+      maxBodyBytes: config.proxy.max_body_bytes,
+      onUpstreamTimed: (route, seconds) => metrics.upstreamDuration.observe({ route }, seconds),
+    }),
+  );
+  proxy.onError((error, c) => {
+    const gatewayError = asGatewayError(error);
+    if (gatewayError.code === 'internal_error') deps.logger.error({ err: error }, 'request failed');
+    // Denials carry their own rate-limit headers; later failures (502, 504) get the admitted ones.
+    const limitHeaders = gatewayError.code === 'rate_limited' ? [] : (c.var.rateLimitHeaders ?? []);
+    return problemResponse(c, gatewayError, limitHeaders);
+  });
+  return { proxy, admin: adminRoutes(deps) };
+}

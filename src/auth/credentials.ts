@@ -1,0 +1,26 @@
+/** An API key as presented by a caller, and the header that carried it. */
+export interface PresentedKey {
+  readonly key: string;
+  /** Lowercase name of the header it came in; that header is not forwarded upstream. */
+  readonly header: 'x-api-key' | 'authorization';
+}
+
+const BEARER = /^bearer[ \t]+/i;
+
+/**
+ * Finds the API key in a request's headers: `X-API-Key`, else
+ * `Authorization: Bearer <key>` when the token starts with `<prefix>_` (other
+ * bearer tokens are left to JWT authentication). Undefined when neither holds one.
+ */
+export function presentedApiKey(
+  xApiKey: string | undefined,
+  authorization: string | undefined,
+  prefix: string,
+): PresentedKey | undefined {
+  if (xApiKey !== undefined && xApiKey !== '') return { key: xApiKey.trim(), header: 'x-api-key' };
+  if (authorization === undefined) return undefined;
+  const match = BEARER.exec(authorization);
+  if (match === null) return undefined;
+  const token = authorization.slice(match[0].length).trim();
+  return token.startsWith(`${prefix}_`) ? { key: token, header: 'authorization' } : undefined;
+}

@@ -1,0 +1,39 @@
+import type { HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
+import type { Identity } from '../core/identity.js';
+import type { HeaderPair } from '../core/ratelimit-headers.js';
+import type { CompiledRoute } from './route-table.js';
+
+/** Context variables of the proxy listener, each set by the middleware named. */
+export interface ProxyVariables {
+  /** matchRoute: the route this request matched. */
+  route: CompiledRoute;
+  /** matchRoute: the normalized path (no query) to forward. */
+  forwardPath: string;
+  /** identify: who is charged. */
+  identity: Identity;
+  /** identify: lowercase request headers that carried the credential; never forwarded. */
+  credentialHeaders: readonly string[];
+  /** limit: rate-limit headers for the response (empty when the route hides them). */
+  rateLimitHeaders: readonly HeaderPair[];
+}
+
+/** Bindings are absent when the app is driven in-process with `app.request()`. */
+export interface ProxyEnv {
+  Bindings: Partial<HttpBindings>;
+  Variables: ProxyVariables;
+}
+
+export type ProxyContext = Context<ProxyEnv>;
+
+/**
+ * A request header by lowercase name. Reads node's parsed headers directly
+ * when served by @hono/node-server (no Headers object is built on the hot
+ * path), and the Web Request otherwise.
+ */
+export function requestHeader(c: ProxyContext, lowercaseName: string): string | undefined {
+  const incoming = c.env?.incoming;
+  if (incoming === undefined) return c.req.header(lowercaseName);
+  const value = incoming.headers[lowercaseName];
+  return Array.isArray(value) ? value.join(', ') : value;
+}

@@ -1,0 +1,21 @@
+import type { MiddlewareHandler } from 'hono';
+import { GatewayError } from '../../core/errors.js';
+import type { GatewayMetrics } from '../../metrics/metrics.js';
+import type { ProxyEnv } from '../context.js';
+
+/**
+ * Counts every request by route, plan and outcome and times it whole. The
+ * outcome is `forwarded`, or the code of the error the gateway answered with.
+ * Runs first, so it sees the final result of everything after it.
+ */
+export function requestMetrics(metrics: GatewayMetrics): MiddlewareHandler<ProxyEnv> {
+  return async function requestMetricsMiddleware(c, next) {
+    const startMs = performance.now();
+    await next();
+    const error = c.error;
+    const outcome = error === undefined ? 'forwarded' : error instanceof GatewayError ? error.code : 'internal_error';
+    const route = c.var.route?.config.name ?? '';
+    metrics.requests.inc({ route, plan: c.var.identity?.plan ?? '', outcome });
+    metrics.requestDuration.observe({ route, outcome }, (performance.now() - startMs) / 1000);
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * The composition root: the only module that reads process.env, opens
+ * sockets, listens, installs signal handlers or exits. It loads the config,
+ * builds the concrete parts, hands them to buildApp(), serves the apps and
+ * owns shutdown. Nothing runs at import; src/cli/bin.ts calls main().
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import { pino, type Logger } from 'pino';
+import { buildApp } from './app.js';
+import { FileKeyStore } from './auth/file-key-store.js';
+import { runCheckConfig } from './cli/check-config.js';
+import type { CommandIo } from './cli/io.js';
+import { runKeys } from './cli/keys.js';
+import { loadConfigFile } from './config/load.js';
+import type { GatewayConfig } from './config/schema.js';
+import { type Clock, systemClock } from './core/clock.js';
+import type { HealthState } from './http/routes/admin.js';
+import { MemoryLimiter } from './limiter/memory-limiter.js';
+import { createMetrics } from './metrics/metrics.js';
+import { ClientAddressResolver } from './proxy/client-address.js';
+import { Forwarder } from './proxy/forwarder.js';
+import { UpstreamPools } from './proxy/upstream-pools.js';
+
+/** A gateway that is serving; returned by startGateway for main() and for tests. */
+export interface RunningGateway {
+  /** `http://host:port` of the proxy listener. */
+  readonly proxyUrl: string;
+  /** `http://host:port` of the admin listener. */
+  readonly adminUrl: string;
+  /**
+   * Stops accepting connections, lets in-flight requests finish for up to
+   * `shutdown.drain_timeout_ms`, then closes what is left and releases
+   * every client. Resolves once everything is closed.
+   */
+  shutdown(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Collect default process metrics (off in tests that build many gateways). */
+  readonly processMetrics?: boolean;
+}
+
+/** Builds every part from `config` and starts both listeners. */
+export async function startGateway(config: GatewayConfig, options: StartOptions): Promise<RunningGateway> {
+  const clock = options.clock ?? systemClock;
+  const health: HealthState = { ready: false, draining: false };
+  const metrics = createMetrics({ collectProcessMetrics: options.processMetrics ?? true });
+  const limiter = new MemoryLimiter({ clock });
+  const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
+  const forwarder = new Forwarder({ pools: new UpstreamPools(config.upstreams), clientAddress });
+  const apps = buildApp({
+    config,
+    limiter,
+    keyStore: new FileKeyStore(config.auth.api_keys.keys),
+    forwarder,
+    clientAddress,
+    metrics,
+    clock,
+    logger: options.logger,
+    health,
+  });
+  const proxyServer = await listen(apps.proxy.fetch, config.listeners.proxy);
+  const adminServer = await listen(apps.admin.fetch, config.listeners.admin);
+  health.ready = true;
+
+  return {
+    proxyUrl: urlOf(proxyServer),
+    adminUrl: urlOf(adminServer),
+    async shutdown() {
+      health.draining = true;
+      await drain(proxyServer, config.shutdown.drain_timeout_ms);
+      await Promise.allSettled([forwarder.close(), limiter.close()]);
+      await closeServer(adminServer);
+    },
+  };
+}
+
+type FetchHandler = Parameters<typeof serve>[0]['fetch'];
+
+function listen(fetch: FetchHandler, listener: { host: string; port: number }): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname: listener.host, port: listener.port }) as Server;
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function urlOf(server: Server): string {
+  const { address, family, port } = server.address() as AddressInfo;
+  return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+}
+
+/**
+ * Stops accepting, then waits for open requests to finish. Idle keep-alive
+ * connections are closed as they become idle; after `timeoutMs` the rest are
+ * cut.
+ */
+async function drain(server: Server, timeoutMs: number): Promise<void> {
+  const closed = closeServer(server);
+  server.closeIdleConnections();
+  const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  const result = await Promise.race([closed.then(() => 'closed' as const), timedOut]);
+  clearInterval(idleSweep);
+  clearTimeout(timer);
+  if (result === 'timeout') {
+    server.closeAllConnections();
+    await closed;
+  }
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+function configPath(argv: readonly string[], env: NodeJS.ProcessEnv): string {
+  const flagAt = argv.indexOf('--config');
+  return (flagAt !== -1 ? argv[flagAt + 1] : undefined) ?? env.QUOTAGATE_CONFIG ?? 'gateway.yaml';
+}
+
+/** `quotagate serve`: runs until SIGTERM or SIGINT, then drains and exits 0. */
+async function runServe(argv: readonly string[]): Promise<number> {
+  const path = configPath(argv, process.env);
+  let config: GatewayConfig;
+  try {
+    config = await loadConfigFile(path, process.env);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+  const logger = pino({ level: config.logging.level, base: { service: 'quotagate' } });
+  const gateway = await startGateway(config, { logger });
+  logger.info({ proxy: gateway.proxyUrl, admin: gateway.adminUrl, config: path }, 'quotagate listening');
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info({ signal, drainTimeoutMs: config.shutdown.drain_timeout_ms }, 'draining');
+  await gateway.shutdown();
+  logger.info('stopped');
+  return 0;
+}
+
+const USAGE = `usage: quotagate <command>
+  serve [--config gateway.yaml]   run the gateway (config: --config, else $QUOTAGATE_CONFIG, else ./gateway.yaml)
+  check-config [file]             validate a config offline; exits 1 on error
+  keys generate | keys hash <key> API key helpers`;
+
+const processIo: CommandIo = {
+  env: process.env,
+  stdout: (line) => process.stdout.write(`${line}\n`),
+  stderr: (line) => process.stderr.write(`${line}\n`),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+};
+
+/** Runs the command in `argv` (without node and script) and exits with its status. */
+export async function main(argv: readonly string[]): Promise<never> {
+  const [command, ...rest] = argv;
+  let code: number;
+  switch (command) {
+    case 'serve':
+      code = await runServe(rest);
+      break;
+    case 'check-config':
+      code = await runCheckConfig(rest, processIo);
+      break;
+    case 'keys':
+      code = await runKeys(rest, processIo);
+      break;
+    default:
+      processIo.stderr(USAGE);
+      code = command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+  }
+  process.exit(code);
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
+import { limiterContract } from '../contract/limiter.contract.js';
+
+limiterContract('MemoryLimiter', async (clock) => new MemoryLimiter({ clock, sweepIntervalMs: 0 }));
+
+describe('MemoryLimiter memory', () => {
+  it('drops subjects once all their periods have ended, and only then', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 15, 10, 30));
+    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });
+    await limiter.consume({ subject: 'minute-only', windows: [{ name: 'minute', limit: 5 }], cost: 1 });
+    await limiter.consume({ subject: 'with-day', windows: [{ name: 'minute', limit: 5 }, { name: 'day', limit: 9 }], cost: 1 });
+    expect(limiter.subjectCount).toBe(2);
+
+    clock.set(Date.UTC(2026, 5, 15, 10, 31));
+    limiter.sweep();
+    expect(limiter.subjectCount).toBe(1);
+
+    // The day counter survived the sweep with its count.
+    const again = await limiter.consume({
+      subject: 'with-day',
+      windows: [{ name: 'minute', limit: 5 }, { name: 'day', limit: 9 }],
+      cost: 1,
+    });
+    expect(again.windows.map((w) => w.remaining)).toEqual([4, 7]);
+
+    clock.set(Date.UTC(2026, 5, 16, 0, 0));
+    limiter.sweep();
+    expect(limiter.subjectCount).toBe(0);
+    await limiter.close();
+  });
+
+  it('does not hold denied-only subjects', async () => {
+    const limiter = new MemoryLimiter({ clock: new ManualClock(Date.UTC(2026, 0, 1)), sweepIntervalMs: 0 });
+    await limiter.consume({ subject: 'too-big', windows: [{ name: 'hour', limit: 1 }], cost: 2 });
+    expect(limiter.subjectCount).toBe(0);
+    await limiter.close();
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import { mostConstraining, rateLimitHeaders } from '../../src/core/ratelimit-headers.js';
+import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
+
+const headerMap = (pairs: ReadonlyArray<readonly [string, string]>) => Object.fromEntries(pairs);
+
+describe('rateLimitHeaders over a sequence of requests', () => {
+  it('counts down to the limit and past it, on every header', async () => {
+    // 2026-06-15T10:39:00Z: 21 minutes to the hour, 13 h 21 min to the day's end.
+    const clock = new ManualClock(Date.UTC(2026, 5, 15, 10, 39, 0));
+    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });
+    const windows = [
+      { name: 'hour', limit: 3 },
+      { name: 'day', limit: 10 },
+    ] as const;
+    const seen: Record<string, string>[] = [];
+    for (let i = 0; i < 4; i++) {
+      const decision = await limiter.consume({ subject: 's', windows, cost: 1 });
+      seen.push(headerMap(rateLimitHeaders(decision.windows, 'delta-seconds', clock.now())));
+    }
+    expect(seen.map((h) => h.RateLimit)).toEqual([
+      '"hour";r=2;t=1260, "day";r=9;t=48060',
+      '"hour";r=1;t=1260, "day";r=8;t=48060',
+      '"hour";r=0;t=1260, "day";r=7;t=48060',
+      '"hour";r=0;t=1260, "day";r=7;t=48060',
+    ]);
+    expect(seen[0]!['RateLimit-Policy']).toBe('"hour";q=3;w=3600, "day";q=10;w=86400');
+    expect(seen.map((h) => h['X-RateLimit-Remaining'])).toEqual(['2', '1', '0', '0']);
+    expect(seen.map((h) => h['X-RateLimit-Limit'])).toEqual(['3', '3', '3', '3']);
+    expect(seen.map((h) => h['X-RateLimit-Reset'])).toEqual(['1260', '1260', '1260', '1260']);
+    expect(seen.map((h) => h['X-RateLimit-Remaining-Day'])).toEqual(['9', '8', '7', '7']);
+    expect(seen[3]!['X-RateLimit-Limit-Hour']).toBe('3');
+    await limiter.close();
+  });
+
+  it('gives the reset as epoch seconds when configured', () => {
+    const nowMs = Date.UTC(2026, 5, 15, 10, 39, 0, 400);
+    const headers = headerMap(
+      rateLimitHeaders([{ name: 'hour', limit: 5, remaining: 4, resetSeconds: 1260, periodSeconds: 3600 }], 'epoch-seconds', nowMs),
+    );
+    expect(headers['X-RateLimit-Reset']).toBe(String(Date.UTC(2026, 5, 15, 11) / 1000));
+  });
+
+  it('sends nothing when no window applies', () => {
+    expect(rateLimitHeaders([], 'delta-seconds', 0)).toEqual([]);
+  });
+});
+
+describe('mostConstraining', () => {
+  const w = (name: 'minute' | 'hour' | 'day', remaining: number) => ({
+    name,
+    limit: 100,
+    remaining,
+    resetSeconds: 1,
+    periodSeconds: 60,
+  });
+
+  it('picks the window with the fewest remaining', () => {
+    expect(mostConstraining([w('minute', 5), w('hour', 2), w('day', 50)])?.name).toBe('hour');
+  });
+
+  it('breaks ties toward the longer window', () => {
+    expect(mostConstraining([w('minute', 0), w('hour', 0), w('day', 3)])?.name).toBe('hour');
+    expect(mostConstraining([w('minute', 7), w('day', 7)])?.name).toBe('day');
+  });
+});
