@@ -28,7 +28,11 @@ const upstreamSchema = z.strictObject({
   /** Origin of the upstream service: scheme, host and port only. */
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).refine(
     (value) => {
+      // zod runs this even when the URL check above failed: leave such a
+      // value to that check's issue (and never let `new URL` throw).
+      if (!URL.canParse(value)) return true;
       const url = new URL(value);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') return true;
       return (url.pathname === '/' || url.pathname === '') && url.search === '' && url.hash === '';
     },
     { error: 'expected an origin (scheme, host, port) with no path, query or fragment' },

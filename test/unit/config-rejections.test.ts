@@ -1,0 +1,118 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfigText } from '../../src/config/load.js';
+
+/**
+ * One fixture per rejection rule, each holding exactly one problem, each with
+ * the exact line(s) a user sees. The file label is the fixture's basename.
+ */
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
+
+function problemsOf(file: string): readonly string[] {
+  try {
+    parseConfigText(readFileSync(FIXTURES + file, 'utf8'), file, {});
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error(`${file} was accepted`);
+}
+
+const NAME_RULE = 'expected a name of lowercase letters, digits, "-" and "_" (at most 64)';
+
+const cases: readonly { rule: string; file: string; problem: string }[] = [
+  // Structure and types
+  { rule: 'an unknown top-level key', file: 'unknown-key-top.yaml', problem: 'logs: unknown key' },
+  { rule: 'an unknown nested key', file: 'unknown-key-nested.yaml', problem: 'plans.free.limit: unknown key' },
+  { rule: 'a value of the wrong type', file: 'wrong-type.yaml', problem: 'routes[0].hide_headers: expected a boolean, got a string ("yes")' },
+  { rule: 'a scalar where a section belongs', file: 'wrong-type-section.yaml', problem: 'listeners: expected a mapping, got a number (8080)' },
+  { rule: 'a section left empty', file: 'empty-section.yaml', problem: 'listeners: expected a mapping, got nothing' },
+  { rule: 'a document that is not a mapping', file: 'not-a-mapping.yaml', problem: '(root): expected a mapping, got a list' },
+  { rule: 'an empty file', file: 'empty.yaml', problem: '(root): expected a mapping, got nothing' },
+  { rule: 'a missing required field', file: 'missing-required.yaml', problem: 'routes[0].upstream: required' },
+  { rule: 'a missing required section', file: 'missing-section.yaml', problem: 'plans: required' },
+  // Bounds
+  { rule: 'a port above 65535', file: 'bad-port.yaml', problem: 'listeners.proxy.port: must be at most 65535' },
+  { rule: 'a timeout above 600000 ms', file: 'bad-timeout.yaml', problem: 'upstreams.demo.headers_timeout_ms: must be at most 600000' },
+  { rule: 'a zero timeout', file: 'zero-timeout.yaml', problem: 'shutdown.drain_timeout_ms: must be at least 1' },
+  { rule: 'a zero connection pool', file: 'bad-connections.yaml', problem: 'upstreams.demo.connections: must be at least 1' },
+  { rule: 'a zero route cost', file: 'bad-cost.yaml', problem: 'routes[0].cost: must be at least 1' },
+  { rule: 'a negative body size', file: 'bad-max-body.yaml', problem: 'proxy.max_body_bytes: must be at least 0' },
+  // Enums
+  { rule: 'an unknown auth mode', file: 'bad-enum.yaml', problem: 'routes[0].auth: expected one of "api_key", "none"' },
+  {
+    rule: 'an unknown HTTP method',
+    file: 'bad-method.yaml',
+    problem: 'routes[0].methods[1]: expected one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"',
+  },
+  { rule: 'an empty method list', file: 'empty-methods.yaml', problem: 'routes[0].methods: must have at least 1 entry' },
+  { rule: 'an unknown store failure policy', file: 'bad-store-error-policy.yaml', problem: 'routes[0].on_store_error: expected one of "open", "closed"' },
+  { rule: 'a store other than memory', file: 'bad-store.yaml', problem: 'store.type: expected "memory" (the Redis store comes later)' },
+  {
+    rule: 'an unknown log level',
+    file: 'bad-log-level.yaml',
+    problem: 'logging.level: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent"',
+  },
+  { rule: 'an unknown reset format', file: 'bad-reset-format.yaml', problem: 'headers.reset_format: expected one of "delta-seconds", "epoch-seconds"' },
+  // Plans and limits
+  { rule: 'a fractional limit', file: 'fractional-limit.yaml', problem: 'plans.free.limits.hour: expected an integer' },
+  { rule: 'a zero limit', file: 'zero-limit.yaml', problem: 'plans.free.limits.day: must be at least 1' },
+  { rule: 'a negative limit', file: 'negative-limit.yaml', problem: 'plans.free.limits.minute: must be at least 1' },
+  { rule: 'a limit above 10^12 (only the schema bound, not the safe-integer one)', file: 'huge-limit.yaml', problem: 'plans.free.limits.month: must be at most 1000000000000' },
+  { rule: 'a shorter window allowing more than a longer one', file: 'limit-order.yaml', problem: 'plans.free.limits.minute: 100 exceeds the hour limit of 60' },
+  { rule: 'a plan name that breaks the name pattern', file: 'bad-plan-name.yaml', problem: `plans.Pro: invalid name: ${NAME_RULE}` },
+  { rule: 'an upgrade URL that is not a URL', file: 'bad-upgrade-url.yaml', problem: 'plans.free.upgrade_url: expected a URL' },
+  // Routes
+  { rule: 'an empty routes list', file: 'empty-routes.yaml', problem: 'routes: must have at least 1 entry' },
+  { rule: 'a route name that breaks the name pattern', file: 'bad-route-name.yaml', problem: `routes[0].name: ${NAME_RULE}` },
+  { rule: 'a path prefix without a leading slash', file: 'bad-path-prefix.yaml', problem: 'routes[0].path_prefix: expected a path starting with "/"' },
+  { rule: 'a route naming an unknown upstream', file: 'unknown-upstream.yaml', problem: 'routes[0].upstream: unknown upstream "billing" (defined: demo)' },
+  { rule: 'a duplicate route name', file: 'duplicate-route-name.yaml', problem: 'routes[1].name: duplicate route name "api"' },
+  {
+    rule: 'auth: none without the anonymous plan',
+    file: 'anonymous-plan-missing.yaml',
+    problem: 'auth.anonymous_plan: plan "anonymous" is not defined, and route "public" uses auth: none',
+  },
+  // Upstreams and proxy
+  { rule: 'an upstream URL with a path', file: 'upstream-url-path.yaml', problem: 'upstreams.demo.url: expected an origin (scheme, host, port) with no path, query or fragment' },
+  { rule: 'a non-http upstream URL', file: 'upstream-url-scheme.yaml', problem: 'upstreams.demo.url: expected an http:// or https:// URL' },
+  // Regression: the origin refinement called `new URL` on this and threw a TypeError.
+  { rule: 'an upstream URL that is not a URL', file: 'upstream-url-invalid.yaml', problem: 'upstreams.demo.url: expected an http:// or https:// URL' },
+  { rule: 'a bad trusted_proxies entry', file: 'bad-trusted-proxy.yaml', problem: 'proxy.trusted_proxies[1]: expected an IP address or CIDR block' },
+  // API keys
+  { rule: 'a key on an unknown plan', file: 'key-unknown-plan.yaml', problem: 'auth.api_keys.keys[0].plan: unknown plan "gold"' },
+  { rule: 'a duplicate key hash', file: 'duplicate-key-hash.yaml', problem: 'auth.api_keys.keys[1].hash: duplicate key hash' },
+  { rule: 'a duplicate key id', file: 'duplicate-key-id.yaml', problem: 'auth.api_keys.keys[1].id: duplicate key id "acme-1"' },
+  { rule: 'a malformed key hash', file: 'bad-key-hash.yaml', problem: 'auth.api_keys.keys[0].hash: expected a lowercase hex SHA-256 (64 characters)' },
+  { rule: 'a malformed key id', file: 'bad-key-id.yaml', problem: 'auth.api_keys.keys[0].id: expected 1–64 letters, digits, ".", "-" or "_"' },
+  { rule: 'an empty key subject', file: 'empty-key-subject.yaml', problem: 'auth.api_keys.keys[0].subject: must not be empty' },
+  { rule: 'a bad key prefix', file: 'bad-key-prefix.yaml', problem: 'auth.api_keys.prefix: expected 2–16 lowercase letters or digits, starting with a letter' },
+  // YAML and interpolation
+  { rule: 'a YAML syntax error, with line and column', file: 'yaml-syntax.yaml', problem: 'line 11, column 1: invalid YAML: Missing closing "quote' },
+  { rule: 'a key repeated in one mapping', file: 'yaml-duplicate-key.yaml', problem: 'line 10, column 1: invalid YAML: Map keys must be unique' },
+  { rule: 'an unset environment variable', file: 'unset-env.yaml', problem: 'upstreams.demo.url: environment variable "UPSTREAM_URL" is not set' },
+  {
+    rule: 'a malformed ${…} reference',
+    file: 'bad-env-reference.yaml',
+    problem: 'upstreams.demo.url: invalid reference "${1HOST}": expected ${NAME} or ${NAME:-default}',
+  },
+  { rule: 'an unterminated ${', file: 'unterminated-env.yaml', problem: 'upstreams.demo.url: unterminated "${" (write "$${" for a literal "${")' },
+  { rule: 'a substituted value of the wrong type', file: 'env-not-a-number.yaml', problem: 'listeners.proxy.port: expected a number, got a string ("80a")' },
+];
+
+describe('config rejections: one fixture per rule, exact message', () => {
+  it.each(cases)('rejects $rule ($file)', ({ file, problem }) => {
+    expect(problemsOf(file)).toEqual([`${file}: ${problem}`]);
+  });
+
+  it('has a case for every rejection fixture', () => {
+    const fixtures = readdirSorted().filter((file) => file !== 'valid-minimal.yaml');
+    expect(cases.map((c) => c.file).sort()).toEqual(fixtures);
+  });
+});
+
+function readdirSorted(): string[] {
+  return readdirSync(FIXTURES).filter((file) => file.endsWith('.yaml')).sort();
+}
