@@ -25,5 +25,16 @@ export function problemBody(
 ): ProblemBody {
   const type =
     code === 'rate_limited' || code === 'quota_exceeded' ? QUOTA_EXCEEDED_TYPE : PROBLEM_TYPE_BASE + code;
-  return { ...extensions, type, title: titleOf(code), status: ERROR_STATUS[code], code, detail };
+  // Standard members first and never overridden by an extension of the same name.
+  return { type, title: titleOf(code), status: ERROR_STATUS[code], code, detail, ...withoutStandard(extensions) };
+}
+
+const STANDARD_MEMBERS = new Set(['type', 'title', 'status', 'code', 'detail', 'instance']);
+
+function withoutStandard(extensions: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(extensions)) {
+    if (!STANDARD_MEMBERS.has(name)) result[name] = value;
+  }
+  return result;
 }
