@@ -1,0 +1,131 @@
+import { execFileSync } from 'node:child_process';
+import { cpus, release, type } from 'node:os';
+import type { LoadOptions, LoadResult } from './measure.js';
+
+/**
+ * The bench report: one markdown table of the rows, the ratios that the
+ * design's targets are stated in, and what a reader needs to reproduce the
+ * run. The same text is printed and written to bench/last-run.md.
+ */
+
+/** quotagate's throughput must be at least this fraction of the bare proxy's (DESIGN.md §1). */
+export const MIN_THROUGHPUT_RATIO = 0.8;
+/** quotagate may add at most this much p99 latency over the bare proxy, at moderate load (DESIGN.md §1). */
+export const MAX_ADDED_P99_MS = 2;
+
+export interface MeasuredRow {
+  readonly name: string;
+  readonly description: string;
+  readonly warmup: LoadResult;
+  readonly result: LoadResult;
+  /** Why this row cannot be trusted (non-2xx, errors, a failed first request); empty when valid. */
+  readonly problems: readonly string[];
+}
+
+export interface RunInfo {
+  readonly command: string;
+  readonly load: LoadOptions;
+  readonly warmupSec: number;
+  readonly runtime: string;
+  readonly repoRoot: string;
+  readonly startedAt: Date;
+}
+
+/** Why `result` (and its warm-up) makes the row invalid; empty when every response was 2xx. */
+export function problemsOf(warmup: LoadResult, result: LoadResult): string[] {
+  const problems: string[] = [];
+  for (const [phase, run] of [['warm-up', warmup], ['measurement', result]] as const) {
+    if (run.non2xx > 0) problems.push(`${phase}: ${run.non2xx} non-2xx responses (${formatCodes(run.statusCodes)})`);
+    if (run.errors > 0) problems.push(`${phase}: ${run.errors} connection errors (${run.timeouts} timeouts)`);
+    if (run.totalRequests === 0) problems.push(`${phase}: no requests completed`);
+  }
+  return problems;
+}
+
+/** The whole report as markdown. */
+export function renderReport(rows: readonly MeasuredRow[], info: RunInfo): string {
+  const invalid = rows.filter((row) => row.problems.length > 0);
+  const lines: string[] = [];
+  lines.push(`# quotagate bench — ${info.startedAt.toISOString()}`, '');
+  if (invalid.length > 0) {
+    lines.push('> **INVALID RUN** — some responses were not 2xx or failed; the numbers below do not measure the', '> happy path and must not be compared or copied into RESULTS.md:');
+    for (const row of invalid) for (const problem of row.problems) lines.push(`> - **${row.name}**: ${problem}`);
+    lines.push('');
+  }
+  lines.push(renderTable(rows), '', renderRatios(rows, info), '', renderSetup(rows, info));
+  return lines.join('\n') + '\n';
+}
+
+function renderTable(rows: readonly MeasuredRow[]): string {
+  const out = [
+    '| target | requests/s (avg) | p50 ms | p99 ms | non-2xx | errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const { name, result } of rows) {
+    out.push(`| ${name} | ${perSec(result.requestsPerSec)} | ${ms(result.p50Ms)} | ${ms(result.p99Ms)} | ${result.non2xx} | ${result.errors} |`);
+  }
+  return out.join('\n');
+}
+
+function renderRatios(rows: readonly MeasuredRow[], info: RunInfo): string {
+  const byName = new Map(rows.map((row) => [row.name, row.result]));
+  const upstream = byName.get('upstream');
+  const bare = byName.get('bare');
+  const out = ['| ratio | value | target |', '| --- | ---: | --- |'];
+  if (upstream !== undefined && bare !== undefined) {
+    out.push(`| bare / upstream (throughput) | ${ratio(bare.requestsPerSec / upstream.requestsPerSec)} | — (the cost of any Node proxy hop) |`);
+  }
+  const saturated = info.load.ratePerSec === undefined;
+  for (const row of rows) {
+    if (row.name === 'upstream' || row.name === 'bare' || bare === undefined) continue;
+    const throughput = row.result.requestsPerSec / bare.requestsPerSec;
+    const addedP99 = row.result.p99Ms - bare.p99Ms;
+    const addedP50 = row.result.p50Ms - bare.p50Ms;
+    out.push(
+      `| ${row.name} / bare (throughput) | ${ratio(throughput)} | ≥ ${ratio(MIN_THROUGHPUT_RATIO)}: ${verdict(throughput >= MIN_THROUGHPUT_RATIO)}${saturated ? '' : ' (rate-capped run: throughput ratio is not meaningful)'} |`,
+      `| ${row.name} added p99 over bare | ${signedMs(addedP99)} | < ${MAX_ADDED_P99_MS} ms at moderate load: ${verdict(addedP99 < MAX_ADDED_P99_MS)}${saturated ? ' (this run is at saturation: see README)' : ''} |`,
+      `| ${row.name} added p50 over bare | ${signedMs(addedP50)} | — |`,
+    );
+  }
+  return out.length > 2 ? out.join('\n') : '_No ratios: run at least `upstream` and `bare`, or `bare` and a gateway._';
+}
+
+function renderSetup(rows: readonly MeasuredRow[], info: RunInfo): string {
+  const processors = cpus();
+  const load = info.load;
+  return [
+    '## Setup',
+    '',
+    `- command: \`${info.command}\``,
+    `- date: ${info.startedAt.toISOString()}`,
+    `- machine: ${processors[0]?.model.trim() ?? 'unknown CPU'} × ${processors.length} logical CPUs; ${type()} ${release()}`,
+    `- node ${process.version}; servers run with ${info.runtime}; each server and autocannon share these CPUs`,
+    `- revision: ${gitRevision(info.repoRoot)}`,
+    `- load: autocannon, ${load.connections} connections, pipelining 1, ${info.warmupSec} s warm-up then ${load.durationSec} s measured, ${load.ratePerSec === undefined ? 'no rate cap (saturation)' : `${load.ratePerSec} requests/s overall`}`,
+    `- rows: ${rows.map((row) => `**${row.name}** — ${row.description}`).join('; ')}`,
+  ].join('\n');
+}
+
+function gitRevision(repoRoot: string): string {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'bench', 'lua', 'package.json'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    }).trim();
+    return dirty === '' ? commit : `${commit} with uncommitted changes`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+function formatCodes(codes: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(codes).filter(([code]) => !code.startsWith('2')).map(([code, count]) => `${code}: ${count}`);
+  return parts.length > 0 ? parts.join(', ') : 'no status';
+}
+
+const perSec = (value: number): string => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '—');
+const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : '—');
+const signedMs = (value: number): string => (Number.isFinite(value) ? `${value >= 0 ? '+' : ''}${value.toFixed(2)} ms` : '—');
+const ratio = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : '—');
+const verdict = (met: boolean): string => (met ? 'met' : '**missed**');

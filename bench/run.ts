@@ -1,0 +1,172 @@
+import { writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ChildProcesses, fetchOnce, findFreePort, type Runtime } from './children.js';
+import { runLoad, type LoadOptions, type LoadResult } from './measure.js';
+import { problemsOf, renderReport, type MeasuredRow } from './report.js';
+import { defineTargets, type BenchTarget } from './targets.js';
+
+/**
+ * `npm run bench`: loads the bench upstream directly, through a bare Node
+ * proxy and through quotagate, one after the other in one run on this
+ * machine, and reports them side by side (bench/README.md explains the rows).
+ *
+ *   npm run bench -- [--duration 10] [--connections 50] [--warmup 3]
+ *                    [--only upstream,bare,quotagate] [--rate <requests/s>]
+ *                    [--runtime tsx|dist]
+ *
+ * Exits 1 when any row saw a non-2xx response or a connection error: such a
+ * run does not measure the happy path.
+ */
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+interface BenchOptions {
+  readonly load: LoadOptions;
+  readonly warmupSec: number;
+  readonly only: readonly string[] | undefined;
+  readonly runtime: Runtime;
+}
+
+function parseOptions(argv: readonly string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '50' },
+      warmup: { type: 'string', default: '3' },
+      only: { type: 'string' },
+      rate: { type: 'string' },
+      runtime: { type: 'string', default: 'tsx' },
+    },
+  });
+  const positive = (flag: string, raw: string, min = 1): number => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) throw new Error(`--${flag}: expected an integer ≥ ${min}, got "${raw}"`);
+    return value;
+  };
+  if (values.runtime !== 'tsx' && values.runtime !== 'dist') {
+    throw new Error(`--runtime: expected "tsx" or "dist", got "${values.runtime}"`);
+  }
+  return {
+    load: {
+      durationSec: positive('duration', values.duration),
+      connections: positive('connections', values.connections),
+      ...(values.rate === undefined ? {} : { ratePerSec: positive('rate', values.rate) }),
+    },
+    warmupSec: positive('warmup', values.warmup, 0),
+    only: values.only?.split(',').map((name) => name.trim()).filter((name) => name !== ''),
+    runtime: values.runtime,
+  };
+}
+
+function selectTargets(all: readonly BenchTarget[], only: readonly string[] | undefined): BenchTarget[] {
+  if (only === undefined) return [...all];
+  const unknown = only.filter((name) => !all.some((target) => target.name === name));
+  if (unknown.length > 0) {
+    throw new Error(`--only: unknown target ${unknown.join(', ')} (known: ${all.map((target) => target.name).join(', ')})`);
+  }
+  return all.filter((target) => only.includes(target.name));
+}
+
+async function measureTarget(target: BenchTarget, options: BenchOptions): Promise<MeasuredRow> {
+  progress(`${target.name}: starting`);
+  let stop: () => Promise<void>;
+  try {
+    stop = await target.start();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    progress(`${target.name}: FAILED TO START — ${message}`);
+    const nothing = noResult();
+    return { name: target.name, description: target.description, warmup: nothing, result: nothing, problems: [`did not start: ${message.split('\n')[0]}`] };
+  }
+  try {
+    const first = await fetchOnce(target.url, target.headers);
+    const problems: string[] = [];
+    if (first.status < 200 || first.status >= 300) {
+      problems.push(`first request answered ${first.status}: ${first.body.slice(0, 300)}`);
+      progress(`${target.name}: WARNING — first request answered ${first.status}: ${first.body.slice(0, 300)}`);
+    }
+    const warmupLoad = { ...options.load, durationSec: options.warmupSec };
+    progress(`${target.name}: warming up for ${options.warmupSec} s`);
+    const warmup = options.warmupSec > 0 ? await runLoad(target.url, target.headers, warmupLoad) : noResult(1);
+    progress(`${target.name}: measuring for ${options.load.durationSec} s`);
+    const result = await runLoad(target.url, target.headers, options.load);
+    problems.push(...problemsOf(warmup, result));
+    progress(`${target.name}: ${Math.round(result.requestsPerSec)} requests/s, p99 ${result.p99Ms.toFixed(2)} ms${problems.length > 0 ? ' — INVALID' : ''}`);
+    return { name: target.name, description: target.description, warmup, result, problems };
+  } finally {
+    await stop();
+  }
+}
+
+/** A phase that did not run; `totalRequests` 1 keeps a skipped warm-up from counting as "no requests". */
+function noResult(totalRequests = 0): LoadResult {
+  return { requestsPerSec: Number.NaN, totalRequests, p50Ms: Number.NaN, p99Ms: Number.NaN, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {} };
+}
+
+function commandLine(argv: readonly string[]): string {
+  const args = argv.join(' ');
+  if (process.env['npm_lifecycle_event'] === 'bench') return `npm run bench${args === '' ? '' : ` -- ${args}`}`;
+  return `npx tsx bench/run.ts${args === '' ? '' : ` ${args}`}`;
+}
+
+function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const options = parseOptions(argv);
+  const startedAt = new Date();
+  const children = new ChildProcesses(repoRoot, options.runtime);
+  process.on('exit', () => children.killAll());
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      progress(`${signal}: stopping`);
+      children.killAll();
+      process.exit(130);
+    });
+  }
+
+  const upstreamPort = await findFreePort();
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  progress('upstream: starting');
+  const upstream = await children.start({
+    name: 'bench upstream',
+    entry: 'bench/upstream.ts',
+    args: ['--port', String(upstreamPort)],
+    readyUrl: upstreamUrl,
+  });
+  try {
+    const targets = selectTargets(await defineTargets({ upstreamUrl, children }), options.only);
+    const rows: MeasuredRow[] = [];
+    for (const target of targets) rows.push(await measureTarget(target, options));
+
+    const report = renderReport(rows, {
+      command: commandLine(argv),
+      load: options.load,
+      warmupSec: options.warmupSec,
+      runtime: options.runtime === 'tsx' ? '`node --import tsx`' : 'compiled `dist/` JavaScript',
+      repoRoot,
+      startedAt,
+    });
+    process.stdout.write(`\n${report}`);
+    writeFileSync(join(repoRoot, 'bench', 'last-run.md'), report);
+    progress('wrote bench/last-run.md');
+    const invalid = rows.some((row) => row.problems.length > 0);
+    if (invalid) progress('INVALID RUN: some responses were not 2xx or failed (see the report).');
+    return invalid ? 1 : 0;
+  } finally {
+    await upstream.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    progress(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,87 @@
+import { findFreePort, type ChildProcesses } from './children.js';
+
+/**
+ * The rows of the bench. Each target is something autocannon can load: a URL,
+ * the headers every request carries, and how to start (and stop) whatever
+ * serves it. Every target forwards to (or is) the one shared bench upstream.
+ * To add a row (quotagate on Redis, say), add an entry to `defineTargets`.
+ */
+
+/**
+ * The plain bench API key. A public bench credential: its SHA-256 is in
+ * bench/gateway.bench.yaml, and it grants nothing anywhere else.
+ */
+export const BENCH_API_KEY = 'qg_sCnAQd6ysowCPvW8Aw1Qoi_4emljv';
+
+/** The path every bench request asks for. */
+export const BENCH_PATH = '/bench/hello';
+
+export interface BenchTarget {
+  /** Short name, used by `--only` and in the table. */
+  readonly name: string;
+  /** One line saying what the row measures. */
+  readonly description: string;
+  /** What autocannon requests. */
+  readonly url: string;
+  /** Headers sent with every request. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Starts what the target needs beyond the shared upstream; resolves once it answers. Returns its stop. */
+  start(): Promise<() => Promise<void>>;
+}
+
+export interface TargetContext {
+  /** Origin of the shared bench upstream, already running. */
+  readonly upstreamUrl: string;
+  readonly children: ChildProcesses;
+}
+
+/** Every target, in table order. The ratios in the report assume `upstream` and `bare` exist. */
+export async function defineTargets(context: TargetContext): Promise<BenchTarget[]> {
+  const [barePort, gatewayPort, adminPort] = [await findFreePort(), await findFreePort(), await findFreePort()];
+  const bareUrl = `http://127.0.0.1:${barePort}`;
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  return [
+    {
+      name: 'upstream',
+      description: 'the bench upstream, directly (no proxy)',
+      url: `${context.upstreamUrl}${BENCH_PATH}`,
+      headers: {},
+      start: async () => async () => {},
+    },
+    {
+      name: 'bare',
+      description: 'bare Node reverse proxy (node:http + undici Pool, no checks): the ceiling',
+      url: `${bareUrl}${BENCH_PATH}`,
+      headers: {},
+      start: async () => {
+        const server = await context.children.start({
+          name: 'bare proxy',
+          entry: 'bench/bare-proxy.ts',
+          args: ['--port', String(barePort), '--upstream', context.upstreamUrl],
+          readyUrl: bareUrl,
+        });
+        return () => server.stop();
+      },
+    },
+    {
+      name: 'quotagate',
+      description: 'quotagate, memory store, valid key in X-API-Key, limits never reached',
+      url: `${gatewayUrl}${BENCH_PATH}`,
+      headers: { 'X-API-Key': BENCH_API_KEY },
+      start: async () => {
+        const server = await context.children.start({
+          name: 'quotagate',
+          entry: 'src/bin.ts',
+          args: ['serve', '--config', 'bench/gateway.bench.yaml'],
+          env: {
+            QG_PORT: String(gatewayPort),
+            QG_ADMIN_PORT: String(adminPort),
+            UPSTREAM_URL: context.upstreamUrl,
+          },
+          readyUrl: gatewayUrl,
+        });
+        return () => server.stop();
+      },
+    },
+  ];
+}
