@@ -1,0 +1,64 @@
+import { pino } from 'pino';
+import { parseConfigText } from '../../src/config/load.js';
+import { ManualClock } from '../../src/core/clock.js';
+import { type RunningGateway, startGateway } from '../../src/main.js';
+
+/** A plain key for tests, valid with prefix `qg`, and its hash. */
+export const TEST_KEY = 'qg_gyHv9AT3WonldYsJ8ffUI9_0p4rsE';
+export const TEST_KEY_HASH = '00975063a56d962832bdba45488145875b2236883a4c0009d85c03f9704d0b00';
+/** A second, well-formed key that no config lists. */
+export const UNKNOWN_KEY = 'qg_EZRq9ocoO352BsoFcsGLvS_0V3G9A';
+
+/** 2026-06-15T10:30:00Z: 30 minutes to the next hour, far from any day or month boundary. */
+export const FIXED_NOW_MS = Date.UTC(2026, 5, 15, 10, 30, 0);
+
+export interface TestGateway {
+  readonly gateway: RunningGateway;
+  readonly proxyUrl: string;
+  readonly adminUrl: string;
+  readonly clock: ManualClock;
+}
+
+/**
+ * A gateway on ephemeral loopback ports with `yaml` as its config, on a
+ * manual clock fixed at FIXED_NOW_MS (so no window boundary passes mid-test).
+ * Callers shut it down with `gateway.shutdown()`.
+ */
+export async function startTestGateway(yaml: string): Promise<TestGateway> {
+  const config = parseConfigText(yaml, 'test.yaml', {});
+  const clock = new ManualClock(FIXED_NOW_MS);
+  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), clock, processMetrics: false });
+  return { gateway, proxyUrl: gateway.proxyUrl, adminUrl: gateway.adminUrl, clock };
+}
+
+/** A config with one upstream and the given routes and plans sections, on ephemeral ports. */
+export function testConfig(options: {
+  upstreamOrigin: string;
+  routes: string;
+  plans?: string;
+  extra?: string;
+  headersTimeoutMs?: number;
+}): string {
+  return `
+listeners:
+  proxy: { host: 127.0.0.1, port: 0 }
+  admin: { host: 127.0.0.1, port: 0 }
+upstreams:
+  app:
+    url: ${options.upstreamOrigin}
+    connect_timeout_ms: 500
+    headers_timeout_ms: ${options.headersTimeoutMs ?? 2000}
+    body_timeout_ms: 2000
+routes:
+${options.routes}
+auth:
+  api_keys:
+    keys:
+      - { id: test-key, hash: ${TEST_KEY_HASH}, subject: customer-1, plan: small }
+plans:
+${options.plans ?? `  small: { limits: { minute: 3, hour: 100 } }
+  anonymous: { limits: { minute: 2 } }`}
+shutdown:
+  drain_timeout_ms: 2000
+${options.extra ?? ''}`;
+}
