@@ -20,6 +20,8 @@ export interface ChildServer {
   readonly name: string;
   /** The last lines the process wrote to stdout and stderr, oldest first. */
   outputTail(): readonly string[];
+  /** How the process ended with its last output, or undefined while it runs (or after stop()). */
+  unexpectedExit(): string | undefined;
   /** Sends SIGTERM, then SIGKILL after a grace period; resolves once it exited. */
   stop(): Promise<void>;
 }
@@ -71,6 +73,7 @@ export class ChildProcesses {
     };
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
+    let stopping = false;
     const exited = new Promise<void>((resolve) => {
       child.once('exit', () => {
         this.running.delete(child);
@@ -80,7 +83,13 @@ export class ChildProcesses {
     const server: ChildServer = {
       name: options.name,
       outputTail: () => [...tail],
+      unexpectedExit: () => {
+        if (stopping || (child.exitCode === null && child.signalCode === null)) return undefined;
+        const output = tail.length > 0 ? `\n--- last output of ${options.name} ---\n${tail.join('\n')}` : '';
+        return `${options.name} exited with ${child.exitCode ?? child.signalCode}${output}`;
+      },
       stop: async () => {
+        stopping = true;
         if (child.exitCode !== null || child.signalCode !== null) return;
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);

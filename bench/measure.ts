@@ -1,38 +1,59 @@
 import autocannon from 'autocannon';
-import { createHistogram } from 'node:perf_hooks';
+import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
+import { Pool } from 'undici';
 
 /**
- * One autocannon run against one URL. Throughput comes from autocannon;
- * latency percentiles come from a microsecond histogram fed by autocannon's
- * `response` event, because autocannon's own latency histogram has a
- * resolution of 1 ms, too coarse for a "less than 2 ms added" target.
+ * Load generators. Both report latency percentiles from a microsecond
+ * histogram, because autocannon's own latency histogram has a resolution of
+ * 1 ms, too coarse for a "less than 2 ms added" target.
+ *
+ * - Saturation (default): autocannon, `connections` closed-loop connections,
+ *   each sending its next request as soon as the previous one is answered.
+ *   Measures the most a target serves on this machine.
+ * - Paced (`ratePerSec` set): an open-loop generator that dispatches requests
+ *   evenly, `ratePerSec` per second, over at most `connections` keep-alive
+ *   connections. Measures latency at a load the target can sustain. (It does
+ *   not use autocannon's `overallRate`, which sends each second's budget as a
+ *   burst at the start of the second and so measures queueing of that burst.)
  */
 
 export interface LoadOptions {
+  /** Concurrent connections: closed-loop clients, or the paced generator's pool size. */
   readonly connections: number;
   readonly durationSec: number;
-  /** Total requests per second across all connections; unlimited (saturation) when omitted. */
+  /** Requests per second, sent evenly (paced mode); saturation when omitted. */
   readonly ratePerSec?: number;
 }
 
 export interface LoadResult {
-  /** Mean of the per-second request counts (autocannon's `requests.average`). */
+  /** Completed requests per second: the mean of autocannon's per-second counts, or completed / elapsed when paced. */
   readonly requestsPerSec: number;
   readonly totalRequests: number;
   /** Latency percentiles of 2xx responses, in milliseconds (µs resolution). */
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly non2xx: number;
-  /** Connection errors, including timeouts. */
+  /** Connection and request errors, including timeouts. */
   readonly errors: number;
   readonly timeouts: number;
+  /** The first error's message, when there was one. */
+  readonly firstError?: string;
   /** Responses per status code. */
   readonly statusCodes: Readonly<Record<string, number>>;
 }
 
+const REQUEST_TIMEOUT_SEC = 10;
+
 /** Loads `url` with `headers` for `options.durationSec` and summarizes the run. */
 export function runLoad(url: string, headers: Readonly<Record<string, string>>, options: LoadOptions): Promise<LoadResult> {
+  return options.ratePerSec === undefined
+    ? runSaturated(url, headers, options)
+    : runPaced(url, headers, { ...options, ratePerSec: options.ratePerSec });
+}
+
+function runSaturated(url: string, headers: Readonly<Record<string, string>>, options: LoadOptions): Promise<LoadResult> {
   const latencyUs = createHistogram();
+  let firstError: string | undefined;
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -41,7 +62,7 @@ export function runLoad(url: string, headers: Readonly<Record<string, string>>, 
         connections: options.connections,
         duration: options.durationSec,
         pipelining: 1,
-        ...(options.ratePerSec === undefined ? {} : { overallRate: options.ratePerSec }),
+        timeout: REQUEST_TIMEOUT_SEC,
       },
       (error: unknown, result) => {
         if (error !== null && error !== undefined) {
@@ -53,11 +74,11 @@ export function runLoad(url: string, headers: Readonly<Record<string, string>>, 
         resolve({
           requestsPerSec: result.requests.average,
           totalRequests: result.requests.total,
-          p50Ms: latencyUs.count === 0 ? Number.NaN : latencyUs.percentile(50) / 1000,
-          p99Ms: latencyUs.count === 0 ? Number.NaN : latencyUs.percentile(99) / 1000,
+          ...percentiles(latencyUs),
           non2xx: result.non2xx,
           errors: result.errors,
           timeouts: result.timeouts,
+          ...(firstError === undefined ? {} : { firstError }),
           statusCodes,
         });
       },
@@ -65,5 +86,91 @@ export function runLoad(url: string, headers: Readonly<Record<string, string>>, 
     instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
       if (statusCode >= 200 && statusCode < 300) latencyUs.record(Math.max(1, Math.round(responseTimeMs * 1000)));
     });
+    instance.on('reqError', (error: unknown) => {
+      firstError ??= error instanceof Error ? error.message : String(error);
+    });
   });
+}
+
+async function runPaced(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  options: LoadOptions & { readonly ratePerSec: number },
+): Promise<LoadResult> {
+  const target = new URL(url);
+  const pool = new Pool(target.origin, {
+    connections: options.connections,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: REQUEST_TIMEOUT_SEC * 1000,
+    bodyTimeout: REQUEST_TIMEOUT_SEC * 1000,
+  });
+  const latencyUs = createHistogram();
+  const statusCodes: Record<string, number> = {};
+  let completed = 0;
+  let non2xx = 0;
+  let errors = 0;
+  let timeouts = 0;
+  let firstError: string | undefined;
+  const inFlight = new Set<Promise<void>>();
+
+  const send = (): void => {
+    const sentAt = performance.now();
+    const done = pool
+      .request({ method: 'GET', path: `${target.pathname}${target.search}`, headers: { ...headers } })
+      .then(async (response) => {
+        await response.body.dump();
+        completed++;
+        statusCodes[response.statusCode] = (statusCodes[response.statusCode] ?? 0) + 1;
+        if (response.statusCode >= 200 && response.statusCode < 300) {
+          latencyUs.record(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
+        } else {
+          non2xx++;
+        }
+      })
+      .catch((error: unknown) => {
+        errors++;
+        const code = (error as { code?: unknown } | null)?.code;
+        if (typeof code === 'string' && code.endsWith('_TIMEOUT')) timeouts++;
+        firstError ??= error instanceof Error ? error.message : String(error);
+      })
+      .finally(() => inFlight.delete(done));
+    inFlight.add(done);
+  };
+
+  // Dispatch on a 1 ms tick whatever is due, so the requests of one second are spread over it.
+  const total = Math.round(options.ratePerSec * options.durationSec);
+  const intervalMs = 1000 / options.ratePerSec;
+  const startedAt = performance.now();
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const dispatchDue = (): void => {
+      const due = Math.min(total, Math.floor((performance.now() - startedAt) / intervalMs) + 1);
+      for (; sent < due; sent++) send();
+      if (sent >= total) {
+        clearInterval(timer);
+        resolve();
+      }
+    };
+    const timer = setInterval(dispatchDue, 1);
+    dispatchDue();
+  });
+  await Promise.all(inFlight);
+  const elapsedSec = (performance.now() - startedAt) / 1000;
+  await pool.close();
+  return {
+    requestsPerSec: completed / elapsedSec,
+    totalRequests: completed,
+    ...percentiles(latencyUs),
+    non2xx,
+    errors,
+    timeouts,
+    ...(firstError === undefined ? {} : { firstError }),
+    statusCodes,
+  };
+}
+
+function percentiles(latencyUs: RecordableHistogram): { p50Ms: number; p99Ms: number } {
+  if (latencyUs.count === 0) return { p50Ms: Number.NaN, p99Ms: Number.NaN };
+  return { p50Ms: latencyUs.percentile(50) / 1000, p99Ms: latencyUs.percentile(99) / 1000 };
 }

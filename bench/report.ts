@@ -13,6 +13,27 @@ export const MIN_THROUGHPUT_RATIO = 0.8;
 /** quotagate may add at most this much p99 latency over the bare proxy, at moderate load (DESIGN.md §1). */
 export const MAX_ADDED_P99_MS = 2;
 
+/** Above this CPU busy fraction before the run, the report warns that other work skews the rows. */
+export const BUSY_MACHINE = 0.15;
+
+/** Fraction of all CPUs' time (0–1) spent busy during the next `sampleMs`. */
+export async function sampleCpuBusy(sampleMs = 1_000): Promise<number> {
+  const total = (): { busy: number; all: number } => {
+    let busy = 0;
+    let all = 0;
+    for (const { times } of cpus()) {
+      const sum = times.user + times.nice + times.sys + times.irq + times.idle;
+      all += sum;
+      busy += sum - times.idle;
+    }
+    return { busy, all };
+  };
+  const before = total();
+  await new Promise((resolve) => setTimeout(resolve, sampleMs));
+  const after = total();
+  return after.all === before.all ? 0 : (after.busy - before.busy) / (after.all - before.all);
+}
+
 export interface MeasuredRow {
   readonly name: string;
   readonly description: string;
@@ -29,6 +50,8 @@ export interface RunInfo {
   readonly runtime: string;
   readonly repoRoot: string;
   readonly startedAt: Date;
+  /** Fraction of CPU time (0–1) spent busy over a short sample just before the run. */
+  readonly cpuBusyBefore: number;
 }
 
 /** Why `result` (and its warm-up) makes the row invalid; empty when every response was 2xx. */
@@ -36,7 +59,9 @@ export function problemsOf(warmup: LoadResult, result: LoadResult): string[] {
   const problems: string[] = [];
   for (const [phase, run] of [['warm-up', warmup], ['measurement', result]] as const) {
     if (run.non2xx > 0) problems.push(`${phase}: ${run.non2xx} non-2xx responses (${formatCodes(run.statusCodes)})`);
-    if (run.errors > 0) problems.push(`${phase}: ${run.errors} connection errors (${run.timeouts} timeouts)`);
+    if (run.errors > 0) {
+      problems.push(`${phase}: ${run.errors} request errors (${run.timeouts} timeouts)${run.firstError === undefined ? '' : `, first: ${run.firstError}`}`);
+    }
     if (run.totalRequests === 0) problems.push(`${phase}: no requests completed`);
   }
   return problems;
@@ -82,7 +107,7 @@ function renderRatios(rows: readonly MeasuredRow[], info: RunInfo): string {
     const addedP99 = row.result.p99Ms - bare.p99Ms;
     const addedP50 = row.result.p50Ms - bare.p50Ms;
     out.push(
-      `| ${row.name} / bare (throughput) | ${ratio(throughput)} | ≥ ${ratio(MIN_THROUGHPUT_RATIO)}: ${verdict(throughput >= MIN_THROUGHPUT_RATIO)}${saturated ? '' : ' (rate-capped run: throughput ratio is not meaningful)'} |`,
+      `| ${row.name} / bare (throughput) | ${ratio(throughput)} | ${saturated ? `≥ ${ratio(MIN_THROUGHPUT_RATIO)}: ${verdict(throughput >= MIN_THROUGHPUT_RATIO)}` : '— (paced run: every row is offered the same rate)'} |`,
       `| ${row.name} added p99 over bare | ${signedMs(addedP99)} | < ${MAX_ADDED_P99_MS} ms at moderate load: ${verdict(addedP99 < MAX_ADDED_P99_MS)}${saturated ? ' (this run is at saturation: see README)' : ''} |`,
       `| ${row.name} added p50 over bare | ${signedMs(addedP50)} | — |`,
     );
@@ -99,9 +124,13 @@ function renderSetup(rows: readonly MeasuredRow[], info: RunInfo): string {
     `- command: \`${info.command}\``,
     `- date: ${info.startedAt.toISOString()}`,
     `- machine: ${processors[0]?.model.trim() ?? 'unknown CPU'} × ${processors.length} logical CPUs; ${type()} ${release()}`,
-    `- node ${process.version}; servers run with ${info.runtime}; each server and autocannon share these CPUs`,
+    `- node ${process.version}; servers run with ${info.runtime}; the servers and the load generator share these CPUs`,
+    `- CPU busy just before the run: ${Math.round(info.cpuBusyBefore * 100)}%${info.cpuBusyBefore > BUSY_MACHINE ? ' — **other work was running; rerun on a quiet machine before comparing**' : ''}`,
     `- revision: ${gitRevision(info.repoRoot)}`,
-    `- load: autocannon, ${load.connections} connections, pipelining 1, ${info.warmupSec} s warm-up then ${load.durationSec} s measured, ${load.ratePerSec === undefined ? 'no rate cap (saturation)' : `${load.ratePerSec} requests/s overall`}`,
+    load.ratePerSec === undefined
+      ? `- load: saturation — autocannon, ${load.connections} closed-loop connections, pipelining 1, ${info.warmupSec} s warm-up then ${load.durationSec} s measured`
+      : `- load: paced — ${load.ratePerSec} requests/s sent evenly (open loop, undici, at most ${load.connections} connections), ${info.warmupSec} s warm-up then ${load.durationSec} s measured`,
+    '- latency: from sending a request to the end of its response, 2xx only, µs resolution',
     `- rows: ${rows.map((row) => `**${row.name}** — ${row.description}`).join('; ')}`,
   ].join('\n');
 }

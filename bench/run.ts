@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ChildProcesses, fetchOnce, findFreePort, type Runtime } from './children.js';
 import { runLoad, type LoadOptions, type LoadResult } from './measure.js';
-import { problemsOf, renderReport, type MeasuredRow } from './report.js';
-import { defineTargets, type BenchTarget } from './targets.js';
+import { BUSY_MACHINE, problemsOf, renderReport, sampleCpuBusy, type MeasuredRow } from './report.js';
+import { defineTargets, type BenchTarget, type StartedTarget } from './targets.js';
 
 /**
  * `npm run bench`: loads the bench upstream directly, through a bare Node
@@ -15,6 +15,9 @@ import { defineTargets, type BenchTarget } from './targets.js';
  *   npm run bench -- [--duration 10] [--connections 50] [--warmup 3]
  *                    [--only upstream,bare,quotagate] [--rate <requests/s>]
  *                    [--runtime tsx|dist]
+ *
+ * Without --rate every target is loaded to saturation (autocannon, closed
+ * loop); with it, at that steady rate (see measure.ts).
  *
  * Exits 1 when any row saw a non-2xx response or a connection error: such a
  * run does not measure the happy path.
@@ -72,9 +75,9 @@ function selectTargets(all: readonly BenchTarget[], only: readonly string[] | un
 
 async function measureTarget(target: BenchTarget, options: BenchOptions): Promise<MeasuredRow> {
   progress(`${target.name}: starting`);
-  let stop: () => Promise<void>;
+  let started: StartedTarget;
   try {
-    stop = await target.start();
+    started = await target.start();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     progress(`${target.name}: FAILED TO START — ${message}`);
@@ -82,11 +85,14 @@ async function measureTarget(target: BenchTarget, options: BenchOptions): Promis
     return { name: target.name, description: target.description, warmup: nothing, result: nothing, problems: [`did not start: ${message.split('\n')[0]}`] };
   }
   try {
-    const first = await fetchOnce(target.url, target.headers);
     const problems: string[] = [];
-    if (first.status < 200 || first.status >= 300) {
-      problems.push(`first request answered ${first.status}: ${first.body.slice(0, 300)}`);
-      progress(`${target.name}: WARNING — first request answered ${first.status}: ${first.body.slice(0, 300)}`);
+    const first = await fetchOnce(target.url, target.headers).then(
+      ({ status, body }) => (status >= 200 && status < 300 ? undefined : `answered ${status}: ${body.slice(0, 300)}`),
+      (error: unknown) => `failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    if (first !== undefined) {
+      problems.push(`first request ${first}`);
+      progress(`${target.name}: WARNING — first request ${first}`);
     }
     const warmupLoad = { ...options.load, durationSec: options.warmupSec };
     progress(`${target.name}: warming up for ${options.warmupSec} s`);
@@ -94,10 +100,15 @@ async function measureTarget(target: BenchTarget, options: BenchOptions): Promis
     progress(`${target.name}: measuring for ${options.load.durationSec} s`);
     const result = await runLoad(target.url, target.headers, options.load);
     problems.push(...problemsOf(warmup, result));
+    const exit = started.unexpectedExit();
+    if (exit !== undefined) {
+      problems.push(exit.split('\n')[0]!);
+      progress(`${target.name}: ${exit}`);
+    }
     progress(`${target.name}: ${Math.round(result.requestsPerSec)} requests/s, p99 ${result.p99Ms.toFixed(2)} ms${problems.length > 0 ? ' — INVALID' : ''}`);
     return { name: target.name, description: target.description, warmup, result, problems };
   } finally {
-    await stop();
+    await started.stop();
   }
 }
 
@@ -120,6 +131,8 @@ async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const options = parseOptions(argv);
   const startedAt = new Date();
+  const cpuBusyBefore = await sampleCpuBusy();
+  if (cpuBusyBefore > BUSY_MACHINE) progress(`WARNING — the CPUs were ${Math.round(cpuBusyBefore * 100)}% busy before the run: other work will skew every row`);
   const children = new ChildProcesses(repoRoot, options.runtime);
   process.on('exit', () => children.killAll());
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -132,7 +145,7 @@ async function main(): Promise<number> {
 
   const upstreamPort = await findFreePort();
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
-  progress('upstream: starting');
+  progress('bench upstream: starting');
   const upstream = await children.start({
     name: 'bench upstream',
     entry: 'bench/upstream.ts',
@@ -142,7 +155,11 @@ async function main(): Promise<number> {
   try {
     const targets = selectTargets(await defineTargets({ upstreamUrl, children }), options.only);
     const rows: MeasuredRow[] = [];
-    for (const target of targets) rows.push(await measureTarget(target, options));
+    for (const target of targets) {
+      rows.push(await measureTarget(target, options));
+      const upstreamExit = upstream.unexpectedExit();
+      if (upstreamExit !== undefined) throw new Error(upstreamExit);
+    }
 
     const report = renderReport(rows, {
       command: commandLine(argv),
@@ -151,6 +168,7 @@ async function main(): Promise<number> {
       runtime: options.runtime === 'tsx' ? '`node --import tsx`' : 'compiled `dist/` JavaScript',
       repoRoot,
       startedAt,
+      cpuBusyBefore,
     });
     process.stdout.write(`\n${report}`);
     writeFileSync(join(repoRoot, 'bench', 'last-run.md'), report);

@@ -25,9 +25,18 @@ export interface BenchTarget {
   readonly url: string;
   /** Headers sent with every request. */
   readonly headers: Readonly<Record<string, string>>;
-  /** Starts what the target needs beyond the shared upstream; resolves once it answers. Returns its stop. */
-  start(): Promise<() => Promise<void>>;
+  /** Starts what the target needs beyond the shared upstream; resolves once it answers. */
+  start(): Promise<StartedTarget>;
 }
+
+export interface StartedTarget {
+  /** Why a process of this target stopped on its own (with its last output); undefined while all run. */
+  unexpectedExit(): string | undefined;
+  /** Stops what start() started. */
+  stop(): Promise<void>;
+}
+
+const NOTHING_STARTED: StartedTarget = { unexpectedExit: () => undefined, stop: async () => {} };
 
 export interface TargetContext {
   /** Origin of the shared bench upstream, already running. */
@@ -46,7 +55,7 @@ export async function defineTargets(context: TargetContext): Promise<BenchTarget
       description: 'the bench upstream, directly (no proxy)',
       url: `${context.upstreamUrl}${BENCH_PATH}`,
       headers: {},
-      start: async () => async () => {},
+      start: async () => NOTHING_STARTED,
     },
     {
       name: 'bare',
@@ -60,7 +69,7 @@ export async function defineTargets(context: TargetContext): Promise<BenchTarget
           args: ['--port', String(barePort), '--upstream', context.upstreamUrl],
           readyUrl: bareUrl,
         });
-        return () => server.stop();
+        return server;
       },
     },
     {
@@ -80,7 +89,7 @@ export async function defineTargets(context: TargetContext): Promise<BenchTarget
           },
           readyUrl: gatewayUrl,
         });
-        return () => server.stop();
+        return server;
       },
     },
   ];
