@@ -107,6 +107,11 @@ export class ChildProcesses {
     return server;
   }
 
+  /** Process ids of the children still running. */
+  pids(): number[] {
+    return [...this.running].flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
+  }
+
   /** Kills every child still running, synchronously (safe inside a process 'exit' handler). */
   killAll(): void {
     for (const child of this.running) child.kill('SIGKILL');

@@ -13,32 +13,16 @@ export const MIN_THROUGHPUT_RATIO = 0.8;
 /** quotagate may add at most this much p99 latency over the bare proxy, at moderate load (DESIGN.md §1). */
 export const MAX_ADDED_P99_MS = 2;
 
-/** Above this CPU busy fraction before the run, the report warns that other work skews the rows. */
-export const BUSY_MACHINE = 0.15;
-
-/** Fraction of all CPUs' time (0–1) spent busy during the next `sampleMs`. */
-export async function sampleCpuBusy(sampleMs = 1_000): Promise<number> {
-  const total = (): { busy: number; all: number } => {
-    let busy = 0;
-    let all = 0;
-    for (const { times } of cpus()) {
-      const sum = times.user + times.nice + times.sys + times.irq + times.idle;
-      all += sum;
-      busy += sum - times.idle;
-    }
-    return { busy, all };
-  };
-  const before = total();
-  await new Promise((resolve) => setTimeout(resolve, sampleMs));
-  const after = total();
-  return after.all === before.all ? 0 : (after.busy - before.busy) / (after.all - before.all);
-}
+/** Above this share of CPU time used by other processes, the report warns that other work skews the rows. */
+export const BUSY_MACHINE = 0.1;
 
 export interface MeasuredRow {
   readonly name: string;
   readonly description: string;
   readonly warmup: LoadResult;
   readonly result: LoadResult;
+  /** Share (0–1) of the machine's CPU time used by processes outside the bench while the row was measured. */
+  readonly foreignCpuShare: number | undefined;
   /** Why this row cannot be trusted (non-2xx, errors, a failed first request); empty when valid. */
   readonly problems: readonly string[];
 }
@@ -77,17 +61,21 @@ export function renderReport(rows: readonly MeasuredRow[], info: RunInfo): strin
     for (const row of invalid) for (const problem of row.problems) lines.push(`> - **${row.name}**: ${problem}`);
     lines.push('');
   }
+  const skewed = rows.filter((row) => (row.foreignCpuShare ?? 0) > BUSY_MACHINE);
+  if (skewed.length > 0) {
+    lines.push(`> **Skewed**: other processes used more than ${percent(BUSY_MACHINE)} of the CPUs while ${skewed.map((row) => `**${row.name}**`).join(', ')} ran (column "other CPU"); rerun on a quiet machine before comparing.`, '');
+  }
   lines.push(renderTable(rows), '', renderRatios(rows, info), '', renderSetup(rows, info));
   return lines.join('\n') + '\n';
 }
 
 function renderTable(rows: readonly MeasuredRow[]): string {
   const out = [
-    '| target | requests/s (avg) | p50 ms | p99 ms | non-2xx | errors |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| target | requests/s (avg) | p50 ms | p99 ms | non-2xx | errors | other CPU |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const { name, result } of rows) {
-    out.push(`| ${name} | ${perSec(result.requestsPerSec)} | ${ms(result.p50Ms)} | ${ms(result.p99Ms)} | ${result.non2xx} | ${result.errors} |`);
+  for (const { name, result, foreignCpuShare } of rows) {
+    out.push(`| ${name} | ${perSec(result.requestsPerSec)} | ${ms(result.p50Ms)} | ${ms(result.p99Ms)} | ${result.non2xx} | ${result.errors} | ${percent(foreignCpuShare)} |`);
   }
   return out.join('\n');
 }
@@ -131,6 +119,7 @@ function renderSetup(rows: readonly MeasuredRow[], info: RunInfo): string {
       ? `- load: saturation — autocannon, ${load.connections} closed-loop connections, pipelining 1, ${info.warmupSec} s warm-up then ${load.durationSec} s measured`
       : `- load: paced — ${load.ratePerSec} requests/s sent evenly (open loop, undici, at most ${load.connections} connections), ${info.warmupSec} s warm-up then ${load.durationSec} s measured`,
     '- latency: from sending a request to the end of its response, 2xx only, µs resolution',
+    '- other CPU: share of all CPU time used by processes outside the bench while the row was measured',
     `- rows: ${rows.map((row) => `**${row.name}** — ${row.description}`).join('; ')}`,
   ].join('\n');
 }
@@ -154,6 +143,7 @@ function formatCodes(codes: Readonly<Record<string, number>>): string {
 }
 
 const perSec = (value: number): string => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '—');
+const percent = (value: number | undefined): string => (value === undefined ? '—' : `${Math.round(value * 100)}%`);
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : '—');
 const signedMs = (value: number): string => (Number.isFinite(value) ? `${value >= 0 ? '+' : ''}${value.toFixed(2)} ms` : '—');
 const ratio = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : '—');

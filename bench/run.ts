@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ChildProcesses, fetchOnce, findFreePort, type Runtime } from './children.js';
 import { runLoad, type LoadOptions, type LoadResult } from './measure.js';
-import { BUSY_MACHINE, problemsOf, renderReport, sampleCpuBusy, type MeasuredRow } from './report.js';
+import { ForeignCpuMeter, sampleCpuBusy } from './cpu.js';
+import { BUSY_MACHINE, problemsOf, renderReport, type MeasuredRow } from './report.js';
 import { defineTargets, type BenchTarget, type StartedTarget } from './targets.js';
 
 /**
@@ -73,7 +74,7 @@ function selectTargets(all: readonly BenchTarget[], only: readonly string[] | un
   return all.filter((target) => only.includes(target.name));
 }
 
-async function measureTarget(target: BenchTarget, options: BenchOptions): Promise<MeasuredRow> {
+async function measureTarget(target: BenchTarget, options: BenchOptions, cpuMeter: ForeignCpuMeter): Promise<MeasuredRow> {
   progress(`${target.name}: starting`);
   let started: StartedTarget;
   try {
@@ -82,7 +83,8 @@ async function measureTarget(target: BenchTarget, options: BenchOptions): Promis
     const message = error instanceof Error ? error.message : String(error);
     progress(`${target.name}: FAILED TO START — ${message}`);
     const nothing = noResult();
-    return { name: target.name, description: target.description, warmup: nothing, result: nothing, problems: [`did not start: ${message.split('\n')[0]}`] };
+    const problems = [`did not start: ${message.split('\n')[0]}`];
+    return { name: target.name, description: target.description, warmup: nothing, result: nothing, foreignCpuShare: undefined, problems };
   }
   try {
     const problems: string[] = [];
@@ -98,15 +100,18 @@ async function measureTarget(target: BenchTarget, options: BenchOptions): Promis
     progress(`${target.name}: warming up for ${options.warmupSec} s`);
     const warmup = options.warmupSec > 0 ? await runLoad(target.url, target.headers, warmupLoad) : noResult(1);
     progress(`${target.name}: measuring for ${options.load.durationSec} s`);
+    cpuMeter.reset();
     const result = await runLoad(target.url, target.headers, options.load);
+    const foreignCpuShare = cpuMeter.foreignShare();
     problems.push(...problemsOf(warmup, result));
     const exit = started.unexpectedExit();
     if (exit !== undefined) {
       problems.push(exit.split('\n')[0]!);
       progress(`${target.name}: ${exit}`);
     }
-    progress(`${target.name}: ${Math.round(result.requestsPerSec)} requests/s, p99 ${result.p99Ms.toFixed(2)} ms${problems.length > 0 ? ' — INVALID' : ''}`);
-    return { name: target.name, description: target.description, warmup, result, problems };
+    const other = foreignCpuShare === undefined ? '' : `, other processes used ${Math.round(foreignCpuShare * 100)}% of the CPUs`;
+    progress(`${target.name}: ${Math.round(result.requestsPerSec)} requests/s, p99 ${result.p99Ms.toFixed(2)} ms${other}${problems.length > 0 ? ' — INVALID' : ''}`);
+    return { name: target.name, description: target.description, warmup, result, foreignCpuShare, problems };
   } finally {
     await started.stop();
   }
@@ -153,10 +158,11 @@ async function main(): Promise<number> {
     readyUrl: upstreamUrl,
   });
   try {
+    const cpuMeter = new ForeignCpuMeter(() => children.pids());
     const targets = selectTargets(await defineTargets({ upstreamUrl, children }), options.only);
     const rows: MeasuredRow[] = [];
     for (const target of targets) {
-      rows.push(await measureTarget(target, options));
+      rows.push(await measureTarget(target, options, cpuMeter));
       const upstreamExit = upstream.unexpectedExit();
       if (upstreamExit !== undefined) throw new Error(upstreamExit);
     }
