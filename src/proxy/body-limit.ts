@@ -1,0 +1,84 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import { GatewayError } from '../core/errors.js';
+
+/**
+ * Header of the 413 answer. The unread rest of the body makes the connection
+ * useless for another request, and reading it just to discard it would let
+ * a client keep the gateway busy; so the connection closes after the answer.
+ */
+export const CLOSE_CONNECTION: ReadonlyArray<readonly [string, string]> = Object.freeze([
+  Object.freeze(['connection', 'close'] as const),
+]);
+
+/**
+ * Rejects a request whose declared `Content-Length` exceeds `maxBodyBytes`,
+ * before anything is charged or sent upstream. A chunked body has no length
+ * up front; {@link BodyLimitStream} enforces the limit on it as it streams.
+ *
+ * @throws GatewayError `payload_too_large` (413), with `Connection: close`.
+ */
+export function assertBodyWithinLimit(headers: IncomingHttpHeaders, maxBodyBytes: number): void {
+  const declared = headers['content-length'];
+  if (declared === undefined) return;
+  // node:http has already rejected malformed and conflicting values.
+  const bytes = Number(declared);
+  if (bytes > maxBodyBytes) throw payloadTooLarge(maxBodyBytes);
+}
+
+/**
+ * Whether the request carries a body (RFC 9112 §6.3): a `Transfer-Encoding`,
+ * or a `Content-Length` other than 0, whatever the method.
+ */
+export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const declared = headers['content-length'];
+  return declared !== undefined && declared !== '0' && Number(declared) > 0;
+}
+
+/** The error a {@link BodyLimitStream} fails with once the body outgrows its limit. */
+export class BodyTooLargeError extends Error {
+  constructor(readonly maxBodyBytes: number) {
+    super(`request body exceeds ${maxBodyBytes} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/**
+ * Passes bytes through unchanged and fails with {@link BodyTooLargeError} as
+ * soon as more than `maxBodyBytes` have passed: the upstream never receives
+ * more than the limit. It also stands between the client's request and
+ * undici, which destroys a request body it gives up on; destroying this
+ * stream leaves the client's connection usable for the error answer.
+ */
+export class BodyLimitStream extends Transform {
+  #passedBytes = 0;
+
+  constructor(readonly maxBodyBytes: number) {
+    super();
+  }
+
+  /** Bytes passed through so far. */
+  get passedBytes(): number {
+    return this.#passedBytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#passedBytes += chunk.length;
+    if (this.#passedBytes > this.maxBodyBytes) {
+      callback(new BodyTooLargeError(this.maxBodyBytes));
+      return;
+    }
+    callback(null, chunk);
+  }
+}
+
+/** The 413 answer for a body over `maxBodyBytes`. */
+export function payloadTooLarge(maxBodyBytes: number): GatewayError {
+  return new GatewayError(
+    'payload_too_large',
+    `The request body exceeds the limit of ${maxBodyBytes} bytes.`,
+    { max_body_bytes: maxBodyBytes },
+    CLOSE_CONNECTION,
+  );
+}
