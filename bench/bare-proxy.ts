@@ -1,8 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { isMainModule, waitForShutdownSignal } from './process.js';
 import type { RunningServer } from './upstream.js';
 
@@ -10,7 +10,7 @@ import type { RunningServer } from './upstream.js';
  * The ceiling for any Node gateway: a reverse proxy that forwards every
  * request with no authentication, no limits and no headers of its own. It
  * uses the same transport as quotagate (node:http in, an undici Pool out,
- * bodies streamed both ways), so the distance between this row and
+ * bodies streamed both ways with `pipe`), so the distance between this row and
  * quotagate's in the bench is what quotagate's checks cost.
  */
 
@@ -19,9 +19,13 @@ export const BARE_PROXY_CONNECTIONS = 128;
 /** quotagate's default `upstreams.<name>.keep_alive_timeout_ms`. */
 const KEEP_ALIVE_TIMEOUT_MS = 4_000;
 
-/** Hop-by-hop fields (RFC 9110 §7.6.1) plus Host, which the pool sets for the upstream. */
+/**
+ * Hop-by-hop fields (RFC 9110 §7.6.1); Host, which the pool sets for the
+ * upstream; and Expect, which node:http has already answered with
+ * `100 Continue` (undici refuses to send it).
+ */
 const NOT_FORWARDED = new Set([
-  'connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'host',
+  'connection', 'proxy-connection', 'keep-alive', 'te', 'transfer-encoding', 'upgrade', 'trailer', 'host', 'expect',
 ]);
 
 export interface BareProxyOptions {
@@ -64,23 +68,46 @@ export async function startBareProxy(options: BareProxyOptions): Promise<Running
 }
 
 async function forward(pool: Pool, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  let upstream: Dispatcher.ResponseData;
   try {
-    const upstream = await pool.request({
-      method: request.method as NonNullable<Parameters<Pool['request']>[0]['method']>,
+    upstream = await pool.request({
+      method: request.method as Dispatcher.HttpMethod,
       path: request.url ?? '/',
       headers: forwardableHeaders(request.headers),
       body: hasBody(request) ? request : null,
     });
-    response.writeHead(upstream.statusCode, forwardableHeaders(upstream.headers));
-    await pipeline(upstream.body, response);
   } catch {
-    if (!response.headersSent) {
-      response.writeHead(502, { 'Content-Type': 'text/plain', 'Content-Length': '11' });
-      response.end('Bad Gateway');
-    } else {
-      response.destroy();
-    }
+    if (response.destroyed) return;
+    response.writeHead(502, { 'Content-Type': 'text/plain', 'Content-Length': '11' });
+    response.end('Bad Gateway');
+    return;
   }
+  try {
+    response.writeHead(upstream.statusCode, forwardableHeaders(upstream.headers));
+  } catch {
+    // node refused a header the upstream sent.
+    upstream.body.destroy();
+    response.writeHead(502, { 'Content-Type': 'text/plain', 'Content-Length': '11' });
+    response.end('Bad Gateway');
+    return;
+  }
+  streamBody(upstream.body, response);
+}
+
+/**
+ * Pipes the upstream's body to the client. A failing body destroys the
+ * client's response (its status is already sent); a client that leaves
+ * destroys the body, which aborts the upstream request. This is what
+ * `stream.pipeline` does, without the AbortController, DOMException and
+ * end-of-stream bookkeeping it allocates for every response (quotagate's
+ * forwarder avoids them the same way).
+ */
+function streamBody(body: Readable, response: ServerResponse): void {
+  body.on('error', () => response.destroy());
+  response.once('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  body.pipe(response);
 }
 
 function hasBody(request: IncomingMessage): boolean {

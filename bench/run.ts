@@ -109,6 +109,10 @@ async function measureTarget(target: BenchTarget, options: BenchOptions, cpuMete
       problems.push(exit.split('\n')[0]!);
       progress(`${target.name}: ${exit}`);
     }
+    const output = started.outputTail();
+    if (problems.length > 0 && exit === undefined && output.length > 0) {
+      progress(`${target.name}: its last output:\n${output.slice(-15).join('\n')}`);
+    }
     const other = foreignCpuShare === undefined ? '' : `, other processes used ${Math.round(foreignCpuShare * 100)}% of the CPUs`;
     progress(`${target.name}: ${Math.round(result.requestsPerSec)} requests/s, p99 ${result.p99Ms.toFixed(2)} ms${other}${problems.length > 0 ? ' — INVALID' : ''}`);
     return { name: target.name, description: target.description, warmup, result, foreignCpuShare, problems };

@@ -30,13 +30,15 @@ export interface BenchTarget {
 }
 
 export interface StartedTarget {
+  /** The last lines this target's processes wrote, oldest first. */
+  outputTail(): readonly string[];
   /** Why a process of this target stopped on its own (with its last output); undefined while all run. */
   unexpectedExit(): string | undefined;
   /** Stops what start() started. */
   stop(): Promise<void>;
 }
 
-const NOTHING_STARTED: StartedTarget = { unexpectedExit: () => undefined, stop: async () => {} };
+const NOTHING_STARTED: StartedTarget = { outputTail: () => [], unexpectedExit: () => undefined, stop: async () => {} };
 
 export interface TargetContext {
   /** Origin of the shared bench upstream, already running. */
