@@ -24,3 +24,15 @@ export function presentedApiKey(
   const token = authorization.slice(match[0].length).trim();
   return token.startsWith(`${prefix}_`) ? { key: token, header: 'authorization' } : undefined;
 }
+
+/**
+ * The token of `Authorization: Bearer <token>` (scheme case-insensitive,
+ * surrounding whitespace trimmed), or undefined for another scheme or none.
+ */
+export function presentedBearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  const match = BEARER.exec(authorization);
+  if (match === null) return undefined;
+  const token = authorization.slice(match[0].length).trim();
+  return token === '' ? undefined : token;
+}

@@ -1,0 +1,55 @@
+import type { Identity } from '../core/identity.js';
+
+/** The credential-bearing headers of a request, as sent (undefined when absent). */
+export interface PresentedCredentials {
+  readonly xApiKey: string | undefined;
+  readonly authorization: string | undefined;
+}
+
+/** Why an API key was refused. */
+export type ApiKeyFailure = 'missing' | 'malformed' | 'unknown';
+
+/**
+ * Why a bearer token was refused. Each is also the problem `code` the caller
+ * sees and the `reason` label of the auth-failures metric.
+ */
+export type TokenFailure =
+  | 'token_too_large'
+  | 'token_malformed'
+  | 'token_algorithm_not_allowed'
+  | 'token_issuer_invalid'
+  | 'token_audience_invalid'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'token_signature_invalid'
+  | 'token_key_unknown'
+  | 'token_claims_invalid'
+  /** A key that cannot verify at all (e.g. an RSA modulus under 2048 bits in the JWKS). */
+  | 'invalid_token'
+  /** No key set could be fetched yet; not the caller's fault (503). */
+  | 'jwks_unavailable';
+
+export type AuthFailureReason = ApiKeyFailure | TokenFailure;
+
+export type AuthResult =
+  | {
+      readonly ok: true;
+      readonly identity: Identity;
+      /** Lowercase name of the header that carried the credential; it is not forwarded. */
+      readonly credentialHeader: 'x-api-key' | 'authorization';
+      /** Scopes the credential grants (a token's scopes claim); empty for API keys. */
+      readonly scopes: ReadonlySet<string>;
+    }
+  | { readonly ok: false; readonly reason: AuthFailureReason };
+
+/**
+ * Turns a request's credentials into an Identity, or says why it cannot.
+ * A refusal is a value; it rejects only on infrastructure faults.
+ * Implementations: ApiKeyAuthenticator, JwtAuthenticator and
+ * KeyOrTokenAuthenticator (for `auth: any`).
+ */
+export interface Authenticator {
+  authenticate(credentials: PresentedCredentials): Promise<AuthResult>;
+}
+
+export const NO_SCOPES: ReadonlySet<string> = new Set();
