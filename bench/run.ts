@@ -111,7 +111,8 @@ async function measureTarget(target: BenchTarget, options: BenchOptions, cpuMete
     }
     const output = started.outputTail();
     if (problems.length > 0 && exit === undefined && output.length > 0) {
-      progress(`${target.name}: its last output:\n${output.slice(-15).join('\n')}`);
+      const lines = output.slice(-5).map((line) => (line.length > 400 ? `${line.slice(0, 400)}…` : line));
+      progress(`${target.name}: its last output:\n${lines.join('\n')}`);
     }
     const other = foreignCpuShare === undefined ? '' : `, other processes used ${Math.round(foreignCpuShare * 100)}% of the CPUs`;
     progress(`${target.name}: ${Math.round(result.requestsPerSec)} requests/s, p99 ${result.p99Ms.toFixed(2)} ms${other}${problems.length > 0 ? ' — INVALID' : ''}`);
