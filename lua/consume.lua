@@ -1,0 +1,165 @@
+--[[
+consume.lua: decides one request against every policy (rate window or metered
+quota) that applies to it, atomically, and charges all of them or none.
+
+Periods are calendar-aligned in UTC: second, minute, hour and day by
+arithmetic on epoch milliseconds, month from the 1st at 00:00 UTC to the next
+1st (28-31 days, proleptic Gregorian leap years). The time is Redis TIME, so
+every gateway instance agrees on the boundaries. src/core/calendar.ts computes
+the same periods; test/integration/redis-calendar.test.ts checks one against
+the other.
+
+KEYS (all carry the subject's hash tag, built by src/redis/keys.ts)
+  KEYS[1..n]  one counter per policy: a HASH with
+                p = start of the period counted (epoch seconds)
+                n = units used in that period
+              A counter whose p is not the current period start counts as 0
+              and is overwritten when charged.
+  KEYS[n+1]   optional: the idempotency record (a STRING; the stored reply of
+              the admission it remembers).
+
+ARGV
+  ARGV[1]     cost: units to charge every policy (positive integer)
+  ARGV[2]     now_override_ms: epoch ms to use instead of TIME; tests only,
+              the empty string in production
+  ARGV[3]     idempotency_ttl_ms: how long an admission's record lives (ms)
+  ARGV[4]     expiry_grace_ms: a counter expires this long after its period
+              ends (ms)
+  ARGV[5]     n: number of policies (the number of counter KEYS)
+  ARGV[6+2(i-1)]  policy i's window: second | minute | hour | day | month
+  ARGV[7+2(i-1)]  policy i's limit: units per period (positive integer)
+
+Reply: a flat array of integers
+  [1] allowed   1 if admitted (and charged, unless replayed), else 0
+  [2] replayed  1 if the idempotency record answered (nothing was charged)
+  [3] n         number of policy entries that follow
+  then per policy i, 6 integers starting at 4 + 6(i-1):
+      limit           units per period
+      remaining       units left after this decision, at least 0
+      reset_seconds   whole seconds to the period end, rounded up, at least 1
+      period_seconds  length of the period (a month is 28-31 days)
+      period_start    start of the period (epoch seconds); a refund names it
+      violated        1 if this policy had no room for the cost, else 0
+
+A denial writes nothing. An admission with no policy (n = 0) charges nothing
+and leaves no record. An admission sets each counter to expire expiry_grace_ms
+after its period ends, as a relative PEXPIRE from `now`: in production the
+same instant as a PEXPIREAT, and still right when a test overrides `now`.
+]]
+
+local DAY_MS = 86400000
+local FIXED_LENGTH_MS = { second = 1000, minute = 60000, hour = 3600000, day = DAY_MS }
+
+local floor = math.floor
+
+-- Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant,
+-- "chrono-Compatible Low-Level Date Algorithms", days_from_civil).
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+-- Year and month of a day count since 1970-01-01 (Hinnant's civil_from_days).
+local function year_month_of_days(z)
+  z = z + 719468
+  local era = floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+
+-- The period of `window` containing now_ms: start and end in epoch ms.
+local function period_of(window, now_ms)
+  if window == 'month' then
+    local y, m = year_month_of_days(floor(now_ms / DAY_MS))
+    local next_y, next_m = y, m + 1
+    if next_m > 12 then next_y, next_m = y + 1, 1 end
+    return days_from_civil(y, m, 1) * DAY_MS, days_from_civil(next_y, next_m, 1) * DAY_MS
+  end
+  local length_ms = FIXED_LENGTH_MS[window]
+  if length_ms == nil then error('consume.lua: unknown window ' .. tostring(window)) end
+  local start_ms = floor(now_ms / length_ms) * length_ms
+  return start_ms, start_ms + length_ms
+end
+
+local cost = tonumber(ARGV[1])
+local idempotency_ttl_ms = tonumber(ARGV[3])
+local expiry_grace_ms = tonumber(ARGV[4])
+local n = tonumber(ARGV[5])
+local idempotency_key = KEYS[n + 1]
+
+if idempotency_key then
+  local stored = redis.call('GET', idempotency_key)
+  if stored then
+    local reply = {}
+    for value in string.gmatch(stored, '[^,]+') do reply[#reply + 1] = tonumber(value) end
+    reply[2] = 1
+    return reply
+  end
+end
+
+local now_ms
+if ARGV[2] ~= '' then
+  now_ms = tonumber(ARGV[2])
+else
+  local time = redis.call('TIME')
+  now_ms = tonumber(time[1]) * 1000 + floor(tonumber(time[2]) / 1000)
+end
+
+-- Check every policy before charging any.
+local starts, ends, used = {}, {}, {}
+local allowed = 1
+local reply = { 0, 0, n }
+for i = 1, n do
+  local window = ARGV[4 + 2 * i]
+  local limit = tonumber(ARGV[5 + 2 * i])
+  local start_ms, end_ms = period_of(window, now_ms)
+  local counter = redis.call('HMGET', KEYS[i], 'p', 'n')
+  local count = 0
+  if counter[1] and tonumber(counter[1]) * 1000 == start_ms then count = tonumber(counter[2]) or 0 end
+  starts[i], ends[i], used[i] = start_ms, end_ms, count
+  local violated = 0
+  if count + cost > limit then
+    violated = 1
+    allowed = 0
+  end
+  local reset_seconds = math.ceil((end_ms - now_ms) / 1000)
+  if reset_seconds < 1 then reset_seconds = 1 end
+  local base = 4 + 6 * (i - 1)
+  reply[base] = limit
+  reply[base + 1] = count -- remaining, filled in below once the outcome is known
+  reply[base + 2] = reset_seconds
+  reply[base + 3] = (end_ms - start_ms) / 1000
+  reply[base + 4] = start_ms / 1000
+  reply[base + 5] = violated
+end
+reply[1] = allowed
+
+for i = 1, n do
+  local base = 4 + 6 * (i - 1)
+  local remaining = reply[base] - used[i] - (allowed * cost)
+  if remaining < 0 then remaining = 0 end
+  reply[base + 1] = remaining
+end
+
+if allowed == 0 or n == 0 then return reply end
+
+-- Admitted: charge every counter and let it expire shortly after its period.
+for i = 1, n do
+  redis.call('HSET', KEYS[i], 'p', starts[i] / 1000, 'n', used[i] + cost)
+  redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms)
+end
+if idempotency_key then
+  redis.call('SET', idempotency_key, table.concat(reply, ','), 'PX', idempotency_ttl_ms)
+end
+return reply

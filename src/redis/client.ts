@@ -1,0 +1,111 @@
+import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
+import type { GatewayConfig } from '../config/schema.js';
+
+/** The `store.redis` section of gateway.yaml. */
+export type RedisStoreConfig = NonNullable<GatewayConfig['store']['redis']>;
+
+/** A connection to a single Redis (possibly found through Sentinel) or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** Longest pause between two reconnection attempts, in ms. */
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+const reconnectDelayMs = (attempt: number): number => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS);
+
+/**
+ * A client for `config`: `url` → one Redis, `sentinel` → the master that the
+ * sentinels name, `cluster` → a Redis Cluster found from its seed nodes.
+ *
+ * It connects at once and, whenever the connection drops, reconnects forever
+ * (backing off to every 2 s), so the gateway recovers by itself when Redis
+ * returns. Meanwhile it fails fast instead of queueing: commands are rejected
+ * while disconnected (no offline queue), a sent command that gets no reply
+ * rejects after `command_timeout_ms`, and a command whose connection dropped
+ * is failed, never resent (a resent consume could charge twice).
+ *
+ * The caller should listen to `error` events (ioredis logs unhandled ones to
+ * stderr) and may await `waitUntilReady`.
+ */
+export function createRedisClient(config: RedisStoreConfig): RedisClient {
+  const options: RedisOptions = {
+    commandTimeout: config.command_timeout_ms,
+    connectTimeout: config.connect_timeout_ms,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: reconnectDelayMs,
+    lazyConnect: false,
+  };
+  if (config.cluster !== undefined) {
+    return new Cluster(config.cluster.nodes.map(parseHostPort), {
+      redisOptions: { ...options, ...(config.cluster.password === undefined ? {} : { password: config.cluster.password }) },
+      enableOfflineQueue: false,
+      clusterRetryStrategy: reconnectDelayMs,
+      slotsRefreshTimeout: config.connect_timeout_ms,
+      // Redirections and CLUSTERDOWN/TRYAGAIN retries stay well inside the
+      // command timeout's order of magnitude during a failover.
+      maxRedirections: 4,
+      retryDelayOnClusterDown: 20,
+      retryDelayOnTryAgain: 20,
+      retryDelayOnFailover: 20,
+      lazyConnect: false,
+    });
+  }
+  if (config.sentinel !== undefined) {
+    const { master_name, sentinels, password, sentinel_password } = config.sentinel;
+    return new Redis({
+      ...options,
+      sentinels: sentinels.map(parseHostPort),
+      name: master_name,
+      sentinelRetryStrategy: reconnectDelayMs,
+      failoverDetector: true,
+      ...(password === undefined ? {} : { password }),
+      ...(sentinel_password === undefined ? {} : { sentinelPassword: sentinel_password }),
+    });
+  }
+  if (config.url !== undefined) return new Redis(config.url, options);
+  throw new Error('store.redis: set exactly one of url, sentinel, cluster');
+}
+
+/** `host:port` or `[v6]:port` (validated by the config schema) → an ioredis node. */
+function parseHostPort(value: string): ClusterNode & { host: string; port: number } {
+  const separator = value.lastIndexOf(':');
+  const host = value.slice(0, separator).replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(value.slice(separator + 1)) };
+}
+
+/** Resolves once `client` is ready for commands; rejects after `timeoutMs` or if it ends. */
+export function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('end', onEnd);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onReady = () => done();
+    const onEnd = () => done(new Error('Redis connection ended before it was ready'));
+    const timer = setTimeout(() => done(new Error(`Redis not ready after ${timeoutMs} ms`)), timeoutMs);
+    client.on('ready', onReady);
+    client.on('end', onEnd);
+  });
+}
+
+/**
+ * Closes `client`: QUIT when connected (pending replies arrive first), else an
+ * immediate disconnect, which also stops reconnection attempts.
+ */
+export async function closeRedisClient(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // Fall through: the connection is gone or QUIT timed out.
+    }
+  }
+  client.disconnect();
+}

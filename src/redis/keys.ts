@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * The one place Redis keys are built. Every key has the form
+ *
+ *     <prefix>:v1:{<subject>}:<suffix>
+ *
+ * The `{<subject>}` hash tag puts all of a subject's keys in one Redis Cluster
+ * slot, so one script can touch all of them. `v1` versions the layout: a
+ * change of a key's type or fields gets a new version rather than a migration.
+ *
+ * Suffixes:
+ * - `<counterId>` (`w:hour`, `q:search:month`): a policy counter, a HASH with
+ *   `p` (start of the period counted, epoch seconds) and `n` (units used in
+ *   it); see lua/consume.lua;
+ * - `idem:<sha256 hex of the Idempotency-Key>`: the stored reply of an
+ *   admitted idempotent request (a STRING with a 24 h TTL).
+ */
+export const KEY_LAYOUT_VERSION = 'v1';
+
+/**
+ * The subject as it appears inside the hash tag. `%`, `{` and `}` are
+ * percent-encoded (injectively), so a subject holding braces (a JWT `sub`
+ * may) can neither end the tag early nor leave it empty, either of which
+ * would scatter the subject's keys over several slots.
+ */
+export function subjectHashTag(subject: string): string {
+  return `{${subject.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}}`;
+}
+
+/** The HASH counting one policy (by its `counterId`) for one subject. */
+export function counterKey(prefix: string, subject: string, counterId: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:${counterId}`;
+}
+
+/**
+ * The record of an admitted request carrying the client's Idempotency-Key,
+ * scoped to the subject. The client's key is hashed: it may be long and is the
+ * client's data, not ours to put in key names.
+ */
+export function idempotencyRecordKey(prefix: string, subject: string, idempotencyKey: string): string {
+  const digest = createHash('sha256').update(idempotencyKey).digest('hex');
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:idem:${digest}`;
+}

@@ -1,0 +1,148 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Result } from 'ioredis';
+import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
+import { denialOf } from '../core/denial.js';
+import type { Policy } from '../core/policy.js';
+import type { RedisClient } from './client.js';
+import { counterKey, idempotencyRecordKey } from './keys.js';
+
+/**
+ * The scripts of lua/, registered on a client with ioredis `defineCommand`:
+ * ioredis sends EVALSHA (EVAL the first time on each connection) and, on
+ * NOSCRIPT, reloads the script by itself. Their KEYS, ARGV and replies are
+ * documented in each file's header; this module is the only code that knows
+ * those layouts.
+ */
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** lua/consume.lua; parse the reply with parseConsumeReply. */
+    quotagateConsume(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/refund.lua; replies how many counters were refunded. */
+    quotagateRefund(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+  }
+}
+
+/** How long a counter outlives the end of its period, in ms (clock skew, slow replicas). */
+export const COUNTER_EXPIRY_GRACE_MS = 60_000;
+
+/** What consume.lua decides: the fields of a limiter's ConsumeRequest. */
+export interface ConsumeScriptInput {
+  readonly subject: string;
+  readonly policies: readonly Policy[];
+  /** Units to charge every policy; a positive integer. */
+  readonly cost: number;
+  readonly idempotencyKey?: string;
+}
+
+export interface ConsumeScriptOptions {
+  /** Key prefix (`store.redis.key_prefix`). */
+  readonly keyPrefix: string;
+  /** How long an admission's idempotency record lives, in ms. */
+  readonly idempotencyTtlMs: number;
+  /** Tests only: the epoch ms the script uses instead of Redis TIME. */
+  readonly nowOverrideMs?: number;
+}
+
+/**
+ * The directory holding the .lua files: `lua/` at the repository (or image)
+ * root, two levels above this module under src/ (tsx), three under dist/src/
+ * (compiled; the Dockerfile copies lua/ to /app/lua beside /app/dist).
+ */
+export function luaDirectory(moduleDir: string = import.meta.dirname): string {
+  const candidates = [resolve(moduleDir, '../../lua'), resolve(moduleDir, '../../../lua')];
+  const found = candidates.find((dir) => existsSync(resolve(dir, 'consume.lua')));
+  if (found === undefined) throw new Error(`lua/consume.lua not found; looked in ${candidates.join(', ')}`);
+  return found;
+}
+
+/** Defines the quotagate scripts on `client`, once; later calls do nothing. */
+export function registerScripts(client: RedisClient, luaDir: string = luaDirectory()): void {
+  if (typeof client.quotagateConsume === 'function' && typeof client.quotagateRefund === 'function') return;
+  client.defineCommand('quotagateConsume', { lua: readFileSync(resolve(luaDir, 'consume.lua'), 'utf8') });
+  client.defineCommand('quotagateRefund', { lua: readFileSync(resolve(luaDir, 'refund.lua'), 'utf8') });
+}
+
+/**
+ * Decides `input` with one EVALSHA of lua/consume.lua. Rejects only for
+ * infrastructure faults (connection, timeout, a malformed reply).
+ */
+export async function runConsumeScript(
+  client: RedisClient,
+  input: ConsumeScriptInput,
+  options: ConsumeScriptOptions,
+): Promise<Decision> {
+  const keys = input.policies.map((policy) => counterKey(options.keyPrefix, input.subject, policy.counterId));
+  if (input.idempotencyKey !== undefined) {
+    keys.push(idempotencyRecordKey(options.keyPrefix, input.subject, input.idempotencyKey));
+  }
+  const args: Array<string | number> = [
+    input.cost,
+    options.nowOverrideMs === undefined ? '' : Math.floor(options.nowOverrideMs),
+    options.idempotencyTtlMs,
+    COUNTER_EXPIRY_GRACE_MS,
+    input.policies.length,
+    ...input.policies.flatMap((policy) => [policy.window, policy.limit]),
+  ];
+  const reply = await client.quotagateConsume(keys.length, ...keys, ...args);
+  return parseConsumeReply(reply, input);
+}
+
+/**
+ * Gives `receipt.cost` back to the counters and periods it names, with one
+ * EVALSHA of lua/refund.lua. Resolves to how many counters were refunded.
+ */
+export async function runRefundScript(client: RedisClient, keyPrefix: string, receipt: ChargeReceipt): Promise<number> {
+  if (receipt.charges.length === 0) return 0;
+  const keys = receipt.charges.map((charge) => counterKey(keyPrefix, receipt.subject, charge.counterId));
+  const periodStarts = receipt.charges.map((charge) => Math.floor(charge.periodStartMs / 1000));
+  const reply = await client.quotagateRefund(keys.length, ...keys, receipt.cost, ...periodStarts);
+  if (typeof reply !== 'number') throw new ScriptReplyError('refund.lua', reply);
+  return reply;
+}
+
+/** consume.lua answered something its header does not describe. */
+export class ScriptReplyError extends Error {
+  constructor(script: string, reply: unknown) {
+    super(`unexpected reply from ${script}: ${JSON.stringify(reply)?.slice(0, 200)}`);
+    this.name = 'ScriptReplyError';
+  }
+}
+
+const FIELDS_PER_POLICY = 6;
+
+/**
+ * The one parser of consume.lua's reply (see the script's header) into a
+ * Decision, naming the entries after `input.policies` in order.
+ *
+ * A replay answers with the entries stored at the first admission. If the
+ * plan changed in between so that their number differs, only the entries that
+ * still line up with the request's policies are reported.
+ */
+export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): Decision {
+  if (!Array.isArray(reply) || reply.length < 3 || !reply.every((value) => Number.isInteger(value))) {
+    throw new ScriptReplyError('consume.lua', reply);
+  }
+  const values = reply as number[];
+  const [allowed, replayed, count] = values as [number, number, number];
+  if (values.length !== 3 + FIELDS_PER_POLICY * count || (replayed === 0 && count !== input.policies.length)) {
+    throw new ScriptReplyError('consume.lua', reply);
+  }
+  const states: PolicyState[] = [];
+  const violated: boolean[] = [];
+  const charges: Array<ChargeReceipt['charges'][number]> = [];
+  for (let i = 0; i < Math.min(count, input.policies.length); i++) {
+    const policy = input.policies[i]!;
+    const [limit, remaining, resetSeconds, periodSeconds, periodStart, isViolated] = values.slice(
+      3 + FIELDS_PER_POLICY * i,
+      3 + FIELDS_PER_POLICY * (i + 1),
+    ) as [number, number, number, number, number, number];
+    states.push({ name: policy.name, kind: policy.kind, window: policy.window, limit, remaining, resetSeconds, periodSeconds });
+    violated.push(isViolated === 1);
+    charges.push({ counterId: policy.counterId, periodStartMs: periodStart * 1000 });
+  }
+  if (allowed !== 1) return denialOf(states, violated);
+  if (replayed === 1) return { allowed: true, policies: states, replayed: true };
+  if (count === 0) return { allowed: true, policies: states, replayed: false };
+  return { allowed: true, policies: states, replayed: false, receipt: { subject: input.subject, cost: input.cost, charges } };
+}

@@ -1,0 +1,177 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { CommandTraceContext } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { periodOf } from '../../src/core/calendar.js';
+import { windowPolicy, quotaPolicy } from '../../src/core/policy.js';
+import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
+import {
+  closeRedisClient,
+  createRedisClient,
+  type RedisClient,
+  type RedisStoreConfig,
+  waitUntilReady,
+} from '../../src/redis/client.js';
+import { counterKey } from '../../src/redis/keys.js';
+import { limiterContract } from '../contract/limiter.contract.js';
+import { startRedisServer, redisCli, type RedisServer } from '../support/redis-server.js';
+import { commandCalls, deleteKeysWithPrefix, keysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+import { within } from '../support/within.js';
+
+const MID_MONTH = Date.UTC(2026, 5, 15, 10, 30, 0);
+
+function storeConfig(url: string, overrides: Partial<RedisStoreConfig> = {}): RedisStoreConfig {
+  return { url, command_timeout_ms: 1_000, connect_timeout_ms: 1_000, key_prefix: 'qg', ...overrides };
+}
+
+async function connect(url: string, overrides: Partial<RedisStoreConfig> = {}): Promise<RedisClient> {
+  const client = createRedisClient(storeConfig(url, overrides));
+  client.on('error', () => {}); // Connection errors surface as rejected commands.
+  await waitUntilReady(client, 5_000);
+  return client;
+}
+
+describe('RedisLimiter on 127.0.0.1:6379', () => {
+  const keyPrefix = testKeyPrefix('contract');
+  let client: RedisClient;
+  beforeAll(async () => {
+    client = await connect('redis://127.0.0.1:6379');
+  });
+  afterAll(async () => {
+    await deleteKeysWithPrefix(client, keyPrefix);
+    await closeRedisClient(client);
+  });
+
+  limiterContract('RedisLimiter', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
+
+  it('keeps every key of a subject under its hash tag, expiring shortly after its period ends', async () => {
+    const subject = `tagged-${Math.random().toString(36).slice(2)}`;
+    const limiter = new RedisLimiter({ client, keyPrefix, nowForTesting: () => MID_MONTH });
+    const policies = [windowPolicy('hour', 10), windowPolicy('day', 10), quotaPolicy('search', 'month', 10)];
+    await limiter.consume({ subject, policies, cost: 1, idempotencyKey: 'order-7' });
+
+    const keys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.includes(subject)).sort();
+    expect(keys.map((key) => key.replace(/:idem:[0-9a-f]{64}$/, ':idem:<sha256>'))).toEqual([
+      `${keyPrefix}:v1:{${subject}}:idem:<sha256>`,
+      `${keyPrefix}:v1:{${subject}}:q:search:month`,
+      `${keyPrefix}:v1:{${subject}}:w:day`,
+      `${keyPrefix}:v1:{${subject}}:w:hour`,
+    ]);
+    const graceMs = 60_000;
+    const expectedTtlMs: Record<string, number> = {
+      'w:hour': 30 * 60_000 + graceMs,
+      'w:day': 13.5 * 3_600_000 + graceMs,
+      'q:search:month': (15 * 24 + 13.5) * 3_600_000 + graceMs,
+      idem: 24 * 3_600_000,
+    };
+    for (const key of keys) {
+      const suffix = key.includes(':idem:') ? 'idem' : key.slice(key.indexOf('}:') + 2);
+      const ttlMs = await client.pttl(key);
+      // Set from the injected time, then counting down on the real clock since.
+      expect(ttlMs, key).toBeLessThanOrEqual(expectedTtlMs[suffix]!);
+      expect(ttlMs, key).toBeGreaterThan(expectedTtlMs[suffix]! - 10_000);
+    }
+    expect(await client.hgetall(keys.find((key) => key.endsWith(':w:hour'))!)).toEqual({
+      p: String(Date.UTC(2026, 5, 15, 10) / 1000),
+      n: '1',
+    });
+  });
+
+  it('takes the time from Redis TIME when no test time is injected', async () => {
+    const subject = `redis-time-${Math.random().toString(36).slice(2)}`;
+    const limiter = new RedisLimiter({ client, keyPrefix });
+    const [before] = await client.time();
+    const decision = await limiter.consume({ subject, policies: [windowPolicy('hour', 5)], cost: 1 });
+    const [after] = await client.time();
+    if (!decision.allowed || decision.receipt === undefined) throw new Error('expected a charge');
+    const startMs = decision.receipt.charges[0]!.periodStartMs;
+    expect([periodOf('hour', Number(before) * 1000).startMs, periodOf('hour', Number(after) * 1000).startMs]).toContain(
+      startMs,
+    );
+    const ttlMs = await client.pttl(counterKey(keyPrefix, subject, 'w:hour'));
+    expect(ttlMs).toBeLessThanOrEqual(startMs + 3_600_000 + 60_000 - Number(before) * 1000);
+    expect(ttlMs).toBeGreaterThan(60_000);
+  });
+
+  it('keeps a subject with braces in one tag, distinct from look-alike subjects', async () => {
+    const limiter = new RedisLimiter({ client, keyPrefix, nowForTesting: () => MID_MONTH });
+    const run = Math.random().toString(36).slice(2);
+    const policies = [windowPolicy('hour', 1)];
+    expect((await limiter.consume({ subject: `}{${run}`, policies, cost: 1 })).allowed).toBe(true);
+    expect((await limiter.consume({ subject: `%7D%7B${run}`, policies, cost: 1 })).allowed).toBe(true);
+    expect((await limiter.consume({ subject: `}{${run}`, policies, cost: 1 })).allowed).toBe(false);
+  });
+
+  it('does not create a counter when refunding one that has expired', async () => {
+    const limiter = new RedisLimiter({ client, keyPrefix, nowForTesting: () => MID_MONTH });
+    const subject = `refund-gone-${Math.random().toString(36).slice(2)}`;
+    const charged = await limiter.consume({ subject, policies: [windowPolicy('minute', 5)], cost: 2 });
+    if (!charged.allowed || charged.receipt === undefined) throw new Error('expected a charge');
+    await client.unlink(counterKey(keyPrefix, subject, 'w:minute'));
+    await limiter.refund(charged.receipt);
+    expect(await client.exists(counterKey(keyPrefix, subject, 'w:minute'))).toBe(0);
+  });
+});
+
+describe('RedisLimiter on a dedicated redis-server', () => {
+  let server: RedisServer;
+  let client: RedisClient;
+  let limiter: RedisLimiter;
+  const policies = [windowPolicy('minute', 40), windowPolicy('hour', 100), quotaPolicy('search', 'month', 1_000)];
+  beforeAll(async () => {
+    server = await startRedisServer();
+    client = await connect(server.url);
+    limiter = new RedisLimiter({ client, keyPrefix: 'qg', nowForTesting: () => MID_MONTH });
+  });
+  afterAll(async () => {
+    await limiter?.close();
+    if (client !== undefined) await closeRedisClient(client);
+    await server?.stop();
+  });
+
+  it('sends exactly one command (EVALSHA) per consume, allowed, denied or replayed', async () => {
+    // The first call on a connection is an EVAL that loads the script.
+    await limiter.consume({ subject: 'warm-up', policies, cost: 1 });
+    const sent: string[] = [];
+    const onStart = (message: unknown) => {
+      const context = message as CommandTraceContext;
+      if (context.serverPort === server.port) sent.push(context.command);
+    };
+    const before = commandCalls(await redisCli(server.port, 'INFO', 'commandstats'));
+    subscribe('tracing:ioredis:command:start', onStart);
+    const outcomes: string[] = [];
+    try {
+      for (let i = 0; i < 50; i++) {
+        const decision = await limiter.consume({ subject: 'counted', policies, cost: 1, idempotencyKey: `r-${i % 45}` });
+        outcomes.push(decision.allowed ? (decision.replayed ? 'replayed' : 'allowed') : 'denied');
+      }
+    } finally {
+      unsubscribe('tracing:ioredis:command:start', onStart);
+    }
+    const after = commandCalls(await redisCli(server.port, 'INFO', 'commandstats'));
+    expect(new Set(outcomes)).toEqual(new Set(['allowed', 'denied', 'replayed']));
+    expect(sent).toEqual(Array.from({ length: 50 }, () => 'evalsha'));
+    expect((after.evalsha ?? 0) - (before.evalsha ?? 0)).toBe(50);
+    expect((after.eval ?? 0) - (before.eval ?? 0)).toBe(0);
+  });
+
+  it('recovers from a flushed script cache (NOSCRIPT) without a failed call', async () => {
+    const subject = 'noscript';
+    const errorsBefore = await redisCli(server.port, 'INFO', 'errorstats');
+    expect((await limiter.consume({ subject, policies, cost: 1 })).allowed).toBe(true);
+    expect(await redisCli(server.port, 'SCRIPT', 'FLUSH')).toBe('OK');
+    const decision = await limiter.consume({ subject, policies, cost: 1 });
+    expect(decision.policies.map((p) => p.remaining)).toEqual([38, 98, 998]);
+    const noscript = (info: string) => Number(/errorstat_NOSCRIPT:count=(\d+)/.exec(info)?.[1] ?? 0);
+    expect(noscript(await redisCli(server.port, 'INFO', 'errorstats')) - noscript(errorsBefore)).toBe(1);
+    expect((await limiter.consume({ subject, policies, cost: 1 })).allowed).toBe(true);
+  });
+
+  it('rejects promptly while Redis is down and resumes by itself when it returns', async () => {
+    const port = server.port;
+    await server.kill();
+    await expect(within(limiter.consume({ subject: 'outage', policies, cost: 1 }), 3_000, 'a consume')).rejects.toThrow();
+    server = await startRedisServer({ port });
+    await within(waitUntilReady(client, 5_000), 6_000, 'the client to reconnect');
+    expect((await limiter.consume({ subject: 'outage', policies, cost: 1 })).allowed).toBe(true);
+  });
+});
