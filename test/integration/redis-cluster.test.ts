@@ -1,0 +1,61 @@
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { windowPolicy, quotaPolicy } from '../../src/core/policy.js';
+import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
+import { closeRedisClient, createRedisClient, type RedisClient, waitUntilReady } from '../../src/redis/client.js';
+import { limiterContract } from '../contract/limiter.contract.js';
+import { type RedisCluster, startRedisCluster } from '../support/redis-cluster.js';
+import { keysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+
+/** The same scripts and contract on a real 3-primary Redis Cluster, started here and stopped afterwards. */
+describe('RedisLimiter on a 3-primary Redis Cluster', () => {
+  const keyPrefix = testKeyPrefix('cluster');
+  let cluster: RedisCluster | undefined;
+  let client: RedisClient;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    client = createRedisClient({
+      cluster: { nodes: [...cluster.nodes] },
+      command_timeout_ms: 2_000,
+      connect_timeout_ms: 2_000,
+      key_prefix: keyPrefix,
+    });
+    client.on('error', () => {});
+    await waitUntilReady(client, 10_000);
+  }, 60_000);
+  afterAll(async () => {
+    if (client !== undefined) await closeRedisClient(client);
+    await cluster?.stop();
+  }, 30_000);
+
+  limiterContract('RedisLimiter (Cluster)', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
+
+  it('connects through ioredis Cluster to three primaries', () => {
+    expect(client).toBeInstanceOf(Cluster);
+    expect((client as Cluster).nodes('master')).toHaveLength(3);
+  });
+
+  it('spreads subjects over the primaries, each subject within one slot', async () => {
+    const limiter = new RedisLimiter({ client, keyPrefix, nowForTesting: () => Date.UTC(2026, 5, 15, 10, 30) });
+    const policies = [windowPolicy('minute', 5), windowPolicy('hour', 50), quotaPolicy('search', 'month', 500)];
+    const subjects = Array.from({ length: 24 }, (_, i) => `spread-${i}{x}`);
+    for (const subject of subjects) {
+      const decision = await limiter.consume({ subject, policies, cost: 1, idempotencyKey: 'same' });
+      expect(decision.allowed).toBe(true);
+      if (decision.allowed && decision.receipt !== undefined) await limiter.refund(decision.receipt);
+    }
+    const keys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.includes(':{spread-'));
+    expect(keys).toHaveLength(subjects.length * 4);
+    const slotsBySubject = new Map<string, Set<number>>();
+    for (const key of keys) {
+      const subject = key.slice(key.indexOf('{') + 1, key.indexOf('}'));
+      const slot = Number(await (client as Cluster).cluster('KEYSLOT', key));
+      slotsBySubject.set(subject, (slotsBySubject.get(subject) ?? new Set()).add(slot));
+    }
+    expect([...slotsBySubject.values()].every((slots) => slots.size === 1)).toBe(true);
+    const primariesHoldingKeys = await Promise.all(
+      (client as Cluster).nodes('master').map(async (node) => (await node.dbsize()) > 0),
+    );
+    expect(primariesHoldingKeys.filter(Boolean).length).toBeGreaterThan(1);
+  });
+});
