@@ -1,0 +1,89 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
+import { luaDirectory, parseConsumeReply, ScriptReplyError } from '../../src/redis/scripts.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const input = {
+  subject: 'acme',
+  cost: 2,
+  policies: [windowPolicy('hour', 10), quotaPolicy('search', 'month', 100)],
+};
+const HOUR_START = Date.UTC(2026, 5, 15, 10) / 1000;
+const MONTH_START = Date.UTC(2026, 5, 1) / 1000;
+
+describe('parseConsumeReply', () => {
+  it('turns an admission into policy states and a receipt naming the periods charged', () => {
+    const reply = [1, 0, 2, 10, 8, 1800, 3600, HOUR_START, 0, 100, 98, 1_344_600, 2_592_000, MONTH_START, 0];
+    expect(parseConsumeReply(reply, input)).toEqual({
+      allowed: true,
+      replayed: false,
+      policies: [
+        { name: 'hour', kind: 'window', window: 'hour', limit: 10, remaining: 8, resetSeconds: 1800, periodSeconds: 3600 },
+        {
+          name: 'search.month', kind: 'quota', window: 'month', limit: 100, remaining: 98, resetSeconds: 1_344_600,
+          periodSeconds: 2_592_000,
+        },
+      ],
+      receipt: {
+        subject: 'acme',
+        cost: 2,
+        charges: [
+          { counterId: 'w:hour', periodStartMs: HOUR_START * 1000 },
+          { counterId: 'q:search:month', periodStartMs: MONTH_START * 1000 },
+        ],
+      },
+    });
+  });
+
+  it('words a denial as the memory limiter does (quota wins, latest reset)', () => {
+    const reply = [0, 0, 2, 10, 0, 1800, 3600, HOUR_START, 1, 100, 1, 1_344_600, 2_592_000, MONTH_START, 1];
+    expect(parseConsumeReply(reply, input)).toMatchObject({
+      allowed: false,
+      reason: 'quota',
+      violated: ['hour', 'search.month'],
+      retryAfterSeconds: 1_344_600,
+    });
+  });
+
+  it('gives a replay no receipt', () => {
+    const reply = [1, 1, 2, 10, 8, 1800, 3600, HOUR_START, 0, 100, 98, 1_344_600, 2_592_000, MONTH_START, 0];
+    const decision = parseConsumeReply(reply, input);
+    expect(decision).toMatchObject({ allowed: true, replayed: true });
+    expect('receipt' in decision).toBe(false);
+  });
+
+  it.each([
+    ['not an array', 'OK'],
+    ['too short', [1, 0]],
+    ['a non-integer', [1, 0, 1, 10, 'x', 1, 1, 1, 0]],
+    ['a length that disagrees with the count', [1, 0, 2, 10, 8, 1800, 3600, HOUR_START, 0]],
+    ['a fresh decision for other policies', [1, 0, 1, 10, 8, 1800, 3600, HOUR_START, 0]],
+  ])('rejects a malformed reply: %s', (_, reply) => {
+    expect(() => parseConsumeReply(reply, input)).toThrow(ScriptReplyError);
+  });
+});
+
+describe('lua/ scripts', () => {
+  it('are found from src/redis (tsx) and from dist/src/redis (compiled, and /app in the image)', () => {
+    expect(luaDirectory(join(ROOT, 'src/redis'))).toBe(join(ROOT, 'lua'));
+    const image = mkdtempSync(join(tmpdir(), 'quotagate-image-'));
+    try {
+      mkdirSync(join(image, 'lua'));
+      writeFileSync(join(image, 'lua/consume.lua'), '');
+      expect(luaDirectory(join(image, 'dist/src/redis'))).toBe(join(image, 'lua'));
+      expect(() => luaDirectory(join(tmpdir(), 'nowhere/src/redis'))).toThrow(/consume\.lua not found/);
+    } finally {
+      rmSync(image, { recursive: true, force: true });
+    }
+  });
+
+  it.each(['consume.lua', 'refund.lua'])('%s opens with a header documenting KEYS, ARGV and the reply', (file) => {
+    const header = /^--\[\[([\s\S]*?)\]\]/.exec(readFileSync(join(ROOT, 'lua', file), 'utf8'))?.[1] ?? '';
+    expect(header).toMatch(/^KEYS\b/m);
+    expect(header).toMatch(/^ARGV\b/m);
+    expect(header).toMatch(/^Reply\b/m);
+  });
+});
