@@ -38,7 +38,7 @@ export function createRedisClient(config: RedisStoreConfig): RedisClient {
   };
   if (config.cluster !== undefined) {
     return new Cluster(config.cluster.nodes.map(parseHostPort), {
-      redisOptions: { ...options, ...(config.cluster.password === undefined ? {} : { password: config.cluster.password }) },
+      redisOptions: { ...options, ...secret('password', config.cluster.password) },
       enableOfflineQueue: false,
       clusterRetryStrategy: reconnectDelayMs,
       slotsRefreshTimeout: config.connect_timeout_ms,
@@ -59,12 +59,17 @@ export function createRedisClient(config: RedisStoreConfig): RedisClient {
       name: master_name,
       sentinelRetryStrategy: reconnectDelayMs,
       failoverDetector: true,
-      ...(password === undefined ? {} : { password }),
-      ...(sentinel_password === undefined ? {} : { sentinelPassword: sentinel_password }),
+      ...secret('password', password),
+      ...secret('sentinelPassword', sentinel_password),
     });
   }
   if (config.url !== undefined) return new Redis(config.url, options);
   throw new Error('store.redis: set exactly one of url, sentinel, cluster');
+}
+
+/** `{ [name]: value }`, or nothing when the value is absent or empty (`${REDIS_PASSWORD:-}` unset). */
+function secret<K extends string>(name: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined || value === '' ? {} : ({ [name]: value } as Record<K, string>);
 }
 
 /** `host:port` or `[v6]:port` (validated by the config schema) → an ioredis node. */
