@@ -166,6 +166,22 @@ describe('RedisLimiter on a dedicated redis-server', () => {
     expect((await limiter.consume({ subject, policies, cost: 1 })).allowed).toBe(true);
   });
 
+  it('rejects a call Redis does not answer within command_timeout_ms, and carries on afterwards', async () => {
+    const impatient = await connect(server.url, { command_timeout_ms: 50 });
+    const limiter50 = new RedisLimiter({ client: impatient, keyPrefix: 'qg', ownsClient: true, nowForTesting: () => MID_MONTH });
+    try {
+      await limiter50.consume({ subject: 'paused', policies, cost: 1 }); // load the script on this connection
+      // Redis holds every client's commands for 500 ms, as a stalled server would.
+      expect(await redisCli(server.port, 'CLIENT', 'PAUSE', '500', 'ALL')).toBe('OK');
+      const stalled = limiter50.consume({ subject: 'paused', policies, cost: 1 });
+      await expect(within(stalled, 400, 'the command timeout')).rejects.toThrow(/timed out/i);
+      await redisCli(server.port, 'PING'); // held until the pause is over
+      expect((await limiter50.consume({ subject: 'paused', policies, cost: 1 })).allowed).toBe(true);
+    } finally {
+      await limiter50.close();
+    }
+  });
+
   it('rejects promptly while Redis is down and resumes by itself when it returns', async () => {
     const port = server.port;
     await server.kill();
