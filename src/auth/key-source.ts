@@ -27,20 +27,19 @@ export interface KeySource {
 }
 
 /**
- * The key for `kid` and `alg` among `keys`: its type must fit the algorithm,
- * and a key pinned to an algorithm (JWK `alg`) serves only that one. A token
- * with a `kid` gets the first key with that `kid`; a token without one gets
- * the only key that fits, and none when several do (ambiguous).
+ * The key for `kid` and `alg` among `keys`. A key fits when its type suits
+ * the algorithm and it is not pinned (JWK `alg`) to another one. A token
+ * with a `kid` gets the fitting key with that `kid`; failing that (or with no
+ * `kid`), the one fitting key that carries no `kid` of its own (or, for a
+ * token without `kid`, the one fitting key at all) — none when several fit,
+ * rather than guess.
  */
 export function selectKey(keys: readonly VerificationKey[], kid: string | undefined, alg: JwtAlgorithm): KeyObject | undefined {
-  let chosen: VerificationKey | undefined;
-  for (const key of keys) {
-    if (kid !== undefined && key.kid !== kid) continue;
-    if (key.alg !== undefined && key.alg !== alg) continue;
-    if (!algorithmFitsKey(alg, key.shape)) continue;
-    if (kid !== undefined) return key.key;
-    if (chosen !== undefined) return undefined;
-    chosen = key;
+  const fits = (key: VerificationKey) => (key.alg === undefined || key.alg === alg) && algorithmFitsKey(alg, key.shape);
+  if (kid !== undefined) {
+    const named = keys.find((key) => key.kid === kid && fits(key));
+    if (named !== undefined) return named.key;
   }
-  return chosen?.key;
+  const candidates = keys.filter((key) => fits(key) && (kid === undefined || key.kid === undefined));
+  return candidates.length === 1 ? candidates[0]!.key : undefined;
 }

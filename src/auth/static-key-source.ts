@@ -1,4 +1,4 @@
-import { parseStaticKey, type StaticKeyConfig } from '../config/jwt-schema.js';
+import { parseStaticKey, type StaticKeyConfig, staticKeyId } from '../config/jwt-schema.js';
 import type { JwtAlgorithm } from '../core/jwt-algorithms.js';
 import { type KeyLookup, type KeySource, type VerificationKey, selectKey } from './key-source.js';
 
@@ -12,7 +12,7 @@ export class StaticKeySource implements KeySource {
       const parsed = parseStaticKey(entry);
       if (parsed === undefined || !parsed.ok) throw new Error(`static key ${index} is invalid: ${parsed?.problem ?? 'no pem or jwk'}`);
       const pinned = entry.jwk?.alg;
-      return { kid: entry.kid, alg: typeof pinned === 'string' ? pinned : undefined, ...parsed.value };
+      return { kid: staticKeyId(entry), alg: typeof pinned === 'string' ? pinned : undefined, ...parsed.value };
     });
   }
 

@@ -44,7 +44,7 @@ export class TokenCache {
       this.entries.delete(key);
       return undefined;
     }
-    return entry;
+    return { identity: entry.identity, scopes: entry.scopes };
   }
 
   /** Keeps `verified` for the token expiring at `expiresAtMs` (epoch ms), unless it is already past. */

@@ -32,9 +32,17 @@ const jwksUrl = z.url({ protocol: /^https?$/, error: 'expected an https:// URL' 
   { error: 'expected an https:// URL (http:// only for localhost)' },
 );
 
+/** Why an algorithm that quotagate never accepts is refused; undefined for any other value (the usual wording). */
+function refusedAlgorithm(input: unknown): string | undefined {
+  if (typeof input !== 'string') return undefined;
+  if (input.toLowerCase() === 'none') return '"none" is never accepted: tokens must be signed';
+  if (/^HS\d+$/i.test(input)) return `"${input}" is symmetric (a shared secret), which is not supported; use RS, PS, ES or EdDSA`;
+  return undefined;
+}
+
 const staticKeySchema = z
   .strictObject({
-    /** Matched against the token's `kid` header; a token without `kid` uses the one key that fits its algorithm. */
+    /** Matched against the token's `kid` header; default: the JWK's `kid`. A key without one serves tokens whatever their `kid`. */
     kid: z.string().min(1).max(256).optional(),
     /** A PEM public key (`BEGIN PUBLIC KEY`) or X.509 certificate. */
     pem: z.string().optional(),
@@ -54,6 +62,13 @@ const staticKeySchema = z
 
 export type StaticKeyConfig = z.output<typeof staticKeySchema>;
 
+/** A static key's `kid`: the entry's own, else its JWK's. */
+export function staticKeyId(key: StaticKeyConfig): string | undefined {
+  if (key.kid !== undefined) return key.kid;
+  const fromJwk = key.jwk?.kid;
+  return typeof fromJwk === 'string' ? fromJwk : undefined;
+}
+
 /** The key a static entry holds; undefined when it holds neither a PEM nor a JWK. */
 export function parseStaticKey(key: StaticKeyConfig): PublicKeyParse | undefined {
   if (key.pem !== undefined) return parsePemPublicKey(key.pem);
@@ -68,7 +83,7 @@ const issuerSchema = z
     /** Accepted `aud` values; a token must name at least one. */
     audience: z.array(z.string().min(1).max(512)).min(1),
     /** Signing algorithms accepted from this issuer; required, asymmetric only. */
-    algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1),
+    algorithms: z.array(z.enum(JWT_ALGORITHMS, { error: (issue) => refusedAlgorithm(issue.input) })).min(1),
     /** Where the issuer publishes its JSON Web Key Set. Exclusive with `keys`. */
     jwks_url: jwksUrl.optional(),
     /** Public keys given in the file instead of a JWKS URL. */
@@ -95,11 +110,12 @@ const issuerSchema = z
     }
     const seenKids = new Set<string>();
     issuer.keys?.forEach((key, index) => {
-      if (key.kid !== undefined) {
-        if (seenKids.has(key.kid)) {
-          ctx.addIssue({ code: 'custom', path: ['keys', index, 'kid'], message: `duplicate kid "${key.kid}"` });
+      const kid = staticKeyId(key);
+      if (kid !== undefined) {
+        if (seenKids.has(kid)) {
+          ctx.addIssue({ code: 'custom', path: ['keys', index, 'kid'], message: `duplicate kid "${kid}"` });
         }
-        seenKids.add(key.kid);
+        seenKids.add(kid);
       }
       const parsed = parseStaticKey(key);
       if (parsed?.ok !== true) return;
