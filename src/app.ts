@@ -1,6 +1,8 @@
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
+import type { Authenticator } from './auth/authenticator.js';
+import { KeyOrTokenAuthenticator } from './auth/key-or-token-authenticator.js';
 import type { KeyStore } from './auth/key-store.js';
 import { buildPlans } from './config/plans.js';
 import type { GatewayConfig } from './config/schema.js';
@@ -8,14 +10,14 @@ import type { Clock } from './core/clock.js';
 import type { ProxyEnv } from './http/context.js';
 import { bodyLimit } from './http/middleware/body-limit.js';
 import { forward } from './http/middleware/forward.js';
-import { identify } from './http/middleware/identify.js';
+import { type CredentialMode, identify } from './http/middleware/identify.js';
 import { limit } from './http/middleware/limit.js';
 import { matchRoute } from './http/middleware/match-route.js';
 import { requestMetrics } from './http/middleware/request-metrics.js';
 import { asGatewayError, problemResponse } from './http/problem-response.js';
 import { RouteTable } from './http/route-table.js';
 import { type HealthState, adminRoutes } from './http/routes/admin.js';
-import type { Limiter } from './limiter/limiter.js';
+import type { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 import type { ClientAddressResolver } from './proxy/client-address.js';
 import type { Forwarder } from './proxy/forwarder.js';
@@ -23,8 +25,11 @@ import type { Forwarder } from './proxy/forwarder.js';
 /** Everything the HTTP apps need, built by main.ts (or a test). */
 export interface AppDeps {
   readonly config: GatewayConfig;
-  readonly limiter: Limiter;
+  /** The limiter behind its guards (local deny cache, circuit breaker, failure policy). */
+  readonly limiter: GuardedLimiter;
   readonly keyStore: KeyStore;
+  /** Bearer-token (JWT) authentication; required when a route uses `auth: jwt` or `auth: any`. */
+  readonly tokenAuthenticator?: Authenticator | undefined;
   readonly forwarder: Forwarder;
   readonly clientAddress: ClientAddressResolver;
   readonly metrics: GatewayMetrics;
@@ -50,7 +55,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
     matchRoute(new RouteTable(config.routes)),
     bodyLimit({ maxBodyBytes: config.proxy.max_body_bytes }),
     identify({
-      authenticator: new ApiKeyAuthenticator({ prefix: config.auth.api_keys.prefix, keyStore: deps.keyStore }),
+      authenticators: credentialAuthenticators(deps),
       clientAddress: deps.clientAddress,
       anonymousPlan: config.auth.anonymous_plan,
       onAuthFailure: (reason) => metrics.authFailures.inc({ reason }),
@@ -65,14 +70,36 @@ export function buildApp(deps: AppDeps): GatewayApps {
       forwarder: deps.forwarder,
       maxBodyBytes: config.proxy.max_body_bytes,
       onUpstreamTimed: (route, seconds) => metrics.upstreamDuration.observe({ route }, seconds),
+      refund: (receipt) => deps.limiter.refund(receipt),
     }),
   );
   proxy.onError((error, c) => {
     const gatewayError = asGatewayError(error);
     if (gatewayError.code === 'internal_error') deps.logger.error({ err: error }, 'request failed');
     // Denials carry their own rate-limit headers; later failures (502, 504) get the admitted ones.
-    const limitHeaders = gatewayError.code === 'rate_limited' ? [] : (c.var.rateLimitHeaders ?? []);
+    const limitHeaders =
+      gatewayError.code === 'rate_limited' || gatewayError.code === 'quota_exceeded' ? [] : (c.var.rateLimitHeaders ?? []);
     return problemResponse(c, gatewayError, limitHeaders);
   });
-  return { proxy, admin: adminRoutes(deps) };
+  return {
+    proxy,
+    admin: adminRoutes({
+      metrics,
+      health: deps.health,
+      storeState: () => deps.limiter.storeState,
+      servesWithoutStore: config.routes.some((route) => route.on_store_error === 'open'),
+    }),
+  };
+}
+
+/** The authenticator of each credential mode; throws when a route needs tokens and none were given. */
+function credentialAuthenticators(deps: AppDeps): Partial<Record<CredentialMode, Authenticator>> {
+  const apiKeys = new ApiKeyAuthenticator({ prefix: deps.config.auth.api_keys.prefix, keyStore: deps.keyStore });
+  const tokens = deps.tokenAuthenticator;
+  if (tokens === undefined) {
+    const route = deps.config.routes.find((r) => r.auth === 'jwt' || r.auth === 'any');
+    if (route !== undefined) throw new Error(`route "${route.name}" uses auth: ${route.auth}, but no token authenticator was given`);
+    return { api_key: apiKeys };
+  }
+  return { api_key: apiKeys, jwt: tokens, any: new KeyOrTokenAuthenticator(apiKeys, tokens) };
 }

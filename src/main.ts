@@ -10,6 +10,7 @@ import { serve } from '@hono/node-server';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
 import { FileKeyStore } from './auth/file-key-store.js';
+import { createJwtAuthenticator } from './auth/jwt-authenticator.js';
 import { runCheckConfig } from './cli/check-config.js';
 import type { CommandIo } from './cli/io.js';
 import { runKeys } from './cli/keys.js';
@@ -17,7 +18,12 @@ import { loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { HealthState } from './http/routes/admin.js';
+import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.js';
+import { GuardedLimiter } from './limiter/guarded-limiter.js';
+import type { Limiter } from './limiter/limiter.js';
+import { LocalDenyCache } from './limiter/local-deny-cache.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
+import type { GatewayMetrics } from './metrics/metrics.js';
 import { createMetrics } from './metrics/metrics.js';
 import { ClientAddressResolver } from './proxy/client-address.js';
 import { Forwarder } from './proxy/forwarder.js';
@@ -49,13 +55,21 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const clock = options.clock ?? systemClock;
   const health: HealthState = { ready: false, draining: false };
   const metrics = createMetrics({ collectProcessMetrics: options.processMetrics ?? true });
-  const limiter = new MemoryLimiter({ clock });
+  const limiter = buildGuardedLimiter(config, clock, metrics, options.logger);
   const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
   const forwarder = new Forwarder({ pools: new UpstreamPools(config.upstreams), clientAddress });
   const apps = buildApp({
     config,
     limiter,
     keyStore: new FileKeyStore(config.auth.api_keys.keys),
+    tokenAuthenticator: createJwtAuthenticator(config.auth.jwt, {
+      planNames: Object.keys(config.plans),
+      clock,
+      onJwksFetch: (issuer, outcome) => {
+        metrics.jwksFetches.inc({ outcome: outcome.ok ? 'ok' : 'error' });
+        if (!outcome.ok) options.logger.warn({ issuer, err: outcome.error }, 'JWKS fetch failed; the keys already loaded stay in use');
+      },
+    }),
     forwarder,
     clientAddress,
     metrics,
@@ -77,6 +91,32 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await closeServer(adminServer);
     },
   };
+}
+
+/** The configured store, behind the local deny cache, the circuit breaker and the failure policy. */
+function buildGuardedLimiter(config: GatewayConfig, clock: Clock, metrics: GatewayMetrics, logger: Logger): GuardedLimiter {
+  const { store } = config;
+  const storeName = store.type;
+  const limiter: Limiter = new MemoryLimiter({ clock });
+  const breaker = new CircuitBreaker({
+    failureThreshold: store.circuit_breaker.failure_threshold,
+    openMs: store.circuit_breaker.open_ms,
+    clock,
+    onStateChange: (state) => {
+      metrics.circuitState.set({ store: storeName }, CIRCUIT_STATE_VALUE[state]);
+      logger[state === 'open' ? 'warn' : 'info']({ store: storeName, state }, 'store circuit breaker');
+    },
+  });
+  metrics.circuitState.set({ store: storeName }, CIRCUIT_STATE_VALUE[breaker.state]);
+  return new GuardedLimiter({
+    limiter,
+    storeName,
+    breaker,
+    denyCache: new LocalDenyCache(store.local_deny_cache.max_entries, clock),
+    metrics,
+    clock,
+    storeRetryAfterSeconds: Math.max(1, Math.ceil(store.circuit_breaker.open_ms / 1000)),
+  });
 }
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];

@@ -1,14 +1,7 @@
 import { hashApiKey, isWellFormedApiKey } from '../core/api-key.js';
-import type { Identity } from '../core/identity.js';
-import { presentedApiKey, type PresentedKey } from './credentials.js';
+import { type AuthResult, type Authenticator, NO_SCOPES, type PresentedCredentials } from './authenticator.js';
+import { presentedApiKey } from './credentials.js';
 import type { KeyStore } from './key-store.js';
-
-/** Why authentication failed; each has its own error code and metric reason. */
-export type AuthFailureReason = 'missing' | 'malformed' | 'unknown';
-
-export type AuthResult =
-  | { readonly ok: true; readonly identity: Identity; readonly credentialHeader: PresentedKey['header'] }
-  | { readonly ok: false; readonly reason: AuthFailureReason };
 
 export interface ApiKeyAuthenticatorOptions {
   /** The configured key prefix, e.g. `qg`. */
@@ -21,10 +14,10 @@ export interface ApiKeyAuthenticatorOptions {
  * that fails the format and checksum check is refused without any lookup; only
  * the SHA-256 of a well-formed key reaches the key store.
  */
-export class ApiKeyAuthenticator {
+export class ApiKeyAuthenticator implements Authenticator {
   constructor(private readonly options: ApiKeyAuthenticatorOptions) {}
 
-  async authenticate(xApiKey: string | undefined, authorization: string | undefined): Promise<AuthResult> {
+  async authenticate({ xApiKey, authorization }: PresentedCredentials): Promise<AuthResult> {
     const presented = presentedApiKey(xApiKey, authorization, this.options.prefix);
     if (presented === undefined) return { ok: false, reason: 'missing' };
     if (!isWellFormedApiKey(presented.key, this.options.prefix)) return { ok: false, reason: 'malformed' };
@@ -34,6 +27,7 @@ export class ApiKeyAuthenticator {
       ok: true,
       identity: { subject: record.subject, plan: record.plan, keyId: record.id },
       credentialHeader: presented.header,
+      scopes: NO_SCOPES,
     };
   }
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { KEY_PREFIX_PATTERN } from '../core/api-key.js';
 import { isIP } from 'node:net';
 import { WINDOW_NAMES, type WindowName } from '../core/windows.js';
+import { checkJwtReferences, defaultJwtConfig, jwtSchema, scopeSchema } from './jwt-schema.js';
 
 /**
  * The one schema of gateway.yaml. Unknown keys are errors everywhere; every
@@ -54,7 +55,10 @@ const routeSchema = z.strictObject({
   /** Matches whole path segments: `/api` matches `/api` and `/api/x`, not `/apix`. */
   path_prefix: z.string().regex(/^\/[^?#\s]*$/, { error: 'expected a path starting with "/"' }),
   upstream: name,
-  auth: z.enum(['api_key', 'none']).default('api_key'),
+  /** `jwt`: a bearer token from a configured issuer; `any`: an API key or a token. */
+  auth: z.enum(['api_key', 'jwt', 'any', 'none']).default('api_key'),
+  /** Scopes a token must grant (all of them) to use this route; `auth: jwt` only. */
+  scopes: z.array(scopeSchema).min(1).optional(),
   /** Units this route charges against every window, per request. */
   cost: z.int().min(1).max(1_000_000).default(1),
   /** What to do when the limit store fails: forward unchecked (open) or 503 (closed). */
@@ -62,6 +66,10 @@ const routeSchema = z.strictObject({
   hide_headers: z.boolean().default(false),
   /** Overrides `proxy.max_body_bytes` for this route. */
   max_body_bytes: z.int().min(0).max(1_073_741_824).optional(),
+  /** A metered quota this route also charges (defined under a plan's `quotas`). */
+  quota: name.optional(),
+  /** Give the charge back when the upstream fails this way: connection error, timeout, or a 5xx answer. */
+  refund_on: z.array(z.enum(['error', 'timeout', '5xx'])).default([]),
 });
 
 const limitsSchema = z
@@ -85,6 +93,10 @@ const limitsSchema = z
   });
 
 const planSchema = z.strictObject({
+  /** Metered quotas: metric name → calendar windows and limits, charged by routes naming the metric. */
+  quotas: z.record(name, limitsSchema).default({}),
+  /** Status of a quota denial: 429, or 402 (Payment Required) for plans sold by usage. */
+  quota_status: z.union([z.literal(429), z.literal(402)], { error: 'expected 429 or 402' }).default(429),
   /** Calendar windows and their limits; a plan with none is unlimited. */
   limits: limitsSchema.default({}),
   upgrade_url: z.url({ error: 'expected a URL' }).optional(),
@@ -111,6 +123,8 @@ const authSchema = z.strictObject({
   api_keys: apiKeysSchema.default({ prefix: 'qg', keys: [] }),
   /** The plan of callers on `auth: none` routes, counted by client IP. */
   anonymous_plan: name.default('anonymous'),
+  /** Bearer tokens (JWT) from trusted issuers, for `auth: jwt` and `auth: any` routes. */
+  jwt: jwtSchema.default(defaultJwtConfig),
 });
 
 const cidr = z.string().refine(isCidrOrAddress, { error: 'expected an IP address or CIDR block' });
@@ -127,9 +141,70 @@ const headersSchema = z.strictObject({
   reset_format: z.enum(['delta-seconds', 'epoch-seconds']).default('delta-seconds'),
 });
 
-const storeSchema = z.strictObject({
-  type: z.literal('memory', { error: 'expected "memory" (the Redis store comes later)' }).default('memory'),
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, {
+  error: 'expected host:port',
 });
+
+const redisSchema = z.strictObject({
+  /** A single Redis: `redis://[:password@]host:port[/db]` or `rediss://` for TLS. */
+  url: z.string().regex(/^rediss?:\/\/\S+$/, { error: 'expected a redis:// or rediss:// URL' }).optional(),
+  /** Redis Sentinel: the master's name and at least one sentinel. */
+  sentinel: z
+    .strictObject({
+      master_name: z.string().min(1),
+      sentinels: z.array(hostPort).min(1),
+      password: z.string().optional(),
+      sentinel_password: z.string().optional(),
+    })
+    .optional(),
+  /** Redis Cluster: seed nodes; the rest are discovered. */
+  cluster: z.strictObject({ nodes: z.array(hostPort).min(1), password: z.string().optional() }).optional(),
+  /** Longest wait for one limiter call before the route's `on_store_error` applies. */
+  command_timeout_ms: z.int().min(1).max(60_000).default(100),
+  connect_timeout_ms: durationMs(1_000),
+  /** First part of every Redis key (`<prefix>:v1:{<subject>}:…`), to share a Redis with other apps. */
+  key_prefix: z.string().regex(/^[a-z0-9_-]{1,32}$/, { error: 'expected 1–32 of a-z, 0-9, "-", "_"' }).default('qg'),
+});
+
+const storeSchema = z
+  .strictObject({
+    /** `memory`: one instance, counters in process. `redis`: shared by every instance. */
+    type: z.enum(['memory', 'redis']).default('memory'),
+    redis: redisSchema.optional(),
+    /** Stops calling a failing store; each route's `on_store_error` answers meanwhile. */
+    circuit_breaker: z
+      .strictObject({
+        /** Consecutive failed calls that open the circuit. */
+        failure_threshold: z.int().min(1).max(1_000).default(5),
+        /** How long the circuit stays open before one probe call is let through. */
+        open_ms: durationMs(1_000),
+      })
+      .default({ failure_threshold: 5, open_ms: 1_000 }),
+    /** Subjects denied until a period ends, answered locally without a store call. 0 disables it. */
+    local_deny_cache: z
+      .strictObject({ max_entries: z.int().min(0).max(10_000_000).default(10_000) })
+      .default({ max_entries: 10_000 }),
+  })
+  .superRefine((store, ctx) => {
+    if (store.type === 'memory') {
+      if (store.redis !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['redis'], message: 'given, but store.type is "memory"' });
+      }
+      return;
+    }
+    if (store.redis === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['redis'], message: 'required when store.type is "redis"' });
+      return;
+    }
+    const modes = (['url', 'sentinel', 'cluster'] as const).filter((mode) => store.redis![mode] !== undefined);
+    if (modes.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redis'],
+        message: `set exactly one of url, sentinel, cluster${modes.length > 1 ? ` (got ${modes.join(', ')})` : ''}`,
+      });
+    }
+  });
 
 const configObject = z.strictObject({
   listeners: z
@@ -138,10 +213,14 @@ const configObject = z.strictObject({
       admin: listenerSchema('127.0.0.1', 8081).default({ host: '127.0.0.1', port: 8081 }),
     })
     .default({ proxy: { host: '0.0.0.0', port: 8080 }, admin: { host: '127.0.0.1', port: 8081 } }),
-  store: storeSchema.default({ type: 'memory' }),
+  store: storeSchema.default({
+    type: 'memory',
+    circuit_breaker: { failure_threshold: 5, open_ms: 1_000 },
+    local_deny_cache: { max_entries: 10_000 },
+  }),
   proxy: proxySchema.default({ max_body_bytes: 10 * 1024 * 1024, trusted_proxies: [] }),
   headers: headersSchema.default({ reset_format: 'delta-seconds' }),
-  auth: authSchema.default({ api_keys: { prefix: 'qg', keys: [] }, anonymous_plan: 'anonymous' }),
+  auth: authSchema.default(() => ({ api_keys: { prefix: 'qg', keys: [] }, anonymous_plan: 'anonymous', jwt: defaultJwtConfig() })),
   upstreams: z.record(name, upstreamSchema),
   routes: z.array(routeSchema).min(1),
   plans: z.record(name, planSchema),
@@ -179,6 +258,14 @@ function checkReferences(config: z.output<typeof configObject>, ctx: z.Refinemen
         message: `unknown upstream "${route.upstream}" (defined: ${upstreams.join(', ') || 'none'})`,
       });
     }
+    const metric = route.quota;
+    if (metric !== undefined && !Object.values(config.plans).some((plan) => plan.quotas[metric] !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['routes', index, 'quota'],
+        message: `no plan defines the quota "${metric}"`,
+      });
+    }
   });
   const anonymousRoute = config.routes.find((route) => route.auth === 'none');
   if (anonymousRoute !== undefined && !plans.includes(config.auth.anonymous_plan)) {
@@ -205,6 +292,7 @@ function checkReferences(config: z.output<typeof configObject>, ctx: z.Refinemen
     }
     seenIds.add(id);
   });
+  checkJwtReferences(config, ctx);
 }
 
 function isCidrOrAddress(value: string): boolean {

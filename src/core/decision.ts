@@ -1,8 +1,11 @@
+import type { Policy } from './policy.js';
 import type { WindowName } from './windows.js';
 
-/** The state of one window after a decision, in the route's cost units. */
-export interface WindowState {
-  readonly name: WindowName;
+/** The state of one policy after a decision, in the route's cost units. */
+export interface PolicyState {
+  readonly name: string;
+  readonly kind: Policy['kind'];
+  readonly window: WindowName;
   readonly limit: number;
   /** Units left in the current period after this decision; never negative. */
   readonly remaining: number;
@@ -12,21 +15,41 @@ export interface WindowState {
   readonly periodSeconds: number;
 }
 
-/** Why a request was denied. */
-export type DenyReason = 'window';
+/**
+ * What an admitted request was charged: enough to give the charge back to
+ * exactly the periods it was taken from (see Limiter.refund).
+ */
+export interface ChargeReceipt {
+  readonly subject: string;
+  readonly cost: number;
+  readonly charges: ReadonlyArray<{ readonly counterId: string; readonly periodStartMs: number }>;
+}
+
+/** Why a request was denied: a rate window, or a metered quota. */
+export type DenyReason = 'window' | 'quota';
+
+export interface Admission {
+  readonly allowed: true;
+  readonly policies: readonly PolicyState[];
+  /** What was charged; absent when nothing was (a replayed idempotent request, or no policy applies). */
+  readonly receipt?: ChargeReceipt;
+  /** True when an idempotency key matched an earlier admission: nothing was charged again. */
+  readonly replayed: boolean;
+}
+
+export interface Denial {
+  readonly allowed: false;
+  /** `quota` when any violated policy is a quota, else `window`. */
+  readonly reason: DenyReason;
+  /** Names of the policies that had no room for the cost, in policy order. */
+  readonly violated: readonly string[];
+  /** Seconds until every violated policy has reset (the latest of them). */
+  readonly retryAfterSeconds: number;
+  readonly policies: readonly PolicyState[];
+}
 
 /**
  * A limiter's answer. A denial is a value, not an exception; limiters throw
  * only for infrastructure faults.
  */
-export type Decision =
-  | { readonly allowed: true; readonly windows: readonly WindowState[] }
-  | {
-      readonly allowed: false;
-      readonly reason: DenyReason;
-      /** The windows that had no room for the cost, shortest first. */
-      readonly violated: readonly WindowName[];
-      /** Seconds until every violated window has reset (the longest of them). */
-      readonly retryAfterSeconds: number;
-      readonly windows: readonly WindowState[];
-    };
+export type Decision = Admission | Denial;

@@ -10,8 +10,21 @@ export const ERROR_STATUS = {
   key_revoked: 401,
   key_expired: 401,
   invalid_token: 401,
+  token_too_large: 401,
+  token_malformed: 401,
+  token_algorithm_not_allowed: 401,
+  token_issuer_invalid: 401,
+  token_audience_invalid: 401,
+  token_expired: 401,
+  token_not_yet_valid: 401,
+  token_signature_invalid: 401,
+  token_key_unknown: 401,
+  token_claims_invalid: 401,
+  insufficient_scope: 403,
+  jwks_unavailable: 503,
   rate_limited: 429,
   quota_exceeded: 429,
+  idempotency_key_invalid: 400,
   route_not_found: 404,
   payload_too_large: 413,
   store_unavailable: 503,
@@ -30,8 +43,21 @@ const TITLES: Record<ErrorCode, string> = {
   key_revoked: 'API key revoked',
   key_expired: 'API key expired',
   invalid_token: 'Invalid token',
+  token_too_large: 'Token too large',
+  token_malformed: 'Malformed token',
+  token_algorithm_not_allowed: 'Token algorithm not allowed',
+  token_issuer_invalid: 'Token issuer not accepted',
+  token_audience_invalid: 'Token audience not accepted',
+  token_expired: 'Token expired',
+  token_not_yet_valid: 'Token not yet valid',
+  token_signature_invalid: 'Token signature invalid',
+  token_key_unknown: 'Token signing key unknown',
+  token_claims_invalid: 'Token claims invalid',
+  insufficient_scope: 'Insufficient scope',
+  jwks_unavailable: 'Token keys unavailable',
   rate_limited: 'Request cannot be satisfied as assigned quota has been exceeded',
   quota_exceeded: 'Request cannot be satisfied as assigned quota has been exceeded',
+  idempotency_key_invalid: 'Invalid idempotency key',
   route_not_found: 'No route matches this request',
   payload_too_large: 'Request body too large',
   store_unavailable: 'Limit store unavailable',
@@ -56,9 +82,11 @@ export class GatewayError extends Error {
     readonly detail: string,
     readonly extensions: Readonly<Record<string, unknown>> = {},
     readonly headers: ReadonlyArray<readonly [string, string]> = [],
+    /** Overrides the code's usual status (a plan may answer quota denials with 402). */
+    status?: number,
   ) {
     super(detail);
     this.name = 'GatewayError';
-    this.status = ERROR_STATUS[code];
+    this.status = status ?? ERROR_STATUS[code];
   }
 }

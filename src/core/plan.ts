@@ -1,10 +1,24 @@
-import type { WindowLimit } from './windows.js';
+import type { Policy } from './policy.js';
 
 /** A plan as the hot path uses it, resolved from gateway.yaml. */
 export interface Plan {
   readonly name: string;
-  /** The windows this plan limits, shortest first. May be empty (unlimited). */
-  readonly windows: readonly WindowLimit[];
-  /** Where a denied caller can upgrade; echoed in 429 bodies when set. */
+  /** Rate windows, shortest first; charged by every route. May be empty. */
+  readonly windows: readonly Policy[];
+  /**
+   * Per metered metric: the windows followed by that metric's quotas — the
+   * whole policy list of a route that names the metric. Precomputed so the
+   * hot path allocates nothing.
+   */
+  readonly policiesByMetric: ReadonlyMap<string, readonly Policy[]>;
+  /** HTTP status of a quota denial: 429, or 402 for plans sold by usage. */
+  readonly quotaStatus: 429 | 402;
+  /** Where a denied caller can upgrade; echoed in denial bodies when set. */
   readonly upgradeUrl?: string;
+}
+
+/** The policies a request on a route charging `metric` (if any) is checked against. */
+export function policiesFor(plan: Plan, metric: string | undefined): readonly Policy[] {
+  if (metric === undefined) return plan.windows;
+  return plan.policiesByMetric.get(metric) ?? plan.windows;
 }

@@ -22,11 +22,12 @@ export function problemBody(
   code: ErrorCode,
   detail: string,
   extensions: Readonly<Record<string, unknown>> = {},
+  status: number = ERROR_STATUS[code],
 ): ProblemBody {
   const type =
     code === 'rate_limited' || code === 'quota_exceeded' ? QUOTA_EXCEEDED_TYPE : PROBLEM_TYPE_BASE + code;
   // Standard members first and never overridden by an extension of the same name.
-  return { type, title: titleOf(code), status: ERROR_STATUS[code], code, detail, ...withoutStandard(extensions) };
+  return { type, title: titleOf(code), status, code, detail, ...withoutStandard(extensions) };
 }
 
 const STANDARD_MEMBERS = new Set(['type', 'title', 'status', 'code', 'detail', 'instance']);

@@ -1,4 +1,4 @@
-import type { WindowState } from './decision.js';
+import type { PolicyState } from './decision.js';
 import { windowRank, windowTitle } from './windows.js';
 
 /** A response header as a name/value pair, the name in its canonical case. */
@@ -7,16 +7,16 @@ export type HeaderPair = readonly [name: string, value: string];
 export type ResetFormat = 'delta-seconds' | 'epoch-seconds';
 
 /**
- * The window that constrains the caller most: fewest units remaining; ties
- * go to the longer window (its reset is the one the caller must wait for).
+ * The policy that constrains the caller most: fewest units remaining; ties
+ * go to the longer period (its reset is the one the caller must wait for).
  */
-export function mostConstraining(windows: readonly WindowState[]): WindowState | undefined {
-  let chosen: WindowState | undefined;
-  for (const window of windows) {
+export function mostConstraining(policies: readonly PolicyState[]): PolicyState | undefined {
+  let chosen: PolicyState | undefined;
+  for (const window of policies) {
     if (
       chosen === undefined ||
       window.remaining < chosen.remaining ||
-      (window.remaining === chosen.remaining && windowRank(window.name) > windowRank(chosen.name))
+      (window.remaining === chosen.remaining && windowRank(window.window) > windowRank(chosen.window))
     ) {
       chosen = window;
     }
@@ -28,27 +28,28 @@ export function mostConstraining(windows: readonly WindowState[]): WindowState |
  * The rate-limit headers of a limited response, allowed or denied:
  *
  * - IETF `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-11),
- *   one item per window, named by the window, serialized as RFC 9651 Structured
+ *   one item per policy (windows by their name, quotas as `<metric>.<window>`), serialized as RFC 9651 Structured
  *   Fields (no spaces inside an item's parameters, `, ` between items). `q` and
  *   `r` are in the route's cost units; `w` is the current period's length in
  *   seconds (a month's varies) and `t` the seconds until it resets.
  * - legacy `X-RateLimit-Limit`, `-Remaining`, `-Reset` for the most
- *   constraining window; `-Reset` in seconds until reset or, with
+ *   constraining policy; `-Reset` in seconds until reset or, with
  *   `epoch-seconds`, the reset's Unix time;
- * - per window `X-RateLimit-Limit-<Window>` and `X-RateLimit-Remaining-<Window>`.
+ * - per rate window (not per quota) `X-RateLimit-Limit-<Window>` and
+ *   `X-RateLimit-Remaining-<Window>`.
  *
- * Empty when no window applies. `nowMs` is only read for `epoch-seconds`.
+ * Empty when no policy applies. `nowMs` is only read for `epoch-seconds`.
  */
 export function rateLimitHeaders(
-  windows: readonly WindowState[],
+  policies: readonly PolicyState[],
   resetFormat: ResetFormat,
   nowMs: number,
 ): HeaderPair[] {
-  const constraining = mostConstraining(windows);
+  const constraining = mostConstraining(policies);
   if (constraining === undefined) return [];
   const headers: HeaderPair[] = [
-    ['RateLimit-Policy', windows.map((w) => `"${w.name}";q=${w.limit};w=${w.periodSeconds}`).join(', ')],
-    ['RateLimit', windows.map((w) => `"${w.name}";r=${w.remaining};t=${w.resetSeconds}`).join(', ')],
+    ['RateLimit-Policy', policies.map((p) => `"${p.name}";q=${p.limit};w=${p.periodSeconds}`).join(', ')],
+    ['RateLimit', policies.map((p) => `"${p.name}";r=${p.remaining};t=${p.resetSeconds}`).join(', ')],
     ['X-RateLimit-Limit', String(constraining.limit)],
     ['X-RateLimit-Remaining', String(constraining.remaining)],
     [
@@ -60,10 +61,11 @@ export function rateLimitHeaders(
       ),
     ],
   ];
-  for (const window of windows) {
-    const title = windowTitle(window.name);
-    headers.push([`X-RateLimit-Limit-${title}`, String(window.limit)]);
-    headers.push([`X-RateLimit-Remaining-${title}`, String(window.remaining)]);
+  for (const policy of policies) {
+    if (policy.kind !== 'window') continue;
+    const title = windowTitle(policy.window);
+    headers.push([`X-RateLimit-Limit-${title}`, String(policy.limit)]);
+    headers.push([`X-RateLimit-Remaining-${title}`, String(policy.remaining)]);
   }
   return headers;
 }

@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
+import type { ChargeReceipt } from '../core/decision.js';
 import type { Identity } from '../core/identity.js';
 import type { HeaderPair } from '../core/ratelimit-headers.js';
 import type { CompiledRoute } from './route-table.js';
@@ -16,6 +17,8 @@ export interface ProxyVariables {
   credentialHeaders: readonly string[];
   /** limit: rate-limit headers for the response (empty when the route hides them). */
   rateLimitHeaders: readonly HeaderPair[];
+  /** limit: what the request was charged, when it was; forward refunds it per `refund_on`. */
+  receipt: ChargeReceipt | undefined;
 }
 
 /** Bindings are absent when the app is driven in-process with `app.request()`. */

@@ -17,7 +17,7 @@ export function problemResponse(
   const headers: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' };
   for (const [name, value] of extraHeaders) headers[name] = value;
   for (const [name, value] of error.headers) headers[name] = value;
-  const body = problemBody(error.code, error.detail, error.extensions);
+  const body = problemBody(error.code, error.detail, error.extensions, error.status);
   return c.body(JSON.stringify(body), error.status as ContentfulStatusCode, headers);
 }
 

@@ -1,29 +1,43 @@
-import type { Decision } from '../core/decision.js';
-import type { WindowLimit } from '../core/windows.js';
+import type { ChargeReceipt, Decision } from '../core/decision.js';
+import type { Policy } from '../core/policy.js';
 
-/** One request's charge: `cost` units against every window of the subject's plan. */
+/** One request's charge: `cost` units against every policy that applies. */
 export interface ConsumeRequest {
   readonly subject: string;
-  /** The windows that apply, shortest first. An empty list always admits. */
-  readonly windows: readonly WindowLimit[];
+  /** The windows and quotas that apply. An empty list always admits. */
+  readonly policies: readonly Policy[];
   /** Units to charge; a positive integer. */
   readonly cost: number;
+  /**
+   * The client's Idempotency-Key, if it sent one. An admission under the same
+   * subject and key within 24 h is replayed (same remaining counts, nothing
+   * charged). Denials are not remembered: a retry is decided afresh.
+   */
+  readonly idempotencyKey?: string;
 }
 
+/** How long an idempotency key is remembered, in ms. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+
 /**
- * Decides and charges requests against calendar-aligned UTC windows.
+ * Decides and charges requests against calendar-aligned UTC policies.
  *
  * Contract (pinned by test/contract/limiter.contract.ts, run against every
  * implementation):
- * - all or nothing: a request is admitted only if every window has room for
- *   its cost, and then every window is charged; a denial charges nothing;
+ * - all or nothing: a request is admitted only if every policy has room for
+ *   its cost, and then every policy is charged; a denial charges nothing;
  * - a cost larger than what remains is denied without changing any counter;
  * - counters of a period are gone once the period ends;
+ * - idempotent replays charge nothing and report the first answer;
+ * - a refund returns the cost to the periods named in the receipt, never
+ *   below zero, and leaves a counter alone once its period has passed;
  * - a denial resolves to `{ allowed: false }`; only infrastructure faults
  *   reject the promise.
  */
 export interface Limiter {
   consume(request: ConsumeRequest): Promise<Decision>;
+  /** Gives an admitted request's charge back (the route's `refund_on`). */
+  refund(receipt: ChargeReceipt): Promise<void>;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }

@@ -1,18 +1,19 @@
+import { LRUCache } from 'lru-cache';
 import { periodOf, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
-import type { Decision, WindowState } from '../core/decision.js';
-import type { WindowName } from '../core/windows.js';
-import type { ConsumeRequest, Limiter } from './limiter.js';
+import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
+import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter } from './limiter.js';
+import { denialOf } from './denial.js';
 
-/** Usage of one window in one period. */
-interface WindowCounter {
+/** Usage of one counter in one period. */
+interface Counter {
   periodStartMs: number;
   used: number;
 }
 
-/** A subject's counters, and when the last of their periods ends. */
+/** A subject's counters by counterId, and when the last of their periods ends. */
 interface SubjectCounters {
-  readonly byWindow: Map<WindowName, WindowCounter>;
+  readonly byCounter: Map<string, Counter>;
   /** Epoch ms at which every counter here belongs to a past period. */
   expiresAtMs: number;
 }
@@ -21,6 +22,8 @@ export interface MemoryLimiterOptions {
   readonly clock: Clock;
   /** How often stale subjects are dropped, in ms; 0 disables the timer (tests call sweep()). */
   readonly sweepIntervalMs?: number;
+  /** Most idempotency records kept; the least recently used go first. */
+  readonly maxIdempotencyRecords?: number;
 }
 
 /**
@@ -31,16 +34,25 @@ export interface MemoryLimiterOptions {
  * Memory is bounded by the subjects active in their current periods: every
  * subject sits in an expiry bucket keyed by the end of its longest period
  * (calendar alignment makes these few), and sweep() drops whole buckets once
- * their time has passed, touching only what expired.
+ * their time has passed, touching only what expired. Idempotency records are
+ * bounded by `maxIdempotencyRecords` (default 100,000); past that the oldest
+ * are forgotten early, and a retry that old would be charged again.
  */
 export class MemoryLimiter implements Limiter {
   private readonly subjects = new Map<string, SubjectCounters>();
   private readonly expiryBuckets = new Map<number, Set<string>>();
+  private readonly idempotency: LRUCache<string, Admission>;
   private readonly clock: Clock;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryLimiterOptions) {
     this.clock = options.clock;
+    this.idempotency = new LRUCache({
+      max: options.maxIdempotencyRecords ?? 100_000,
+      ttl: IDEMPOTENCY_TTL_MS,
+      perf: { now: () => this.clock.now() },
+      ttlAutopurge: false,
+    });
     const intervalMs = options.sweepIntervalMs ?? 10_000;
     if (intervalMs > 0) {
       this.sweepTimer = setInterval(() => this.sweep(), intervalMs);
@@ -50,6 +62,18 @@ export class MemoryLimiter implements Limiter {
 
   consume(request: ConsumeRequest): Promise<Decision> {
     return Promise.resolve(this.consumeNow(request));
+  }
+
+  refund(receipt: ChargeReceipt): Promise<void> {
+    const entry = this.subjects.get(receipt.subject);
+    for (const charge of receipt.charges) {
+      const counter = entry?.byCounter.get(charge.counterId);
+      // A counter that moved on to a new period keeps its new count.
+      if (counter !== undefined && counter.periodStartMs === charge.periodStartMs) {
+        counter.used = Math.max(0, counter.used - receipt.cost);
+      }
+    }
+    return Promise.resolve();
   }
 
   /** Number of subjects holding counters; for tests and sizing. */
@@ -71,57 +95,70 @@ export class MemoryLimiter implements Limiter {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.subjects.clear();
     this.expiryBuckets.clear();
+    this.idempotency.clear();
     return Promise.resolve();
   }
 
-  private consumeNow({ subject, windows, cost }: ConsumeRequest): Decision {
+  private consumeNow({ subject, policies, cost, idempotencyKey }: ConsumeRequest): Decision {
+    const replayKey = idempotencyKey === undefined ? undefined : `${subject}\u0000${idempotencyKey}`;
+    if (replayKey !== undefined) {
+      const earlier = this.idempotency.get(replayKey);
+      if (earlier !== undefined) return { allowed: true, policies: earlier.policies, replayed: true };
+    }
     const nowMs = this.clock.now();
     const entry = this.subjects.get(subject);
-    const periods = windows.map((window) => periodOf(window.name, nowMs));
-    const used = windows.map((window, i) => {
-      const counter = entry?.byWindow.get(window.name);
+    const periods = policies.map((policy) => periodOf(policy.window, nowMs));
+    const used = policies.map((policy, i) => {
+      const counter = entry?.byCounter.get(policy.counterId);
       return counter !== undefined && counter.periodStartMs === periods[i]!.startMs ? counter.used : 0;
     });
+    const violated = policies.map((policy, i) => used[i]! + cost > policy.limit);
+    const allowed = !violated.includes(true);
 
-    const violated: WindowName[] = [];
-    windows.forEach((window, i) => {
-      if (used[i]! + cost > window.limit) violated.push(window.name);
-    });
-    const allowed = violated.length === 0;
-    if (allowed && windows.length > 0) this.charge(subject, entry, windows, periods, used, cost);
-
-    const states: WindowState[] = windows.map((window, i) => {
+    const states: PolicyState[] = policies.map((policy, i) => {
       const period = periods[i]!;
-      const usedAfter = used[i]! + (allowed ? cost : 0);
       return {
-        name: window.name,
-        limit: window.limit,
-        remaining: Math.max(0, window.limit - usedAfter),
+        name: policy.name,
+        kind: policy.kind,
+        window: policy.window,
+        limit: policy.limit,
+        remaining: Math.max(0, policy.limit - used[i]! - (allowed ? cost : 0)),
         resetSeconds: secondsUntil(period.endMs, nowMs),
         periodSeconds: Math.round((period.endMs - period.startMs) / 1000),
       };
     });
-    if (allowed) return { allowed: true, windows: states };
-    const retryAfterSeconds = Math.max(
-      ...states.filter((state) => violated.includes(state.name)).map((state) => state.resetSeconds),
-    );
-    return { allowed: false, reason: 'window', violated, retryAfterSeconds, windows: states };
+    if (!allowed) return denialOf(states, violated);
+    if (policies.length === 0) return { allowed: true, policies: states, replayed: false };
+
+    this.charge(subject, entry, policies.map((p) => p.counterId), periods, used, cost);
+    const admission: Admission = {
+      allowed: true,
+      policies: states,
+      replayed: false,
+      receipt: {
+        subject,
+        cost,
+        charges: policies.map((policy, i) => ({ counterId: policy.counterId, periodStartMs: periods[i]!.startMs })),
+      },
+    };
+    if (replayKey !== undefined) this.idempotency.set(replayKey, admission);
+    return admission;
   }
 
   private charge(
     subject: string,
     existing: SubjectCounters | undefined,
-    windows: ConsumeRequest['windows'],
+    counterIds: readonly string[],
     periods: ReadonlyArray<{ startMs: number; endMs: number }>,
     used: readonly number[],
     cost: number,
   ): void {
-    const entry = existing ?? { byWindow: new Map<WindowName, WindowCounter>(), expiresAtMs: 0 };
+    const entry = existing ?? { byCounter: new Map<string, Counter>(), expiresAtMs: 0 };
     if (existing === undefined) this.subjects.set(subject, entry);
-    let expiresAtMs = 0;
-    windows.forEach((window, i) => {
+    let expiresAtMs = entry.expiresAtMs;
+    counterIds.forEach((counterId, i) => {
       const period = periods[i]!;
-      entry.byWindow.set(window.name, { periodStartMs: period.startMs, used: used[i]! + cost });
+      entry.byCounter.set(counterId, { periodStartMs: period.startMs, used: used[i]! + cost });
       expiresAtMs = Math.max(expiresAtMs, period.endMs);
     });
     if (expiresAtMs !== entry.expiresAtMs) {

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Every metric quotagate exposes, on a registry of its own (never prom-client's
@@ -15,8 +15,27 @@ export interface GatewayMetrics {
   readonly requestDuration: Histogram<'route' | 'outcome'>;
   /** Time from sending upstream to the upstream's response headers, in seconds. */
   readonly upstreamDuration: Histogram<'route'>;
-  /** Authentication failures by reason (`missing`, `malformed`, `unknown`). */
+  /**
+   * Refused credentials by reason: `missing`, `malformed`, `unknown` (API
+   * keys), a token failure (`token_expired`, … the problem code), or
+   * `insufficient_scope`.
+   */
   readonly authFailures: Counter<'reason'>;
+  /** JWKS fetch attempts by outcome (`ok`, `error`). */
+  readonly jwksFetches: Counter<'outcome'>;
+  /**
+   * Limit decisions by outcome (`allowed`, `denied`) and reason: `allowed`,
+   * `window`, `quota`, `local-deny`, `fail-open`, `fail-closed`.
+   */
+  readonly decisions: Counter<'outcome' | 'reason'>;
+  /** Duration of one limiter call to the store, in seconds. */
+  readonly storeDuration: Histogram<'store'>;
+  /** Failed or skipped store calls by kind (`timeout`, `connection`, `circuit_open`, `error`). */
+  readonly storeErrors: Counter<'store' | 'kind'>;
+  /** The store's circuit breaker: 0 closed, 1 half-open, 2 open. */
+  readonly circuitState: Gauge<'store'>;
+  /** Charges given back after an upstream failure, by result (`ok`, `failed`). */
+  readonly refunds: Counter<'result'>;
 }
 
 /** Bucket bounds in seconds; sub-millisecond resolution for the gateway's own work. */
@@ -53,6 +72,43 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       name: 'quotagate_auth_failures_total',
       help: 'Authentication failures by reason.',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    jwksFetches: new Counter({
+      name: 'quotagate_jwks_fetches_total',
+      help: 'JWKS fetch attempts by outcome (ok, error); after an error the keys already loaded keep serving.',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    decisions: new Counter({
+      name: 'quotagate_decisions_total',
+      help: 'Limit decisions by outcome (allowed, denied) and reason (allowed, window, quota, local-deny, fail-open, fail-closed).',
+      labelNames: ['outcome', 'reason'],
+      registers: [registry],
+    }),
+    storeDuration: new Histogram({
+      name: 'quotagate_store_duration_seconds',
+      help: 'Duration of one limiter call to the store, in seconds.',
+      labelNames: ['store'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers: [registry],
+    }),
+    storeErrors: new Counter({
+      name: 'quotagate_store_errors_total',
+      help: 'Store calls that failed or were skipped, by kind (timeout, connection, circuit_open, error).',
+      labelNames: ['store', 'kind'],
+      registers: [registry],
+    }),
+    circuitState: new Gauge({
+      name: 'quotagate_store_circuit_state',
+      help: 'State of the store circuit breaker: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['store'],
+      registers: [registry],
+    }),
+    refunds: new Counter({
+      name: 'quotagate_refunds_total',
+      help: 'Charges given back after an upstream failure (refund_on), by result (ok, failed).',
+      labelNames: ['result'],
       registers: [registry],
     }),
   };

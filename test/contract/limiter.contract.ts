@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Decision } from '../../src/core/decision.js';
-import type { WindowLimit } from '../../src/core/windows.js';
+import { type Policy, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
+import type { WindowName } from '../../src/core/windows.js';
 import type { ConsumeRequest, Limiter } from '../../src/limiter/limiter.js';
 
 /** Builds a fresh limiter on the given clock; the suite closes it. */
@@ -10,7 +11,12 @@ export type LimiterFactory = (clock: ManualClock) => Promise<Limiter>;
 const MID_MONTH = Date.UTC(2026, 5, 15, 10, 30, 0); // 2026-06-15T10:30:00Z
 
 function remainingOf(decision: Decision): Record<string, number> {
-  return Object.fromEntries(decision.windows.map((w) => [w.name, w.remaining]));
+  return Object.fromEntries(decision.policies.map((p) => [p.name, p.remaining]));
+}
+
+/** Window policies from `[name, limit]` pairs, in the given order. */
+function windows(...limits: Array<[WindowName, number]>): Policy[] {
+  return limits.map(([name, limit]) => windowPolicy(name, limit));
 }
 
 /**
@@ -29,15 +35,18 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
       }
     }
     let subjectSeq = 0;
-    const request = (windows: WindowLimit[], cost = 1, subject?: string): ConsumeRequest => ({
+    const request = (policies: Policy[], cost = 1, subject?: string, idempotencyKey?: string): ConsumeRequest => ({
       subject: subject ?? `subject-${++subjectSeq}-${Math.random().toString(36).slice(2)}`,
-      windows,
+      policies,
       cost,
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     });
+    /** A subject unique to this run, so suites sharing a store never see each other's counters. */
+    const fresh = (label: string) => `${label}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
 
     it('admits exactly the limit, then denies', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
-        const req = request([{ name: 'hour', limit: 3 }]);
+        const req = request(windows(['hour', 3]));
         const outcomes: boolean[] = [];
         for (let i = 0; i < 5; i++) outcomes.push((await limiter.consume(req)).allowed);
         expect(outcomes).toEqual([true, true, true, false, false]);
@@ -46,28 +55,25 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
 
     it('reports remaining after the charge and seconds to the period end', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
-        const req = request([{ name: 'hour', limit: 10 }, { name: 'day', limit: 100 }]);
+        const req = request(windows(['hour', 10], ['day', 100]));
         const decision = await limiter.consume(req);
         expect(decision.allowed).toBe(true);
-        expect(decision.windows).toEqual([
-          { name: 'hour', limit: 10, remaining: 9, resetSeconds: 1800, periodSeconds: 3600 },
-          { name: 'day', limit: 100, remaining: 99, resetSeconds: 13.5 * 3600, periodSeconds: 86_400 },
+        expect(decision.policies).toEqual([
+          { name: 'hour', kind: 'window', window: 'hour', limit: 10, remaining: 9, resetSeconds: 1800, periodSeconds: 3600 },
+          { name: 'day', kind: 'window', window: 'day', limit: 100, remaining: 99, resetSeconds: 13.5 * 3600, periodSeconds: 86_400 },
         ]);
       });
     });
 
     it('is all or nothing: a denial on one window charges no window', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
-        const subject = 'all-or-nothing';
-        const windows: WindowLimit[] = [
-          { name: 'hour', limit: 5 },
-          { name: 'day', limit: 8 },
-        ];
+        const subject = fresh('all-or-nothing');
+        const policies = windows(['hour', 5], ['day', 8]);
         const allowed: boolean[] = [];
-        for (let i = 0; i < 7; i++) allowed.push((await limiter.consume(request(windows, 1, subject))).allowed);
+        for (let i = 0; i < 7; i++) allowed.push((await limiter.consume(request(policies, 1, subject))).allowed);
         expect(allowed.filter(Boolean)).toHaveLength(5);
         // A probe with a window the hour cannot fit leaves the day as it was.
-        const probe = await limiter.consume(request(windows, 1, subject));
+        const probe = await limiter.consume(request(policies, 1, subject));
         expect(probe.allowed).toBe(false);
         expect(remainingOf(probe)).toEqual({ hour: 0, day: 3 });
       });
@@ -75,13 +81,13 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
 
     it('denies a cost larger than what remains without charging anything', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
-        const subject = 'big-cost';
-        const windows: WindowLimit[] = [{ name: 'minute', limit: 10 }, { name: 'hour', limit: 100 }];
-        await limiter.consume(request(windows, 7, subject));
-        const denied = await limiter.consume(request(windows, 4, subject));
+        const subject = fresh('big-cost');
+        const policies = windows(['minute', 10], ['hour', 100]);
+        await limiter.consume(request(policies, 7, subject));
+        const denied = await limiter.consume(request(policies, 4, subject));
         expect(denied.allowed).toBe(false);
         expect(remainingOf(denied)).toEqual({ minute: 3, hour: 93 });
-        const fits = await limiter.consume(request(windows, 3, subject));
+        const fits = await limiter.consume(request(policies, 3, subject));
         expect(fits.allowed).toBe(true);
         expect(remainingOf(fits)).toEqual({ minute: 0, hour: 90 });
       });
@@ -89,10 +95,10 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
 
     it('names every violated window and retries after the latest of their resets', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
-        const subject = 'both-violated';
-        const windows: WindowLimit[] = [{ name: 'minute', limit: 2 }, { name: 'hour', limit: 2 }];
-        await limiter.consume(request(windows, 2, subject));
-        const denied = await limiter.consume(request(windows, 1, subject));
+        const subject = fresh('both-violated');
+        const policies = windows(['minute', 2], ['hour', 2]);
+        await limiter.consume(request(policies, 2, subject));
+        const denied = await limiter.consume(request(policies, 1, subject));
         if (denied.allowed) throw new Error('expected a denial');
         expect(denied.reason).toBe('window');
         expect(denied.violated).toEqual(['minute', 'hour']);
@@ -102,50 +108,52 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
 
     it('starts a new period at the boundary, not a sliding window', async () => {
       await withLimiter(Date.UTC(2026, 5, 15, 10, 59, 59, 500), async (limiter, clock) => {
-        const subject = 'boundary';
-        const windows: WindowLimit[] = [{ name: 'hour', limit: 1 }];
-        expect((await limiter.consume(request(windows, 1, subject))).allowed).toBe(true);
-        const denied = await limiter.consume(request(windows, 1, subject));
+        const subject = fresh('boundary');
+        const policies = windows(['hour', 1]);
+        expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(true);
+        const denied = await limiter.consume(request(policies, 1, subject));
         expect(denied.allowed).toBe(false);
         expect(denied.allowed ? 0 : denied.retryAfterSeconds).toBe(1);
         clock.set(Date.UTC(2026, 5, 15, 11, 0, 0, 0));
-        const next = await limiter.consume(request(windows, 1, subject));
+        const next = await limiter.consume(request(policies, 1, subject));
         expect(next.allowed).toBe(true);
-        expect(next.windows[0]!.resetSeconds).toBe(3600);
+        expect(next.policies[0]!.resetSeconds).toBe(3600);
       });
     });
 
     it('resets the month on the 1st at 00:00 UTC, whatever the month length', async () => {
       await withLimiter(Date.UTC(2028, 1, 29, 23, 59, 0), async (limiter, clock) => {
-        const subject = 'leap-month';
-        const windows: WindowLimit[] = [{ name: 'month', limit: 1 }];
-        const first = await limiter.consume(request(windows, 1, subject));
-        expect(first.windows[0]).toMatchObject({ periodSeconds: 29 * 86_400, resetSeconds: 60 });
-        expect((await limiter.consume(request(windows, 1, subject))).allowed).toBe(false);
+        const subject = fresh('leap-month');
+        const policies = windows(['month', 1]);
+        const first = await limiter.consume(request(policies, 1, subject));
+        expect(first.policies[0]).toMatchObject({ periodSeconds: 29 * 86_400, resetSeconds: 60 });
+        expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(false);
         clock.set(Date.UTC(2028, 2, 1, 0, 0, 0));
-        const march = await limiter.consume(request(windows, 1, subject));
+        const march = await limiter.consume(request(policies, 1, subject));
         expect(march.allowed).toBe(true);
-        expect(march.windows[0]).toMatchObject({ periodSeconds: 31 * 86_400, resetSeconds: 31 * 86_400 });
+        expect(march.policies[0]).toMatchObject({ periodSeconds: 31 * 86_400, resetSeconds: 31 * 86_400 });
       });
     });
 
     it('keeps subjects apart', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
-        const windows: WindowLimit[] = [{ name: 'day', limit: 1 }];
-        expect((await limiter.consume(request(windows, 1, 'alice'))).allowed).toBe(true);
-        expect((await limiter.consume(request(windows, 1, 'bob'))).allowed).toBe(true);
-        expect((await limiter.consume(request(windows, 1, 'alice'))).allowed).toBe(false);
+        const policies = windows(['day', 1]);
+        const [alice, bob] = [fresh('alice'), fresh('bob')];
+        expect((await limiter.consume(request(policies, 1, alice))).allowed).toBe(true);
+        expect((await limiter.consume(request(policies, 1, bob))).allowed).toBe(true);
+        expect((await limiter.consume(request(policies, 1, alice))).allowed).toBe(false);
       });
     });
 
     it('admits exactly the limit under concurrent requests', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
-        const windows: WindowLimit[] = [{ name: 'hour', limit: 100 }, { name: 'day', limit: 1000 }];
+        const policies = windows(['hour', 100], ['day', 1000]);
+        const subject = fresh('concurrent');
         const decisions = await Promise.all(
-          Array.from({ length: 250 }, () => limiter.consume(request(windows, 1, 'concurrent'))),
+          Array.from({ length: 250 }, () => limiter.consume(request(policies, 1, subject))),
         );
         expect(decisions.filter((d) => d.allowed)).toHaveLength(100);
-        const after = await limiter.consume(request(windows, 1, 'concurrent'));
+        const after = await limiter.consume(request(policies, 1, subject));
         expect(remainingOf(after)).toEqual({ hour: 0, day: 900 });
       });
     });
@@ -153,7 +161,99 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
     it('admits everything when no window applies', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const decision = await limiter.consume(request([], 1_000));
-        expect(decision).toEqual({ allowed: true, windows: [] });
+        expect(decision).toEqual({ allowed: true, policies: [], replayed: false });
+      });
+    });
+    it('charges a metered quota with the windows, all or nothing, and says quota when it denies', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('quota');
+        const policies = [...windows(['hour', 10]), quotaPolicy('search', 'month', 3)];
+        for (let i = 0; i < 3; i++) expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(true);
+        const denied = await limiter.consume(request(policies, 1, subject));
+        if (denied.allowed) throw new Error('expected a denial');
+        expect(denied.reason).toBe('quota');
+        expect(denied.violated).toEqual(['search.month']);
+        expect(denied.retryAfterSeconds).toBe(15 * 86_400 + 13.5 * 3600);
+        // The denial charged no window; a route without the metric still passes.
+        const plain = await limiter.consume(request(windows(['hour', 10]), 1, subject));
+        expect(remainingOf(plain)).toEqual({ hour: 6 });
+      });
+    });
+
+    it('replays an idempotent request without charging it again', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('idempotent');
+        const policies = windows(['hour', 5]);
+        const first = await limiter.consume(request(policies, 1, subject, 'order-1'));
+        const again = await limiter.consume(request(policies, 1, subject, 'order-1'));
+        expect(first).toMatchObject({ allowed: true, replayed: false });
+        expect(again).toMatchObject({ allowed: true, replayed: true });
+        expect(remainingOf(again)).toEqual({ hour: 4 });
+        expect('receipt' in again && again.receipt !== undefined).toBe(false);
+        const other = await limiter.consume(request(policies, 1, subject, 'order-2'));
+        expect(remainingOf(other)).toEqual({ hour: 3 });
+        // The key is scoped to the subject.
+        const elsewhere = await limiter.consume(request(policies, 1, fresh('other-subject'), 'order-1'));
+        expect(elsewhere).toMatchObject({ allowed: true, replayed: false });
+      });
+    });
+
+    it('charges concurrent retries of one idempotent request once', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('idempotent-concurrent');
+        const policies = windows(['hour', 50]);
+        const decisions = await Promise.all(
+          Array.from({ length: 20 }, () => limiter.consume(request(policies, 1, subject, 'retry-me'))),
+        );
+        expect(decisions.every((d) => d.allowed)).toBe(true);
+        expect(decisions.filter((d) => d.allowed && !d.replayed)).toHaveLength(1);
+        const after = await limiter.consume(request(policies, 1, subject));
+        expect(remainingOf(after)).toEqual({ hour: 48 });
+      });
+    });
+
+    it('does not remember denials under an idempotency key', async () => {
+      await withLimiter(MID_MONTH, async (limiter, clock) => {
+        const subject = fresh('idempotent-denied');
+        const policies = windows(['minute', 1]);
+        await limiter.consume(request(policies, 1, subject));
+        expect((await limiter.consume(request(policies, 1, subject, 'k'))).allowed).toBe(false);
+        clock.advance(60_000);
+        const retried = await limiter.consume(request(policies, 1, subject, 'k'));
+        expect(retried).toMatchObject({ allowed: true, replayed: false });
+      });
+    });
+
+    it('refunds exactly the charge, to the periods charged', async () => {
+      await withLimiter(Date.UTC(2026, 5, 15, 10, 59, 30), async (limiter, clock) => {
+        const subject = fresh('refund');
+        const policies = windows(['hour', 10], ['day', 100]);
+        await limiter.consume(request(policies, 2, subject));
+        const charged = await limiter.consume(request(policies, 3, subject));
+        if (!charged.allowed || charged.receipt === undefined) throw new Error('expected a charge');
+        await limiter.refund(charged.receipt);
+        const probe = await limiter.consume(request(policies, 1, subject));
+        expect(remainingOf(probe)).toEqual({ hour: 7, day: 97 });
+        if (!probe.allowed || probe.receipt === undefined) throw new Error('expected a charge');
+        // The hour rolls over before the refund: only the day gets it back.
+        clock.set(Date.UTC(2026, 5, 15, 11, 0, 5));
+        await limiter.consume(request(policies, 4, subject));
+        await limiter.refund(probe.receipt);
+        const after = await limiter.consume(request(policies, 1, subject));
+        expect(remainingOf(after)).toEqual({ hour: 5, day: 93 });
+      });
+    });
+
+    it('never refunds below zero', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('refund-floor');
+        const policies = windows(['hour', 10]);
+        const charged = await limiter.consume(request(policies, 2, subject));
+        if (!charged.allowed || charged.receipt === undefined) throw new Error('expected a charge');
+        await limiter.refund(charged.receipt);
+        await limiter.refund(charged.receipt);
+        const after = await limiter.consume(request(policies, 1, subject));
+        expect(remainingOf(after)).toEqual({ hour: 9 });
       });
     });
   });

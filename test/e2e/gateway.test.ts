@@ -359,7 +359,7 @@ describe('admin listener', () => {
       expect(await health.body.json()).toEqual({ status: 'ok' });
       const ready = await request(`${gw.adminUrl}/readyz`);
       expect(ready.statusCode).toBe(200);
-      expect(await ready.body.json()).toEqual({ status: 'ready' });
+      expect(await ready.body.json()).toEqual({ status: 'ready', store: 'up' });
       const metrics = await (await request(`${gw.adminUrl}/metrics`)).body.text();
       expect(metrics).toContain('quotagate_requests_total{route="api",plan="small",outcome="forwarded"} 1');
       expect(metrics).toContain('quotagate_requests_total{route="api",plan="",outcome="invalid_api_key"} 1');

@@ -38,6 +38,8 @@ export function testConfig(options: {
   plans?: string;
   extra?: string;
   headersTimeoutMs?: number;
+  /** The body of `auth.jwt` (its fields, indented four spaces). */
+  jwt?: string;
 }): string {
   return `
 listeners:
@@ -55,6 +57,7 @@ auth:
   api_keys:
     keys:
       - { id: test-key, hash: ${TEST_KEY_HASH}, subject: customer-1, plan: small }
+${options.jwt === undefined ? '' : `  jwt:\n${options.jwt}`}
 plans:
 ${options.plans ?? `  small: { limits: { minute: 3, hour: 100 } }
   anonymous: { limits: { minute: 2 } }`}

@@ -128,7 +128,10 @@ describe('interpolation while loading', () => {
   it('interpolates inside lists and inside anchored values shared by aliases', () => {
     const text = MINIMAL.replace('free: {}', 'free: &p\n    limits:\n      hour: ${HOURLY}\n  pro: *p\nproxy:\n  trusted_proxies:\n    - ${LB}');
     const config = parseConfigText(text, 'gateway.yaml', { HOURLY: '100', LB: '10.0.0.0/8' });
-    expect(config.plans).toEqual({ free: { limits: { hour: 100 } }, pro: { limits: { hour: 100 } } });
+    expect(config.plans).toEqual({
+      free: { limits: { hour: 100 }, quotas: {}, quota_status: 429 },
+      pro: { limits: { hour: 100 }, quotas: {}, quota_status: 429 },
+    });
     expect(config.proxy.trusted_proxies).toEqual(['10.0.0.0/8']);
   });
 

@@ -34,10 +34,18 @@ describe('parseConfigText', () => {
   it('fills every documented default into a minimal config', () => {
     expect(parseConfigText(MINIMAL, 'gateway.yaml', {})).toEqual({
       listeners: { proxy: { host: '0.0.0.0', port: 8080 }, admin: { host: '127.0.0.1', port: 8081 } },
-      store: { type: 'memory' },
+      store: {
+        type: 'memory',
+        circuit_breaker: { failure_threshold: 5, open_ms: 1_000 },
+        local_deny_cache: { max_entries: 10_000 },
+      },
       proxy: { max_body_bytes: 10_485_760, trusted_proxies: [] },
       headers: { reset_format: 'delta-seconds' },
-      auth: { api_keys: { prefix: 'qg', keys: [] }, anonymous_plan: 'anonymous' },
+      auth: {
+        api_keys: { prefix: 'qg', keys: [] },
+        anonymous_plan: 'anonymous',
+        jwt: { issuers: [], default_plan: 'free', max_token_bytes: 8_192, token_cache: { max_entries: 10_000, ttl_ms: 30_000 } },
+      },
       upstreams: {
         demo: {
           url: 'http://127.0.0.1:3000',
@@ -51,7 +59,7 @@ describe('parseConfigText', () => {
       routes: [
         { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', cost: 1, on_store_error: 'closed', hide_headers: false },
       ],
-      plans: { free: { limits: {} } },
+      plans: { free: { limits: {}, quotas: {}, quota_status: 429 } },
       shutdown: { drain_timeout_ms: 10_000 },
       logging: { level: 'info' },
     });
@@ -128,7 +136,10 @@ describe('parseConfigText', () => {
 
   it('resolves YAML anchors and aliases', () => {
     const text = `${MINIMAL.replace('free: {}', 'free: &limits {limits: {hour: 10}}')}  pro: *limits\n`;
-    expect(parseConfigText(text, 'gateway.yaml', {}).plans).toEqual({ free: { limits: { hour: 10 } }, pro: { limits: { hour: 10 } } });
+    expect(parseConfigText(text, 'gateway.yaml', {}).plans).toEqual({
+      free: { limits: { hour: 10 }, quotas: {}, quota_status: 429 },
+      pro: { limits: { hour: 10 }, quotas: {}, quota_status: 429 },
+    });
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
+import { windowPolicy } from '../../src/core/policy.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { limiterContract } from '../contract/limiter.contract.js';
 
@@ -9,8 +10,8 @@ describe('MemoryLimiter memory', () => {
   it('drops subjects once all their periods have ended, and only then', async () => {
     const clock = new ManualClock(Date.UTC(2026, 5, 15, 10, 30));
     const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });
-    await limiter.consume({ subject: 'minute-only', windows: [{ name: 'minute', limit: 5 }], cost: 1 });
-    await limiter.consume({ subject: 'with-day', windows: [{ name: 'minute', limit: 5 }, { name: 'day', limit: 9 }], cost: 1 });
+    await limiter.consume({ subject: 'minute-only', policies: [windowPolicy('minute', 5)], cost: 1 });
+    await limiter.consume({ subject: 'with-day', policies: [windowPolicy('minute', 5), windowPolicy('day', 9)], cost: 1 });
     expect(limiter.subjectCount).toBe(2);
 
     clock.set(Date.UTC(2026, 5, 15, 10, 31));
@@ -20,10 +21,10 @@ describe('MemoryLimiter memory', () => {
     // The day counter survived the sweep with its count.
     const again = await limiter.consume({
       subject: 'with-day',
-      windows: [{ name: 'minute', limit: 5 }, { name: 'day', limit: 9 }],
+      policies: [windowPolicy('minute', 5), windowPolicy('day', 9)],
       cost: 1,
     });
-    expect(again.windows.map((w) => w.remaining)).toEqual([4, 7]);
+    expect(again.policies.map((p) => p.remaining)).toEqual([4, 7]);
 
     clock.set(Date.UTC(2026, 5, 16, 0, 0));
     limiter.sweep();
@@ -33,7 +34,7 @@ describe('MemoryLimiter memory', () => {
 
   it('does not hold denied-only subjects', async () => {
     const limiter = new MemoryLimiter({ clock: new ManualClock(Date.UTC(2026, 0, 1)), sweepIntervalMs: 0 });
-    await limiter.consume({ subject: 'too-big', windows: [{ name: 'hour', limit: 1 }], cost: 2 });
+    await limiter.consume({ subject: 'too-big', policies: [windowPolicy('hour', 1)], cost: 2 });
     expect(limiter.subjectCount).toBe(0);
     await limiter.close();
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { mostConstraining, rateLimitHeaders } from '../../src/core/ratelimit-headers.js';
+import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 
 const headerMap = (pairs: ReadonlyArray<readonly [string, string]>) => Object.fromEntries(pairs);
@@ -10,14 +11,11 @@ describe('rateLimitHeaders over a sequence of requests', () => {
     // 2026-06-15T10:39:00Z: 21 minutes to the hour, 13 h 21 min to the day's end.
     const clock = new ManualClock(Date.UTC(2026, 5, 15, 10, 39, 0));
     const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });
-    const windows = [
-      { name: 'hour', limit: 3 },
-      { name: 'day', limit: 10 },
-    ] as const;
+    const policies = [windowPolicy('hour', 3), windowPolicy('day', 10)];
     const seen: Record<string, string>[] = [];
     for (let i = 0; i < 4; i++) {
-      const decision = await limiter.consume({ subject: 's', windows, cost: 1 });
-      seen.push(headerMap(rateLimitHeaders(decision.windows, 'delta-seconds', clock.now())));
+      const decision = await limiter.consume({ subject: 's', policies, cost: 1 });
+      seen.push(headerMap(rateLimitHeaders(decision.policies, 'delta-seconds', clock.now())));
     }
     expect(seen.map((h) => h.RateLimit)).toEqual([
       '"hour";r=2;t=1260, "day";r=9;t=48060',
@@ -37,9 +35,29 @@ describe('rateLimitHeaders over a sequence of requests', () => {
   it('gives the reset as epoch seconds when configured', () => {
     const nowMs = Date.UTC(2026, 5, 15, 10, 39, 0, 400);
     const headers = headerMap(
-      rateLimitHeaders([{ name: 'hour', limit: 5, remaining: 4, resetSeconds: 1260, periodSeconds: 3600 }], 'epoch-seconds', nowMs),
+      rateLimitHeaders(
+        [{ name: 'hour', kind: 'window', window: 'hour', limit: 5, remaining: 4, resetSeconds: 1260, periodSeconds: 3600 }],
+        'epoch-seconds',
+        nowMs,
+      ),
     );
     expect(headers['X-RateLimit-Reset']).toBe(String(Date.UTC(2026, 5, 15, 11) / 1000));
+  });
+
+  it('lists quotas in the IETF headers but gives per-window legacy headers only for windows', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 15, 10, 39, 0));
+    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });
+    const decision = await limiter.consume({
+      subject: 'q',
+      policies: [windowPolicy('hour', 100), quotaPolicy('search', 'month', 2)],
+      cost: 1,
+    });
+    const headers = headerMap(rateLimitHeaders(decision.policies, 'delta-seconds', clock.now()));
+    expect(headers['RateLimit-Policy']).toBe('"hour";q=100;w=3600, "search.month";q=2;w=2592000');
+    expect(headers['RateLimit']).toBe('"hour";r=99;t=1260, "search.month";r=1;t=1344060');
+    expect(headers['X-RateLimit-Limit']).toBe('2');
+    expect(Object.keys(headers).filter((name) => name.startsWith('X-RateLimit-Limit-'))).toEqual(['X-RateLimit-Limit-Hour']);
+    await limiter.close();
   });
 
   it('sends nothing when no window applies', () => {
@@ -50,6 +68,8 @@ describe('rateLimitHeaders over a sequence of requests', () => {
 describe('mostConstraining', () => {
   const w = (name: 'minute' | 'hour' | 'day', remaining: number) => ({
     name,
+    kind: 'window' as const,
+    window: name,
     limit: 100,
     remaining,
     resetSeconds: 1,

@@ -12,6 +12,7 @@ function route(name: string, path_prefix: string, methods?: RouteConfig['methods
     cost: 1,
     on_store_error: 'closed',
     hide_headers: false,
+    refund_on: [],
   };
 }
 

@@ -1,6 +1,9 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { MiddlewareHandler } from 'hono';
-import type { Forwarder } from '../../proxy/forwarder.js';
+import type { RouteConfig } from '../../config/schema.js';
+import type { ChargeReceipt } from '../../core/decision.js';
+import { GatewayError } from '../../core/errors.js';
+import type { ForwardOutcome, Forwarder } from '../../proxy/forwarder.js';
 import type { ProxyEnv } from '../context.js';
 
 export interface ForwardOptions {
@@ -9,13 +12,30 @@ export interface ForwardOptions {
   readonly maxBodyBytes: number;
   /** Called with the upstream's time to response headers, in seconds. */
   readonly onUpstreamTimed: (routeName: string, seconds: number) => void;
+  /** Gives a charge back (never throws). */
+  readonly refund: (receipt: ChargeReceipt) => Promise<void>;
+}
+
+type RefundCondition = RouteConfig['refund_on'][number];
+
+/** The `refund_on` condition an upstream failure meets, if any. */
+function failureOf(outcome: ForwardOutcome | GatewayError): RefundCondition | undefined {
+  if (outcome instanceof GatewayError) {
+    if (outcome.code === 'upstream_unavailable') return 'error';
+    if (outcome.code === 'upstream_timeout') return 'timeout';
+    return undefined;
+  }
+  if (outcome.abortCause === 'upstream_failed') return 'error';
+  if (outcome.abortCause === 'upstream_timeout') return 'timeout';
+  return outcome.status >= 500 ? '5xx' : undefined;
 }
 
 /**
  * Streams the admitted request to the route's upstream and the upstream's
  * answer back, on node's own request and response objects (no Web stream
  * conversion on the hot path). Upstream failures before the response starts
- * are thrown as GatewayErrors (502, 504, 413) and answered by onError.
+ * are thrown as GatewayErrors (502, 504, 413) and answered by onError. When
+ * the route's `refund_on` names the failure, the charge is given back first.
  */
 export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
   return async function forwardHandler(c) {
@@ -23,19 +43,32 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
     if (incoming === undefined || outgoing === undefined) {
       throw new Error('forwarding needs the node request and response (serve the app with @hono/node-server)');
     }
-    const { route, identity } = c.var;
-    const outcome = await options.forwarder.forward({
-      upstream: route.config.upstream,
-      incoming,
-      outgoing,
-      method: c.req.method,
-      path: c.var.forwardPath,
-      identity,
-      responseHeaders: c.var.rateLimitHeaders,
-      maxBodyBytes: route.config.max_body_bytes ?? options.maxBodyBytes,
-      credentialHeaders: c.var.credentialHeaders,
-    });
+    const { route, identity, receipt } = c.var;
+    let outcome: ForwardOutcome;
+    try {
+      outcome = await options.forwarder.forward({
+        upstream: route.config.upstream,
+        incoming,
+        outgoing,
+        method: c.req.method,
+        path: c.var.forwardPath,
+        identity,
+        responseHeaders: c.var.rateLimitHeaders,
+        maxBodyBytes: route.config.max_body_bytes ?? options.maxBodyBytes,
+        credentialHeaders: c.var.credentialHeaders,
+      });
+    } catch (error) {
+      if (error instanceof GatewayError) await refundIfFailed(error);
+      throw error;
+    }
     options.onUpstreamTimed(route.config.name, outcome.upstreamMs / 1000);
+    await refundIfFailed(outcome);
     return RESPONSE_ALREADY_SENT;
+
+    async function refundIfFailed(result: ForwardOutcome | GatewayError): Promise<void> {
+      if (receipt === undefined || route.config.refund_on.length === 0) return;
+      const failure = failureOf(result);
+      if (failure !== undefined && route.config.refund_on.includes(failure)) await options.refund(receipt);
+    }
   };
 }

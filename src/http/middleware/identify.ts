@@ -1,48 +1,101 @@
 import type { MiddlewareHandler } from 'hono';
-import type { ApiKeyAuthenticator, AuthFailureReason } from '../../auth/api-key-authenticator.js';
+import type { AuthFailureReason, Authenticator } from '../../auth/authenticator.js';
+import { missingScopes } from '../../auth/token-claims.js';
 import { type ErrorCode, GatewayError } from '../../core/errors.js';
 import type { ClientAddressResolver } from '../../proxy/client-address.js';
 import { type ProxyEnv, requestHeader } from '../context.js';
 
+/** The `auth` modes of a route that take credentials. */
+export type CredentialMode = 'api_key' | 'jwt' | 'any';
+
 export interface IdentifyOptions {
-  readonly authenticator: ApiKeyAuthenticator;
+  /** The authenticator of each mode; `jwt` and `any` exist only when token issuers are configured. */
+  readonly authenticators: Readonly<Partial<Record<CredentialMode, Authenticator>>>;
   readonly clientAddress: ClientAddressResolver;
   /** Plan of callers on `auth: none` routes. */
   readonly anonymousPlan: string;
-  /** Called once per failed authentication, for the auth-failures metric. */
-  readonly onAuthFailure: (reason: AuthFailureReason) => void;
+  /** Called once per refused request (authentication or scope), for the auth-failures metric. */
+  readonly onAuthFailure: (reason: AuthFailureReason | 'insufficient_scope') => void;
 }
 
-const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string }> = {
-  missing: {
-    code: 'missing_credentials',
-    detail: 'This route needs an API key in the X-API-Key header or as Authorization: Bearer <key>.',
+const MISSING_DETAIL: Record<CredentialMode, string> = {
+  api_key: 'This route needs an API key in the X-API-Key header or as Authorization: Bearer <key>.',
+  jwt: 'This route needs a token as Authorization: Bearer <token>.',
+  any: 'This route needs an API key (X-API-Key) or a token (Authorization: Bearer <token>).',
+};
+
+/** RFC 6750 §3: a bare challenge when no credential came, `error="invalid_token"` for a bad token. */
+const BEARER = 'Bearer';
+const INVALID_TOKEN = 'Bearer error="invalid_token"';
+
+/** Each refusal's code, detail and `WWW-Authenticate` challenge (none for an outage). */
+const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; challenge?: string }> = {
+  missing: { code: 'missing_credentials', detail: MISSING_DETAIL.api_key, challenge: BEARER },
+  malformed: { code: 'malformed_api_key', detail: 'The API key is not in the expected format.', challenge: BEARER },
+  unknown: { code: 'invalid_api_key', detail: 'The API key is not valid.', challenge: BEARER },
+  token_too_large: { code: 'token_too_large', detail: 'The token is longer than this gateway accepts.', challenge: INVALID_TOKEN },
+  token_malformed: { code: 'token_malformed', detail: 'The token is not a well-formed JWT.', challenge: INVALID_TOKEN },
+  token_algorithm_not_allowed: {
+    code: 'token_algorithm_not_allowed',
+    detail: 'The token is signed with an algorithm that is not accepted.',
+    challenge: INVALID_TOKEN,
   },
-  malformed: { code: 'malformed_api_key', detail: 'The API key is not in the expected format.' },
-  unknown: { code: 'invalid_api_key', detail: 'The API key is not valid.' },
+  token_issuer_invalid: { code: 'token_issuer_invalid', detail: 'The token is not from an accepted issuer.', challenge: INVALID_TOKEN },
+  token_audience_invalid: { code: 'token_audience_invalid', detail: 'The token is not meant for this API.', challenge: INVALID_TOKEN },
+  token_expired: { code: 'token_expired', detail: 'The token has expired.', challenge: INVALID_TOKEN },
+  token_not_yet_valid: { code: 'token_not_yet_valid', detail: 'The token is not valid yet.', challenge: INVALID_TOKEN },
+  token_signature_invalid: { code: 'token_signature_invalid', detail: 'The token signature does not verify.', challenge: INVALID_TOKEN },
+  token_key_unknown: { code: 'token_key_unknown', detail: 'The token is signed with an unknown key.', challenge: INVALID_TOKEN },
+  token_claims_invalid: {
+    code: 'token_claims_invalid',
+    detail: 'The token lacks a required claim (exp, or the subject) or has one of the wrong type.',
+    challenge: INVALID_TOKEN,
+  },
+  invalid_token: { code: 'invalid_token', detail: 'The token cannot be verified.', challenge: INVALID_TOKEN },
+  jwks_unavailable: { code: 'jwks_unavailable', detail: 'The keys to verify the token cannot be fetched now; retry later.' },
 };
 
 /**
  * Establishes who the request is charged to, per the route's `auth` mode:
- * `api_key` → the key's subject and plan (401 with its own code when missing,
- * malformed or unknown); `none` → the client IP on the anonymous plan, where
- * X-Forwarded-For counts only from trusted proxies.
+ * `api_key` → the key's subject and plan; `jwt` → the bearer token's subject
+ * and plan claims; `any` → a key if one is presented, else a token; `none` →
+ * the client IP on the anonymous plan, where X-Forwarded-For counts only
+ * from trusted proxies. A refusal is 401 with its own code (503 while token
+ * keys cannot be fetched); a credential without the route's `scopes` is 403
+ * `insufficient_scope`.
  */
 export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> {
   return async function identifyMiddleware(c, next) {
     const route = c.var.route;
-    if (route.config.auth === 'none') {
+    const mode = route.config.auth;
+    if (mode === 'none') {
       const peer = c.env?.incoming?.socket.remoteAddress ?? '';
       const { clientIp } = options.clientAddress.resolve(peer, requestHeader(c, 'x-forwarded-for'));
       c.set('identity', { subject: `ip:${clientIp}`, plan: options.anonymousPlan });
       c.set('credentialHeaders', []);
       return next();
     }
-    const result = await options.authenticator.authenticate(requestHeader(c, 'x-api-key'), requestHeader(c, 'authorization'));
+    const authenticator = options.authenticators[mode];
+    if (authenticator === undefined) throw new Error(`route "${route.config.name}" uses auth: ${mode}, which has no authenticator`);
+    const result = await authenticator.authenticate({
+      xApiKey: requestHeader(c, 'x-api-key'),
+      authorization: requestHeader(c, 'authorization'),
+    });
     if (!result.ok) {
       options.onAuthFailure(result.reason);
       const failure = FAILURES[result.reason];
-      throw new GatewayError(failure.code, failure.detail, {}, [['www-authenticate', 'Bearer']]);
+      const detail = result.reason === 'missing' ? MISSING_DETAIL[mode] : failure.detail;
+      throw new GatewayError(failure.code, detail, {}, failure.challenge === undefined ? [] : [['www-authenticate', failure.challenge]]);
+    }
+    const required = route.config.scopes;
+    if (required !== undefined) {
+      const missing = missingScopes(result.scopes, required);
+      if (missing.length > 0) {
+        options.onAuthFailure('insufficient_scope');
+        throw new GatewayError('insufficient_scope', `This route needs the scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, {}, [
+          ['www-authenticate', `Bearer error="insufficient_scope", scope="${required.join(' ')}"`],
+        ]);
+      }
     }
     c.set('identity', result.identity);
     c.set('credentialHeaders', [result.credentialHeader]);

@@ -1,52 +1,103 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Clock } from '../../core/clock.js';
-import type { Decision } from '../../core/decision.js';
+import type { Denial } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
-import type { Plan } from '../../core/plan.js';
+import { type Plan, policiesFor } from '../../core/plan.js';
 import { type HeaderPair, type ResetFormat, rateLimitHeaders } from '../../core/ratelimit-headers.js';
-import type { Limiter } from '../../limiter/limiter.js';
-import type { ProxyEnv } from '../context.js';
+import type { GuardedLimiter } from '../../limiter/guarded-limiter.js';
+import { type ProxyEnv, requestHeader } from '../context.js';
 
 export interface LimitOptions {
-  readonly limiter: Limiter;
+  readonly limiter: GuardedLimiter;
   readonly plans: ReadonlyMap<string, Plan>;
   readonly resetFormat: ResetFormat;
   readonly clock: Clock;
 }
 
+/** Response header on requests forwarded unchecked because the store failed (`on_store_error: open`). */
+export const UNENFORCED_HEADER: HeaderPair = ['X-Quotagate-Limit', 'unenforced'];
+
+/** Longest accepted Idempotency-Key, in characters. */
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
+
 /**
- * Charges the route's cost against every window of the caller's plan in one
- * limiter call. Admitted: sets `rateLimitHeaders` and continues. Denied:
- * answers 429 `rate_limited` with `Retry-After` (the latest reset among the
- * violated windows) and the same headers; nothing was charged.
+ * Charges the route's cost against every window of the caller's plan (and
+ * the route's metered quota, if it names one) in one limiter call.
+ *
+ * - admitted: sets `rateLimitHeaders` and `receipt`, and continues;
+ * - denied (by the store or the local deny cache): 429 `rate_limited`, or the
+ *   plan's `quota_status` with `quota_exceeded`, with `Retry-After` (the latest
+ *   reset among the violated policies) and the rate-limit headers; nothing
+ *   was charged;
+ * - store failed: `on_store_error: open` forwards with `X-Quotagate-Limit:
+ *   unenforced`; `closed` answers 503 `store_unavailable` with `Retry-After`.
+ *
+ * `Idempotency-Key` (or `X-Idempotency-Key`): an admitted request repeated
+ * with the same key within 24 h is not charged again.
  */
 export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
   return async function limitMiddleware(c, next) {
     const { route, identity } = c.var;
     const plan = options.plans.get(identity.plan);
     if (plan === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
-    const decision = await options.limiter.consume({
-      subject: identity.subject,
-      windows: plan.windows,
-      cost: route.config.cost,
-    });
-    const headers = route.config.hide_headers
-      ? []
-      : rateLimitHeaders(decision.windows, options.resetFormat, options.clock.now());
-    if (!decision.allowed) throw denial(decision, plan, headers);
-    c.set('rateLimitHeaders', headers);
-    return next();
+    const idempotencyKey = requestHeader(c, 'idempotency-key') ?? requestHeader(c, 'x-idempotency-key');
+    if (
+      idempotencyKey !== undefined &&
+      (idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH || !VISIBLE_ASCII.test(idempotencyKey))
+    ) {
+      throw new GatewayError(
+        'idempotency_key_invalid',
+        `The Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.`,
+      );
+    }
+    const policies = policiesFor(plan, route.config.quota);
+    const outcome = await options.limiter.decide(
+      { subject: identity.subject, policies, cost: route.config.cost, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+      route.config.on_store_error,
+    );
+    switch (outcome.kind) {
+      case 'fail-open':
+        c.set('rateLimitHeaders', [UNENFORCED_HEADER]);
+        return next();
+      case 'fail-closed':
+        throw new GatewayError(
+          'store_unavailable',
+          'The limit store is unavailable and this route does not forward unchecked requests.',
+          {},
+          [['retry-after', String(outcome.retryAfterSeconds)]],
+        );
+      case 'local-deny':
+        throw denial(outcome.decision, plan, headersOf(outcome.decision.policies, options, route.config.hide_headers));
+      case 'decided': {
+        const { decision } = outcome;
+        const headers = headersOf(decision.policies, options, route.config.hide_headers);
+        if (!decision.allowed) throw denial(decision, plan, headers);
+        c.set('rateLimitHeaders', headers);
+        if (decision.receipt !== undefined) c.set('receipt', decision.receipt);
+        return next();
+      }
+    }
   };
 }
 
-function denial(decision: Extract<Decision, { allowed: false }>, plan: Plan, headers: readonly HeaderPair[]) {
-  // Report the violated window the caller must wait longest for.
-  const violated = decision.windows
-    .filter((window) => decision.violated.includes(window.name))
-    .reduce((longest, window) => (window.resetSeconds >= longest.resetSeconds ? window : longest));
+function headersOf(
+  policies: Denial['policies'],
+  options: LimitOptions,
+  hidden: boolean,
+): readonly HeaderPair[] {
+  return hidden ? [] : rateLimitHeaders(policies, options.resetFormat, options.clock.now());
+}
+
+function denial(decision: Denial, plan: Plan, headers: readonly HeaderPair[]): GatewayError {
+  // Report the violated policy the caller must wait longest for.
+  const violated = decision.policies
+    .filter((policy) => decision.violated.includes(policy.name))
+    .reduce((longest, policy) => (policy.resetSeconds >= longest.resetSeconds ? policy : longest));
+  const quota = decision.reason === 'quota';
   return new GatewayError(
-    'rate_limited',
-    `The ${decision.violated.join(' and ')} limit of plan "${plan.name}" is reached; retry after ${decision.retryAfterSeconds} s.`,
+    quota ? 'quota_exceeded' : 'rate_limited',
+    `The ${decision.violated.join(' and ')} ${quota ? 'quota' : 'limit'} of plan "${plan.name}" is reached; retry after ${decision.retryAfterSeconds} s.`,
     {
       'violated-policies': decision.violated,
       limit: violated.limit,
@@ -56,5 +107,6 @@ function denial(decision: Extract<Decision, { allowed: false }>, plan: Plan, hea
       ...(plan.upgradeUrl === undefined ? {} : { upgrade_url: plan.upgradeUrl }),
     },
     [...headers, ['retry-after', String(decision.retryAfterSeconds)]],
+    quota ? plan.quotaStatus : undefined,
   );
 }

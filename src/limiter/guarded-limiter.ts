@@ -1,0 +1,134 @@
+import type { Clock } from '../core/clock.js';
+import type { ChargeReceipt, Decision, Denial } from '../core/decision.js';
+import type { GatewayMetrics } from '../metrics/metrics.js';
+import type { CircuitBreaker, CircuitState } from './circuit-breaker.js';
+import type { ConsumeRequest, Limiter } from './limiter.js';
+import type { LocalDenyCache } from './local-deny-cache.js';
+
+/** What a route does when the store cannot decide: forward unchecked, or refuse with 503. */
+export type StoreFailurePolicy = 'open' | 'closed';
+
+/**
+ * How a request's limit was settled, and why:
+ * - `decided`: the store answered (admitted or denied);
+ * - `local-deny`: denied from the local deny cache, with no store call;
+ * - `fail-open`: the store failed and the route forwards unchecked;
+ * - `fail-closed`: the store failed and the route refuses (503).
+ */
+export type LimitOutcome =
+  | { readonly kind: 'decided'; readonly decision: Decision }
+  | { readonly kind: 'local-deny'; readonly decision: Denial }
+  | { readonly kind: 'fail-open' }
+  | { readonly kind: 'fail-closed'; readonly retryAfterSeconds: number };
+
+export interface GuardedLimiterOptions {
+  readonly limiter: Limiter;
+  /** `memory` or `redis`: the `store` label of the store metrics. */
+  readonly storeName: string;
+  readonly breaker: CircuitBreaker;
+  readonly denyCache: LocalDenyCache;
+  readonly metrics: GatewayMetrics;
+  readonly clock: Clock;
+  /** Sorts a store error into a metric kind (`timeout`, `connection`, …); `error` when unknown. */
+  readonly classifyError?: (error: unknown) => string;
+  /** Seconds a refused caller is told to wait while the store is down. */
+  readonly storeRetryAfterSeconds: number;
+}
+
+/**
+ * A Limiter with the operational guards around it: the local deny cache in
+ * front (no store call for a subject known to be exhausted), a circuit
+ * breaker (no calls to a store that keeps failing; one probe after
+ * `open_ms`), and the route's failure policy when the store cannot answer.
+ * It never throws for a store fault: the request gets a LimitOutcome.
+ */
+export class GuardedLimiter {
+  constructor(private readonly options: GuardedLimiterOptions) {}
+
+  /** The breaker's view of the store, for /readyz. */
+  get storeState(): CircuitState {
+    return this.options.breaker.state;
+  }
+
+  async decide(request: ConsumeRequest, onStoreError: StoreFailurePolicy): Promise<LimitOutcome> {
+    const { breaker, denyCache, metrics, storeName } = this.options;
+    // An idempotent retry may be a replay the store would admit; only the store knows.
+    if (request.idempotencyKey === undefined) {
+      const known = denyCache.check(request.subject, request.policies);
+      if (known !== undefined) {
+        metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
+        return { kind: 'local-deny', decision: known };
+      }
+    }
+    if (!breaker.allowCall()) {
+      metrics.storeErrors.inc({ store: storeName, kind: 'circuit_open' });
+      return this.failure(onStoreError);
+    }
+    const startMs = performance.now();
+    let decision: Decision;
+    try {
+      decision = await this.options.limiter.consume(request);
+    } catch (error) {
+      this.recordFailure(error);
+      return this.failure(onStoreError);
+    }
+    this.recordSuccess(startMs);
+    if (decision.allowed) {
+      metrics.decisions.inc({ outcome: 'allowed', reason: 'allowed' });
+    } else {
+      metrics.decisions.inc({ outcome: 'denied', reason: decision.reason });
+      denyCache.remember(request.subject, request.policies, decision);
+    }
+    return { kind: 'decided', decision };
+  }
+
+  /** Gives a charge back; a store failure is counted, never thrown (the response is already decided). */
+  async refund(receipt: ChargeReceipt): Promise<void> {
+    const { breaker, metrics } = this.options;
+    if (!breaker.allowCall()) {
+      metrics.refunds.inc({ result: 'failed' });
+      return;
+    }
+    const startMs = performance.now();
+    try {
+      await this.options.limiter.refund(receipt);
+    } catch (error) {
+      this.recordFailure(error);
+      metrics.refunds.inc({ result: 'failed' });
+      return;
+    }
+    this.recordSuccess(startMs);
+    metrics.refunds.inc({ result: 'ok' });
+  }
+
+  /** Forgets what the local deny cache holds for `subject` (admin reset, credit grant). */
+  forget(subject: string): void {
+    this.options.denyCache.forget(subject);
+  }
+
+  close(): Promise<void> {
+    return this.options.limiter.close();
+  }
+
+  private recordSuccess(startMs: number): void {
+    const { breaker, metrics, storeName } = this.options;
+    metrics.storeDuration.observe({ store: storeName }, (performance.now() - startMs) / 1000);
+    breaker.recordSuccess();
+  }
+
+  private recordFailure(error: unknown): void {
+    const { breaker, metrics, storeName, classifyError } = this.options;
+    metrics.storeErrors.inc({ store: storeName, kind: classifyError?.(error) ?? 'error' });
+    breaker.recordFailure();
+  }
+
+  private failure(onStoreError: StoreFailurePolicy): LimitOutcome {
+    const { metrics, storeRetryAfterSeconds } = this.options;
+    if (onStoreError === 'open') {
+      metrics.decisions.inc({ outcome: 'allowed', reason: 'fail-open' });
+      return { kind: 'fail-open' };
+    }
+    metrics.decisions.inc({ outcome: 'denied', reason: 'fail-closed' });
+    return { kind: 'fail-closed', retryAfterSeconds: storeRetryAfterSeconds };
+  }
+}

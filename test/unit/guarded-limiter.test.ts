@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import type { ChargeReceipt, Decision } from '../../src/core/decision.js';
+import { windowPolicy } from '../../src/core/policy.js';
+import { CircuitBreaker } from '../../src/limiter/circuit-breaker.js';
+import { GuardedLimiter } from '../../src/limiter/guarded-limiter.js';
+import type { ConsumeRequest, Limiter } from '../../src/limiter/limiter.js';
+import { LocalDenyCache } from '../../src/limiter/local-deny-cache.js';
+import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
+
+/** A memory limiter whose store "goes down" on demand, counting the calls that reached it. */
+class SwitchableStore implements Limiter {
+  down = false;
+  calls = 0;
+  constructor(private readonly inner: Limiter) {}
+  consume(request: ConsumeRequest): Promise<Decision> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.consume(request);
+  }
+  refund(receipt: ChargeReceipt): Promise<void> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.refund(receipt);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+function setup() {
+  const clock = new ManualClock(Date.UTC(2026, 5, 15, 10, 30));
+  const store = new SwitchableStore(new MemoryLimiter({ clock, sweepIntervalMs: 0 }));
+  const metrics = createMetrics({ collectProcessMetrics: false });
+  const guard = new GuardedLimiter({
+    limiter: store,
+    storeName: 'test',
+    breaker: new CircuitBreaker({ failureThreshold: 2, openMs: 1000, clock }),
+    denyCache: new LocalDenyCache(100, clock),
+    metrics,
+    clock,
+    classifyError: () => 'connection',
+    storeRetryAfterSeconds: 1,
+  });
+  return { clock, store, metrics, guard };
+}
+
+const request = (subject = 's'): ConsumeRequest => ({ subject, policies: [windowPolicy('hour', 2)], cost: 1 });
+
+async function metricValue(metrics: ReturnType<typeof createMetrics>, name: string, labels: Record<string, string>) {
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const value = metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+  return value?.value ?? 0;
+}
+
+describe('GuardedLimiter', () => {
+  it('applies the route policy when the store fails: open forwards, closed refuses', async () => {
+    const { store, guard, metrics } = setup();
+    store.down = true;
+    expect(await guard.decide(request(), 'open')).toEqual({ kind: 'fail-open' });
+    expect(await guard.decide(request(), 'closed')).toEqual({ kind: 'fail-closed', retryAfterSeconds: 1 });
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { reason: 'fail-open' })).toBe(1);
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { reason: 'fail-closed' })).toBe(1);
+    expect(await metricValue(metrics, 'quotagate_store_errors_total', { kind: 'connection' })).toBe(2);
+  });
+
+  it('stops calling a failing store once the circuit opens, probes it after open_ms, and recovers', async () => {
+    const { clock, store, guard, metrics } = setup();
+    store.down = true;
+    await guard.decide(request(), 'closed');
+    await guard.decide(request(), 'closed');
+    expect(guard.storeState).toBe('open');
+    const callsWhenOpened = store.calls;
+    for (let i = 0; i < 10; i++) expect((await guard.decide(request(), 'closed')).kind).toBe('fail-closed');
+    expect(store.calls).toBe(callsWhenOpened);
+    expect(await metricValue(metrics, 'quotagate_store_errors_total', { kind: 'circuit_open' })).toBe(10);
+
+    store.down = false;
+    clock.advance(1000);
+    const probe = await guard.decide(request(), 'closed');
+    expect(probe.kind).toBe('decided');
+    expect(guard.storeState).toBe('closed');
+    expect(store.calls).toBe(callsWhenOpened + 1);
+  });
+
+  it('answers an exhausted subject from the local deny cache without calling the store', async () => {
+    const { store, guard, metrics } = setup();
+    await guard.decide(request(), 'closed');
+    await guard.decide(request(), 'closed');
+    const denied = await guard.decide(request(), 'closed');
+    expect(denied).toMatchObject({ kind: 'decided', decision: { allowed: false } });
+    const callsBefore = store.calls;
+    const local = await guard.decide(request(), 'closed');
+    expect(local).toMatchObject({ kind: 'local-deny', decision: { allowed: false, violated: ['hour'] } });
+    expect(store.calls).toBe(callsBefore);
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { reason: 'local-deny' })).toBe(1);
+    // Idempotent retries still reach the store: only it knows whether they are replays.
+    await guard.decide({ ...request(), idempotencyKey: 'k' }, 'closed');
+    expect(store.calls).toBe(callsBefore + 1);
+    guard.forget('s');
+    await guard.decide(request(), 'closed');
+    expect(store.calls).toBe(callsBefore + 2);
+  });
+
+  it('counts a failed refund instead of throwing', async () => {
+    const { store, guard, metrics } = setup();
+    const outcome = await guard.decide(request(), 'closed');
+    if (outcome.kind !== 'decided' || !outcome.decision.allowed || outcome.decision.receipt === undefined) {
+      throw new Error('expected an admission');
+    }
+    store.down = true;
+    await expect(guard.refund(outcome.decision.receipt)).resolves.toBeUndefined();
+    expect(await metricValue(metrics, 'quotagate_refunds_total', { result: 'failed' })).toBe(1);
+  });
+});
