@@ -3,7 +3,7 @@ import { periodOf, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
 import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter } from './limiter.js';
-import { denialOf } from './denial.js';
+import { denialOf } from '../core/denial.js';
 
 /** Usage of one counter in one period. */
 interface Counter {
