@@ -23,6 +23,9 @@ import { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { Limiter } from './limiter/limiter.js';
 import { LocalDenyCache } from './limiter/local-deny-cache.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
+import { RedisLimiter } from './limiter/redis-limiter.js';
+import { createRedisClient, type RedisStoreConfig, waitUntilReady } from './redis/client.js';
+import { classifyRedisError } from './redis/errors.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 import { createMetrics } from './metrics/metrics.js';
 import { ClientAddressResolver } from './proxy/client-address.js';
@@ -55,7 +58,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const clock = options.clock ?? systemClock;
   const health: HealthState = { ready: false, draining: false };
   const metrics = createMetrics({ collectProcessMetrics: options.processMetrics ?? true });
-  const limiter = buildGuardedLimiter(config, clock, metrics, options.logger);
+  const limiter = await buildGuardedLimiter(config, clock, metrics, options.logger);
   const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
   const forwarder = new Forwarder({ pools: new UpstreamPools(config.upstreams), clientAddress });
   const apps = buildApp({
@@ -94,10 +97,18 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
 }
 
 /** The configured store, behind the local deny cache, the circuit breaker and the failure policy. */
-function buildGuardedLimiter(config: GatewayConfig, clock: Clock, metrics: GatewayMetrics, logger: Logger): GuardedLimiter {
+async function buildGuardedLimiter(
+  config: GatewayConfig,
+  clock: Clock,
+  metrics: GatewayMetrics,
+  logger: Logger,
+): Promise<GuardedLimiter> {
   const { store } = config;
   const storeName = store.type;
-  const limiter: Limiter = new MemoryLimiter({ clock });
+  const limiter: Limiter =
+    store.type === 'redis' && store.redis !== undefined
+      ? await connectRedisLimiter(store.redis, logger)
+      : new MemoryLimiter({ clock });
   const breaker = new CircuitBreaker({
     failureThreshold: store.circuit_breaker.failure_threshold,
     openMs: store.circuit_breaker.open_ms,
@@ -116,7 +127,31 @@ function buildGuardedLimiter(config: GatewayConfig, clock: Clock, metrics: Gatew
     metrics,
     clock,
     storeRetryAfterSeconds: Math.max(1, Math.ceil(store.circuit_breaker.open_ms / 1000)),
+    ...(store.type === 'redis' ? { classifyError: classifyRedisError } : {}),
   });
+}
+
+/**
+ * A RedisLimiter on a new client. Start-up waits up to connect_timeout_ms for
+ * Redis, then goes on without it: routes answer by their `on_store_error`
+ * until the client, which reconnects by itself, is ready.
+ */
+async function connectRedisLimiter(redis: RedisStoreConfig, logger: Logger): Promise<RedisLimiter> {
+  const client = createRedisClient(redis);
+  let lastError = '';
+  client.on('error', (error: Error) => {
+    // ioredis repeats the same error on every reconnect attempt; log changes only.
+    if (error.message !== lastError) logger.warn({ err: error }, 'redis error');
+    lastError = error.message;
+  });
+  client.on('ready', () => {
+    lastError = '';
+    logger.info('redis ready');
+  });
+  await waitUntilReady(client, redis.connect_timeout_ms).catch((error: unknown) => {
+    logger.warn({ err: error }, 'redis not reachable at start; routes follow on_store_error until it is');
+  });
+  return new RedisLimiter({ client, keyPrefix: redis.key_prefix, ownsClient: true });
 }
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];

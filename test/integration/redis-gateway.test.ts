@@ -1,0 +1,131 @@
+import { Redis } from 'ioredis';
+import { Agent, request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateApiKey, hashApiKey } from '../../src/core/api-key.js';
+import { counterKey } from '../../src/redis/keys.js';
+import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
+import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+import { startTestGateway, testConfig, TEST_KEY } from '../support/test-gateway.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** Waits out the last seconds of an hour, so a round never straddles a window boundary. */
+async function awayFromHourBoundary(marginMs = 20_000): Promise<void> {
+  const untilNextHourMs = 3_600_000 - (Date.now() % 3_600_000);
+  if (untilNextHourMs < marginMs) await new Promise((resolve) => setTimeout(resolve, untilNextHourMs + 1_000));
+}
+
+function gatewayYaml(options: { upstreamOrigin: string; keyPrefix: string; keys: string[]; limits: string }): string {
+  return `
+listeners:
+  proxy: { host: 127.0.0.1, port: 0 }
+  admin: { host: 127.0.0.1, port: 0 }
+store:
+  type: redis
+  redis: { url: "${REDIS_URL}", key_prefix: ${options.keyPrefix}, command_timeout_ms: 2000 }
+upstreams:
+  app: { url: ${options.upstreamOrigin} }
+routes:
+  - { name: api, path_prefix: /, upstream: app }
+auth:
+  api_keys:
+    keys:
+${options.keys.map((key, i) => `      - { id: k${i}, hash: ${hashApiKey(key)}, subject: subject-${i}, plan: metered }`).join('\n')}
+plans:
+  metered: { limits: ${options.limits} }
+logging: { level: info }
+`;
+}
+
+describe('Redis store shared by three gateway processes', () => {
+  const keyPrefix = testKeyPrefix('overadmit');
+  const keys = [generateApiKey('qg'), generateApiKey('qg'), generateApiKey('qg')];
+  let upstream: RecordingUpstream;
+  let gateways: GatewayProcess[] = [];
+  let redis: Redis;
+  const client = new Agent({ connections: null, pipelining: 0 });
+
+  beforeAll(async () => {
+    upstream = await startRecordingUpstream({ reply: { body: 'ok' } });
+    redis = new Redis(REDIS_URL);
+    const yaml = gatewayYaml({
+      upstreamOrigin: upstream.origin,
+      keyPrefix,
+      keys,
+      limits: '{ hour: 100, day: 1000, month: 10000 }',
+    });
+    gateways = await Promise.all([1, 2, 3].map(() => startGatewayProcess(yaml)));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const gateway of gateways) gateway.child.kill('SIGKILL');
+    await upstream.close();
+    await deleteKeysWithPrefix(redis, keyPrefix);
+    redis.disconnect();
+    await client.close();
+  });
+
+  it.each([0, 1, 2])(
+    'round %i: of 1,000 concurrent requests for a key limited to 100 an hour, exactly 100 reach the upstream',
+    async (round) => {
+      await awayFromHourBoundary();
+      const subject = `subject-${round}`;
+      const statuses = await Promise.all(
+        Array.from({ length: 1_000 }, async (_, i) => {
+          const res = await request(`${gateways[i % 3]!.proxyUrl}/work/${i}`, {
+            headers: { 'x-api-key': keys[round]! },
+            dispatcher: client,
+          });
+          await res.body.dump();
+          return res.statusCode;
+        }),
+      );
+      const counts = statuses.reduce<Record<number, number>>((acc, status) => {
+        acc[status] = (acc[status] ?? 0) + 1;
+        return acc;
+      }, {});
+      expect(counts).toEqual({ 200: 100, 429: 900 });
+      expect(upstream.requests.filter((r) => r.headers['x-quotagate-subject'] === subject)).toHaveLength(100);
+      // Denials charged nothing: every window reads exactly the admitted count.
+      for (const window of ['hour', 'day', 'month']) {
+        expect(await redis.hget(counterKey(keyPrefix, subject, `w:${window}`), 'n')).toBe('100');
+      }
+    },
+    60_000,
+  );
+});
+
+describe('Redis store through the gateway', () => {
+  it('is all or nothing: at 5 an hour and 8 a day, 7 requests admit 5 and the day counter reads 5', async () => {
+    await awayFromHourBoundary();
+    const keyPrefix = testKeyPrefix('aon');
+    const upstream = await startRecordingUpstream({ reply: { body: 'ok' } });
+    const redis = new Redis(REDIS_URL);
+    const gw = await startTestGateway(
+      testConfig({
+        upstreamOrigin: upstream.origin,
+        routes: '  - { name: api, path_prefix: /, upstream: app }',
+        plans: '  small: { limits: { hour: 5, day: 8 } }',
+        extra: `store:\n  type: redis\n  redis: { url: "${REDIS_URL}", key_prefix: ${keyPrefix} }\n`,
+      }),
+    );
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 7; i++) {
+        const res = await request(`${gw.proxyUrl}/x`, { headers: { 'x-api-key': TEST_KEY } });
+        await res.body.dump();
+        statuses.push(res.statusCode);
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429]);
+      expect(await redis.hget(counterKey(keyPrefix, 'customer-1', 'w:day'), 'n')).toBe('5');
+      expect(await redis.hget(counterKey(keyPrefix, 'customer-1', 'w:hour'), 'n')).toBe('5');
+      expect(upstream.requests).toHaveLength(5);
+    } finally {
+      await gw.gateway.shutdown();
+      await upstream.close();
+      await deleteKeysWithPrefix(redis, keyPrefix);
+      redis.disconnect();
+    }
+  });
+});

@@ -1,0 +1,50 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { eventually, within } from './within.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+/** `quotagate serve` running as a process of its own. */
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  /** `http://host:port` of its proxy listener, from its start-up log line. */
+  readonly proxyUrl: string;
+  /** `http://host:port` of its admin listener. */
+  readonly adminUrl: string;
+  /** Everything it wrote to stdout and stderr so far. */
+  readonly output: () => string;
+  /** Resolves with its exit code. */
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * Starts `quotagate serve --config <file>` (via tsx) with `configYaml` written
+ * to a temp file, and resolves once it logs that it listens (within 15 s).
+ * The caller kills it (`child.kill()`).
+ */
+export async function startGatewayProcess(configYaml: string): Promise<GatewayProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'quotagate-process-'));
+  const configPath = join(dir, 'gateway.yaml');
+  writeFileSync(configPath, configYaml);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin.ts', 'serve', '--config', configPath], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+  await within(
+    Promise.race([
+      eventually(() => output.includes('quotagate listening'), 15_000, 'the listening log line'),
+      exited.then((code) => Promise.reject(new Error(`gateway exited with ${code}: ${output}`))),
+    ]),
+    16_000,
+    'the gateway to start',
+  );
+  const line = output.split('\n').find((l) => l.includes('quotagate listening'))!;
+  const { proxy, admin } = JSON.parse(line) as { proxy: string; admin: string };
+  return { child, proxyUrl: proxy, adminUrl: admin, output: () => output, exited };
+}
