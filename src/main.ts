@@ -26,6 +26,7 @@ import { MemoryLimiter } from './limiter/memory-limiter.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { createRedisClient, type RedisStoreConfig, waitUntilReady } from './redis/client.js';
 import { classifyRedisError } from './redis/errors.js';
+import { registerNoscriptGauge } from './redis/noscript-gauge.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 import { createMetrics } from './metrics/metrics.js';
 import { ClientAddressResolver } from './proxy/client-address.js';
@@ -107,7 +108,7 @@ async function buildGuardedLimiter(
   const storeName = store.type;
   const limiter: Limiter =
     store.type === 'redis' && store.redis !== undefined
-      ? await connectRedisLimiter(store.redis, logger)
+      ? await connectRedisLimiter(store.redis, logger, metrics)
       : new MemoryLimiter({ clock });
   const breaker = new CircuitBreaker({
     failureThreshold: store.circuit_breaker.failure_threshold,
@@ -136,8 +137,9 @@ async function buildGuardedLimiter(
  * Redis, then goes on without it: routes answer by their `on_store_error`
  * until the client, which reconnects by itself, is ready.
  */
-async function connectRedisLimiter(redis: RedisStoreConfig, logger: Logger): Promise<RedisLimiter> {
+async function connectRedisLimiter(redis: RedisStoreConfig, logger: Logger, metrics: GatewayMetrics): Promise<RedisLimiter> {
   const client = createRedisClient(redis);
+  registerNoscriptGauge(metrics.registry, client);
   let lastError = '';
   client.on('error', (error: Error) => {
     // ioredis repeats the same error on every reconnect attempt; log changes only.
