@@ -206,6 +206,28 @@ const storeSchema = z
     }
   });
 
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\/\S+$/, { error: 'expected a postgres:// or postgresql:// URL' });
+
+const postgresSchema = z
+  .strictObject({
+    /** A PostgreSQL server: `postgres://user:password@host:port/db`. Absent: the embedded PGlite engine. */
+    url: postgresUrl.optional(),
+    /** A read replica that serves API key lookups only; every write goes to `url`. */
+    replica_url: postgresUrl.optional(),
+    /** Where the embedded engine keeps its files (no `url`); `memory://` keeps nothing. */
+    data_dir: z.string().min(1).default('./data'),
+    /** Most connections to the server (and to the replica, each). */
+    max_connections: z.int().min(1).max(1_000).default(10),
+    /** Longest one statement may run on the server before it is cancelled. */
+    statement_timeout_ms: durationMs(5_000),
+    connect_timeout_ms: durationMs(5_000),
+  })
+  .superRefine((postgres, ctx) => {
+    if (postgres.replica_url !== undefined && postgres.url === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['replica_url'], message: 'needs postgres.url (the embedded engine has no replica)' });
+    }
+  });
+
 const configObject = z.strictObject({
   listeners: z
     .strictObject({
@@ -220,6 +242,12 @@ const configObject = z.strictObject({
   }),
   proxy: proxySchema.default({ max_body_bytes: 10 * 1024 * 1024, trusted_proxies: [] }),
   headers: headersSchema.default({ reset_format: 'delta-seconds' }),
+  postgres: postgresSchema.default({
+    data_dir: './data',
+    max_connections: 10,
+    statement_timeout_ms: 5_000,
+    connect_timeout_ms: 5_000,
+  }),
   auth: authSchema.default(() => ({ api_keys: { prefix: 'qg', keys: [] }, anonymous_plan: 'anonymous', jwt: defaultJwtConfig() })),
   upstreams: z.record(name, upstreamSchema),
   routes: z.array(routeSchema).min(1),
@@ -240,6 +268,7 @@ export type RouteConfig = GatewayConfig['routes'][number];
 export type UpstreamConfig = GatewayConfig['upstreams'][string];
 export type PlanConfig = GatewayConfig['plans'][string];
 export type KeyEntryConfig = GatewayConfig['auth']['api_keys']['keys'][number];
+export type PostgresConfig = GatewayConfig['postgres'];
 
 /** Rules that span fields: every reference names something defined, names are unique. */
 function checkReferences(config: z.output<typeof configObject>, ctx: z.RefinementCtx): void {

@@ -41,6 +41,7 @@ describe('parseConfigText', () => {
       },
       proxy: { max_body_bytes: 10_485_760, trusted_proxies: [] },
       headers: { reset_format: 'delta-seconds' },
+      postgres: { data_dir: './data', max_connections: 10, statement_timeout_ms: 5_000, connect_timeout_ms: 5_000 },
       auth: {
         api_keys: { prefix: 'qg', keys: [] },
         anonymous_plan: 'anonymous',
@@ -57,7 +58,7 @@ describe('parseConfigText', () => {
         },
       },
       routes: [
-        { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', cost: 1, on_store_error: 'closed', hide_headers: false },
+        { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', cost: 1, on_store_error: 'closed', hide_headers: false, refund_on: [] },
       ],
       plans: { free: { limits: {}, quotas: {}, quota_status: 429 } },
       shutdown: { drain_timeout_ms: 10_000 },

@@ -57,6 +57,13 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
     problem: 'store.redis: set exactly one of url, sentinel, cluster (got url, cluster)',
   },
   { rule: 'a redis URL of another scheme', file: 'bad-redis-url.yaml', problem: 'store.redis.url: expected a redis:// or rediss:// URL' },
+  { rule: 'a postgres URL of another scheme', file: 'bad-postgres-url.yaml', problem: 'postgres.url: expected a postgres:// or postgresql:// URL' },
+  {
+    rule: 'a postgres replica without a primary',
+    file: 'postgres-replica-without-url.yaml',
+    problem: 'postgres.replica_url: needs postgres.url (the embedded engine has no replica)',
+  },
+  { rule: 'a postgres pool of zero connections', file: 'bad-postgres-max-connections.yaml', problem: 'postgres.max_connections: must be at least 1' },
   { rule: 'a route quota no plan defines', file: 'unknown-route-quota.yaml', problem: 'routes[0].quota: no plan defines the quota "search"' },
   { rule: 'a quota status other than 429 or 402', file: 'bad-quota-status.yaml', problem: 'plans.free.quota_status: expected 429 or 402' },
   { rule: 'an unknown refund condition', file: 'bad-refund-on.yaml', problem: 'routes[0].refund_on[0]: expected one of "error", "timeout", "5xx"' },
