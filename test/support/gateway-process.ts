@@ -36,14 +36,20 @@ export async function startGatewayProcess(configYaml: string): Promise<GatewayPr
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
-  await within(
-    Promise.race([
-      eventually(() => output.includes('quotagate listening'), 15_000, 'the listening log line'),
-      exited.then((code) => Promise.reject(new Error(`gateway exited with ${code}: ${output}`))),
-    ]),
-    16_000,
-    'the gateway to start',
-  );
+  try {
+    await within(
+      Promise.race([
+        eventually(() => output.includes('quotagate listening'), 15_000, 'the listening log line'),
+        exited.then((code) => Promise.reject(new Error(`gateway exited with ${code}: ${output}`))),
+      ]),
+      16_000,
+      'the gateway to start',
+    );
+  } catch (error) {
+    // A gateway that did not come up must not outlive the test that started it.
+    child.kill('SIGKILL');
+    throw error;
+  }
   const line = output.split('\n').find((l) => l.includes('quotagate listening'))!;
   const { proxy, admin } = JSON.parse(line) as { proxy: string; admin: string };
   return { child, proxyUrl: proxy, adminUrl: admin, output: () => output, exited };
