@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus, release, type } from 'node:os';
 import type { LoadOptions, LoadResult } from './measure.js';
+import type { Trial } from './trial.js';
 
 /**
  * The bench report: one markdown table of the rows, the ratios that the
@@ -16,12 +17,14 @@ export const MAX_ADDED_P99_MS = 2;
 /** Above this share of CPU time used by other processes, the report warns that other work skews the rows. */
 export const BUSY_MACHINE = 0.1;
 
+/** One row of the report: a target's trials and their median. */
 export interface MeasuredRow {
   readonly name: string;
   readonly description: string;
-  readonly warmup: LoadResult;
+  readonly trials: readonly Trial[];
+  /** The median of the trials (the trial itself when there is one). */
   readonly result: LoadResult;
-  /** Share (0–1) of the machine's CPU time used by processes outside the bench while the row was measured. */
+  /** Median share (0–1) of the machine's CPU time used by processes outside the bench while the row was measured. */
   readonly foreignCpuShare: number | undefined;
   /** Why this row cannot be trusted (non-2xx, errors, a failed first request); empty when valid. */
   readonly problems: readonly string[];
@@ -34,21 +37,10 @@ export interface RunInfo {
   readonly runtime: string;
   readonly repoRoot: string;
   readonly startedAt: Date;
+  /** Trials per row. */
+  readonly repeat: number;
   /** Fraction of CPU time (0–1) spent busy over a short sample just before the run. */
   readonly cpuBusyBefore: number;
-}
-
-/** Why `result` (and its warm-up) makes the row invalid; empty when every response was 2xx. */
-export function problemsOf(warmup: LoadResult, result: LoadResult): string[] {
-  const problems: string[] = [];
-  for (const [phase, run] of [['warm-up', warmup], ['measurement', result]] as const) {
-    if (run.non2xx > 0) problems.push(`${phase}: ${run.non2xx} non-2xx responses (${formatCodes(run.statusCodes)})`);
-    if (run.errors > 0) {
-      problems.push(`${phase}: ${run.errors} request errors (${run.timeouts} timeouts)${run.firstError === undefined ? '' : `, first: ${run.firstError}`}`);
-    }
-    if (run.totalRequests === 0) problems.push(`${phase}: no requests completed`);
-  }
-  return problems;
 }
 
 /** The whole report as markdown. */
@@ -65,7 +57,9 @@ export function renderReport(rows: readonly MeasuredRow[], info: RunInfo): strin
   if (skewed.length > 0) {
     lines.push(`> **Skewed**: other processes used more than ${percent(BUSY_MACHINE)} of the CPUs while ${skewed.map((row) => `**${row.name}**`).join(', ')} ran (column "other CPU"); rerun on a quiet machine before comparing.`, '');
   }
-  lines.push(renderTable(rows), '', renderRatios(rows, info), '', renderSetup(rows, info));
+  lines.push(renderTable(rows), '', renderRatios(rows, info), '');
+  if (info.repeat > 1) lines.push(renderTrials(rows), '');
+  lines.push(renderSetup(rows, info));
   return lines.join('\n') + '\n';
 }
 
@@ -76,6 +70,15 @@ function renderTable(rows: readonly MeasuredRow[]): string {
   ];
   for (const { name, result, foreignCpuShare } of rows) {
     out.push(`| ${name} | ${perSec(result.requestsPerSec)} | ${ms(result.p50Ms)} | ${ms(result.p99Ms)} | ${result.non2xx} | ${result.errors} | ${percent(foreignCpuShare)} |`);
+  }
+  return out.join('\n');
+}
+
+function renderTrials(rows: readonly MeasuredRow[]): string {
+  const out = ['Each trial (requests/s, p99 ms, other CPU), in the order run:', ''];
+  for (const row of rows) {
+    const trials = row.trials.map(({ result, foreignCpuShare }) => `${perSec(result.requestsPerSec)} / ${ms(result.p99Ms)} / ${percent(foreignCpuShare)}`);
+    out.push(`- ${row.name}: ${trials.join(' · ')}`);
   }
   return out.join('\n');
 }
@@ -118,6 +121,9 @@ function renderSetup(rows: readonly MeasuredRow[], info: RunInfo): string {
     load.ratePerSec === undefined
       ? `- load: saturation — autocannon, ${load.connections} closed-loop connections, pipelining 1, ${info.warmupSec} s warm-up then ${load.durationSec} s measured`
       : `- load: paced — ${load.ratePerSec} requests/s sent evenly (open loop, undici, at most ${load.connections} connections), ${info.warmupSec} s warm-up then ${load.durationSec} s measured`,
+    info.repeat > 1
+      ? `- trials: ${info.repeat} per row, in interleaved rounds; each row shows the median trial (throughput, p50, p99 and other CPU each the median)`
+      : '- trials: 1 per row (`--repeat n` takes the median of n interleaved trials)',
     '- latency: from sending a request to the end of its response, 2xx only, µs resolution',
     '- other CPU: share of all CPU time used by processes outside the bench while the row was measured',
     `- rows: ${rows.map((row) => `**${row.name}** — ${row.description}`).join('; ')}`,
@@ -137,10 +143,6 @@ function gitRevision(repoRoot: string): string {
   }
 }
 
-function formatCodes(codes: Readonly<Record<string, number>>): string {
-  const parts = Object.entries(codes).filter(([code]) => !code.startsWith('2')).map(([code, count]) => `${code}: ${count}`);
-  return parts.length > 0 ? parts.join(', ') : 'no status';
-}
 
 const perSec = (value: number): string => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '—');
 const percent = (value: number | undefined): string => (value === undefined ? '—' : `${Math.round(value * 100)}%`);

@@ -2,11 +2,12 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ChildProcesses, fetchOnce, findFreePort, type Runtime } from './children.js';
-import { runLoad, type LoadOptions, type LoadResult } from './measure.js';
+import { ChildProcesses, findFreePort, type Runtime } from './children.js';
 import { ForeignCpuMeter, sampleCpuBusy } from './cpu.js';
-import { BUSY_MACHINE, problemsOf, renderReport, type MeasuredRow } from './report.js';
-import { defineTargets, type BenchTarget, type StartedTarget } from './targets.js';
+import type { LoadOptions } from './measure.js';
+import { BUSY_MACHINE, renderReport, type MeasuredRow } from './report.js';
+import { defineTargets, type BenchTarget } from './targets.js';
+import { medianOf, runTrial, type Trial } from './trial.js';
 
 /**
  * `npm run bench`: loads the bench upstream directly, through a bare Node
@@ -15,7 +16,7 @@ import { defineTargets, type BenchTarget, type StartedTarget } from './targets.j
  *
  *   npm run bench -- [--duration 10] [--connections 50] [--warmup 3]
  *                    [--only upstream,bare,quotagate] [--rate <requests/s>]
- *                    [--runtime tsx|dist]
+ *                    [--repeat 1] [--runtime tsx|dist]
  *
  * Without --rate every target is loaded to saturation (autocannon, closed
  * loop); with it, at that steady rate (see measure.ts).
@@ -29,6 +30,7 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 interface BenchOptions {
   readonly load: LoadOptions;
   readonly warmupSec: number;
+  readonly repeat: number;
   readonly only: readonly string[] | undefined;
   readonly runtime: Runtime;
 }
@@ -40,6 +42,7 @@ function parseOptions(argv: readonly string[]): BenchOptions {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '50' },
       warmup: { type: 'string', default: '3' },
+      repeat: { type: 'string', default: '1' },
       only: { type: 'string' },
       rate: { type: 'string' },
       runtime: { type: 'string', default: 'tsx' },
@@ -60,6 +63,7 @@ function parseOptions(argv: readonly string[]): BenchOptions {
       ...(values.rate === undefined ? {} : { ratePerSec: positive('rate', values.rate) }),
     },
     warmupSec: positive('warmup', values.warmup, 0),
+    repeat: positive('repeat', values.repeat),
     only: values.only?.split(',').map((name) => name.trim()).filter((name) => name !== ''),
     runtime: values.runtime,
   };
@@ -72,59 +76,6 @@ function selectTargets(all: readonly BenchTarget[], only: readonly string[] | un
     throw new Error(`--only: unknown target ${unknown.join(', ')} (known: ${all.map((target) => target.name).join(', ')})`);
   }
   return all.filter((target) => only.includes(target.name));
-}
-
-async function measureTarget(target: BenchTarget, options: BenchOptions, cpuMeter: ForeignCpuMeter): Promise<MeasuredRow> {
-  progress(`${target.name}: starting`);
-  let started: StartedTarget;
-  try {
-    started = await target.start();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    progress(`${target.name}: FAILED TO START — ${message}`);
-    const nothing = noResult();
-    const problems = [`did not start: ${message.split('\n')[0]}`];
-    return { name: target.name, description: target.description, warmup: nothing, result: nothing, foreignCpuShare: undefined, problems };
-  }
-  try {
-    const problems: string[] = [];
-    const first = await fetchOnce(target.url, target.headers).then(
-      ({ status, body }) => (status >= 200 && status < 300 ? undefined : `answered ${status}: ${body.slice(0, 300)}`),
-      (error: unknown) => `failed: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    if (first !== undefined) {
-      problems.push(`first request ${first}`);
-      progress(`${target.name}: WARNING — first request ${first}`);
-    }
-    const warmupLoad = { ...options.load, durationSec: options.warmupSec };
-    progress(`${target.name}: warming up for ${options.warmupSec} s`);
-    const warmup = options.warmupSec > 0 ? await runLoad(target.url, target.headers, warmupLoad) : noResult(1);
-    progress(`${target.name}: measuring for ${options.load.durationSec} s`);
-    cpuMeter.reset();
-    const result = await runLoad(target.url, target.headers, options.load);
-    const foreignCpuShare = cpuMeter.foreignShare();
-    problems.push(...problemsOf(warmup, result));
-    const exit = started.unexpectedExit();
-    if (exit !== undefined) {
-      problems.push(exit.split('\n')[0]!);
-      progress(`${target.name}: ${exit}`);
-    }
-    const output = started.outputTail();
-    if (problems.length > 0 && exit === undefined && output.length > 0) {
-      const lines = output.slice(-5).map((line) => (line.length > 400 ? `${line.slice(0, 400)}…` : line));
-      progress(`${target.name}: its last output:\n${lines.join('\n')}`);
-    }
-    const other = foreignCpuShare === undefined ? '' : `, other processes used ${Math.round(foreignCpuShare * 100)}% of the CPUs`;
-    progress(`${target.name}: ${Math.round(result.requestsPerSec)} requests/s, p99 ${result.p99Ms.toFixed(2)} ms${other}${problems.length > 0 ? ' — INVALID' : ''}`);
-    return { name: target.name, description: target.description, warmup, result, foreignCpuShare, problems };
-  } finally {
-    await started.stop();
-  }
-}
-
-/** A phase that did not run; `totalRequests` 1 keeps a skipped warm-up from counting as "no requests". */
-function noResult(totalRequests = 0): LoadResult {
-  return { requestsPerSec: Number.NaN, totalRequests, p50Ms: Number.NaN, p99Ms: Number.NaN, non2xx: 0, errors: 0, timeouts: 0, statusCodes: {} };
 }
 
 function commandLine(argv: readonly string[]): string {
@@ -165,12 +116,20 @@ async function main(): Promise<number> {
   try {
     const cpuMeter = new ForeignCpuMeter(() => children.pids());
     const targets = selectTargets(await defineTargets({ upstreamUrl, children }), options.only);
-    const rows: MeasuredRow[] = [];
-    for (const target of targets) {
-      rows.push(await measureTarget(target, options, cpuMeter));
-      const upstreamExit = upstream.unexpectedExit();
-      if (upstreamExit !== undefined) throw new Error(upstreamExit);
+    const trials = new Map<BenchTarget, Trial[]>(targets.map((target) => [target, []]));
+    for (let round = 1; round <= options.repeat; round++) {
+      if (options.repeat > 1) progress(`round ${round} of ${options.repeat}`);
+      for (const target of targets) {
+        trials.get(target)!.push(await runTrial(target, options, cpuMeter, progress));
+        const upstreamExit = upstream.unexpectedExit();
+        if (upstreamExit !== undefined) throw new Error(upstreamExit);
+      }
     }
+    const rows = targets.map((target): MeasuredRow => {
+      const runs = trials.get(target)!;
+      const problems = runs.flatMap((trial, index) => trial.problems.map((problem) => (runs.length > 1 ? `trial ${index + 1}: ${problem}` : problem)));
+      return { name: target.name, description: target.description, trials: runs, ...medianOf(runs), problems };
+    });
 
     const report = renderReport(rows, {
       command: commandLine(argv),
@@ -179,6 +138,7 @@ async function main(): Promise<number> {
       runtime: options.runtime === 'tsx' ? '`node --import tsx`' : 'compiled `dist/` JavaScript',
       repoRoot,
       startedAt,
+      repeat: options.repeat,
       cpuBusyBefore,
     });
     process.stdout.write(`\n${report}`);
