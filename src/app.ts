@@ -78,7 +78,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
     if (gatewayError.code === 'internal_error') deps.logger.error({ err: error }, 'request failed');
     // Denials carry their own rate-limit headers; later failures (502, 504) get the admitted ones.
     const limitHeaders =
-      gatewayError.code === 'rate_limited' || gatewayError.code === 'quota_exceeded' ? [] : (c.var.rateLimitHeaders ?? []);
+      gatewayError.code === 'rate_limited' || gatewayError.code === 'quota_exceeded' ? [] : (c.get('rateLimitHeaders') ?? []);
     return problemResponse(c, gatewayError, limitHeaders);
   });
   return {

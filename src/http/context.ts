@@ -5,7 +5,11 @@ import type { Identity } from '../core/identity.js';
 import type { HeaderPair } from '../core/ratelimit-headers.js';
 import type { CompiledRoute } from './route-table.js';
 
-/** Context variables of the proxy listener, each set by the middleware named. */
+/**
+ * Context variables of the proxy listener, each set by the middleware named.
+ * Read them with `c.get(name)`: hono's `c.var` builds a new object on every
+ * access, which the hot path should not pay for.
+ */
 export interface ProxyVariables {
   /** matchRoute: the route this request matched. */
   route: CompiledRoute;

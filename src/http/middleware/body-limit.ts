@@ -11,7 +11,7 @@ export function bodyLimit(options: { maxBodyBytes: number }): MiddlewareHandler<
   return async function bodyLimitMiddleware(c, next) {
     const declared = requestHeader(c, 'content-length');
     if (declared !== undefined) {
-      const maxBodyBytes = c.var.route.config.max_body_bytes ?? options.maxBodyBytes;
+      const maxBodyBytes = c.get('route').config.max_body_bytes ?? options.maxBodyBytes;
       if (Number(declared) > maxBodyBytes) {
         throw new GatewayError('payload_too_large', `The request body exceeds ${maxBodyBytes} bytes.`, {
           max_body_bytes: maxBodyBytes,

@@ -43,7 +43,8 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
     if (incoming === undefined || outgoing === undefined) {
       throw new Error('forwarding needs the node request and response (serve the app with @hono/node-server)');
     }
-    const { route, identity, receipt } = c.var;
+    const route = c.get('route');
+    const receipt = c.get('receipt');
     let outcome: ForwardOutcome;
     try {
       outcome = await options.forwarder.forward({
@@ -51,11 +52,11 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
         incoming,
         outgoing,
         method: c.req.method,
-        path: c.var.forwardPath,
-        identity,
-        responseHeaders: c.var.rateLimitHeaders,
+        path: c.get('forwardPath'),
+        identity: c.get('identity'),
+        responseHeaders: c.get('rateLimitHeaders'),
         maxBodyBytes: route.config.max_body_bytes ?? options.maxBodyBytes,
-        credentialHeaders: c.var.credentialHeaders,
+        credentialHeaders: c.get('credentialHeaders'),
       });
     } catch (error) {
       if (error instanceof GatewayError) await refundIfFailed(error);

@@ -66,7 +66,7 @@ const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; cha
  */
 export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> {
   return async function identifyMiddleware(c, next) {
-    const route = c.var.route;
+    const route = c.get('route');
     const mode = route.config.auth;
     if (mode === 'none') {
       const peer = c.env?.incoming?.socket.remoteAddress ?? '';

@@ -38,7 +38,8 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
  */
 export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
   return async function limitMiddleware(c, next) {
-    const { route, identity } = c.var;
+    const route = c.get('route');
+    const identity = c.get('identity');
     const plan = options.plans.get(identity.plan);
     if (plan === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const idempotencyKey = requestHeader(c, 'idempotency-key') ?? requestHeader(c, 'x-idempotency-key');

@@ -14,8 +14,8 @@ export function requestMetrics(metrics: GatewayMetrics): MiddlewareHandler<Proxy
     await next();
     const error = c.error;
     const outcome = error === undefined ? 'forwarded' : error instanceof GatewayError ? error.code : 'internal_error';
-    const route = c.var.route?.config.name ?? '';
-    metrics.requests.inc({ route, plan: c.var.identity?.plan ?? '', outcome });
+    const route = c.get('route')?.config.name ?? '';
+    metrics.requests.inc({ route, plan: c.get('identity')?.plan ?? '', outcome });
     metrics.requestDuration.observe({ route, outcome }, (performance.now() - startMs) / 1000);
   };
 }
