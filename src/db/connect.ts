@@ -1,0 +1,55 @@
+import type { PostgresConfig } from '../config/schema.js';
+import type { Database } from './database.js';
+import { PgliteDatabase } from './pglite-database.js';
+import { PostgresDatabase } from './postgres-database.js';
+
+/** The databases of one gateway: the primary, and where key lookups go. */
+export interface DatabaseConnections {
+  /** Every write, and every read but key lookups. */
+  readonly primary: Database;
+  /** findApiKeyByHash: the replica when `replica_url` is set, else the primary itself. */
+  readonly keyLookups: Database;
+  /** Closes both (once each). */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the configured engine: a server pool per URL (connections open on
+ * first use, so this does not wait for the server), or the embedded engine in
+ * `data_dir` (opened here; it refuses a directory another process holds).
+ * Migrations are not run here; see migrate().
+ */
+export async function openDatabases(config: PostgresConfig, applicationName = 'quotagate'): Promise<DatabaseConnections> {
+  if (config.url === undefined) {
+    const db = await PgliteDatabase.open({ dataDir: config.data_dir });
+    return { primary: db, keyLookups: db, close: () => db.close() };
+  }
+  const server = (url: string) =>
+    new PostgresDatabase({
+      url,
+      maxConnections: config.max_connections,
+      statementTimeoutMs: config.statement_timeout_ms,
+      connectTimeoutMs: config.connect_timeout_ms,
+      applicationName,
+    });
+  const primary = server(config.url);
+  const replica = config.replica_url === undefined ? undefined : server(config.replica_url);
+  return {
+    primary,
+    keyLookups: replica ?? primary,
+    close: async () => {
+      await Promise.all([primary.close(), replica?.close()]);
+    },
+  };
+}
+
+/**
+ * Where the configured data lives, for people and logs, without credentials:
+ * `postgres 10.0.0.7:5432/quotagate` or `embedded ./data`.
+ */
+export function describeDatabase(config: PostgresConfig): string {
+  if (config.url === undefined) return `embedded ${config.data_dir}`;
+  if (!URL.canParse(config.url)) return 'postgres (unparsable URL)';
+  const url = new URL(config.url);
+  return `postgres ${url.host || 'localhost'}${url.pathname}`;
+}
