@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # quotagate: a multi-stage build. The runtime image holds the compiled
-# JavaScript, production dependencies, lua/ and the example configs, and runs
+# JavaScript, production dependencies, lua/, migrations/ and the example configs, and runs
 # as the unprivileged `node` user.
 
 FROM node:20-bookworm-slim AS build
@@ -25,7 +25,10 @@ COPY --from=production-deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist/src ./dist/src
 COPY --chown=root:root package.json gateway.yaml ./
 COPY --chown=root:root lua ./lua
+COPY --chown=root:root migrations ./migrations
 COPY --chown=root:root config ./config
+# The embedded database's files (postgres.data_dir ./data) when no postgres.url is set; mount a volume here to keep them.
+RUN mkdir /app/data && chown node:node /app/data
 USER node
 # 8080: proxy listener; 8081: admin listener (/healthz, /readyz, /metrics).
 EXPOSE 8080 8081

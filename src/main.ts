@@ -14,6 +14,7 @@ import { createJwtAuthenticator } from './auth/jwt-authenticator.js';
 import { runCheckConfig } from './cli/check-config.js';
 import type { CommandIo } from './cli/io.js';
 import { runKeys } from './cli/keys.js';
+import { runMigrate } from './cli/migrate.js';
 import { loadConfigFile } from './config/load.js';
 import type { GatewayConfig } from './config/schema.js';
 import { type Clock, systemClock } from './core/clock.js';
@@ -231,7 +232,8 @@ async function runServe(argv: readonly string[]): Promise<number> {
 const USAGE = `usage: quotagate <command>
   serve [--config gateway.yaml]   run the gateway (config: --config, else $QUOTAGATE_CONFIG, else ./gateway.yaml)
   check-config [file]             validate a config offline; exits 1 on error
-  keys generate | keys hash <key> API key helpers`;
+  keys generate | keys hash <key> API key helpers
+  migrate [--config gateway.yaml] bring the database (postgres section) up to date`;
 
 const processIo: CommandIo = {
   env: process.env,
@@ -257,6 +259,9 @@ export async function main(argv: readonly string[]): Promise<never> {
       break;
     case 'keys':
       code = await runKeys(rest, processIo);
+      break;
+    case 'migrate':
+      code = await runMigrate(rest, processIo);
       break;
     default:
       processIo.stderr(USAGE);
