@@ -1,0 +1,94 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { insertCreditGrant, listCreditGrants, sumCredits } from '../../src/db/credit-grants.js';
+import type { Database } from '../../src/db/database.js';
+import { readUsage, upsertUsage } from '../../src/db/usage.js';
+import { DAY, HOUR, MONTH, T0 } from './db-fixtures.js';
+
+/** The usage ledger and credit grants. Part of the database contract; `use()` gives the suite's migrated, emptied database. */
+export function ledgerContract(use: () => Database): void {
+  let db: Database;
+  beforeEach(() => {
+    db = use();
+  });
+
+  describe('usage ledger', () => {
+    const hour = { counterId: 'w:hour', periodStart: new Date(HOUR) };
+    const day = { counterId: 'w:day', periodStart: new Date(DAY) };
+    const searches = { counterId: 'q:search:month', periodStart: new Date(MONTH) };
+
+    it('stores absolute counts and reads back the requested periods only', async () => {
+      await upsertUsage(db, [
+        { subjectId: 'acme', ...hour, count: 3 },
+        { subjectId: 'acme', ...day, count: 40 },
+        { subjectId: 'acme', counterId: 'w:hour', periodStart: new Date(HOUR - 3_600_000), count: 9 },
+        { subjectId: 'other', ...hour, count: 1 },
+      ]);
+      expect(await readUsage(db, 'acme', [hour, day, searches])).toEqual([
+        { subjectId: 'acme', ...day, count: 40 },
+        { subjectId: 'acme', ...hour, count: 3 },
+      ]);
+      expect(await readUsage(db, 'nobody', [hour])).toEqual([]);
+      expect(await readUsage(db, 'acme', [])).toEqual([]);
+    });
+
+    it('never lowers a count: a retried, duplicated or late flush changes nothing', async () => {
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 10 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 10 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 7 }]);
+      expect(await readUsage(db, 'acme', [hour])).toEqual([{ subjectId: 'acme', ...hour, count: 10 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 12 }]);
+      expect(await readUsage(db, 'acme', [hour])).toEqual([{ subjectId: 'acme', ...hour, count: 12 }]);
+    });
+
+    it('writes a batch in one statement, merging repeats to their highest count', async () => {
+      const before = db.queryCount;
+      await upsertUsage(db, [
+        { subjectId: 'acme', ...hour, count: 5 },
+        { subjectId: 'acme', ...searches, count: 2 ** 40 },
+        { subjectId: 'acme', ...hour, count: 8 },
+        { subjectId: 'acme', ...hour, count: 6 },
+      ]);
+      expect(db.queryCount - before).toBe(1);
+      expect(await readUsage(db, 'acme', [hour, searches])).toEqual([
+        { subjectId: 'acme', ...searches, count: 2 ** 40 },
+        { subjectId: 'acme', ...hour, count: 8 },
+      ]);
+      await upsertUsage(db, []);
+      expect(db.queryCount - before).toBe(2);
+    });
+
+    it('refuses a negative or fractional count before writing', async () => {
+      await expect(upsertUsage(db, [{ subjectId: 'acme', ...hour, count: -1 }])).rejects.toThrow(RangeError);
+      await expect(upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 1.5 }])).rejects.toThrow(RangeError);
+      expect(await readUsage(db, 'acme', [hour])).toEqual([]);
+    });
+  });
+
+  describe('credit grants', () => {
+    it('stores grants and sums those in force for one metric', async () => {
+      const grant = await db.transaction((tx) =>
+        insertCreditGrant(tx, { subjectId: 'acme', metric: 'search', amount: 3_000_000_000, grantedAt: T0, reason: 'prepaid' }),
+      );
+      expect(grant).toEqual({ id: 1, subjectId: 'acme', metric: 'search', amount: 3_000_000_000, grantedAt: T0, expiresAt: null, reason: 'prepaid' });
+      const expiresAt = new Date(T0.getTime() + 1_000);
+      await db.transaction(async (tx) => {
+        await insertCreditGrant(tx, { subjectId: 'acme', metric: 'search', amount: 50, grantedAt: T0, expiresAt });
+        await insertCreditGrant(tx, { subjectId: 'acme', metric: 'upload', amount: 7, grantedAt: T0 });
+        await insertCreditGrant(tx, { subjectId: 'acme', metric: 'search', amount: 9, grantedAt: expiresAt });
+      });
+      expect(await sumCredits(db, 'acme', 'search', T0)).toBe(3_000_000_050);
+      expect(await sumCredits(db, 'acme', 'search', expiresAt)).toBe(3_000_000_009);
+      expect(await sumCredits(db, 'acme', 'upload', T0)).toBe(7);
+      expect(await sumCredits(db, 'nobody', 'search', T0)).toBe(0);
+      expect((await listCreditGrants(db, 'acme')).map((g) => g.amount)).toEqual([3_000_000_000, 50, 7, 9]);
+    });
+
+    it('refuses an amount that is not a positive integer', async () => {
+      for (const amount of [0, -5, 2.5]) {
+        await expect(
+          db.transaction((tx) => insertCreditGrant(tx, { subjectId: 'acme', metric: 'search', amount, grantedAt: T0 })),
+        ).rejects.toThrow(RangeError);
+      }
+    });
+  });
+}
