@@ -29,10 +29,6 @@ function rawGet(origin: string, path: string, headers: Record<string, string>): 
   });
 }
 
-async function text(body: { text(): Promise<string> }): Promise<string> {
-  return body.text();
-}
-
 describe('gateway end to end', () => {
   let upstream: RecordingUpstream;
   let gw: TestGateway;
@@ -64,7 +60,7 @@ describe('gateway end to end', () => {
       body: '{"name":"widget"}',
     });
     expect(res.statusCode).toBe(201);
-    expect(await text(res.body)).toBe('created');
+    expect(await res.body.text()).toBe('created');
     expect(res.headers['x-upstream']).toBe('yes');
     expect(res.headers['ratelimit']).toBe('"minute";r=2;t=60, "hour";r=99;t=1800');
     expect(res.headers['ratelimit-policy']).toBe('"minute";q=3;w=60, "hour";q=100;w=3600');

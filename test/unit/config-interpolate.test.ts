@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expandString, resolvePlainScalar } from '../../src/config/interpolate.js';
-import { ConfigError, parseConfigText } from '../../src/config/load.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { configProblems } from '../support/config-problems.js';
 
 const MINIMAL = `
 upstreams:
@@ -14,15 +15,7 @@ plans:
   free: {}
 `;
 
-function problemsOf(text: string, env: Record<string, string>): readonly string[] {
-  try {
-    parseConfigText(text, 'gateway.yaml', env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('accepted');
-}
+const problemsOf = configProblems;
 
 describe('expandString', () => {
   it('substitutes a set variable', () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../src/config/load.js';
+import { configProblems } from '../support/config-problems.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
 
@@ -20,15 +21,7 @@ plans:
   free: {}
 `;
 
-function problemsOf(text: string, env: Record<string, string> = {}): readonly string[] {
-  try {
-    parseConfigText(text, 'gateway.yaml', env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('accepted');
-}
+const problemsOf = configProblems;
 
 describe('parseConfigText', () => {
   it('fills every documented default into a minimal config', () => {
