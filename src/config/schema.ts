@@ -100,6 +100,8 @@ const planSchema = z.strictObject({
   /** Calendar windows and their limits; a plan with none is unlimited. */
   limits: limitsSchema.default({}),
   upgrade_url: z.url({ error: 'expected a URL' }).optional(),
+  /** Most live (neither revoked nor expired) API keys a subject on this plan may hold; no cap when absent. */
+  max_keys: z.int().min(1).max(100_000).optional(),
 });
 
 const keyEntrySchema = z.strictObject({
@@ -252,6 +254,13 @@ const configObject = z.strictObject({
   upstreams: z.record(name, upstreamSchema),
   routes: z.array(routeSchema).min(1),
   plans: z.record(name, planSchema),
+  /** The admin API on the admin listener; off unless a bearer token is configured. */
+  admin: z
+    .strictObject({
+      /** Name of the environment variable holding the admin API's bearer token; unset or empty: the API is off. */
+      token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name' }).optional(),
+    })
+    .default({}),
   shutdown: z
     .strictObject({ drain_timeout_ms: durationMs(10_000) })
     .default({ drain_timeout_ms: 10_000 }),

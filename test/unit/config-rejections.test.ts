@@ -81,6 +81,8 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
   { rule: 'a shorter window allowing more than a longer one', file: 'limit-order.yaml', problem: 'plans.free.limits.minute: 100 exceeds the hour limit of 60' },
   { rule: 'a plan name that breaks the name pattern', file: 'bad-plan-name.yaml', problem: `plans.Pro: invalid name: ${NAME_RULE}` },
   { rule: 'an upgrade URL that is not a URL', file: 'bad-upgrade-url.yaml', problem: 'plans.free.upgrade_url: expected a URL' },
+  { rule: 'a max_keys below 1', file: 'bad-max-keys.yaml', problem: 'plans.free.max_keys: must be at least 1' },
+  { rule: 'an admin token_env that is not a variable name', file: 'bad-admin-token-env.yaml', problem: 'admin.token_env: expected an environment variable name' },
   // Routes
   { rule: 'an empty routes list', file: 'empty-routes.yaml', problem: 'routes: must have at least 1 entry' },
   { rule: 'a route name that breaks the name pattern', file: 'bad-route-name.yaml', problem: `routes[0].name: ${NAME_RULE}` },
