@@ -1,8 +1,9 @@
 import type { Clock } from '../core/clock.js';
-import type { ChargeReceipt, Decision, Denial } from '../core/decision.js';
+import type { ChargeReceipt, Decision, Denial, PolicyState } from '../core/decision.js';
+import type { Policy } from '../core/policy.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { CircuitBreaker, CircuitState } from './circuit-breaker.js';
-import type { ConsumeRequest, Limiter } from './limiter.js';
+import type { ConsumeRequest, Limiter, PeekRequest } from './limiter.js';
 import type { LocalDenyCache } from './local-deny-cache.js';
 
 /** What a route does when the store cannot decide: forward unchecked, or refuse with 503. */
@@ -99,6 +100,25 @@ export class GuardedLimiter {
     }
     this.recordSuccess(startMs);
     metrics.refunds.inc({ result: 'ok' });
+  }
+
+  /**
+   * The subject's current state, charging nothing (admin and self-service
+   * usage). Unlike decide(), a store fault rejects: there is no decision to
+   * fall back on, and the caller answers 503.
+   */
+  peek(request: PeekRequest): Promise<PolicyState[]> {
+    return this.options.limiter.peek(request);
+  }
+
+  /**
+   * Deletes the subject's counters of `policies` and forgets its local deny
+   * entry here (other instances learn of a reset through the caller's
+   * invalidation). A store fault rejects.
+   */
+  async reset(subject: string, policies: readonly Policy[]): Promise<void> {
+    await this.options.limiter.reset(subject, policies);
+    this.forget(subject);
   }
 
   /** Forgets what the local deny cache holds for `subject` (admin reset, credit grant). */

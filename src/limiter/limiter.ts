@@ -1,4 +1,4 @@
-import type { ChargeReceipt, Decision } from '../core/decision.js';
+import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { Policy } from '../core/policy.js';
 
 /** One request's charge: `cost` units against every policy that applies. */
@@ -14,6 +14,12 @@ export interface ConsumeRequest {
    * charged). Denials are not remembered: a retry is decided afresh.
    */
   readonly idempotencyKey?: string;
+}
+
+/** What Limiter.peek reads: a subject's policies. */
+export interface PeekRequest {
+  readonly subject: string;
+  readonly policies: readonly Policy[];
 }
 
 /** How long an idempotency key is remembered, in ms. */
@@ -38,6 +44,14 @@ export interface Limiter {
   consume(request: ConsumeRequest): Promise<Decision>;
   /** Gives an admitted request's charge back (the route's `refund_on`). */
   refund(receipt: ChargeReceipt): Promise<void>;
+  /**
+   * The current state of each of `policies` for `subject` (used, remaining,
+   * reset), in order, charging nothing. A policy never charged in its
+   * current period reports its full limit.
+   */
+  peek(request: PeekRequest): Promise<PolicyState[]>;
+  /** Deletes `subject`'s counters of `policies`: every one starts its period afresh. */
+  reset(subject: string, policies: readonly Policy[]): Promise<void>;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }

@@ -2,7 +2,9 @@ import { LRUCache } from 'lru-cache';
 import { periodOf, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
 import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
-import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter } from './limiter.js';
+import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter, type PeekRequest } from './limiter.js';
+import type { Policy } from '../core/policy.js';
+import { policyStateAt } from '../core/policy-state.js';
 import { denialOf } from '../core/denial.js';
 
 /** Usage of one counter in one period. */
@@ -73,6 +75,24 @@ export class MemoryLimiter implements Limiter {
         counter.used = Math.max(0, counter.used - receipt.cost);
       }
     }
+    return Promise.resolve();
+  }
+
+  peek({ subject, policies }: PeekRequest): Promise<PolicyState[]> {
+    const nowMs = this.clock.now();
+    const entry = this.subjects.get(subject);
+    return Promise.resolve(
+      policies.map((policy) => {
+        const counter = entry?.byCounter.get(policy.counterId);
+        const current = counter !== undefined && counter.periodStartMs === periodOf(policy.window, nowMs).startMs;
+        return policyStateAt(policy, current ? counter.used : 0, nowMs);
+      }),
+    );
+  }
+
+  reset(subject: string, policies: readonly Policy[]): Promise<void> {
+    const entry = this.subjects.get(subject);
+    for (const policy of policies) entry?.byCounter.delete(policy.counterId);
     return Promise.resolve();
   }
 

@@ -1,7 +1,8 @@
-import type { ChargeReceipt, Decision } from '../core/decision.js';
+import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
+import type { Policy } from '../core/policy.js';
 import { closeRedisClient, type RedisClient } from '../redis/client.js';
-import { registerScripts, runConsumeScript, runRefundScript } from '../redis/scripts.js';
-import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter } from './limiter.js';
+import { deleteCounters, registerScripts, runConsumeScript, runPeekScript, runRefundScript } from '../redis/scripts.js';
+import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter, type PeekRequest } from './limiter.js';
 
 export interface RedisLimiterOptions {
   readonly client: RedisClient;
@@ -53,6 +54,14 @@ export class RedisLimiter implements Limiter {
 
   async refund(receipt: ChargeReceipt): Promise<void> {
     await runRefundScript(this.client, this.keyPrefix, receipt);
+  }
+
+  peek({ subject, policies }: PeekRequest): Promise<PolicyState[]> {
+    return runPeekScript(this.client, this.keyPrefix, subject, policies, this.nowForTesting?.());
+  }
+
+  reset(subject: string, policies: readonly Policy[]): Promise<void> {
+    return deleteCounters(this.client, this.keyPrefix, subject, policies);
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Result } from 'ioredis';
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
+import { periodOf } from '../core/calendar.js';
 import { denialOf } from '../core/denial.js';
+import { policyStateAt } from '../core/policy-state.js';
 import type { Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
 import { counterKey, idempotencyRecordKey } from './keys.js';
@@ -20,6 +22,8 @@ declare module 'ioredis' {
     quotagateConsume(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/refund.lua; replies how many counters were refunded. */
     quotagateRefund(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/peek.lua; parse the reply with parsePeekReply. */
+    quotagatePeek(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
   }
 }
 
@@ -58,9 +62,11 @@ export function luaDirectory(moduleDir: string = import.meta.dirname): string {
 
 /** Defines the quotagate scripts on `client`, once; later calls do nothing. */
 export function registerScripts(client: RedisClient, luaDir: string = luaDirectory()): void {
-  if (typeof client.quotagateConsume === 'function' && typeof client.quotagateRefund === 'function') return;
-  client.defineCommand('quotagateConsume', { lua: readFileSync(resolve(luaDir, 'consume.lua'), 'utf8') });
-  client.defineCommand('quotagateRefund', { lua: readFileSync(resolve(luaDir, 'refund.lua'), 'utf8') });
+  const scripts = { quotagateConsume: 'consume.lua', quotagateRefund: 'refund.lua', quotagatePeek: 'peek.lua' } as const;
+  for (const [name, file] of Object.entries(scripts)) {
+    if (typeof (client as unknown as Record<string, unknown>)[name] === 'function') continue;
+    client.defineCommand(name, { lua: readFileSync(resolve(luaDir, file), 'utf8') });
+  }
 }
 
 /**
@@ -99,6 +105,44 @@ export async function runRefundScript(client: RedisClient, keyPrefix: string, re
   const reply = await client.quotagateRefund(keys.length, ...keys, receipt.cost, ...periodStarts);
   if (typeof reply !== 'number') throw new ScriptReplyError('refund.lua', reply);
   return reply;
+}
+
+/**
+ * The current state of `policies` for `subject`, charging nothing: one
+ * EVALSHA of lua/peek.lua (the counters and the time), the periods worked out
+ * here from that time.
+ */
+export async function runPeekScript(
+  client: RedisClient,
+  keyPrefix: string,
+  subject: string,
+  policies: readonly Policy[],
+  nowOverrideMs?: number,
+): Promise<PolicyState[]> {
+  if (policies.length === 0) return [];
+  const keys = policies.map((policy) => counterKey(keyPrefix, subject, policy.counterId));
+  const reply = await client.quotagatePeek(keys.length, ...keys, nowOverrideMs === undefined ? '' : Math.floor(nowOverrideMs));
+  return parsePeekReply(reply, policies);
+}
+
+/** The one parser of peek.lua's reply (see the script's header). */
+export function parsePeekReply(reply: unknown, policies: readonly Policy[]): PolicyState[] {
+  if (!Array.isArray(reply) || reply.length !== 1 + 2 * policies.length || !reply.every((v) => Number.isInteger(v))) {
+    throw new ScriptReplyError('peek.lua', reply);
+  }
+  const values = reply as number[];
+  const nowMs = values[0]!;
+  return policies.map((policy, i) => {
+    const periodStartSeconds = values[1 + 2 * i]!;
+    const current = periodStartSeconds * 1000 === periodOf(policy.window, nowMs).startMs;
+    return policyStateAt(policy, current ? values[2 + 2 * i]! : 0, nowMs);
+  });
+}
+
+/** Deletes `subject`'s counters of `policies` with one DEL (the keys share the subject's slot). */
+export async function deleteCounters(client: RedisClient, keyPrefix: string, subject: string, policies: readonly Policy[]): Promise<void> {
+  if (policies.length === 0) return;
+  await client.del(...policies.map((policy) => counterKey(keyPrefix, subject, policy.counterId)));
 }
 
 /** consume.lua answered something its header does not describe. */

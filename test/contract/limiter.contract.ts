@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import type { Decision } from '../../src/core/decision.js';
+import type { Decision, PolicyState } from '../../src/core/decision.js';
 import { type Policy, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import type { WindowName } from '../../src/core/windows.js';
 import type { ConsumeRequest, Limiter } from '../../src/limiter/limiter.js';
@@ -11,7 +11,11 @@ export type LimiterFactory = (clock: ManualClock) => Promise<Limiter>;
 const MID_MONTH = Date.UTC(2026, 5, 15, 10, 30, 0); // 2026-06-15T10:30:00Z
 
 function remainingOf(decision: Decision): Record<string, number> {
-  return Object.fromEntries(decision.policies.map((p) => [p.name, p.remaining]));
+  return statesRemaining(decision.policies);
+}
+
+function statesRemaining(states: readonly PolicyState[]): Record<string, number> {
+  return Object.fromEntries(states.map((p) => [p.name, p.remaining]));
 }
 
 /** Window policies from `[name, limit]` pairs, in the given order. */
@@ -254,6 +258,56 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
         await limiter.refund(charged.receipt);
         const after = await limiter.consume(request(policies, 1, subject));
         expect(remainingOf(after)).toEqual({ hour: 9 });
+      });
+    });
+
+    it('peeks at used, remaining and reset of every policy without charging', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('peek');
+        const policies = [...windows(['hour', 10], ['day', 100]), quotaPolicy('search', 'month', 5)];
+        const untouched = await limiter.peek({ subject, policies });
+        expect(untouched).toEqual([
+          { name: 'hour', kind: 'window', window: 'hour', limit: 10, remaining: 10, resetSeconds: 1800, periodSeconds: 3600 },
+          { name: 'day', kind: 'window', window: 'day', limit: 100, remaining: 100, resetSeconds: 13.5 * 3600, periodSeconds: 86_400 },
+          { name: 'search.month', kind: 'quota', window: 'month', limit: 5, remaining: 5, resetSeconds: 15 * 86_400 + 13.5 * 3600, periodSeconds: 30 * 86_400 },
+        ]);
+        const charged = await limiter.consume(request(policies, 3, subject));
+        expect(await limiter.peek({ subject, policies })).toEqual(charged.policies);
+        expect(await limiter.peek({ subject, policies })).toEqual(charged.policies);
+        const next = await limiter.consume(request(policies, 1, subject));
+        expect(remainingOf(next)).toEqual({ hour: 6, day: 96, 'search.month': 1 });
+      });
+    });
+
+    it('peeks at a counter of a past period as unused', async () => {
+      await withLimiter(Date.UTC(2026, 5, 15, 10, 59, 30), async (limiter, clock) => {
+        const subject = fresh('peek-rollover');
+        const policies = windows(['hour', 10], ['day', 100]);
+        await limiter.consume(request(policies, 4, subject));
+        clock.set(Date.UTC(2026, 5, 15, 11, 0, 1));
+        const states = await limiter.peek({ subject, policies });
+        expect(states.map((s) => [s.name, s.remaining, s.resetSeconds])).toEqual([
+          ['hour', 10, 3599],
+          ['day', 96, 13 * 3600 - 1],
+        ]);
+      });
+    });
+
+    it('reset gives the subject its policies afresh and leaves other policies and subjects alone', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const [subject, other] = [fresh('reset'), fresh('reset-other')];
+        const policies = windows(['hour', 2], ['day', 10]);
+        await limiter.consume(request(policies, 2, subject));
+        await limiter.consume(request(policies, 2, other));
+        expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(false);
+        await limiter.reset(subject, windows(['hour', 2]));
+        const after = await limiter.consume(request(policies, 1, subject));
+        expect(after.allowed).toBe(true);
+        expect(remainingOf(after)).toEqual({ hour: 1, day: 7 });
+        expect(statesRemaining(await limiter.peek({ subject: other, policies }))).toEqual({ hour: 0, day: 8 });
+        await limiter.reset(subject, policies);
+        expect((await limiter.peek({ subject, policies })).map((s) => s.remaining)).toEqual([2, 10]);
+        await limiter.reset(fresh('never-seen'), policies);
       });
     });
   });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import type { ChargeReceipt, Decision } from '../../src/core/decision.js';
-import { windowPolicy } from '../../src/core/policy.js';
+import type { ChargeReceipt, Decision, PolicyState } from '../../src/core/decision.js';
+import { type Policy, windowPolicy } from '../../src/core/policy.js';
 import { CircuitBreaker } from '../../src/limiter/circuit-breaker.js';
 import { GuardedLimiter } from '../../src/limiter/guarded-limiter.js';
-import type { ConsumeRequest, Limiter } from '../../src/limiter/limiter.js';
+import type { ConsumeRequest, Limiter, PeekRequest } from '../../src/limiter/limiter.js';
 import { LocalDenyCache } from '../../src/limiter/local-deny-cache.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
@@ -21,6 +21,14 @@ class SwitchableStore implements Limiter {
   refund(receipt: ChargeReceipt): Promise<void> {
     this.calls++;
     return this.down ? Promise.reject(new Error('store down')) : this.inner.refund(receipt);
+  }
+  peek(request: PeekRequest): Promise<PolicyState[]> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.peek(request);
+  }
+  reset(subject: string, policies: readonly Policy[]): Promise<void> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.reset(subject, policies);
   }
   close(): Promise<void> {
     return this.inner.close();
@@ -99,6 +107,20 @@ describe('GuardedLimiter', () => {
     guard.forget('s');
     await guard.decide(request(), 'closed');
     expect(store.calls).toBe(callsBefore + 2);
+  });
+
+  it('reset clears the counters and the local deny entry, so the next request reaches the store and passes', async () => {
+    const { store, guard } = setup();
+    await guard.decide(request(), 'closed');
+    await guard.decide(request(), 'closed');
+    expect((await guard.decide(request(), 'closed')).kind).toBe('decided');
+    expect((await guard.decide(request(), 'closed')).kind).toBe('local-deny');
+    await guard.reset('s', request().policies);
+    const callsBefore = store.calls;
+    const after = await guard.decide(request(), 'closed');
+    expect(after).toMatchObject({ kind: 'decided', decision: { allowed: true } });
+    expect(store.calls).toBe(callsBefore + 1);
+    expect(await guard.peek({ subject: 's', policies: request().policies })).toMatchObject([{ name: 'hour', remaining: 1 }]);
   });
 
   it('counts a failed refund instead of throwing', async () => {
