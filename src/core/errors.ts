@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   token_key_unknown: 401,
   token_claims_invalid: 401,
   insufficient_scope: 403,
+  subject_suspended: 403,
   jwks_unavailable: 503,
   rate_limited: 429,
   quota_exceeded: 429,
@@ -31,6 +32,16 @@ export const ERROR_STATUS = {
   upstream_unavailable: 502,
   upstream_timeout: 504,
   internal_error: 500,
+  // The admin API (admin listener).
+  validation_failed: 400,
+  admin_unauthorized: 401,
+  admin_disabled: 404,
+  subject_not_found: 404,
+  key_not_found: 404,
+  subject_exists: 409,
+  max_keys_reached: 409,
+  key_not_rotatable: 409,
+  usage_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -54,6 +65,7 @@ const TITLES: Record<ErrorCode, string> = {
   token_key_unknown: 'Token signing key unknown',
   token_claims_invalid: 'Token claims invalid',
   insufficient_scope: 'Insufficient scope',
+  subject_suspended: 'Subject suspended',
   jwks_unavailable: 'Token keys unavailable',
   rate_limited: 'Request cannot be satisfied as assigned quota has been exceeded',
   quota_exceeded: 'Request cannot be satisfied as assigned quota has been exceeded',
@@ -64,6 +76,15 @@ const TITLES: Record<ErrorCode, string> = {
   upstream_unavailable: 'Upstream unavailable',
   upstream_timeout: 'Upstream timed out',
   internal_error: 'Internal error',
+  validation_failed: 'The request is not valid',
+  admin_unauthorized: 'Admin token required',
+  admin_disabled: 'The admin API is disabled',
+  subject_not_found: 'No such subject',
+  key_not_found: 'No such API key',
+  subject_exists: 'The subject exists',
+  max_keys_reached: "The plan's key limit is reached",
+  key_not_rotatable: 'The API key cannot be rotated',
+  usage_unavailable: 'Usage unavailable',
 };
 
 export function titleOf(code: ErrorCode): string {

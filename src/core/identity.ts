@@ -1,3 +1,5 @@
+import type { LimitOverrides } from './limit-overrides.js';
+
 /**
  * Who a request is charged to, produced by authentication.
  *
@@ -11,4 +13,9 @@ export interface Identity {
   readonly plan: string;
   /** A stable, non-secret id of the API key used (not the key, not its hash). */
   readonly keyId?: string;
+  /**
+   * Per-subject limits from the database that replace or add to the plan's
+   * (see applyLimitOverrides); absent for file keys, tokens and anonymous callers.
+   */
+  readonly overrides?: LimitOverrides;
 }
