@@ -1,31 +1,55 @@
+import { type Clock, systemClock } from '../core/clock.js';
 import { hashApiKey, isWellFormedApiKey } from '../core/api-key.js';
 import { type AuthResult, type Authenticator, NO_SCOPES, type PresentedCredentials } from './authenticator.js';
 import { presentedApiKey } from './credentials.js';
-import type { KeyStore } from './key-store.js';
+import { type ApiKeyRecord, type KeyStore, KeyStoreUnavailableError } from './key-store.js';
 
 export interface ApiKeyAuthenticatorOptions {
   /** The configured key prefix, e.g. `qg`. */
   readonly prefix: string;
   readonly keyStore: KeyStore;
+  /** Judges key expiry; the system clock when omitted. */
+  readonly clock?: Clock;
+  /** Called for each accepted key (to batch its last-used time). */
+  readonly onKeyAccepted?: (record: ApiKeyRecord) => void;
 }
 
 /**
  * Turns the API key a request presents into an Identity. A missing key or one
  * that fails the format and checksum check is refused without any lookup; only
- * the SHA-256 of a well-formed key reaches the key store.
+ * the SHA-256 of a well-formed key reaches the key store. A revoked key, one
+ * at or past its expiry, and one whose subject is suspended are refused, in
+ * that order; a key store that cannot answer is `key_store_unavailable`.
  */
 export class ApiKeyAuthenticator implements Authenticator {
-  constructor(private readonly options: ApiKeyAuthenticatorOptions) {}
+  readonly #clock: Clock;
+
+  constructor(private readonly options: ApiKeyAuthenticatorOptions) {
+    this.#clock = options.clock ?? systemClock;
+  }
 
   async authenticate({ xApiKey, authorization }: PresentedCredentials): Promise<AuthResult> {
     const presented = presentedApiKey(xApiKey, authorization, this.options.prefix);
     if (presented === undefined) return { ok: false, reason: 'missing' };
     if (!isWellFormedApiKey(presented.key, this.options.prefix)) return { ok: false, reason: 'malformed' };
-    const record = await this.options.keyStore.findByHash(hashApiKey(presented.key));
+    let record: ApiKeyRecord | undefined;
+    try {
+      record = await this.options.keyStore.findByHash(hashApiKey(presented.key));
+    } catch (error) {
+      if (error instanceof KeyStoreUnavailableError) return { ok: false, reason: 'key_store_unavailable' };
+      throw error;
+    }
     if (record === undefined) return { ok: false, reason: 'unknown' };
+    if (record.revoked === true) return { ok: false, reason: 'revoked' };
+    if (record.expiresAtMs !== undefined && this.#clock.now() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
+    if (record.suspended === true) return { ok: false, reason: 'suspended' };
+    this.options.onKeyAccepted?.(record);
     return {
       ok: true,
-      identity: { subject: record.subject, plan: record.plan, keyId: record.id },
+      identity:
+        record.overrides === undefined
+          ? { subject: record.subject, plan: record.plan, keyId: record.id }
+          : { subject: record.subject, plan: record.plan, keyId: record.id, overrides: record.overrides },
       credentialHeader: presented.header,
       scopes: NO_SCOPES,
     };

@@ -6,8 +6,11 @@ export interface PresentedCredentials {
   readonly authorization: string | undefined;
 }
 
-/** Why an API key was refused. */
-export type ApiKeyFailure = 'missing' | 'malformed' | 'unknown';
+/**
+ * Why an API key was refused: none presented, malformed, unknown, revoked,
+ * expired, its subject suspended, or the key store unreachable (503).
+ */
+export type ApiKeyFailure = 'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired' | 'suspended' | 'key_store_unavailable';
 
 /**
  * Why a bearer token was refused. Each is also the problem `code` the caller

@@ -22,3 +22,49 @@ export const NO_CACHE_INVALIDATION: CacheInvalidator = {
   keyChanged: () => Promise.resolve(),
   subjectChanged: () => Promise.resolve(),
 };
+
+/** What an invalidator drops entries from: the key cache of this instance. */
+export interface InvalidatableKeyCache {
+  invalidateKey(keyHash: string): void;
+  invalidateSubject(subjectId: string): void;
+  clear(): void;
+}
+
+/** The embedded single-instance default: a change is dropped from this instance's cache, and that is all. */
+export class LocalCacheInvalidator implements CacheInvalidator {
+  constructor(private readonly cache: InvalidatableKeyCache) {}
+
+  keyChanged(keyHash: string): Promise<void> {
+    this.cache.invalidateKey(keyHash);
+    return Promise.resolve();
+  }
+
+  subjectChanged(subjectId: string): Promise<void> {
+    this.cache.invalidateSubject(subjectId);
+    return Promise.resolve();
+  }
+}
+
+/** A message on the invalidation channel. */
+export type InvalidationMessage = { readonly type: 'key'; readonly hash: string } | { readonly type: 'subject'; readonly id: string };
+
+/** The message in `text`, or undefined when it is not one (ignored, never thrown). */
+export function parseInvalidationMessage(text: string): InvalidationMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { type, hash, id } = value as { type?: unknown; hash?: unknown; id?: unknown };
+  if (type === 'key' && typeof hash === 'string' && /^[0-9a-f]{64}$/.test(hash)) return { type, hash };
+  if (type === 'subject' && typeof id === 'string' && id.length > 0 && id.length <= 256) return { type, id };
+  return undefined;
+}
+
+/** Applies one message to a cache. */
+export function applyInvalidation(cache: InvalidatableKeyCache, message: InvalidationMessage): void {
+  if (message.type === 'key') cache.invalidateKey(message.hash);
+  else cache.invalidateSubject(message.id);
+}

@@ -33,6 +33,10 @@ const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; cha
   missing: { code: 'missing_credentials', detail: MISSING_DETAIL.api_key, challenge: BEARER },
   malformed: { code: 'malformed_api_key', detail: 'The API key is not in the expected format.', challenge: BEARER },
   unknown: { code: 'invalid_api_key', detail: 'The API key is not valid.', challenge: BEARER },
+  revoked: { code: 'key_revoked', detail: 'The API key has been revoked.', challenge: BEARER },
+  expired: { code: 'key_expired', detail: 'The API key has expired.', challenge: BEARER },
+  suspended: { code: 'subject_suspended', detail: 'The account this API key belongs to is suspended.' },
+  key_store_unavailable: { code: 'store_unavailable', detail: 'API keys cannot be checked now; retry later.' },
   token_too_large: { code: 'token_too_large', detail: 'The token is longer than this gateway accepts.', challenge: INVALID_TOKEN },
   token_malformed: { code: 'token_malformed', detail: 'The token is not a well-formed JWT.', challenge: INVALID_TOKEN },
   token_algorithm_not_allowed: {
@@ -60,8 +64,9 @@ const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; cha
  * `api_key` → the key's subject and plan; `jwt` → the bearer token's subject
  * and plan claims; `any` → a key if one is presented, else a token; `none` →
  * the client IP on the anonymous plan, where X-Forwarded-For counts only
- * from trusted proxies. A refusal is 401 with its own code (503 while token
- * keys cannot be fetched); a credential without the route's `scopes` is 403
+ * from trusted proxies. A refusal is 401 with its own code (403 for a
+ * suspended subject's key; 503 while token keys or the key store cannot be
+ * reached); a credential without the route's `scopes` is 403
  * `insufficient_scope`.
  */
 export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> {

@@ -1,0 +1,136 @@
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../core/clock.js';
+import type { ApiKeyRecord, KeyStore } from './key-store.js';
+
+/** `auth.api_keys.cache` in gateway.yaml. */
+export interface KeyCacheOptions {
+  /** Most keys kept; least recently used go first. 0 turns the cache off. */
+  readonly maxEntries: number;
+  /** How long a key is trusted without asking the database again, in ms. */
+  readonly ttlMs: number;
+  /** Most unknown hashes remembered. 0 turns the negative cache off. */
+  readonly negativeMaxEntries: number;
+  /** How long an unknown hash is answered from memory, in ms. */
+  readonly negativeTtlMs: number;
+}
+
+/** Where a lookup was answered: `hit` and `negative_hit` made no query. */
+export type KeyLookupResult = 'hit' | 'negative_hit' | 'miss';
+
+export interface CachingKeyStoreOptions extends KeyCacheOptions {
+  readonly store: KeyStore;
+  readonly clock: Clock;
+  /** Called once per lookup, for the key-lookups metric. */
+  readonly onLookup?: (result: KeyLookupResult) => void;
+}
+
+/**
+ * An LRU cache with TTL in front of a KeyStore (the database), plus a
+ * bounded negative cache of hashes the store did not know. A hit makes no
+ * query. Revoked, expired and suspended keys are cached like live ones: the
+ * authenticator refuses them on every request, and expiry is judged then.
+ *
+ * Invalidation (invalidateKey, invalidateSubject, clear) drops entries at
+ * once; a lookup that was already running when an invalidation came is not
+ * cached, so a stale answer cannot outlive the invalidation. Concurrent
+ * misses of one hash share a single query. Failures are never cached.
+ */
+export class CachingKeyStore implements KeyStore {
+  readonly #store: KeyStore;
+  readonly #onLookup: (result: KeyLookupResult) => void;
+  readonly #known: LRUCache<string, ApiKeyRecord> | undefined;
+  readonly #unknown: LRUCache<string, true> | undefined;
+  /** subject → hashes of its cached keys, so a subject change drops them all. */
+  readonly #hashesBySubject = new Map<string, Set<string>>();
+  readonly #inFlight = new Map<string, Promise<ApiKeyRecord | undefined>>();
+  /** Bumped by every invalidation; a lookup that saw it change does not cache. */
+  #generation = 0;
+
+  constructor(options: CachingKeyStoreOptions) {
+    this.#store = options.store;
+    this.#onLookup = options.onLookup ?? (() => {});
+    const perf = { now: () => options.clock.now() };
+    if (options.maxEntries > 0) {
+      this.#known = new LRUCache<string, ApiKeyRecord>({
+        max: options.maxEntries,
+        ttl: options.ttlMs,
+        ttlAutopurge: false,
+        perf,
+        dispose: (record, hash) => this.#unindex(record.subject, hash),
+      });
+    }
+    if (options.negativeMaxEntries > 0) {
+      this.#unknown = new LRUCache<string, true>({ max: options.negativeMaxEntries, ttl: options.negativeTtlMs, perf });
+    }
+  }
+
+  async findByHash(sha256Hex: string): Promise<ApiKeyRecord | undefined> {
+    const cached = this.#known?.get(sha256Hex);
+    if (cached !== undefined) {
+      this.#onLookup('hit');
+      return cached;
+    }
+    if (this.#unknown?.get(sha256Hex) === true) {
+      this.#onLookup('negative_hit');
+      return undefined;
+    }
+    this.#onLookup('miss');
+    const running = this.#inFlight.get(sha256Hex);
+    if (running !== undefined) return running;
+    const lookup = this.#load(sha256Hex).finally(() => {
+      if (this.#inFlight.get(sha256Hex) === lookup) this.#inFlight.delete(sha256Hex);
+    });
+    this.#inFlight.set(sha256Hex, lookup);
+    return lookup;
+  }
+
+  async #load(hash: string): Promise<ApiKeyRecord | undefined> {
+    const generation = this.#generation;
+    const record = await this.#store.findByHash(hash);
+    if (generation !== this.#generation) return record;
+    if (record === undefined) {
+      this.#unknown?.set(hash, true);
+    } else if (this.#known !== undefined) {
+      this.#known.set(hash, record);
+      let hashes = this.#hashesBySubject.get(record.subject);
+      if (hashes === undefined) this.#hashesBySubject.set(record.subject, (hashes = new Set()));
+      hashes.add(hash);
+    }
+    return record;
+  }
+
+  #unindex(subject: string, hash: string): void {
+    const hashes = this.#hashesBySubject.get(subject);
+    if (hashes === undefined) return;
+    hashes.delete(hash);
+    if (hashes.size === 0) this.#hashesBySubject.delete(subject);
+  }
+
+  /** Drops what is cached about this key hash, known or unknown. */
+  invalidateKey(sha256Hex: string): void {
+    this.#generation++;
+    this.#inFlight.delete(sha256Hex);
+    this.#known?.delete(sha256Hex);
+    this.#unknown?.delete(sha256Hex);
+  }
+
+  /** Drops every cached key of this subject. */
+  invalidateSubject(subject: string): void {
+    this.#generation++;
+    this.#inFlight.clear();
+    for (const hash of [...(this.#hashesBySubject.get(subject) ?? [])]) this.#known?.delete(hash);
+  }
+
+  /** Drops everything (e.g. after missing invalidation messages while Redis was away). */
+  clear(): void {
+    this.#generation++;
+    this.#inFlight.clear();
+    this.#known?.clear();
+    this.#unknown?.clear();
+  }
+
+  /** Keys currently cached (for tests and a gauge). */
+  get size(): number {
+    return this.#known?.size ?? 0;
+  }
+}
