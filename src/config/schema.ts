@@ -114,15 +114,30 @@ const keyEntrySchema = z.strictObject({
   name: z.string().max(200).optional(),
 });
 
+const KEY_CACHE_DEFAULTS = { max_entries: 100_000, ttl_ms: 300_000, negative_max_entries: 10_000, negative_ttl_ms: 10_000 };
+
 const apiKeysSchema = z.strictObject({
   prefix: z.string().regex(KEY_PREFIX_PATTERN, {
     error: 'expected 2–16 lowercase letters or digits, starting with a letter',
   }).default('qg'),
   keys: z.array(keyEntrySchema).default([]),
+  /** Keys from the database, kept in memory so a hit makes no query; changes are pushed, the TTL is a safety net. */
+  cache: z
+    .strictObject({
+      /** Most keys kept; the least recently used go first. 0 turns the cache off. */
+      max_entries: z.int().min(0).max(10_000_000).default(100_000),
+      /** How long a cached key is trusted without asking the database. */
+      ttl_ms: z.int().min(1).max(3_600_000).default(300_000),
+      /** Most unknown key hashes remembered. 0 turns the negative cache off. */
+      negative_max_entries: z.int().min(0).max(10_000_000).default(10_000),
+      /** How long an unknown key hash is answered without asking the database. */
+      negative_ttl_ms: z.int().min(1).max(3_600_000).default(10_000),
+    })
+    .default(KEY_CACHE_DEFAULTS),
 });
 
 const authSchema = z.strictObject({
-  api_keys: apiKeysSchema.default({ prefix: 'qg', keys: [] }),
+  api_keys: apiKeysSchema.default({ prefix: 'qg', keys: [], cache: KEY_CACHE_DEFAULTS }),
   /** The plan of callers on `auth: none` routes, counted by client IP. */
   anonymous_plan: name.default('anonymous'),
   /** Bearer tokens (JWT) from trusted issuers, for `auth: jwt` and `auth: any` routes. */
@@ -250,7 +265,7 @@ const configObject = z.strictObject({
     statement_timeout_ms: 5_000,
     connect_timeout_ms: 5_000,
   }),
-  auth: authSchema.default(() => ({ api_keys: { prefix: 'qg', keys: [] }, anonymous_plan: 'anonymous', jwt: defaultJwtConfig() })),
+  auth: authSchema.default(() => ({ api_keys: { prefix: 'qg', keys: [], cache: KEY_CACHE_DEFAULTS }, anonymous_plan: 'anonymous', jwt: defaultJwtConfig() })),
   upstreams: z.record(name, upstreamSchema),
   routes: z.array(routeSchema).min(1),
   plans: z.record(name, planSchema),

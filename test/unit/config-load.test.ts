@@ -36,7 +36,11 @@ describe('parseConfigText', () => {
       headers: { reset_format: 'delta-seconds' },
       postgres: { data_dir: './data', max_connections: 10, statement_timeout_ms: 5_000, connect_timeout_ms: 5_000 },
       auth: {
-        api_keys: { prefix: 'qg', keys: [] },
+        api_keys: {
+          prefix: 'qg',
+          keys: [],
+          cache: { max_entries: 100_000, ttl_ms: 300_000, negative_max_entries: 10_000, negative_ttl_ms: 10_000 },
+        },
         anonymous_plan: 'anonymous',
         jwt: { issuers: [], default_plan: 'free', max_token_bytes: 8_192, token_cache: { max_entries: 10_000, ttl_ms: 30_000 } },
       },

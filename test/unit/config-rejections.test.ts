@@ -108,6 +108,7 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
   { rule: 'a malformed key id', file: 'bad-key-id.yaml', problem: 'auth.api_keys.keys[0].id: expected 1–64 letters, digits, ".", "-" or "_"' },
   { rule: 'an empty key subject', file: 'empty-key-subject.yaml', problem: 'auth.api_keys.keys[0].subject: must not be empty' },
   { rule: 'a bad key prefix', file: 'bad-key-prefix.yaml', problem: 'auth.api_keys.prefix: expected 2–16 lowercase letters or digits, starting with a letter' },
+  { rule: 'a key cache TTL of zero', file: 'bad-key-cache-ttl.yaml', problem: 'auth.api_keys.cache.ttl_ms: must be at least 1' },
   // JWT
   { rule: 'a token route with no issuer', file: 'jwt-route-without-issuers.yaml', problem: 'routes[0].auth: route "api" uses auth: jwt, and auth.jwt.issuers is empty' },
   { rule: 'route scopes without auth: jwt', file: 'jwt-scopes-without-jwt.yaml', problem: 'routes[0].scopes: scopes need auth: jwt (API keys carry no scopes)' },
