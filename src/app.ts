@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { KeyOrTokenAuthenticator } from './auth/key-or-token-authenticator.js';
-import type { KeyStore } from './auth/key-store.js';
+import type { ApiKeyRecord, KeyStore } from './auth/key-store.js';
 import { buildPlans } from './config/plans.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
@@ -36,6 +36,8 @@ export interface AppDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly health: HealthState;
+  /** Called for each accepted API key (batches the database's last_used_at). */
+  readonly onApiKeyAccepted?: ((record: ApiKeyRecord) => void) | undefined;
 }
 
 export interface GatewayApps {
@@ -94,7 +96,12 @@ export function buildApp(deps: AppDeps): GatewayApps {
 
 /** The authenticator of each credential mode; throws when a route needs tokens and none were given. */
 function credentialAuthenticators(deps: AppDeps): Partial<Record<CredentialMode, Authenticator>> {
-  const apiKeys = new ApiKeyAuthenticator({ prefix: deps.config.auth.api_keys.prefix, keyStore: deps.keyStore });
+  const apiKeys = new ApiKeyAuthenticator({
+    prefix: deps.config.auth.api_keys.prefix,
+    keyStore: deps.keyStore,
+    clock: deps.clock,
+    ...(deps.onApiKeyAccepted === undefined ? {} : { onKeyAccepted: deps.onApiKeyAccepted }),
+  });
   const tokens = deps.tokenAuthenticator;
   if (tokens === undefined) {
     const route = deps.config.routes.find((r) => r.auth === 'jwt' || r.auth === 'any');

@@ -36,6 +36,11 @@ export interface GatewayMetrics {
   readonly circuitState: Gauge<'store'>;
   /** Charges given back after an upstream failure, by result (`ok`, `failed`). */
   readonly refunds: Counter<'result'>;
+  /**
+   * API key lookups that reached the database key cache, by result: `hit`
+   * and `negative_hit` made no query, `miss` asked the database.
+   */
+  readonly keyLookups: Counter<'result'>;
 }
 
 /** Bucket bounds in seconds; sub-millisecond resolution for the gateway's own work. */
@@ -111,5 +116,29 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       labelNames: ['result'],
       registers: [registry],
     }),
+    keyLookups: new Counter({
+      name: 'quotagate_key_lookups_total',
+      help: 'Lookups of database API keys by result: hit and negative_hit (no query), miss (a database query).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
   };
+}
+
+/**
+ * `quotagate_db_queries_total{database}`: statements each database has run
+ * since start (`primary`, and `key_lookups` when a replica serves them),
+ * read from the Database query counters when Prometheus scrapes.
+ */
+export function registerDatabaseQueries(registry: Registry, read: () => ReadonlyArray<readonly [database: string, count: number]>): void {
+  new Counter({
+    name: 'quotagate_db_queries_total',
+    help: 'Statements run on each database since start (primary; key_lookups when a replica serves them).',
+    labelNames: ['database'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [database, count] of read()) this.inc({ database }, count);
+    },
+  });
 }
