@@ -15,7 +15,16 @@ KEYS (all carry the subject's hash tag, built by src/redis/keys.ts)
                 n = units used in that period
               A counter whose p is not the current period start counts as 0
               and is overwritten when charged.
-  KEYS[n+1]   optional: the idempotency record (a STRING; the stored reply of
+  KEYS[n+1]   the subject's usage marker (a HASH): what changed since the
+              ledger flusher last copied it, as fields
+                `<period start, epoch seconds>:<counterId>` = absolute count
+              plus `_v`, a version bumped by every charge (the flusher
+              deletes the marker only if `_v` is still what it read).
+              Written only when ARGV[6] is 1.
+  KEYS[n+2]   the subject's hydration marker (a STRING): present once the
+              counters were restored from the ledger since Redis last lost
+              them (lua/hydrate.lua sets it). Checked only when ARGV[6] is 1.
+  KEYS[n+3]   optional: the idempotency record (a STRING; the stored reply of
               the admission it remembers).
 
 ARGV
@@ -26,10 +35,16 @@ ARGV
   ARGV[4]     expiry_grace_ms: a counter expires this long after its period
               ends (ms)
   ARGV[5]     n: number of policies (the number of counter KEYS)
-  ARGV[6+2(i-1)]  policy i's window: second | minute | hour | day | month
-  ARGV[7+2(i-1)]  policy i's limit: units per period (positive integer)
+  ARGV[6]     track_usage: 1 when a ledger backs the counters (check the
+              hydration marker, write the usage marker), else 0
+  ARGV[7]     usage_marker_ttl_ms: how long an unflushed usage marker lives (ms)
+  ARGV[8+3(i-1)]   policy i's window: second | minute | hour | day | month
+  ARGV[9+3(i-1)]   policy i's limit: units per period (positive integer)
+  ARGV[10+3(i-1)]  policy i's counterId (`w:hour`), for the usage marker
 
-Reply: a flat array of integers
+Reply: { -1 } when track_usage is 1 and the hydration marker is absent:
+nothing was decided or charged; restore the counters (lua/hydrate.lua) and
+call again. Otherwise a flat array of integers
   [1] allowed   1 if admitted (and charged, unless replayed), else 0
   [2] replayed  1 if the idempotency record answered (nothing was charged)
   [3] n         number of policy entries that follow
@@ -96,7 +111,10 @@ local cost = tonumber(ARGV[1])
 local idempotency_ttl_ms = tonumber(ARGV[3])
 local expiry_grace_ms = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
-local idempotency_key = KEYS[n + 1]
+local track_usage = ARGV[6] == '1'
+local usage_marker_ttl_ms = tonumber(ARGV[7])
+local usage_marker_key = KEYS[n + 1]
+local idempotency_key = KEYS[n + 3]
 
 if idempotency_key then
   local stored = redis.call('GET', idempotency_key)
@@ -107,6 +125,8 @@ if idempotency_key then
     return reply
   end
 end
+
+if track_usage and redis.call('EXISTS', KEYS[n + 2]) == 0 then return { -1 } end
 
 local now_ms
 if ARGV[2] ~= '' then
@@ -121,8 +141,8 @@ local starts, ends, used = {}, {}, {}
 local allowed = 1
 local reply = { 0, 0, n }
 for i = 1, n do
-  local window = ARGV[4 + 2 * i]
-  local limit = tonumber(ARGV[5 + 2 * i])
+  local window = ARGV[5 + 3 * i]
+  local limit = tonumber(ARGV[6 + 3 * i])
   local start_ms, end_ms = period_of(window, now_ms)
   local counter = redis.call('HMGET', KEYS[i], 'p', 'n')
   local count = 0
@@ -158,6 +178,13 @@ if allowed == 0 or n == 0 then return reply end
 for i = 1, n do
   redis.call('HSET', KEYS[i], 'p', starts[i] / 1000, 'n', used[i] + cost)
   redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms)
+  if track_usage then
+    redis.call('HSET', usage_marker_key, (starts[i] / 1000) .. ':' .. ARGV[7 + 3 * i], used[i] + cost)
+  end
+end
+if track_usage then
+  redis.call('HINCRBY', usage_marker_key, '_v', 1)
+  redis.call('PEXPIRE', usage_marker_key, usage_marker_ttl_ms)
 end
 if idempotency_key then
   redis.call('SET', idempotency_key, table.concat(reply, ','), 'PX', idempotency_ttl_ms)

@@ -39,6 +39,12 @@ JOIN unnest($2::text[], $3::timestamptz[]) AS p (counter_id, period_start)
 WHERE u.subject_id = $1
 ORDER BY u.counter_id, u.period_start`;
 
+const SELECT_SINCE = `
+SELECT subject_id, counter_id, period_start, count
+FROM usage
+WHERE subject_id = $1 AND period_start >= $2
+ORDER BY counter_id, period_start`;
+
 /**
  * Stores the counts, in one statement: a new row, or a higher count than the
  * stored one; a lower or equal count changes nothing. Entries repeating one
@@ -74,6 +80,19 @@ export async function readUsage(q: Queryable, subjectId: string, periods: readon
     subjectId,
     periods.map((period) => period.counterId),
     periods.map((period) => period.periodStart.toISOString()),
+  ]);
+  return rows.map((row) => ({ subjectId: row.subject_id, counterId: row.counter_id, periodStart: row.period_start, count: row.count }));
+}
+
+/**
+ * Every stored count of one subject whose period starts at or after `since`
+ * (the start of the current month, to rehydrate every current period at once).
+ * One statement, served by the primary key.
+ */
+export async function readUsageSince(q: Queryable, subjectId: string, since: Date): Promise<UsageCount[]> {
+  const rows = await q.query<{ subject_id: string; counter_id: string; period_start: Date; count: number }>(SELECT_SINCE, [
+    subjectId,
+    since.toISOString(),
   ]);
   return rows.map((row) => ({ subjectId: row.subject_id, counterId: row.counter_id, periodStart: row.period_start, count: row.count }));
 }

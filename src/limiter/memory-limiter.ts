@@ -6,6 +6,8 @@ import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter, type PeekRequest
 import type { Policy } from '../core/policy.js';
 import { policyStateAt } from '../core/policy-state.js';
 import { denialOf } from '../core/denial.js';
+import type { DirtyUsage, DirtyUsageSource, UsageEntry, UsageHistory } from '../core/usage-ledger.js';
+import { currentPeriodEntries, hydrationSinceMs, SingleFlight } from './hydration.js';
 
 /** Usage of one counter in one period. */
 interface Counter {
@@ -16,6 +18,8 @@ interface Counter {
 /** A subject's counters by counterId, and when the last of their periods ends. */
 interface SubjectCounters {
   readonly byCounter: Map<string, Counter>;
+  /** Restored from the ledger (or found nothing to restore) since this entry was created. */
+  hydrated: boolean;
   /** Epoch ms at which every counter here belongs to a past period. */
   expiresAtMs: number;
 }
@@ -26,6 +30,18 @@ export interface MemoryLimiterOptions {
   readonly sweepIntervalMs?: number;
   /** Most idempotency records kept; the least recently used go first. */
   readonly maxIdempotencyRecords?: number;
+  /**
+   * The usage ledger behind the counters. When set, every charge is recorded
+   * for the ledger flusher (dirtySubjects/readDirty), and a subject's first
+   * charge after a start restores its current periods from the ledger.
+   */
+  readonly ledger?: UsageHistory;
+}
+
+/** What a subject charged since the flusher last cleared it: `<periodStartMs>:<counterId>` → entry. */
+interface DirtyRecord {
+  version: number;
+  readonly entries: Map<string, UsageEntry>;
 }
 
 /**
@@ -40,15 +56,19 @@ export interface MemoryLimiterOptions {
  * bounded by `maxIdempotencyRecords` (default 100,000); past that the oldest
  * are forgotten early, and a retry that old would be charged again.
  */
-export class MemoryLimiter implements Limiter {
+export class MemoryLimiter implements Limiter, DirtyUsageSource {
   private readonly subjects = new Map<string, SubjectCounters>();
   private readonly expiryBuckets = new Map<number, Set<string>>();
   private readonly idempotency: LRUCache<string, Admission>;
   private readonly clock: Clock;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
+  private readonly ledger: UsageHistory | undefined;
+  private readonly dirty = new Map<string, DirtyRecord>();
+  private readonly hydrations = new SingleFlight();
 
   constructor(options: MemoryLimiterOptions) {
     this.clock = options.clock;
+    this.ledger = options.ledger;
     this.idempotency = new LRUCache({
       max: options.maxIdempotencyRecords ?? 100_000,
       ttl: IDEMPOTENCY_TTL_MS,
@@ -62,8 +82,47 @@ export class MemoryLimiter implements Limiter {
     }
   }
 
-  consume(request: ConsumeRequest): Promise<Decision> {
-    return Promise.resolve(this.consumeNow(request));
+  async consume(request: ConsumeRequest): Promise<Decision> {
+    if (this.ledger !== undefined && request.policies.length > 0 && this.subjects.get(request.subject)?.hydrated !== true) {
+      await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
+    }
+    return this.consumeNow(request);
+  }
+
+  dirtySubjects(): Promise<string[]> {
+    return Promise.resolve([...this.dirty.keys()]);
+  }
+
+  readDirty(subject: string): Promise<DirtyUsage | undefined> {
+    const record = this.dirty.get(subject);
+    if (record === undefined) return Promise.resolve(undefined);
+    return Promise.resolve({ subject, entries: [...record.entries.values()], version: String(record.version) });
+  }
+
+  clearDirty(dirty: DirtyUsage): Promise<boolean> {
+    const record = this.dirty.get(dirty.subject);
+    const unchanged = record !== undefined && String(record.version) === dirty.version;
+    if (unchanged) this.dirty.delete(dirty.subject);
+    return Promise.resolve(unchanged);
+  }
+
+  /** Raises the subject's counters to the ledger's counts of their current periods (one query). */
+  private async hydrate(subject: string): Promise<void> {
+    const rows = await this.ledger!.readUsageSince(subject, hydrationSinceMs(this.clock.now()));
+    // From here on synchronous, so no consume interleaves.
+    const nowMs = this.clock.now();
+    const entry = this.entryOf(subject);
+    let expiresAtMs = Math.max(entry.expiresAtMs, periodOf('month', nowMs).endMs);
+    for (const row of currentPeriodEntries(rows, nowMs)) {
+      const counter = entry.byCounter.get(row.counterId);
+      if (counter !== undefined && counter.periodStartMs === row.periodStartMs) counter.used = Math.max(counter.used, row.count);
+      else if (counter === undefined || counter.periodStartMs < row.periodStartMs) {
+        entry.byCounter.set(row.counterId, { periodStartMs: row.periodStartMs, used: row.count });
+      }
+      expiresAtMs = Math.max(expiresAtMs, row.endMs);
+    }
+    entry.hydrated = true;
+    this.moveToBucket(subject, entry, expiresAtMs);
   }
 
   refund(receipt: ChargeReceipt): Promise<void> {
@@ -116,6 +175,7 @@ export class MemoryLimiter implements Limiter {
     this.subjects.clear();
     this.expiryBuckets.clear();
     this.idempotency.clear();
+    this.dirty.clear();
     return Promise.resolve();
   }
 
@@ -173,23 +233,47 @@ export class MemoryLimiter implements Limiter {
     used: readonly number[],
     cost: number,
   ): void {
-    const entry = existing ?? { byCounter: new Map<string, Counter>(), expiresAtMs: 0 };
-    if (existing === undefined) this.subjects.set(subject, entry);
+    const entry = existing ?? this.entryOf(subject);
     let expiresAtMs = entry.expiresAtMs;
     counterIds.forEach((counterId, i) => {
       const period = periods[i]!;
       entry.byCounter.set(counterId, { periodStartMs: period.startMs, used: used[i]! + cost });
       expiresAtMs = Math.max(expiresAtMs, period.endMs);
+      if (this.ledger !== undefined) this.markDirty(subject, { counterId, periodStartMs: period.startMs, count: used[i]! + cost });
     });
-    if (expiresAtMs !== entry.expiresAtMs) {
-      this.expiryBuckets.get(entry.expiresAtMs)?.delete(subject);
-      entry.expiresAtMs = expiresAtMs;
-      let bucket = this.expiryBuckets.get(expiresAtMs);
-      if (bucket === undefined) {
-        bucket = new Set();
-        this.expiryBuckets.set(expiresAtMs, bucket);
-      }
-      bucket.add(subject);
+    this.moveToBucket(subject, entry, expiresAtMs);
+  }
+
+  private markDirty(subject: string, usage: UsageEntry): void {
+    let record = this.dirty.get(subject);
+    if (record === undefined) {
+      record = { version: 0, entries: new Map() };
+      this.dirty.set(subject, record);
     }
+    record.version++;
+    record.entries.set(`${usage.periodStartMs}:${usage.counterId}`, usage);
+  }
+
+  /** The subject's entry, created (not yet hydrated, in no bucket) when absent. */
+  private entryOf(subject: string): SubjectCounters {
+    let entry = this.subjects.get(subject);
+    if (entry === undefined) {
+      entry = { byCounter: new Map<string, Counter>(), expiresAtMs: 0, hydrated: this.ledger === undefined };
+      this.subjects.set(subject, entry);
+    }
+    return entry;
+  }
+
+  /** Files the subject under the expiry bucket of `expiresAtMs`, if that is later than its current one. */
+  private moveToBucket(subject: string, entry: SubjectCounters, expiresAtMs: number): void {
+    if (expiresAtMs === entry.expiresAtMs) return;
+    this.expiryBuckets.get(entry.expiresAtMs)?.delete(subject);
+    entry.expiresAtMs = expiresAtMs;
+    let bucket = this.expiryBuckets.get(expiresAtMs);
+    if (bucket === undefined) {
+      bucket = new Set();
+      this.expiryBuckets.set(expiresAtMs, bucket);
+    }
+    bucket.add(subject);
   }
 }

@@ -1,7 +1,19 @@
+import { periodOf } from '../core/calendar.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { Policy } from '../core/policy.js';
 import { closeRedisClient, type RedisClient } from '../redis/client.js';
-import { deleteCounters, registerScripts, runConsumeScript, runPeekScript, runRefundScript } from '../redis/scripts.js';
+import type { DirtyUsage, DirtyUsageSource, UsageHistory } from '../core/usage-ledger.js';
+import {
+  COUNTER_EXPIRY_GRACE_MS,
+  deleteCounters,
+  NEEDS_HYDRATION,
+  registerScripts,
+  runPeekScript,
+  runRefundScript,
+  runTrackedConsumeScript,
+} from '../redis/scripts.js';
+import { clearUsageMarker, readUsageMarker, runHydrateScript, scanUsageMarkers } from '../redis/usage-markers.js';
+import { currentPeriodEntries, hydrationSinceMs, SingleFlight } from './hydration.js';
 import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter, type PeekRequest } from './limiter.js';
 
 export interface RedisLimiterOptions {
@@ -15,7 +27,17 @@ export interface RedisLimiterOptions {
    * of Redis TIME, so the contract suite's manual clock drives both limiters.
    */
   readonly nowForTesting?: () => number;
+  /**
+   * The usage ledger behind the counters. When set, every charge marks the
+   * subject dirty for the ledger flusher (in the same script call), and a
+   * subject whose counters Redis lost is restored from the ledger before it
+   * is decided (once per subject per Redis lifetime and month).
+   */
+  readonly ledger?: UsageHistory;
 }
+
+/** consume() tries this often when Redis keeps losing the hydration marker (a FLUSHALL loop). */
+const MAX_HYDRATION_ATTEMPTS = 3;
 
 /**
  * A limiter whose counters live in Redis, shared by every gateway instance.
@@ -26,17 +48,22 @@ export interface RedisLimiterOptions {
  * Denials resolve; connection errors and timeouts reject, for the caller's
  * failure policy (`on_store_error`) to answer.
  */
-export class RedisLimiter implements Limiter {
+export class RedisLimiter implements Limiter, DirtyUsageSource {
   private readonly client: RedisClient;
   private readonly keyPrefix: string;
   private readonly ownsClient: boolean;
   private readonly nowForTesting: (() => number) | undefined;
+  private readonly ledger: UsageHistory | undefined;
+  /** Subjects this instance charged since the flusher last asked. */
+  private chargedSubjects = new Set<string>();
+  private readonly hydrations = new SingleFlight();
 
   constructor(options: RedisLimiterOptions) {
     this.client = options.client;
     this.keyPrefix = options.keyPrefix;
     this.ownsClient = options.ownsClient ?? false;
     this.nowForTesting = options.nowForTesting;
+    this.ledger = options.ledger;
     registerScripts(this.client);
   }
 
@@ -45,11 +72,21 @@ export class RedisLimiter implements Limiter {
     if (request.policies.length === 0 && request.idempotencyKey === undefined) {
       return { allowed: true, policies: [], replayed: false };
     }
-    return runConsumeScript(this.client, request, {
+    const options = {
       keyPrefix: this.keyPrefix,
       idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
+      trackUsage: this.ledger !== undefined,
       ...(this.nowForTesting === undefined ? {} : { nowOverrideMs: this.nowForTesting() }),
-    });
+    };
+    for (let attempt = 1; ; attempt++) {
+      const answer = await runTrackedConsumeScript(this.client, request, options);
+      if (answer !== NEEDS_HYDRATION) {
+        if (answer.allowed && answer.receipt !== undefined && this.ledger !== undefined) this.chargedSubjects.add(request.subject);
+        return answer;
+      }
+      if (attempt >= MAX_HYDRATION_ATTEMPTS) throw new Error(`subject still not hydrated after ${attempt} attempts`);
+      await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
+    }
   }
 
   async refund(receipt: ChargeReceipt): Promise<void> {
@@ -62,6 +99,33 @@ export class RedisLimiter implements Limiter {
 
   reset(subject: string, policies: readonly Policy[]): Promise<void> {
     return deleteCounters(this.client, this.keyPrefix, subject, policies);
+  }
+
+  dirtySubjects(includeLeftovers: boolean): Promise<string[]> {
+    const charged = this.chargedSubjects;
+    this.chargedSubjects = new Set();
+    if (!includeLeftovers) return Promise.resolve([...charged]);
+    return scanUsageMarkers(this.client, this.keyPrefix).then((found) => [...new Set([...charged, ...found])]);
+  }
+
+  readDirty(subject: string): Promise<DirtyUsage | undefined> {
+    return readUsageMarker(this.client, this.keyPrefix, subject);
+  }
+
+  clearDirty(dirty: DirtyUsage): Promise<boolean> {
+    return clearUsageMarker(this.client, this.keyPrefix, dirty);
+  }
+
+  /** Restores the subject's current-period counters from the ledger (one query, one script). */
+  private async hydrate(subject: string): Promise<void> {
+    const nowMs = this.nowForTesting?.() ?? Date.now();
+    const rows = await this.ledger!.readUsageSince(subject, hydrationSinceMs(nowMs));
+    const entries = currentPeriodEntries(rows, nowMs).map((entry) => ({
+      ...entry,
+      ttlMs: entry.endMs - nowMs + COUNTER_EXPIRY_GRACE_MS,
+    }));
+    const monthEndMs = periodOf('month', nowMs).endMs;
+    await runHydrateScript(this.client, this.keyPrefix, subject, entries, monthEndMs - nowMs + COUNTER_EXPIRY_GRACE_MS);
   }
 
   async close(): Promise<void> {

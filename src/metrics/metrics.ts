@@ -41,6 +41,12 @@ export interface GatewayMetrics {
    * and `negative_hit` made no query, `miss` asked the database.
    */
   readonly keyLookups: Counter<'result'>;
+  /** Time one ledger flush took (read markers, upsert, clear), in seconds. */
+  readonly ledgerFlushDuration: Histogram;
+  /** Ledger flushes that failed (the marks stay; the next flush retries). */
+  readonly ledgerFlushFailures: Counter;
+  /** Seconds since the ledger last received a complete flush: at most what a crash could lose. */
+  readonly ledgerFlushLag: Gauge;
 }
 
 /** Bucket bounds in seconds; sub-millisecond resolution for the gateway's own work. */
@@ -120,6 +126,22 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       name: 'quotagate_key_lookups_total',
       help: 'Lookups of database API keys by result: hit and negative_hit (no query), miss (a database query).',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    ledgerFlushDuration: new Histogram({
+      name: 'quotagate_ledger_flush_duration_seconds',
+      help: 'Time one usage-ledger flush took, in seconds.',
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers: [registry],
+    }),
+    ledgerFlushFailures: new Counter({
+      name: 'quotagate_ledger_flush_failures_total',
+      help: 'Usage-ledger flushes that failed; the dirty marks stay for the next flush.',
+      registers: [registry],
+    }),
+    ledgerFlushLag: new Gauge({
+      name: 'quotagate_ledger_flush_lag_seconds',
+      help: 'Seconds since the usage ledger last received a complete flush.',
       registers: [registry],
     }),
   };

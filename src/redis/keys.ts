@@ -14,7 +14,11 @@ import { createHash } from 'node:crypto';
  *   `p` (start of the period counted, epoch seconds) and `n` (units used in
  *   it); see lua/consume.lua;
  * - `idem:<sha256 hex of the Idempotency-Key>`: the stored reply of an
- *   admitted idempotent request (a STRING with a 24 h TTL).
+ *   admitted idempotent request (a STRING with a 24 h TTL);
+ * - `dirty`: the usage marker, what changed since the ledger flusher last
+ *   copied the subject (a HASH; see lua/consume.lua);
+ * - `hydrated`: present once the subject's counters were restored from the
+ *   ledger (a STRING; see lua/hydrate.lua).
  */
 export const KEY_LAYOUT_VERSION = 'v1';
 
@@ -41,4 +45,29 @@ export function counterKey(prefix: string, subject: string, counterId: string): 
 export function idempotencyRecordKey(prefix: string, subject: string, idempotencyKey: string): string {
   const digest = createHash('sha256').update(idempotencyKey).digest('hex');
   return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:idem:${digest}`;
+}
+
+/** The subject's usage marker: what the ledger flusher has yet to copy. */
+export function usageMarkerKey(prefix: string, subject: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:dirty`;
+}
+
+/** The subject's hydration marker: set once its counters were restored from the ledger. */
+export function hydrationMarkerKey(prefix: string, subject: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:hydrated`;
+}
+
+/** A SCAN MATCH pattern for every usage marker under `prefix` (a key_prefix holds no glob characters). */
+export function usageMarkerPattern(prefix: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:{*}:dirty`;
+}
+
+/** The subject of a usage marker key (the inverse of usageMarkerKey), or undefined for another key. */
+export function subjectOfUsageMarkerKey(prefix: string, key: string): string | undefined {
+  const head = `${prefix}:${KEY_LAYOUT_VERSION}:{`;
+  const tail = '}:dirty';
+  if (!key.startsWith(head) || !key.endsWith(tail) || key.length <= head.length + tail.length) return undefined;
+  const tagged = key.slice(head.length, key.length - tail.length);
+  if (/[{}]/.test(tagged)) return undefined;
+  return tagged.replace(/%(25|7B|7D)/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }

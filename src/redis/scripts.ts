@@ -7,7 +7,7 @@ import { denialOf } from '../core/denial.js';
 import { policyStateAt } from '../core/policy-state.js';
 import type { Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { counterKey, idempotencyRecordKey } from './keys.js';
+import { counterKey, hydrationMarkerKey, idempotencyRecordKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -24,6 +24,10 @@ declare module 'ioredis' {
     quotagateRefund(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/peek.lua; parse the reply with parsePeekReply. */
     quotagatePeek(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/hydrate.lua; replies how many counters were raised. */
+    quotagateHydrate(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/clear-usage-marker.lua; replies 1 if the marker was deleted. */
+    quotagateClearUsageMarker(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
   }
 }
 
@@ -46,7 +50,18 @@ export interface ConsumeScriptOptions {
   readonly idempotencyTtlMs: number;
   /** Tests only: the epoch ms the script uses instead of Redis TIME. */
   readonly nowOverrideMs?: number;
+  /**
+   * A ledger backs the counters: refuse to decide until the subject was
+   * hydrated, and mark what each charge changed. Default false.
+   */
+  readonly trackUsage?: boolean;
 }
+
+/** How long an unflushed usage marker lives, in ms: past any period, so a leftover is found by a later sweep. */
+export const USAGE_MARKER_TTL_MS = 40 * 86_400_000;
+
+/** consume.lua's answer when the subject must be hydrated from the ledger first. */
+export const NEEDS_HYDRATION = 'needs-hydration';
 
 /**
  * The directory holding the .lua files: `lua/` at the repository (or image)
@@ -62,7 +77,13 @@ export function luaDirectory(moduleDir: string = import.meta.dirname): string {
 
 /** Defines the quotagate scripts on `client`, once; later calls do nothing. */
 export function registerScripts(client: RedisClient, luaDir: string = luaDirectory()): void {
-  const scripts = { quotagateConsume: 'consume.lua', quotagateRefund: 'refund.lua', quotagatePeek: 'peek.lua' } as const;
+  const scripts = {
+    quotagateConsume: 'consume.lua',
+    quotagateRefund: 'refund.lua',
+    quotagatePeek: 'peek.lua',
+    quotagateHydrate: 'hydrate.lua',
+    quotagateClearUsageMarker: 'clear-usage-marker.lua',
+  } as const;
   for (const [name, file] of Object.entries(scripts)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] === 'function') continue;
     client.defineCommand(name, { lua: readFileSync(resolve(luaDir, file), 'utf8') });
@@ -78,7 +99,22 @@ export async function runConsumeScript(
   input: ConsumeScriptInput,
   options: ConsumeScriptOptions,
 ): Promise<Decision> {
+  const answer = await runTrackedConsumeScript(client, input, { ...options, trackUsage: false });
+  if (answer === NEEDS_HYDRATION) throw new ScriptReplyError('consume.lua', [-1]);
+  return answer;
+}
+
+/**
+ * Like runConsumeScript, and with `options.trackUsage` the script may answer
+ * NEEDS_HYDRATION (nothing decided or charged) instead of a Decision.
+ */
+export async function runTrackedConsumeScript(
+  client: RedisClient,
+  input: ConsumeScriptInput,
+  options: ConsumeScriptOptions,
+): Promise<Decision | typeof NEEDS_HYDRATION> {
   const keys = input.policies.map((policy) => counterKey(options.keyPrefix, input.subject, policy.counterId));
+  keys.push(usageMarkerKey(options.keyPrefix, input.subject), hydrationMarkerKey(options.keyPrefix, input.subject));
   if (input.idempotencyKey !== undefined) {
     keys.push(idempotencyRecordKey(options.keyPrefix, input.subject, input.idempotencyKey));
   }
@@ -88,9 +124,12 @@ export async function runConsumeScript(
     options.idempotencyTtlMs,
     COUNTER_EXPIRY_GRACE_MS,
     input.policies.length,
-    ...input.policies.flatMap((policy) => [policy.window, policy.limit]),
+    options.trackUsage === true ? 1 : 0,
+    USAGE_MARKER_TTL_MS,
+    ...input.policies.flatMap((policy) => [policy.window, policy.limit, policy.counterId]),
   ];
   const reply = await client.quotagateConsume(keys.length, ...keys, ...args);
+  if (Array.isArray(reply) && reply.length === 1 && reply[0] === -1) return NEEDS_HYDRATION;
   return parseConsumeReply(reply, input);
 }
 

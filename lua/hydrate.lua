@@ -1,0 +1,45 @@
+--[[
+hydrate.lua: restores a subject's counters from the usage ledger after Redis
+lost them (a restart without persistence, FLUSHALL, a failover to an empty
+node), then sets the subject's hydration marker so lua/consume.lua decides
+again. Each counter becomes the larger of what Redis holds and what the
+ledger counted for the same period, so running it twice, or after charges,
+never lowers a count.
+
+KEYS (built by src/redis/keys.ts; one subject, so one hash tag)
+  KEYS[1..n]  the counters the ledger has rows for in their current periods:
+              HASHes with p (period start, epoch seconds) and n (units used)
+  KEYS[n+1]   the subject's hydration marker (a STRING)
+
+ARGV
+  ARGV[1]          marker_ttl_ms: how long the marker lives (ms): to the end
+                   of the longest current period, plus a grace
+  ARGV[2+3(i-1)]   the period start of KEYS[i]'s ledger row (epoch seconds)
+  ARGV[3+3(i-1)]   the ledger's count for that period (units)
+  ARGV[4+3(i-1)]   how long KEYS[i] lives if this script creates it (ms)
+
+Reply: integer, how many counters were raised.
+
+A counter already in a newer period than the ledger row is left alone.
+]]
+
+local raised = 0
+local n = #KEYS - 1
+for i = 1, n do
+  local period_start = tonumber(ARGV[2 + 3 * (i - 1)])
+  local count = tonumber(ARGV[3 + 3 * (i - 1)])
+  local counter = redis.call('HMGET', KEYS[i], 'p', 'n')
+  local p = tonumber(counter[1])
+  if p == period_start then
+    if (tonumber(counter[2]) or 0) < count then
+      redis.call('HSET', KEYS[i], 'n', count)
+      raised = raised + 1
+    end
+  elseif p == nil or p < period_start then
+    redis.call('HSET', KEYS[i], 'p', period_start, 'n', count)
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[4 + 3 * (i - 1)]))
+    raised = raised + 1
+  end
+end
+redis.call('SET', KEYS[n + 1], '1', 'PX', tonumber(ARGV[1]))
+return raised

@@ -1,0 +1,38 @@
+import { periodOf } from '../core/calendar.js';
+import type { UsageEntry } from '../core/usage-ledger.js';
+import { windowOfCounterId } from '../core/usage-ledger.js';
+import { isWindowName } from '../core/windows.js';
+
+/**
+ * Which ledger rows restore a store at `nowMs`: rehydration reads a subject's
+ * rows since the start of the current month (the longest window), and keeps
+ * those of each counter's current period.
+ */
+export function hydrationSinceMs(nowMs: number): number {
+  return periodOf('month', nowMs).startMs;
+}
+
+/** The rows of `entries` that count a current period at `nowMs`, with that period's end (epoch ms). */
+export function currentPeriodEntries(entries: readonly UsageEntry[], nowMs: number): Array<UsageEntry & { endMs: number }> {
+  const current: Array<UsageEntry & { endMs: number }> = [];
+  for (const entry of entries) {
+    const window = windowOfCounterId(entry.counterId);
+    if (!isWindowName(window)) continue;
+    const period = periodOf(window, nowMs);
+    if (period.startMs === entry.periodStartMs) current.push({ ...entry, endMs: period.endMs });
+  }
+  return current;
+}
+
+/** Runs one hydration per key at a time: concurrent callers for one key share it. */
+export class SingleFlight {
+  private readonly running = new Map<string, Promise<void>>();
+
+  run(key: string, work: () => Promise<void>): Promise<void> {
+    const existing = this.running.get(key);
+    if (existing !== undefined) return existing;
+    const started = work().finally(() => this.running.delete(key));
+    this.running.set(key, started);
+    return started;
+  }
+}

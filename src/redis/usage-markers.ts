@@ -1,0 +1,80 @@
+import { Cluster, type Redis } from 'ioredis';
+import type { DirtyUsage, UsageEntry } from '../core/usage-ledger.js';
+import type { RedisClient } from './client.js';
+import { counterKey, hydrationMarkerKey, subjectOfUsageMarkerKey, usageMarkerKey, usageMarkerPattern } from './keys.js';
+import { ScriptReplyError } from './scripts.js';
+
+/**
+ * The Redis side of the usage ledger: reading and clearing a subject's usage
+ * marker (written by lua/consume.lua), finding leftover markers, and
+ * restoring counters from the ledger (lua/hydrate.lua). Each call is one
+ * command on the subject's slot, or one SCAN walk per primary.
+ */
+
+/** What the subject's usage marker holds, or undefined when there is none. One HGETALL. */
+export async function readUsageMarker(client: RedisClient, keyPrefix: string, subject: string): Promise<DirtyUsage | undefined> {
+  const fields = await client.hgetall(usageMarkerKey(keyPrefix, subject));
+  const version = fields._v;
+  if (version === undefined) return undefined;
+  const entries: UsageEntry[] = [];
+  for (const [field, value] of Object.entries(fields)) {
+    if (field === '_v') continue;
+    const separator = field.indexOf(':');
+    const periodStartSeconds = Number(field.slice(0, separator));
+    const count = Number(value);
+    if (separator <= 0 || !Number.isSafeInteger(periodStartSeconds) || !Number.isSafeInteger(count) || count < 0) {
+      throw new ScriptReplyError('usage marker', { [field]: value });
+    }
+    entries.push({ counterId: field.slice(separator + 1), periodStartMs: periodStartSeconds * 1000, count });
+  }
+  return { subject, entries, version };
+}
+
+/** Deletes the marker if its version is still `dirty.version` (lua/clear-usage-marker.lua); true if deleted. */
+export async function clearUsageMarker(client: RedisClient, keyPrefix: string, dirty: DirtyUsage): Promise<boolean> {
+  const reply = await client.quotagateClearUsageMarker(1, usageMarkerKey(keyPrefix, dirty.subject), dirty.version);
+  return reply === 1;
+}
+
+/** Subjects with a usage marker under `keyPrefix`, on every primary (SCAN, 1,000 keys a step). */
+export async function scanUsageMarkers(client: RedisClient, keyPrefix: string): Promise<string[]> {
+  const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
+  const subjects: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', usageMarkerPattern(keyPrefix), 'COUNT', 1_000);
+      for (const key of keys) {
+        const subject = subjectOfUsageMarkerKey(keyPrefix, key);
+        if (subject !== undefined) subjects.push(subject);
+      }
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  return subjects;
+}
+
+/** One counter to restore: the ledger's count of its current period, and how long the key should live (ms). */
+export interface HydrationEntry extends UsageEntry {
+  readonly ttlMs: number;
+}
+
+/**
+ * Raises the subject's counters to the ledger's counts and sets its
+ * hydration marker for `markerTtlMs` (lua/hydrate.lua). Resolves to how many
+ * counters were raised.
+ */
+export async function runHydrateScript(
+  client: RedisClient,
+  keyPrefix: string,
+  subject: string,
+  entries: readonly HydrationEntry[],
+  markerTtlMs: number,
+): Promise<number> {
+  const keys = entries.map((entry) => counterKey(keyPrefix, subject, entry.counterId));
+  keys.push(hydrationMarkerKey(keyPrefix, subject));
+  const args = entries.flatMap((entry) => [Math.floor(entry.periodStartMs / 1000), entry.count, Math.max(1, Math.ceil(entry.ttlMs))]);
+  const reply = await client.quotagateHydrate(keys.length, ...keys, Math.max(1, Math.ceil(markerTtlMs)), ...args);
+  if (typeof reply !== 'number') throw new ScriptReplyError('hydrate.lua', reply);
+  return reply;
+}

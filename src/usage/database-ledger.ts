@@ -1,0 +1,31 @@
+import type { DirtyUsage, UsageEntry, UsageHistory, UsageSink } from '../core/usage-ledger.js';
+import type { Queryable } from '../db/database.js';
+import { readUsageSince, upsertUsage } from '../db/usage.js';
+
+/**
+ * The usage ledger in the database (db/usage.ts): the flusher's sink and the
+ * limiters' history for rehydration, over the primary (PostgreSQL or PGlite).
+ */
+export class DatabaseUsageLedger implements UsageSink, UsageHistory {
+  constructor(private readonly db: Queryable) {}
+
+  /** One monotonic upsert for the whole batch: a repeated or late write never lowers a count. */
+  writeUsage(batch: readonly DirtyUsage[]): Promise<void> {
+    return upsertUsage(
+      this.db,
+      batch.flatMap((dirty) =>
+        dirty.entries.map((entry) => ({
+          subjectId: dirty.subject,
+          counterId: entry.counterId,
+          periodStart: new Date(entry.periodStartMs),
+          count: entry.count,
+        })),
+      ),
+    );
+  }
+
+  async readUsageSince(subject: string, sinceMs: number): Promise<UsageEntry[]> {
+    const rows = await readUsageSince(this.db, subject, new Date(sinceMs));
+    return rows.map((row) => ({ counterId: row.counterId, periodStartMs: row.periodStart.getTime(), count: row.count }));
+  }
+}
