@@ -276,6 +276,13 @@ const configObject = z.strictObject({
       token_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name' }).optional(),
     })
     .default({}),
+  /** The usage ledger: how often charged counts are copied to the database (DESIGN.md section 3). */
+  usage: z
+    .strictObject({
+      /** Pause between two ledger flushes; at most this much usage is lost in a crash. */
+      flush_interval_ms: z.int().min(100).max(600_000).default(5_000),
+    })
+    .default({ flush_interval_ms: 5_000 }),
   shutdown: z
     .strictObject({ drain_timeout_ms: durationMs(10_000) })
     .default({ drain_timeout_ms: 10_000 }),

@@ -58,6 +58,7 @@ describe('parseConfigText', () => {
         { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', cost: 1, on_store_error: 'closed', hide_headers: false, refund_on: [] },
       ],
       plans: { free: { limits: {}, quotas: {}, quota_status: 429 } },
+      usage: { flush_interval_ms: 5_000 },
       shutdown: { drain_timeout_ms: 10_000 },
       logging: { level: 'info' },
     });

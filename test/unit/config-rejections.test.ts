@@ -37,6 +37,7 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
   { rule: 'a port above 65535', file: 'bad-port.yaml', problem: 'listeners.proxy.port: must be at most 65535' },
   { rule: 'a timeout above 600000 ms', file: 'bad-timeout.yaml', problem: 'upstreams.demo.headers_timeout_ms: must be at most 600000' },
   { rule: 'a zero timeout', file: 'zero-timeout.yaml', problem: 'shutdown.drain_timeout_ms: must be at least 1' },
+  { rule: 'a ledger flush interval below 100 ms', file: 'bad-usage-flush-interval.yaml', problem: 'usage.flush_interval_ms: must be at least 100' },
   { rule: 'a zero connection pool', file: 'bad-connections.yaml', problem: 'upstreams.demo.connections: must be at least 1' },
   { rule: 'a zero route cost', file: 'bad-cost.yaml', problem: 'routes[0].cost: must be at least 1' },
   { rule: 'a negative body size', file: 'bad-max-body.yaml', problem: 'proxy.max_body_bytes: must be at least 0' },
