@@ -34,8 +34,8 @@ export interface RedisCacheInvalidatorOptions {
  * the entries named by each message it receives, well within a second.
  *
  * Messages sent while an instance's subscriber was disconnected are lost to
- * it, so each time the subscription comes back after a drop the instance
- * clears its whole key cache.
+ * it, so each time the subscription is made (at start, and again after a
+ * drop) the instance clears its whole key cache.
  */
 export class RedisCacheInvalidator implements CacheInvalidator {
   readonly #options: RedisCacheInvalidatorOptions;
@@ -66,11 +66,9 @@ export class RedisCacheInvalidator implements CacheInvalidator {
     if (this.#closed) return;
     this.#options.subscriber.subscribe(this.#channel).then(
       () => {
-        // Anything published while we were away is lost to us: start afresh.
-        if (this.#subscribedOnce) {
-          this.#options.cache.clear();
-          this.#options.onResubscribed?.();
-        }
+        // Anything published while we were not subscribed is lost to us: start afresh.
+        this.#options.cache.clear();
+        if (this.#subscribedOnce) this.#options.onResubscribed?.();
         this.#subscribedOnce = true;
       },
       (error: unknown) => this.#options.onError?.(error),

@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Clock } from '../../core/clock.js';
 import type { Denial } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
+import { applyLimitOverrides } from '../../core/limit-overrides.js';
 import { type Plan, policiesFor } from '../../core/plan.js';
 import { type HeaderPair, type ResetFormat, rateLimitHeaders } from '../../core/ratelimit-headers.js';
 import type { GuardedLimiter } from '../../limiter/guarded-limiter.js';
@@ -22,7 +23,8 @@ const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 
 /**
- * Charges the route's cost against every window of the caller's plan (and
+ * Charges the route's cost against every window of the caller's plan, with
+ * the subject's database overrides applied (and
  * the route's metered quota, if it names one) in one limiter call.
  *
  * - admitted: sets `rateLimitHeaders` and `receipt`, and continues;
@@ -40,8 +42,9 @@ export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
   return async function limitMiddleware(c, next) {
     const route = c.get('route');
     const identity = c.get('identity');
-    const plan = options.plans.get(identity.plan);
-    if (plan === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
+    const configured = options.plans.get(identity.plan);
+    if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
+    const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
     const idempotencyKey = requestHeader(c, 'idempotency-key') ?? requestHeader(c, 'x-idempotency-key');
     if (
       idempotencyKey !== undefined &&
