@@ -55,12 +55,14 @@ export class CachingKeyStore implements KeyStore {
         max: options.maxEntries,
         ttl: options.ttlMs,
         ttlAutopurge: false,
+        // Read the injected clock on every check (not lru-cache's per-tick cached time).
+        ttlResolution: 0,
         perf,
         dispose: (record, hash) => this.#unindex(record.subject, hash),
       });
     }
     if (options.negativeMaxEntries > 0) {
-      this.#unknown = new LRUCache<string, true>({ max: options.negativeMaxEntries, ttl: options.negativeTtlMs, perf });
+      this.#unknown = new LRUCache<string, true>({ max: options.negativeMaxEntries, ttl: options.negativeTtlMs, ttlResolution: 0, perf });
     }
   }
 
