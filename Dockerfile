@@ -26,6 +26,7 @@ COPY --from=build --chown=root:root /app/dist/src ./dist/src
 COPY --chown=root:root package.json gateway.yaml ./
 COPY --chown=root:root lua ./lua
 COPY --chown=root:root migrations ./migrations
+COPY --chown=root:root openapi ./openapi
 COPY --chown=root:root config ./config
 # The embedded database's files (postgres.data_dir ./data) when no postgres.url is set; mount a volume here to keep them.
 RUN mkdir /app/data && chown node:node /app/data

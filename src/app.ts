@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ApiKeyAuthenticator } from './auth/api-key-authenticator.js';
 import type { Authenticator } from './auth/authenticator.js';
 import { KeyOrTokenAuthenticator } from './auth/key-or-token-authenticator.js';
+import { type CacheInvalidator, NO_CACHE_INVALIDATION } from './auth/cache-invalidation.js';
 import type { ApiKeyRecord, KeyStore } from './auth/key-store.js';
 import { buildPlans } from './config/plans.js';
 import type { GatewayConfig } from './config/schema.js';
@@ -17,6 +18,10 @@ import { requestMetrics } from './http/middleware/request-metrics.js';
 import { asGatewayError, problemResponse } from './http/problem-response.js';
 import { RouteTable } from './http/route-table.js';
 import { type HealthState, adminRoutes } from './http/routes/admin.js';
+import { adminApi } from './http/routes/admin-api/admin-api.js';
+import { SELF_USAGE_PATH, selfUsage } from './http/routes/self-usage.js';
+import type { UsageStore } from './http/usage-store.js';
+import type { Database } from './db/database.js';
 import type { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 import type { ClientAddressResolver } from './proxy/client-address.js';
@@ -38,6 +43,14 @@ export interface AppDeps {
   readonly health: HealthState;
   /** Called for each accepted API key (batches the database's last_used_at). */
   readonly onApiKeyAccepted?: ((record: ApiKeyRecord) => void) | undefined;
+  /** The limit store's read and reset, for the usage endpoints; absent: they answer 503. */
+  readonly usage?: UsageStore | undefined;
+  /** The admin API: off (404 `admin_disabled`) without a token or a database. */
+  readonly admin?: {
+    readonly token: string | undefined;
+    readonly db: Database | undefined;
+    readonly invalidator: CacheInvalidator;
+  };
 }
 
 export interface GatewayApps {
@@ -51,20 +64,25 @@ export interface GatewayApps {
 export function buildApp(deps: AppDeps): GatewayApps {
   const { config, metrics } = deps;
   const proxy = new Hono<ProxyEnv>();
+  const authenticators = credentialAuthenticators(deps);
+  const plans = buildPlans(config.plans);
+  const onAuthFailure = (reason: string) => metrics.authFailures.inc({ reason });
   proxy.use(requestMetrics(metrics));
+  // Answered by the gateway itself, before the route table; charges nothing.
+  proxy.get(SELF_USAGE_PATH, selfUsage({ authenticators, onAuthFailure, plans, usage: deps.usage, clock: deps.clock }));
   proxy.all(
     '*',
     matchRoute(new RouteTable(config.routes)),
     bodyLimit({ maxBodyBytes: config.proxy.max_body_bytes }),
     identify({
-      authenticators: credentialAuthenticators(deps),
+      authenticators,
       clientAddress: deps.clientAddress,
       anonymousPlan: config.auth.anonymous_plan,
-      onAuthFailure: (reason) => metrics.authFailures.inc({ reason }),
+      onAuthFailure,
     }),
     limit({
       limiter: deps.limiter,
-      plans: buildPlans(config.plans),
+      plans,
       resetFormat: config.headers.reset_format,
       clock: deps.clock,
     }),
@@ -83,15 +101,25 @@ export function buildApp(deps: AppDeps): GatewayApps {
       gatewayError.code === 'rate_limited' || gatewayError.code === 'quota_exceeded' ? [] : (c.get('rateLimitHeaders') ?? []);
     return problemResponse(c, gatewayError, limitHeaders);
   });
-  return {
-    proxy,
-    admin: adminRoutes({
-      metrics,
-      health: deps.health,
-      storeState: () => deps.limiter.storeState,
-      servesWithoutStore: config.routes.some((route) => route.on_store_error === 'open'),
+  const admin = adminRoutes({
+    metrics,
+    health: deps.health,
+    storeState: () => deps.limiter.storeState,
+    servesWithoutStore: config.routes.some((route) => route.on_store_error === 'open'),
+  });
+  admin.route(
+    '/',
+    adminApi({
+      token: deps.admin?.token,
+      db: deps.admin?.db,
+      invalidator: deps.admin?.invalidator ?? NO_CACHE_INVALIDATION,
+      usage: deps.usage,
+      config,
+      clock: deps.clock,
+      logger: deps.logger,
     }),
-  };
+  );
+  return { proxy, admin };
 }
 
 /** The authenticator of each credential mode; throws when a route needs tokens and none were given. */

@@ -15,9 +15,14 @@ import { runCheckConfig } from './cli/check-config.js';
 import type { CommandIo } from './cli/io.js';
 import { runKeys } from './cli/keys.js';
 import { runMigrate } from './cli/migrate.js';
+import { type CacheInvalidator, NO_CACHE_INVALIDATION } from './auth/cache-invalidation.js';
+import { type DatabaseKeys, buildDatabaseKeys } from './auth/database-keys.js';
 import { loadConfigFile } from './config/load.js';
+import { type DatabaseConnections, describeDatabase, openDatabases } from './db/connect.js';
+import { loadMigrations, migrate } from './db/migrations.js';
 import type { GatewayConfig } from './config/schema.js';
 import { type Clock, systemClock } from './core/clock.js';
+import type { DirtyUsageSource, UsageHistory } from './core/usage-ledger.js';
 import type { HealthState } from './http/routes/admin.js';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.js';
 import { GuardedLimiter } from './limiter/guarded-limiter.js';
@@ -25,14 +30,16 @@ import type { Limiter } from './limiter/limiter.js';
 import { LocalDenyCache } from './limiter/local-deny-cache.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
-import { createRedisClient, type RedisStoreConfig, waitUntilReady } from './redis/client.js';
+import { closeRedisClient, createRedisClient, type RedisClient, type RedisStoreConfig, waitUntilReady } from './redis/client.js';
 import { classifyRedisError } from './redis/errors.js';
 import { registerNoscriptGauge } from './redis/noscript-gauge.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
-import { createMetrics } from './metrics/metrics.js';
+import { createMetrics, registerDatabaseQueries } from './metrics/metrics.js';
 import { ClientAddressResolver } from './proxy/client-address.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
+import { DatabaseUsageLedger } from './usage/database-ledger.js';
+import { LedgerFlusher } from './usage/ledger-flusher.js';
 
 /** A gateway that is serving; returned by startGateway for main() and for tests. */
 export interface RunningGateway {
@@ -46,6 +53,10 @@ export interface RunningGateway {
    * every client. Resolves once everything is closed.
    */
   shutdown(): Promise<void>;
+  /** Tells every instance that a key or subject changed (the admin API's; no-op without a database). */
+  readonly cacheInvalidator: CacheInvalidator;
+  /** The opened databases; undefined when started with `database: false`. */
+  readonly databases: DatabaseConnections | undefined;
 }
 
 export interface StartOptions {
@@ -53,6 +64,14 @@ export interface StartOptions {
   readonly clock?: Clock;
   /** Collect default process metrics (off in tests that build many gateways). */
   readonly processMetrics?: boolean;
+  /** The admin API's bearer token (runServe reads the variable `admin.token_env` names); absent or empty: the API is off. */
+  readonly adminToken?: string | undefined;
+  /**
+   * Open the `postgres` section's database and migrate it (default true).
+   * Tests of gateways that need no database pass false: the embedded engine
+   * takes seconds to start.
+   */
+  readonly database?: boolean;
 }
 
 /** Builds every part from `config` and starts both listeners. */
@@ -60,13 +79,18 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const clock = options.clock ?? systemClock;
   const health: HealthState = { ready: false, draining: false };
   const metrics = createMetrics({ collectProcessMetrics: options.processMetrics ?? true });
-  const limiter = await buildGuardedLimiter(config, clock, metrics, options.logger);
+  const databases = options.database === false ? undefined : await openMigratedDatabases(config, options.logger);
+  const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, options.logger);
+  const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
+  const { limiter, store } = await buildGuardedLimiter(config, clock, metrics, options.logger, ledger);
+  const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, options.logger);
   const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
   const forwarder = new Forwarder({ pools: new UpstreamPools(config.upstreams), clientAddress });
   const apps = buildApp({
     config,
     limiter,
-    keyStore: new FileKeyStore(config.auth.api_keys.keys),
+    keyStore: databaseKeys?.keys.keyStore ?? new FileKeyStore(config.auth.api_keys.keys),
+    onApiKeyAccepted: databaseKeys?.keys.onKeyAccepted,
     tokenAuthenticator: createJwtAuthenticator(config.auth.jwt, {
       planNames: Object.keys(config.plans),
       clock,
@@ -81,6 +105,12 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     clock,
     logger: options.logger,
     health,
+    usage: {
+      peek: (subject, policies) => limiter.peek({ subject, policies }),
+      reset: (subject, policies) => limiter.reset(subject, policies),
+      forget: (subject) => limiter.forget(subject),
+    },
+    admin: { token: options.adminToken, db: databases?.primary, invalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION },
   });
   const proxyServer = await listen(apps.proxy.fetch, config.listeners.proxy);
   const adminServer = await listen(apps.admin.fetch, config.listeners.admin);
@@ -89,28 +119,142 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   return {
     proxyUrl: urlOf(proxyServer),
     adminUrl: urlOf(adminServer),
+    cacheInvalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION,
+    databases,
     async shutdown() {
       health.draining = true;
       await drain(proxyServer, config.shutdown.drain_timeout_ms);
+      // The last charges reach the ledger before the store closes.
+      await flusher?.stop().catch((error: unknown) => options.logger.error({ err: error }, 'final usage ledger flush failed'));
       await Promise.allSettled([forwarder.close(), limiter.close()]);
       await closeServer(adminServer);
+      await databaseKeys?.close();
+      await databases?.close();
     },
   };
 }
 
-/** The configured store, behind the local deny cache, the circuit breaker and the failure policy. */
+/**
+ * The database key lookup path: cache, invalidation (Redis pub/sub on two
+ * connections of its own with the Redis store, else local) and batched
+ * last_used_at. Start-up waits up to connect_timeout_ms for the
+ * subscription, then goes on (the subscriber keeps reconnecting).
+ */
+async function startDatabaseKeys(
+  config: GatewayConfig,
+  databases: DatabaseConnections,
+  clock: Clock,
+  metrics: GatewayMetrics,
+  logger: Logger,
+): Promise<{ keys: DatabaseKeys; close(): Promise<void> }> {
+  registerDatabaseQueries(metrics.registry, () =>
+    databases.keyLookups === databases.primary
+      ? [['primary', databases.primary.queryCount]]
+      : [['primary', databases.primary.queryCount], ['key_lookups', databases.keyLookups.queryCount]],
+  );
+  const redisConfig = config.store.type === 'redis' ? config.store.redis : undefined;
+  const clients: RedisClient[] = [];
+  const connect = (role: string, redis: RedisStoreConfig): RedisClient => {
+    const client = createRedisClient(redis);
+    let lastError = '';
+    client.on('error', (error: Error) => {
+      if (error.message !== lastError) logger.warn({ err: error, role }, 'redis error');
+      lastError = error.message;
+    });
+    client.on('ready', () => (lastError = ''));
+    clients.push(client);
+    return client;
+  };
+  const keys = buildDatabaseKeys({
+    config,
+    primary: databases.primary,
+    keyLookups: databases.keyLookups,
+    clock,
+    ...(redisConfig === undefined
+      ? {}
+      : {
+          redis: {
+            publisher: connect('key-invalidation-publisher', redisConfig),
+            subscriber: connect('key-invalidation-subscriber', redisConfig),
+            keyPrefix: redisConfig.key_prefix,
+          },
+        }),
+    onLookup: (result) => metrics.keyLookups.inc({ result }),
+    onUnknownPlan: (plan) => logger.warn({ plan }, 'a stored subject has a plan gateway.yaml does not define; using the fallback plan'),
+    onError: (what, error) => logger.warn({ err: error, what }, 'key lookup path'),
+    onResubscribed: () => logger.info('key invalidation resubscribed; key cache cleared'),
+  });
+  if (redisConfig !== undefined) {
+    await keys.ready(redisConfig.connect_timeout_ms).catch((error: unknown) => {
+      logger.warn({ err: error }, 'key invalidation not subscribed at start; keys are cached for at most auth.api_keys.cache.ttl_ms meanwhile');
+    });
+  }
+  return {
+    keys,
+    async close() {
+      await keys.close();
+      await Promise.allSettled(clients.map((client) => closeRedisClient(client)));
+    },
+  };
+}
+
+/** The configured database, migrated; the embedded engine refuses a data directory another process holds. */
+async function openMigratedDatabases(config: GatewayConfig, logger: Logger): Promise<DatabaseConnections> {
+  const databases = await openDatabases(config.postgres);
+  try {
+    const report = await migrate(databases.primary, loadMigrations());
+    for (const migration of report.applied) logger.info({ migration: migration.fileName }, 'migration applied');
+    logger.info({ database: describeDatabase(config.postgres) }, 'database ready');
+    return databases;
+  } catch (error) {
+    await databases.close();
+    throw error;
+  }
+}
+
+/** Copies the store's charged usage to the ledger every `usage.flush_interval_ms`. */
+function startLedgerFlusher(
+  config: GatewayConfig,
+  source: DirtyUsageSource,
+  ledger: DatabaseUsageLedger,
+  clock: Clock,
+  metrics: GatewayMetrics,
+  logger: Logger,
+): LedgerFlusher {
+  const flusher = new LedgerFlusher({
+    source,
+    sink: ledger,
+    clock,
+    intervalMs: config.usage.flush_interval_ms,
+    leftoverSweepIntervalMs: LEFTOVER_SWEEP_INTERVAL_MS,
+    metrics,
+    onError: (error) => logger.warn({ err: error }, 'usage ledger flush failed; it is retried'),
+  });
+  flusher.start();
+  return flusher;
+}
+
+/** How often the flusher also looks for usage marks left by instances that died, in ms. */
+const LEFTOVER_SWEEP_INTERVAL_MS = 300_000;
+
+/**
+ * The configured store, behind the local deny cache, the circuit breaker and
+ * the failure policy; with a ledger, the store also restores counters from it
+ * and marks what it charged (`store` is then the flusher's source).
+ */
 async function buildGuardedLimiter(
   config: GatewayConfig,
   clock: Clock,
   metrics: GatewayMetrics,
   logger: Logger,
-): Promise<GuardedLimiter> {
+  ledger: UsageHistory | undefined,
+): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource }> {
   const { store } = config;
   const storeName = store.type;
-  const limiter: Limiter =
+  const limiter: Limiter & DirtyUsageSource =
     store.type === 'redis' && store.redis !== undefined
-      ? await connectRedisLimiter(store.redis, logger, metrics)
-      : new MemoryLimiter({ clock });
+      ? await connectRedisLimiter(store.redis, logger, metrics, ledger)
+      : new MemoryLimiter({ clock, ...(ledger === undefined ? {} : { ledger }) });
   const breaker = new CircuitBreaker({
     failureThreshold: store.circuit_breaker.failure_threshold,
     openMs: store.circuit_breaker.open_ms,
@@ -121,7 +265,7 @@ async function buildGuardedLimiter(
     },
   });
   metrics.circuitState.set({ store: storeName }, CIRCUIT_STATE_VALUE[breaker.state]);
-  return new GuardedLimiter({
+  const guarded = new GuardedLimiter({
     limiter,
     storeName,
     breaker,
@@ -131,6 +275,7 @@ async function buildGuardedLimiter(
     storeRetryAfterSeconds: Math.max(1, Math.ceil(store.circuit_breaker.open_ms / 1000)),
     ...(store.type === 'redis' ? { classifyError: classifyRedisError } : {}),
   });
+  return { limiter: guarded, store: limiter };
 }
 
 /**
@@ -138,7 +283,12 @@ async function buildGuardedLimiter(
  * Redis, then goes on without it: routes answer by their `on_store_error`
  * until the client, which reconnects by itself, is ready.
  */
-async function connectRedisLimiter(redis: RedisStoreConfig, logger: Logger, metrics: GatewayMetrics): Promise<RedisLimiter> {
+async function connectRedisLimiter(
+  redis: RedisStoreConfig,
+  logger: Logger,
+  metrics: GatewayMetrics,
+  ledger: UsageHistory | undefined,
+): Promise<RedisLimiter> {
   const client = createRedisClient(redis);
   registerNoscriptGauge(metrics.registry, client);
   let lastError = '';
@@ -154,7 +304,7 @@ async function connectRedisLimiter(redis: RedisStoreConfig, logger: Logger, metr
   await waitUntilReady(client, redis.connect_timeout_ms).catch((error: unknown) => {
     logger.warn({ err: error }, 'redis not reachable at start; routes follow on_store_error until it is');
   });
-  return new RedisLimiter({ client, keyPrefix: redis.key_prefix, ownsClient: true });
+  return new RedisLimiter({ client, keyPrefix: redis.key_prefix, ownsClient: true, ...(ledger === undefined ? {} : { ledger }) });
 }
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
@@ -217,7 +367,8 @@ async function runServe(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const logger = pino({ level: config.logging.level, base: { service: 'quotagate' } });
-  const gateway = await startGateway(config, { logger });
+  const tokenEnv = config.admin.token_env;
+  const gateway = await startGateway(config, { logger, adminToken: tokenEnv === undefined ? undefined : process.env[tokenEnv] });
   logger.info({ proxy: gateway.proxyUrl, admin: gateway.adminUrl, config: path }, 'quotagate listening');
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -51,6 +51,7 @@ INSERT INTO subjects (id, plan, overrides, metadata) VALUES ($1, $2, $3::jsonb, 
 ON CONFLICT (id) DO NOTHING
 RETURNING ${COLUMNS}`;
 const SELECT_ONE = `SELECT ${COLUMNS} FROM subjects WHERE id = $1`;
+const SELECT_FOR_UPDATE = `SELECT ${COLUMNS} FROM subjects WHERE id = $1 FOR UPDATE`;
 const SELECT_PAGE = `SELECT ${COLUMNS} FROM subjects WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2`;
 const UPDATE_PLAN = `UPDATE subjects SET plan = $2, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`;
 const UPDATE_OVERRIDES = `UPDATE subjects SET overrides = $2::jsonb, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`;
@@ -68,6 +69,15 @@ export async function createSubject(tx: Transaction, subject: NewSubject): Promi
 
 export async function getSubject(q: Queryable, id: string): Promise<Subject | undefined> {
   return one(await q.query<SubjectRow>(SELECT_ONE, [id]));
+}
+
+/**
+ * The subject, locked until the transaction ends: writes that check a rule
+ * across the subject's rows (a plan's `max_keys`) take it first, so two of
+ * them cannot both pass the check.
+ */
+export async function lockSubject(tx: Transaction, id: string): Promise<Subject | undefined> {
+  return one(await tx.query<SubjectRow>(SELECT_FOR_UPDATE, [id]));
 }
 
 /** Subjects ordered by id, one page at a time; the cursor is the last id of the previous page. */

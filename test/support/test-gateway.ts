@@ -19,15 +19,34 @@ export interface TestGateway {
   readonly clock: ManualClock;
 }
 
+export interface TestGatewayOptions {
+  /** Open and migrate the config's `postgres` database (default false: the embedded engine takes seconds to start). */
+  readonly database?: boolean;
+  /** The admin API's bearer token; absent: the API is off. */
+  readonly adminToken?: string;
+  /** Collects every log line (level trace) instead of discarding them. */
+  readonly logLines?: string[];
+}
+
 /**
  * A gateway on ephemeral loopback ports with `yaml` as its config, on a
  * manual clock fixed at FIXED_NOW_MS (so no window boundary passes mid-test).
  * Callers shut it down with `gateway.shutdown()`.
  */
-export async function startTestGateway(yaml: string): Promise<TestGateway> {
+export async function startTestGateway(yaml: string, options: TestGatewayOptions = {}): Promise<TestGateway> {
   const config = parseConfigText(yaml, 'test.yaml', {});
   const clock = new ManualClock(FIXED_NOW_MS);
-  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), clock, processMetrics: false });
+  const logger =
+    options.logLines === undefined
+      ? pino({ level: 'silent' })
+      : pino({ level: 'trace' }, { write: (line: string) => void options.logLines!.push(line) });
+  const gateway = await startGateway(config, {
+    logger,
+    clock,
+    processMetrics: false,
+    database: options.database ?? false,
+    adminToken: options.adminToken,
+  });
   return { gateway, proxyUrl: gateway.proxyUrl, adminUrl: gateway.adminUrl, clock };
 }
 
@@ -40,6 +59,8 @@ export function testConfig(options: {
   headersTimeoutMs?: number;
   /** The body of `auth.jwt` (its fields, indented four spaces). */
   jwt?: string;
+  /** The body of `postgres` (its fields, indented two spaces); default: an in-memory embedded database. */
+  postgres?: string;
 }): string {
   return `
 listeners:
@@ -63,5 +84,7 @@ ${options.plans ?? `  small: { limits: { minute: 3, hour: 100 } }
   anonymous: { limits: { minute: 2 } }`}
 shutdown:
   drain_timeout_ms: 2000
+postgres:
+${options.postgres ?? '  data_dir: "memory://"'}
 ${options.extra ?? ''}`;
 }

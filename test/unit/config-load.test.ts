@@ -59,6 +59,7 @@ describe('parseConfigText', () => {
       ],
       plans: { free: { limits: {}, quotas: {}, quota_status: 429 } },
       usage: { flush_interval_ms: 5_000 },
+      admin: {},
       shutdown: { drain_timeout_ms: 10_000 },
       logging: { level: 'info' },
     });

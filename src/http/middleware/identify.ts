@@ -1,9 +1,9 @@
 import type { MiddlewareHandler } from 'hono';
-import type { AuthFailureReason, Authenticator } from '../../auth/authenticator.js';
+import type { AuthFailureReason, AuthResult, Authenticator } from '../../auth/authenticator.js';
 import { missingScopes } from '../../auth/token-claims.js';
 import { type ErrorCode, GatewayError } from '../../core/errors.js';
 import type { ClientAddressResolver } from '../../proxy/client-address.js';
-import { type ProxyEnv, requestHeader } from '../context.js';
+import { type ProxyContext, type ProxyEnv, requestHeader } from '../context.js';
 
 /** The `auth` modes of a route that take credentials. */
 export type CredentialMode = 'api_key' | 'jwt' | 'any';
@@ -80,18 +80,7 @@ export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> 
       c.set('credentialHeaders', []);
       return next();
     }
-    const authenticator = options.authenticators[mode];
-    if (authenticator === undefined) throw new Error(`route "${route.config.name}" uses auth: ${mode}, which has no authenticator`);
-    const result = await authenticator.authenticate({
-      xApiKey: requestHeader(c, 'x-api-key'),
-      authorization: requestHeader(c, 'authorization'),
-    });
-    if (!result.ok) {
-      options.onAuthFailure(result.reason);
-      const failure = FAILURES[result.reason];
-      const detail = result.reason === 'missing' ? MISSING_DETAIL[mode] : failure.detail;
-      throw new GatewayError(failure.code, detail, {}, failure.challenge === undefined ? [] : [['www-authenticate', failure.challenge]]);
-    }
+    const result = await authenticateCaller(c, mode, options, route.config.name);
     const required = route.config.scopes;
     if (required !== undefined) {
       const missing = missingScopes(result.scopes, required);
@@ -106,4 +95,32 @@ export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> 
     c.set('credentialHeaders', [result.credentialHeader]);
     return next();
   };
+}
+
+/**
+ * The caller's credentials checked by the authenticator of `mode`: the
+ * authenticated result, or the refusal thrown as identify() answers it (401
+ * with its code and challenge, 503 while token keys cannot be fetched).
+ * Shared by identify() and the endpoints the gateway answers itself
+ * (`GET /_quotagate/usage`), so credentials are checked one way.
+ */
+export async function authenticateCaller(
+  c: ProxyContext,
+  mode: CredentialMode,
+  options: Pick<IdentifyOptions, 'authenticators' | 'onAuthFailure'>,
+  routeName: string,
+): Promise<Extract<AuthResult, { ok: true }>> {
+  const authenticator = options.authenticators[mode];
+  if (authenticator === undefined) throw new Error(`route "${routeName}" uses auth: ${mode}, which has no authenticator`);
+  const result = await authenticator.authenticate({
+    xApiKey: requestHeader(c, 'x-api-key'),
+    authorization: requestHeader(c, 'authorization'),
+  });
+  if (!result.ok) {
+    options.onAuthFailure(result.reason);
+    const failure = FAILURES[result.reason];
+    const detail = result.reason === 'missing' ? MISSING_DETAIL[mode] : failure.detail;
+    throw new GatewayError(failure.code, detail, {}, failure.challenge === undefined ? [] : [['www-authenticate', failure.challenge]]);
+  }
+  return result;
 }

@@ -1,0 +1,71 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Hono } from 'hono';
+import { parse as parseYaml } from 'yaml';
+import type { CacheInvalidator } from '../../../auth/cache-invalidation.js';
+import { GatewayError } from '../../../core/errors.js';
+import { asGatewayError, problemResponse } from '../../problem-response.js';
+import { adminActor, adminAuth } from './admin-auth.js';
+import type { AdminApiDeps, AdminRouteDeps } from './deps.js';
+import { keyRoutes } from './key-routes.js';
+import { subjectRoutes } from './subject-routes.js';
+import { usageRoutes } from './usage-routes.js';
+
+/**
+ * The admin API under `/admin/*` on the admin listener: JSON in and out,
+ * problem+json errors (`validation_failed` lists every bad field with its
+ * path), a bearer token on every route but `GET /admin/openapi` (the
+ * OpenAPI 3.1 document, openapi/admin.yaml, as JSON). Off — 404
+ * `admin_disabled` — without a token or a database.
+ */
+export function adminApi(deps: AdminApiDeps): Hono {
+  const app = new Hono();
+  app.get('/admin/openapi', async (c) => {
+    const document: unknown = parseYaml(await readFile(openapiDocumentPath(), 'utf8'));
+    return c.json(document as object);
+  });
+  const token = deps.db === undefined ? undefined : deps.token;
+  app.use('/admin/*', adminAuth(token));
+  if (deps.db !== undefined && token !== undefined && token !== '') {
+    const routeDeps: AdminRouteDeps = {
+      ...deps,
+      db: deps.db,
+      ctx: {
+        db: deps.db,
+        plans: deps.config.plans,
+        keyPrefix: deps.config.auth.api_keys.prefix,
+        clock: deps.clock,
+        actor: adminActor(token),
+      },
+      invalidate: async (work: (invalidator: CacheInvalidator) => Promise<void>) => {
+        try {
+          await work(deps.invalidator);
+        } catch (error) {
+          deps.logger.warn({ err: error }, 'cache invalidation failed; caches expire by their TTL');
+        }
+      },
+    };
+    subjectRoutes(app, routeDeps);
+    keyRoutes(app, routeDeps);
+    usageRoutes(app, routeDeps);
+  }
+  app.all('/admin/*', () => {
+    throw new GatewayError('route_not_found', 'No admin API route matches this request.');
+  });
+  app.onError((error, c) => {
+    const gatewayError = asGatewayError(error);
+    if (gatewayError.code === 'internal_error') deps.logger.error({ err: error, path: c.req.path }, 'admin request failed');
+    return problemResponse(c, gatewayError);
+  });
+  return app;
+}
+
+/**
+ * openapi/admin.yaml at the repository (or image) root: four levels above
+ * this module under src/ (tsx), five under dist/src/ (compiled).
+ */
+export function openapiDocumentPath(moduleDir: string = import.meta.dirname): string {
+  const candidates = [resolve(moduleDir, '../../../../openapi/admin.yaml'), resolve(moduleDir, '../../../../../openapi/admin.yaml')];
+  return candidates.find((path) => existsSync(path)) ?? candidates[0]!;
+}

@@ -1,0 +1,112 @@
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { formatPath, plainIssueMessage } from '../../../config/format-issues.js';
+import { GatewayError } from '../../../core/errors.js';
+import { WINDOW_NAMES } from '../../../core/windows.js';
+
+/** One problem with a request, at a path into its body or query (`scopes[1]`, `limits.hour`). */
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** 400 `validation_failed` listing every problem with its field path. */
+export function validationFailed(errors: readonly FieldError[]): GatewayError {
+  const detail = errors.map((error) => `${error.path}: ${error.message}`).join('; ');
+  return new GatewayError('validation_failed', detail, { errors });
+}
+
+/** One error per field (the first zod found), unknown fields each by their own path. */
+function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
+  const all = issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: formatPath([...issue.path, key]), message: 'unknown field' }))
+      : [{ path: formatPath(issue.path), message: issue.message }],
+  );
+  const seen = new Set<string>();
+  return all.filter((error) => !seen.has(error.path) && seen.add(error.path));
+}
+
+/** `value` parsed by `schema`, or a validation_failed error naming every bad field. */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value, { error: plainIssueMessage });
+  if (!result.success) throw validationFailed(fieldErrors(result.error.issues));
+  return result.data;
+}
+
+/** The JSON body parsed by `schema`; a body that is not JSON is a validation error at `(root)`. */
+export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+  let body: unknown;
+  try {
+    const text = await c.req.text();
+    body = text.trim() === '' ? {} : JSON.parse(text);
+  } catch {
+    throw validationFailed([{ path: '(root)', message: 'expected a JSON body' }]);
+  }
+  return parseWith(schema, body);
+}
+
+/** The query string parsed by `schema` (each parameter once, as a string). */
+export function queryOf<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
+  return parseWith(schema, c.req.query());
+}
+
+const MAX_LIMIT = 1_000_000_000_000;
+
+/** A subject id: 1–256 characters, no control characters. */
+export const subjectId = z.string().min(1).max(256).regex(/^[^\x00-\x1f\x7f]+$/, { error: 'expected no control characters' });
+export const planName = z.string().min(1).max(64);
+/** An RFC 3339 instant with an offset (`2026-07-01T00:00:00Z`), as a Date. */
+export const instant = z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time, e.g. 2026-07-01T00:00:00Z' }).transform((value) => new Date(value));
+const windowLimits = z.partialRecord(z.enum(WINDOW_NAMES), z.int().min(1).max(MAX_LIMIT));
+const metricName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: 'expected a metric name (lowercase letters, digits, "-", "_")' });
+
+/** Per-subject limits that replace the plan's, window by window: `{ limits: { hour: 500 }, quotas: { search: { month: 10 } } }`. */
+export const overridesSchema = z.strictObject({
+  limits: windowLimits.optional(),
+  quotas: z.record(metricName, windowLimits).optional(),
+});
+
+export const createSubjectBody = z.strictObject({
+  id: subjectId,
+  plan: planName,
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  overrides: overridesSchema.optional(),
+});
+
+export const setPlanBody = z.strictObject({ plan: planName });
+export const setOverridesBody = z.strictObject({ overrides: overridesSchema.nullable() });
+
+export const createKeyBody = z.strictObject({
+  name: z.string().min(1).max(200).optional(),
+  scopes: z.array(z.string().regex(/^[\x21-\x7e]{1,128}$/, { error: 'expected 1–128 visible ASCII characters' })).max(64).optional(),
+  expires_at: instant.optional(),
+});
+
+/** Longest rotation grace: 30 days, in ms. */
+export const MAX_GRACE_MS = 30 * 86_400_000;
+export const rotateBody = z.strictObject({ grace_ms: z.int().min(0).max(MAX_GRACE_MS).default(0) });
+
+export const creditsBody = z.strictObject({
+  metric: metricName,
+  amount: z.int().min(1).max(MAX_LIMIT),
+  expires_at: instant.optional(),
+  reason: z.string().min(1).max(500).optional(),
+});
+
+const pageSize = z
+  .string()
+  .regex(/^\d{1,4}$/, { error: 'expected an integer 1–1000' })
+  .transform(Number)
+  .pipe(z.int().min(1, { error: 'expected an integer 1–1000' }).max(1000, { error: 'expected an integer 1–1000' }));
+
+export const listSubjectsQuery = z.strictObject({ cursor: z.string().min(1).max(256).optional(), limit: pageSize.optional() });
+
+export const auditQuery = z.strictObject({
+  subject: subjectId.optional(),
+  target: z.string().min(1).max(512).optional(),
+  from: instant.optional(),
+  to: instant.optional(),
+  cursor: z.string().min(1).max(64).optional(),
+  limit: pageSize.optional(),
+});

@@ -1,0 +1,54 @@
+import type { Handler } from 'hono';
+import type { Authenticator } from '../../auth/authenticator.js';
+import type { Clock } from '../../core/clock.js';
+import { GatewayError } from '../../core/errors.js';
+import type { Plan } from '../../core/plan.js';
+import { applyLimitOverrides } from '../../core/limit-overrides.js';
+import type { ProxyEnv } from '../context.js';
+import { authenticateCaller, type CredentialMode, type IdentifyOptions } from '../middleware/identify.js';
+import type { UsageStore } from '../usage-store.js';
+import { allPolicies } from './admin-api/operations.js';
+import { policyUsageView } from './admin-api/views.js';
+
+/** The path the gateway answers itself on the proxy listener, before the route table. */
+export const SELF_USAGE_PATH = '/_quotagate/usage';
+
+export interface SelfUsageOptions {
+  /** The authenticators identify() uses; an API key, or a token when issuers are configured. */
+  readonly authenticators: IdentifyOptions['authenticators'];
+  readonly onAuthFailure: IdentifyOptions['onAuthFailure'];
+  readonly plans: ReadonlyMap<string, Plan>;
+  readonly usage: UsageStore | undefined;
+  readonly clock: Clock;
+}
+
+/**
+ * `GET /_quotagate/usage`: the caller's own plan and every window and quota
+ * of it with used / limit / remaining / reset / percent, read from the store
+ * without charging. Authenticated like a route with `auth: any` (or
+ * `api_key` when no token issuer is configured).
+ */
+export function selfUsage(options: SelfUsageOptions): Handler<ProxyEnv> {
+  const mode: CredentialMode = options.authenticators.any !== undefined ? 'any' : 'api_key';
+  return async function selfUsageHandler(c) {
+    const { identity } = await authenticateCaller(c, mode, options, SELF_USAGE_PATH);
+    c.set('identity', identity);
+    const configured = options.plans.get(identity.plan);
+    if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
+    const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
+    if (options.usage === undefined) throw new GatewayError('usage_unavailable', 'This gateway cannot read its limit store.');
+    const policies = allPolicies(plan);
+    let states;
+    try {
+      states = await options.usage.peek(identity.subject, policies);
+    } catch {
+      throw new GatewayError('usage_unavailable', 'The limit store did not answer; retry later.', {}, [['retry-after', '1']]);
+    }
+    const now = options.clock.now();
+    return c.json(
+      { plan: plan.name, policies: states.map((state) => policyUsageView(state, now)) },
+      200,
+      { 'cache-control': 'no-store' },
+    );
+  };
+}
