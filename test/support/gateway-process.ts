@@ -2,9 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createTestDatabase } from './postgres-test-database.js';
 import { eventually, within } from './within.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+const START_TIMEOUT_MS = 15_000;
 
 /** `quotagate serve` running as a process of its own. */
 export interface GatewayProcess {
@@ -27,7 +29,12 @@ export interface GatewayProcess {
 export async function startGatewayProcess(configYaml: string): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'quotagate-process-'));
   const configPath = join(dir, 'gateway.yaml');
-  writeFileSync(configPath, configYaml);
+  // A config that names no database gets a throwaway one on the test server:
+  // the embedded default (./data) would be shared by every process, and it
+  // allows one process and takes seconds to start.
+  const database = /^postgres:/m.test(configYaml) ? undefined : await createTestDatabase();
+  const yaml = database === undefined ? configYaml : `${configYaml}\npostgres:\n  url: "${database.url}"\n`;
+  writeFileSync(configPath, yaml);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin.ts', 'serve', '--config', configPath], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,13 +43,14 @@ export async function startGatewayProcess(configYaml: string): Promise<GatewayPr
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+  void exited.then(() => database?.drop().catch(() => undefined));
   try {
     await within(
       Promise.race([
-        eventually(() => output.includes('quotagate listening'), 15_000, 'the listening log line'),
+        eventually(() => output.includes('quotagate listening'), START_TIMEOUT_MS, 'the listening log line'),
         exited.then((code) => Promise.reject(new Error(`gateway exited with ${code}: ${output}`))),
       ]),
-      16_000,
+      START_TIMEOUT_MS + 1_000,
       'the gateway to start',
     );
   } catch (error) {
