@@ -16,8 +16,9 @@ export interface GatewayMetrics {
   /** Time from sending upstream to the upstream's response headers, in seconds. */
   readonly upstreamDuration: Histogram<'route'>;
   /**
-   * Refused credentials by reason: `missing`, `malformed`, `unknown` (API
-   * keys), a token failure (`token_expired`, … the problem code), or
+   * Refused credentials by reason: `missing`, `malformed`, `unknown`,
+   * `revoked`, `expired`, `suspended`, `key_store_unavailable` (API keys), a
+   * token failure (`token_expired`, … the problem code), or
    * `insufficient_scope`.
    */
   readonly authFailures: Counter<'reason'>;
