@@ -12,6 +12,14 @@ export function invalidationChannel(keyPrefix: string): string {
   return `${keyPrefix}:v1:invalidate`;
 }
 
+/**
+ * Publishes one invalidation for every gateway on this Redis, from a process
+ * that has no key cache of its own (the CLI writing to a shared database).
+ */
+export async function publishInvalidation(publisher: RedisClient, keyPrefix: string, message: InvalidationMessage): Promise<void> {
+  await publisher.publish(invalidationChannel(keyPrefix), JSON.stringify(message));
+}
+
 export interface RedisCacheInvalidatorOptions {
   readonly cache: InvalidatableKeyCache;
   /** A connection for PUBLISH (a subscribed connection cannot publish). */
@@ -94,8 +102,8 @@ export class RedisCacheInvalidator implements CacheInvalidator {
     return this.#publish({ type: 'subject', id: subjectId });
   }
 
-  async #publish(message: InvalidationMessage): Promise<void> {
-    await this.#options.publisher.publish(this.#channel, JSON.stringify(message));
+  #publish(message: InvalidationMessage): Promise<void> {
+    return publishInvalidation(this.#options.publisher, this.#options.keyPrefix, message);
   }
 
   /** Stops listening; the caller closes the connections. */
