@@ -15,6 +15,7 @@ import { runCheckConfig } from './cli/check-config.js';
 import type { CommandIo } from './cli/io.js';
 import { runKeys } from './cli/keys.js';
 import { runMigrate } from './cli/migrate.js';
+import { runSubjects, runUsage } from './cli/admin-commands.js';
 import { type CacheInvalidator, NO_CACHE_INVALIDATION } from './auth/cache-invalidation.js';
 import { type DatabaseKeys, buildDatabaseKeys } from './auth/database-keys.js';
 import { loadConfigFile } from './config/load.js';
@@ -383,7 +384,11 @@ async function runServe(argv: readonly string[]): Promise<number> {
 const USAGE = `usage: quotagate <command>
   serve [--config gateway.yaml]   run the gateway (config: --config, else $QUOTAGATE_CONFIG, else ./gateway.yaml)
   check-config [file]             validate a config offline; exits 1 on error
-  keys generate | keys hash <key> API key helpers
+  keys generate | keys hash <key> API key helpers for gateway.yaml
+  keys create --subject S [--plan P] [--name N] | keys list --subject S | keys revoke <keyId>
+                                  API keys in the database (the embedded one only while the gateway is stopped)
+  subjects set-plan <S> <P>       move a subject to another plan
+  usage <S>                       a subject's current-period counts from the usage ledger
   migrate [--config gateway.yaml] bring the database (postgres section) up to date`;
 
 const processIo: CommandIo = {
@@ -413,6 +418,12 @@ export async function main(argv: readonly string[]): Promise<never> {
       break;
     case 'migrate':
       code = await runMigrate(rest, processIo);
+      break;
+    case 'subjects':
+      code = await runSubjects(rest, processIo);
+      break;
+    case 'usage':
+      code = await runUsage(rest, processIo);
       break;
     default:
       processIo.stderr(USAGE);

@@ -1,9 +1,11 @@
 import { generateApiKey, hashApiKey, isWellFormedApiKey, KEY_PREFIX_PATTERN } from '../core/api-key.js';
+import { KEYS_ADMIN_USAGE, runKeysAdmin } from './admin-commands.js';
 import type { CommandIo } from './io.js';
 
 const USAGE = `usage:
   quotagate keys generate [--prefix qg]   print a new key and the hash to put in gateway.yaml
-  quotagate keys hash <key> [--prefix qg] print the SHA-256 to put in gateway.yaml ("-" reads the key from stdin)`;
+  quotagate keys hash <key> [--prefix qg] print the SHA-256 to put in gateway.yaml ("-" reads the key from stdin)
+${KEYS_ADMIN_USAGE}`;
 
 /**
  * `quotagate keys …`: operator helpers for file-backed keys. The plain key is
@@ -11,6 +13,7 @@ const USAGE = `usage:
  */
 export async function runKeys(argv: readonly string[], io: CommandIo): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === 'create' || command === 'list' || command === 'revoke') return runKeysAdmin(command, rest, io);
   const prefixAt = rest.indexOf('--prefix');
   const prefix = prefixAt === -1 ? 'qg' : rest[prefixAt + 1];
   const positional = rest.filter((_, i) => i !== prefixAt && i !== prefixAt + 1);

@@ -1,0 +1,215 @@
+import { ConfigError, loadConfigFile } from '../config/load.js';
+import type { GatewayConfig } from '../config/schema.js';
+import { periodOf } from '../core/calendar.js';
+import { systemClock } from '../core/clock.js';
+import { GatewayError } from '../core/errors.js';
+import { listApiKeys } from '../db/api-keys.js';
+import { describeDatabase, openDatabases } from '../db/connect.js';
+import type { Database } from '../db/database.js';
+import { loadMigrations, migrate } from '../db/migrations.js';
+import { getSubject } from '../db/subjects.js';
+import { readUsage } from '../db/usage.js';
+import {
+  type AdminContext,
+  createKeyAudited,
+  policiesOfSubject,
+  revokeKeyAudited,
+  setPlanAudited,
+} from '../http/routes/admin-api/operations.js';
+import type { CommandIo } from './io.js';
+
+/**
+ * The admin commands of the CLI, on the configured database (the embedded
+ * engine's data directory, or a server): the same writes as the admin API,
+ * each audited in its transaction with the actor `cli:<user>`. The embedded
+ * engine allows one process at a time, so on it these run while the gateway
+ * is stopped (the message says so otherwise). Against a server they run
+ * beside the gateway; its key cache picks changes up within
+ * `auth.api_keys.cache.ttl_ms`.
+ */
+
+export const KEYS_ADMIN_USAGE = `  quotagate keys create --subject S [--plan P] [--name N]   create a key (and the subject on plan P if missing); prints the key once
+  quotagate keys list --subject S                          the subject's keys: id, prefix, name, dates
+  quotagate keys revoke <keyId>                            revoke a key
+  (each takes --config gateway.yaml; default $QUOTAGATE_CONFIG, else gateway.yaml)`;
+
+export const SUBJECTS_USAGE = `usage:
+  quotagate subjects set-plan <subject> <plan> [--config gateway.yaml]`;
+
+export const USAGE_USAGE = `usage:
+  quotagate usage <subject> [--config gateway.yaml]   the subject's counts of the current periods, from the usage ledger`;
+
+/** `argv` split into flags (`--name value`) and positional arguments; undefined on a flag without a value. */
+function parseArgs(argv: readonly string[], flags: readonly string[]): { flags: Map<string, string>; positional: string[] } | undefined {
+  const found = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg.startsWith('--')) {
+      const name = arg.slice(2);
+      const value = argv[i + 1];
+      if (!flags.includes(name) || value === undefined || found.has(name)) return undefined;
+      found.set(name, value);
+      i++;
+    } else {
+      positional.push(arg);
+    }
+  }
+  return { flags: found, positional };
+}
+
+/** Loads the config, opens and migrates its database, runs `work`, closes; the exit code. */
+async function withDatabase(
+  command: string,
+  configFile: string,
+  io: CommandIo,
+  work: (db: Database, config: GatewayConfig) => Promise<number>,
+): Promise<number> {
+  let config: GatewayConfig;
+  try {
+    config = await loadConfigFile(configFile, io.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) io.stderr(problem);
+    return 1;
+  }
+  const target = describeDatabase(config.postgres);
+  let databases;
+  try {
+    databases = await openDatabases(config.postgres, `quotagate-${command.replace(' ', '-')}`);
+    await migrate(databases.primary, loadMigrations());
+  } catch (error) {
+    await databases?.close();
+    const inUse = / is in use by process /.test(messageOf(error));
+    io.stderr(`${command}: ${target}: ${messageOf(error)}`);
+    if (inUse) io.stderr(`${command}: the embedded database is in use (a running gateway?); stop it first, or use a PostgreSQL server (postgres.url)`);
+    return 1;
+  }
+  try {
+    return await work(databases.primary, config);
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    io.stderr(`${command}: ${error.detail}`);
+    return 1;
+  } finally {
+    await databases.close();
+  }
+}
+
+function contextOf(db: Database, config: GatewayConfig, io: CommandIo): AdminContext {
+  return {
+    db,
+    plans: config.plans,
+    keyPrefix: config.auth.api_keys.prefix,
+    clock: systemClock,
+    actor: `cli:${io.env.USER || io.env.USERNAME || 'unknown'}`,
+  };
+}
+
+function configFileOf(flags: Map<string, string>, io: CommandIo): string {
+  return flags.get('config') ?? (io.env.QUOTAGATE_CONFIG || 'gateway.yaml');
+}
+
+/** `quotagate keys create | list | revoke`; resolves to the exit code (2 on a usage error). */
+export async function runKeysAdmin(command: string, argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, ['subject', 'plan', 'name', 'config']);
+  if (args === undefined) return usageError(io, `usage:\n${KEYS_ADMIN_USAGE}`);
+  const { flags, positional } = args;
+  const configFile = configFileOf(flags, io);
+  const subject = flags.get('subject');
+  if (command === 'create' && subject !== undefined && positional.length === 0) {
+    return withDatabase('keys create', configFile, io, async (db, config) => {
+      const plan = flags.get('plan');
+      const name = flags.get('name');
+      if (plan === undefined && (await getSubject(db, subject)) === undefined) {
+        throw new GatewayError('subject_not_found', `There is no subject "${subject}"; pass --plan <plan> to create it.`);
+      }
+      const issued = await createKeyAudited(contextOf(db, config, io), subject, { name }, plan);
+      if (issued.subjectCreated) io.stdout(`created subject ${subject} on plan ${plan}`);
+      io.stdout(`key:    ${issued.plainKey}`);
+      io.stdout(`id:     ${issued.key.id}`);
+      io.stdout(`prefix: ${issued.key.displayPrefix}`);
+      io.stdout('');
+      io.stdout('The key is shown this once; only its SHA-256 is stored.');
+      return 0;
+    });
+  }
+  if (command === 'list' && subject !== undefined && positional.length === 0 && !flags.has('plan') && !flags.has('name')) {
+    return withDatabase('keys list', configFile, io, async (db) => {
+      if ((await getSubject(db, subject)) === undefined) throw new GatewayError('subject_not_found', `There is no subject "${subject}".`);
+      const keys = await listApiKeys(db, subject);
+      io.stdout(['id', 'prefix', 'name', 'created', 'expires', 'revoked'].join('\t'));
+      for (const key of keys) {
+        io.stdout(
+          [key.id, key.displayPrefix, key.name ?? '-', iso(key.createdAt), iso(key.expiresAt), iso(key.revokedAt)].join('\t'),
+        );
+      }
+      return 0;
+    });
+  }
+  if (command === 'revoke' && positional.length === 1 && flags.size === (flags.has('config') ? 1 : 0)) {
+    return withDatabase('keys revoke', configFile, io, async (db, config) => {
+      const key = await revokeKeyAudited(contextOf(db, config, io), positional[0]!);
+      io.stdout(`revoked ${key.id} (${key.displayPrefix}) of ${key.subjectId} at ${iso(key.revokedAt)}`);
+      return 0;
+    });
+  }
+  return usageError(io, `usage:\n${KEYS_ADMIN_USAGE}`);
+}
+
+/** `quotagate subjects set-plan <subject> <plan>`. */
+export async function runSubjects(argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, ['config']);
+  if (args === undefined || args.positional.length !== 3 || args.positional[0] !== 'set-plan') return usageError(io, SUBJECTS_USAGE);
+  const [, subject, plan] = args.positional as [string, string, string];
+  return withDatabase('subjects set-plan', configFileOf(args.flags, io), io, async (db, config) => {
+    const updated = await setPlanAudited(contextOf(db, config, io), subject, plan);
+    io.stdout(`${updated.id}: plan ${updated.plan}`);
+    return 0;
+  });
+}
+
+/**
+ * `quotagate usage <subject>`: every window and quota of the subject's plan
+ * with the ledger's count for the current period (what the flusher last
+ * copied from the store: at most one flush interval behind).
+ */
+export async function runUsage(argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, ['config']);
+  if (args === undefined || args.positional.length !== 1) return usageError(io, USAGE_USAGE);
+  const subjectId = args.positional[0]!;
+  return withDatabase('usage', configFileOf(args.flags, io), io, async (db, config) => {
+    const subject = await getSubject(db, subjectId);
+    if (subject === undefined) throw new GatewayError('subject_not_found', `There is no subject "${subjectId}".`);
+    const policies = policiesOfSubject(config.plans, subject.plan, subject.overrides) ?? [];
+    const nowMs = systemClock.now();
+    const periods = policies.map((policy) => ({ policy, period: periodOf(policy.window, nowMs) }));
+    const counts = await readUsage(
+      db,
+      subjectId,
+      periods.map(({ policy, period }) => ({ counterId: policy.counterId, periodStart: new Date(period.startMs) })),
+    );
+    io.stdout(`${subjectId}: plan ${subject.plan}${subject.suspendedAt === null ? '' : ' (suspended)'}`);
+    io.stdout(['policy', 'used', 'limit', 'remaining', 'period start', 'resets at'].join('\t'));
+    for (const { policy, period } of periods) {
+      const used = counts.find((c) => c.counterId === policy.counterId && c.periodStart.getTime() === period.startMs)?.count ?? 0;
+      io.stdout(
+        [policy.name, used, policy.limit, Math.max(0, policy.limit - used), iso(new Date(period.startMs)), iso(new Date(period.endMs))].join('\t'),
+      );
+    }
+    return 0;
+  });
+}
+
+function usageError(io: CommandIo, usage: string): number {
+  io.stderr(usage);
+  return 2;
+}
+
+function iso(date: Date | null): string {
+  return date === null ? '-' : date.toISOString();
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
