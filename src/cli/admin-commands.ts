@@ -1,3 +1,4 @@
+import { publishInvalidation } from '../auth/redis-cache-invalidator.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { periodOf } from '../core/calendar.js';
@@ -16,6 +17,7 @@ import {
   revokeKeyAudited,
   setPlanAudited,
 } from '../http/routes/admin-api/operations.js';
+import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/client.js';
 import type { CommandIo } from './io.js';
 
 /**
@@ -24,7 +26,8 @@ import type { CommandIo } from './io.js';
  * each audited in its transaction with the actor `cli:<user>`. The embedded
  * engine allows one process at a time, so on it these run while the gateway
  * is stopped (the message says so otherwise). Against a server they run
- * beside the gateway; its key cache picks changes up within
+ * beside the gateway: with the Redis store they publish the change to every
+ * gateway at once (pub/sub), else gateway key caches pick it up within
  * `auth.api_keys.cache.ttl_ms`.
  */
 
@@ -96,6 +99,26 @@ async function withDatabase(
   }
 }
 
+/**
+ * Tells running gateways that a subject's keys changed, when they share a
+ * Redis store (pub/sub); otherwise their caches expire within
+ * `auth.api_keys.cache.ttl_ms`. A failure is a warning: the write stands.
+ */
+async function notifyGateways(command: string, config: GatewayConfig, subjectId: string, io: CommandIo): Promise<void> {
+  const redis = config.store.type === 'redis' ? config.store.redis : undefined;
+  if (redis === undefined) return;
+  const client = createRedisClient(redis);
+  client.on('error', () => {});
+  try {
+    await waitUntilReady(client, redis.connect_timeout_ms);
+    await publishInvalidation(client, redis.key_prefix, { type: 'subject', id: subjectId });
+  } catch (error) {
+    io.stderr(`${command}: warning: could not notify running gateways (${messageOf(error)}); their key caches expire within auth.api_keys.cache.ttl_ms`);
+  } finally {
+    await closeRedisClient(client).catch(() => {});
+  }
+}
+
 function contextOf(db: Database, config: GatewayConfig, io: CommandIo): AdminContext {
   return {
     db,
@@ -150,6 +173,7 @@ export async function runKeysAdmin(command: string, argv: readonly string[], io:
   if (command === 'revoke' && positional.length === 1 && flags.size === (flags.has('config') ? 1 : 0)) {
     return withDatabase('keys revoke', configFile, io, async (db, config) => {
       const key = await revokeKeyAudited(contextOf(db, config, io), positional[0]!);
+      await notifyGateways('keys revoke', config, key.subjectId, io);
       io.stdout(`revoked ${key.id} (${key.displayPrefix}) of ${key.subjectId} at ${iso(key.revokedAt)}`);
       return 0;
     });
@@ -164,6 +188,7 @@ export async function runSubjects(argv: readonly string[], io: CommandIo): Promi
   const [, subject, plan] = args.positional as [string, string, string];
   return withDatabase('subjects set-plan', configFileOf(args.flags, io), io, async (db, config) => {
     const updated = await setPlanAudited(contextOf(db, config, io), subject, plan);
+    await notifyGateways('subjects set-plan', config, updated.id, io);
     io.stdout(`${updated.id}: plan ${updated.plan}`);
     return 0;
   });

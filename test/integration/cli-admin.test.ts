@@ -9,6 +9,7 @@ import { isWellFormedApiKey } from '../../src/core/api-key.js';
 import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
+import { startTestGateway } from '../support/test-gateway.js';
 import { within } from '../support/within.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'quotagate-cli-admin-'));
@@ -157,6 +158,31 @@ describe('quotagate keys / subjects / usage on a PostgreSQL server', () => {
     expect((await cli(runKeys, ['create', '--config', config])).code).toBe(2);
     expect((await cli(runSubjects, ['set-plan', 'corp'])).code).toBe(2);
     expect((await cli(runUsage, [])).code).toBe(2);
+  });
+
+  it('reaches a running gateway on the same PostgreSQL and Redis: a key revoked by the CLI is refused within one second', async () => {
+    const keyPrefix = `qgcli${process.pid % 100000}`;
+    const shared = readConfig(config).replace('plans:', `store:\n  type: redis\n  redis: { url: "redis://127.0.0.1:6379", key_prefix: ${keyPrefix} }\nplans:`);
+    const sharedConfig = join(scratch, 'shared.yaml');
+    writeFileSync(sharedConfig, shared);
+    const created = await cli(runKeys, ['create', '--subject', 'shared', '--plan', 'pro', '--config', sharedConfig]);
+    const key = keyOf(created.stdout);
+    const gw = await startTestGateway(shared, { database: true });
+    try {
+      expect((await fetch(`${gw.proxyUrl}/x`, { headers: { 'x-api-key': key } })).status).toBe(200);
+      const keyId = (await cli(runKeys, ['list', '--subject', 'shared', '--config', sharedConfig])).stdout[1]!.split('\t')[0]!;
+      const revoked = await cli(runKeys, ['revoke', keyId, '--config', sharedConfig]);
+      expect(revoked.stderr).toEqual([]);
+      const start = Date.now();
+      let status = 200;
+      while (status === 200 && Date.now() - start < 1_000) {
+        status = (await fetch(`${gw.proxyUrl}/x`, { headers: { 'x-api-key': key } })).status;
+        if (status === 200) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(status).toBe(401);
+    } finally {
+      await gw.gateway.shutdown();
+    }
   });
 
   it('sets a plan and prints the usage rows of the current periods', async () => {
