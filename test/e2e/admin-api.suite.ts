@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfigText } from '../../src/config/load.js';
 import { isWellFormedApiKey } from '../../src/core/api-key.js';
+import { createKeyAudited, revokeKeyAudited, setPlanAudited } from '../../src/http/routes/admin-api/operations.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { FIXED_NOW_MS, startTestGateway, TEST_KEY, testConfig, type TestGateway } from '../support/test-gateway.js';
 
@@ -386,6 +388,19 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
         expect((await call('GET', `/admin/audit?subject=acme&to=${at}`)).body.items).toHaveLength(0);
         expectValidation(await call('GET', '/admin/audit?from=yesterday&cursor=zzz'), [{ path: 'from' }]);
         expectValidation(await call('GET', '/admin/audit?cursor=zzz'), [{ path: 'cursor', message: 'not a cursor this API handed out' }]);
+      });
+    });
+
+    describe('audit rows and their change commit together', () => {
+      it('rolls the change back when its audit row cannot be written', async () => {
+        const db = gw.gateway.databases!.primary;
+        const ctx = { db, plans: parseConfigText(testConfig({ upstreamOrigin: upstream.origin, routes: '  - { name: api, path_prefix: /, upstream: app }', plans: PLANS }), 't.yaml', {}).plans, keyPrefix: 'qg', clock: gw.clock, actor: 'x'.repeat(300) };
+        const before = await call('GET', '/admin/subjects/list-a');
+        await expect(setPlanAudited(ctx, 'list-a', 'pro')).rejects.toThrow();
+        await expect(createKeyAudited(ctx, 'list-a', {})).rejects.toThrow();
+        await expect(revokeKeyAudited(ctx, 'k_nope')).rejects.toMatchObject({ code: 'key_not_found' });
+        expect((await call('GET', '/admin/subjects/list-a')).body).toEqual(before.body);
+        expect((await call('GET', '/admin/subjects/list-a/keys')).body.items).toEqual([]);
       });
     });
 
