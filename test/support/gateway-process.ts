@@ -6,7 +6,7 @@ import { createTestDatabase } from './postgres-test-database.js';
 import { eventually, within } from './within.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const START_TIMEOUT_MS = 15_000;
+const START_TIMEOUT_MS = 45_000;
 
 /** `quotagate serve` running as a process of its own. */
 export interface GatewayProcess {
@@ -23,7 +23,7 @@ export interface GatewayProcess {
 
 /**
  * Starts `quotagate serve --config <file>` (via tsx) with `configYaml` written
- * to a temp file, and resolves once it logs that it listens (within 15 s).
+ * to a temp file, and resolves once it logs that it listens (within 45 s: a config's own embedded database takes seconds to open on a busy machine).
  * The caller kills it (`child.kill()`).
  */
 export async function startGatewayProcess(configYaml: string): Promise<GatewayProcess> {
