@@ -4,6 +4,7 @@ import type { ApiKeyRecord, KeyStore } from '../../src/auth/key-store.js';
 import { RedisCacheInvalidator } from '../../src/auth/redis-cache-invalidator.js';
 import { systemClock } from '../../src/core/clock.js';
 import { closeRedisClient, createRedisClient, type RedisClient } from '../../src/redis/client.js';
+import { type RedisCluster, startRedisCluster } from '../support/redis-cluster.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { eventually } from '../support/within.js';
 
@@ -17,8 +18,8 @@ const records = new Map<string, ApiKeyRecord>([
 ]);
 const store: KeyStore = { findByHash: (hash) => Promise.resolve(records.get(hash)) };
 
-function instance(redis: RedisServer, clients: RedisClient[]) {
-  const config = { url: redis.url, command_timeout_ms: 500, connect_timeout_ms: 1_000, key_prefix: 'qginv' } as const;
+function instance(target: { url: string } | { cluster: { nodes: string[] } }, clients: RedisClient[]) {
+  const config = { ...target, command_timeout_ms: 1_000, connect_timeout_ms: 2_000, key_prefix: 'qginv' };
   const publisher = createRedisClient(config);
   const subscriber = createRedisClient(config);
   for (const client of [publisher, subscriber]) client.on('error', () => {});
@@ -37,8 +38,8 @@ describe('RedisCacheInvalidator', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    one = instance(redis, clients);
-    two = instance(redis, clients);
+    one = instance({ url: redis.url }, clients);
+    two = instance({ url: redis.url }, clients);
     await Promise.all([one.invalidator.waitUntilSubscribed(5_000), two.invalidator.waitUntilSubscribed(5_000)]);
   });
   afterAll(async () => {
@@ -67,5 +68,29 @@ describe('RedisCacheInvalidator', () => {
     await eventually(() => one.resubscribed() >= 1, 10_000, 'the other subscriber to come back');
     await one.invalidator.keyChanged(B);
     await eventually(() => two.cache.size === 0, 1_000, 'invalidations to flow again');
+  }, 30_000);
+});
+
+describe('RedisCacheInvalidator on a 3-primary Redis Cluster', () => {
+  let cluster: RedisCluster | undefined;
+  const clients: RedisClient[] = [];
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((client) => closeRedisClient(client)));
+    await cluster?.stop();
+  }, 30_000);
+
+  it('drops a changed key on the other instance within a second (PUBLISH reaches every node)', async () => {
+    // Each instance seeds from a different node, as instances spread over a cluster would.
+    const one = instance({ cluster: { nodes: [cluster!.nodes[0]!] } }, clients);
+    const two = instance({ cluster: { nodes: [cluster!.nodes[2]!] } }, clients);
+    await Promise.all([one.invalidator.waitUntilSubscribed(10_000), two.invalidator.waitUntilSubscribed(10_000)]);
+    await two.cache.findByHash(A);
+    expect(two.cache.size).toBe(1);
+    await one.invalidator.keyChanged(A);
+    await eventually(() => two.cache.size === 0, 1_000, 'the key to leave the other cache');
   }, 30_000);
 });
