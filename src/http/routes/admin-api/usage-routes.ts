@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import { GatewayError } from '../../../core/errors.js';
+import type { Policy } from '../../../core/policy.js';
 import { listAudit, InvalidCursorError } from '../../../db/audit-log.js';
 import { getSubject, type Subject } from '../../../db/subjects.js';
 import type { UsageStore } from '../../usage-store.js';
@@ -56,7 +57,7 @@ export function usageRoutes(app: Hono, deps: AdminRouteDeps): void {
   });
 }
 
-async function subjectPolicies(deps: AdminRouteDeps, id: string): Promise<{ subject: Subject; policies: ReturnType<typeof policiesOfSubject> & object }> {
+async function subjectPolicies(deps: AdminRouteDeps, id: string): Promise<{ subject: Subject; policies: readonly Policy[] }> {
   const subject = await getSubject(deps.db, id);
   if (subject === undefined) throw new GatewayError('subject_not_found', `There is no subject "${id}".`);
   const policies = policiesOfSubject(deps.config.plans, subject.plan, subject.overrides);
