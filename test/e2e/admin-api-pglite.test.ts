@@ -8,7 +8,8 @@ import type { Database } from '../../src/db/database.js';
 import { NO_CACHE_INVALIDATION } from '../../src/auth/cache-invalidation.js';
 import { adminApi, openapiDocumentPath } from '../../src/http/routes/admin-api/admin-api.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
-import { startTestGateway, testConfig, type TestGateway } from '../support/test-gateway.js';
+import { unusedPort } from '../support/ports.js';
+import { startTestGateway, TEST_KEY, testConfig, type TestGateway } from '../support/test-gateway.js';
 import { ADMIN_TOKEN, adminApiSuite } from './admin-api.suite.js';
 
 adminApiSuite('PGlite', async () => '  data_dir: "memory://"');
@@ -68,5 +69,36 @@ describe('openapi/admin.yaml', () => {
       .map((route) => `${route.method} ${route.path}`);
     expect(new Set(served).size).toBe(17);
     expect([...new Set(served)].sort()).toEqual([...documented].sort());
+  });
+});
+
+describe('GET /_quotagate/usage with the store down', () => {
+  let upstream: RecordingUpstream;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    upstream = await startRecordingUpstream();
+    const deadPort = await unusedPort();
+    gw = await startTestGateway(
+      testConfig({
+        upstreamOrigin: upstream.origin,
+        routes: '  - { name: api, path_prefix: /, upstream: app }',
+        extra: `store:\n  type: redis\n  redis: { url: "redis://127.0.0.1:${deadPort}", connect_timeout_ms: 50, command_timeout_ms: 50 }\n`,
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await gw?.gateway.shutdown();
+    await upstream?.close();
+  });
+
+  it('answers 503 usage_unavailable with Retry-After, and still refuses a caller without a key first', async () => {
+    const res = await fetch(`${gw.proxyUrl}/_quotagate/usage`, { headers: { 'x-api-key': TEST_KEY } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(((await res.json()) as { code: string }).code).toBe('usage_unavailable');
+    expect((await fetch(`${gw.proxyUrl}/_quotagate/usage`)).status).toBe(401);
+    expect(upstream.requests).toEqual([]);
   });
 });
