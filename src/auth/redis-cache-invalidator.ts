@@ -45,11 +45,15 @@ export interface RedisCacheInvalidatorOptions {
  * it, so each time the subscription is made (at start, and again after a
  * drop) the instance clears its whole key cache.
  */
+/** How often SUBSCRIBE is re-issued until the first subscription succeeds, in ms. */
+const SUBSCRIBE_RETRY_MS = 2_000;
+
 export class RedisCacheInvalidator implements CacheInvalidator {
   readonly #options: RedisCacheInvalidatorOptions;
   readonly #channel: string;
   #subscribedOnce = false;
   #closed = false;
+  #retryTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: RedisCacheInvalidatorOptions) {
     this.#options = options;
@@ -67,6 +71,15 @@ export class RedisCacheInvalidator implements CacheInvalidator {
     });
     subscriber.on('ready', () => invalidator.#subscribe());
     if (subscriber.status === 'ready') invalidator.#subscribe();
+    // A first SUBSCRIBE that is refused (a Cluster still choosing its subscriber
+    // node) or never answered gets no second 'ready' event. Re-issue it until one
+    // succeeds, or this instance would never hear of a revocation. (After that,
+    // ioredis resubscribes by itself on every reconnect.)
+    invalidator.#retryTimer = setInterval(() => {
+      if (invalidator.#subscribedOnce || invalidator.#closed) clearInterval(invalidator.#retryTimer);
+      else invalidator.#subscribe();
+    }, SUBSCRIBE_RETRY_MS);
+    invalidator.#retryTimer.unref();
     return invalidator;
   }
 
@@ -109,5 +122,6 @@ export class RedisCacheInvalidator implements CacheInvalidator {
   /** Stops listening; the caller closes the connections. */
   close(): void {
     this.#closed = true;
+    clearInterval(this.#retryTimer);
   }
 }

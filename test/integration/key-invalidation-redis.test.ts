@@ -3,7 +3,7 @@ import { CachingKeyStore } from '../../src/auth/caching-key-store.js';
 import type { ApiKeyRecord, KeyStore } from '../../src/auth/key-store.js';
 import { RedisCacheInvalidator } from '../../src/auth/redis-cache-invalidator.js';
 import { systemClock } from '../../src/core/clock.js';
-import { closeRedisClient, createRedisClient, type RedisClient } from '../../src/redis/client.js';
+import { closeRedisClient, waitUntilReady, createRedisClient, type RedisClient } from '../../src/redis/client.js';
 import { type RedisCluster, startRedisCluster } from '../support/redis-cluster.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { eventually } from '../support/within.js';
@@ -27,7 +27,7 @@ function instance(target: { url: string } | { cluster: { nodes: string[] } }, cl
   const cache = new CachingKeyStore({ store, clock: systemClock, maxEntries: 100, ttlMs: 600_000, negativeMaxEntries: 100, negativeTtlMs: 600_000 });
   let resubscribed = 0;
   const invalidator = RedisCacheInvalidator.start({ cache, publisher, subscriber, keyPrefix: 'qginv', onResubscribed: () => resubscribed++ });
-  return { cache, invalidator, resubscribed: () => resubscribed };
+  return { cache, invalidator, publisher, resubscribed: () => resubscribed };
 }
 
 describe('RedisCacheInvalidator', () => {
@@ -87,10 +87,13 @@ describe('RedisCacheInvalidator on a 3-primary Redis Cluster', () => {
     // Each instance seeds from a different node, as instances spread over a cluster would.
     const one = instance({ cluster: { nodes: [cluster!.nodes[0]!] } }, clients);
     const two = instance({ cluster: { nodes: [cluster!.nodes[2]!] } }, clients);
-    await Promise.all([one.invalidator.waitUntilSubscribed(10_000), two.invalidator.waitUntilSubscribed(10_000)]);
+    // A fresh ioredis Cluster client has been seen to take up to ~12 s to become
+    // ready on a loaded 2-core machine (no errors; it gets there), so allow 30 s.
+    await Promise.all([one.invalidator.waitUntilSubscribed(30_000), two.invalidator.waitUntilSubscribed(30_000)]);
+    await waitUntilReady(one.publisher, 30_000);
     await two.cache.findByHash(A);
     expect(two.cache.size).toBe(1);
     await one.invalidator.keyChanged(A);
     await eventually(() => two.cache.size === 0, 1_000, 'the key to leave the other cache');
-  }, 30_000);
+  }, 90_000);
 });

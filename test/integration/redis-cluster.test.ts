@@ -21,8 +21,9 @@ describe('RedisLimiter on a 3-primary Redis Cluster', () => {
       key_prefix: keyPrefix,
     });
     client.on('error', () => {});
-    await waitUntilReady(client, 10_000);
-  }, 60_000);
+    // A fresh ioredis Cluster client has taken up to ~12 s to become ready on a loaded 2-core machine.
+    await waitUntilReady(client, 30_000);
+  }, 90_000);
   afterAll(async () => {
     if (client !== undefined) await closeRedisClient(client);
     await cluster?.stop();
