@@ -99,6 +99,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
         metrics.jwksFetches.inc({ outcome: outcome.ok ? 'ok' : 'error' });
         if (!outcome.ok) options.logger.warn({ issuer, err: outcome.error }, 'JWKS fetch failed; the keys already loaded stay in use');
       },
+      onTokenCacheLookup: (result) => metrics.tokenCacheLookups.inc({ result }),
     }),
     forwarder,
     clientAddress,
@@ -181,8 +182,15 @@ async function startDatabaseKeys(
           },
         }),
     onLookup: (result) => metrics.keyLookups.inc({ result }),
+    onQueryTimed: (seconds, ok) => {
+      metrics.keyLookupDuration.observe({ result: ok ? 'ok' : 'error' }, seconds);
+      if (!ok) metrics.databaseErrors.inc({ operation: 'key_lookup' });
+    },
     onUnknownPlan: (plan) => logger.warn({ plan }, 'a stored subject has a plan gateway.yaml does not define; using the fallback plan'),
-    onError: (what, error) => logger.warn({ err: error, what }, 'key lookup path'),
+    onError: (what, error) => {
+      if (what === 'last_used_flush') metrics.databaseErrors.inc({ operation: what });
+      logger.warn({ err: error, what }, 'key lookup path');
+    },
     onResubscribed: () => logger.info('key invalidation resubscribed; key cache cleared'),
   });
   if (redisConfig !== undefined) {
@@ -369,7 +377,14 @@ async function runServe(argv: readonly string[]): Promise<number> {
   }
   const logger = pino({ level: config.logging.level, base: { service: 'quotagate' } });
   const tokenEnv = config.admin.token_env;
-  const gateway = await startGateway(config, { logger, adminToken: tokenEnv === undefined ? undefined : process.env[tokenEnv] });
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway(config, { logger, adminToken: tokenEnv === undefined ? undefined : process.env[tokenEnv] });
+  } catch (error) {
+    // A port in use, a data directory held by another process, a database that refuses: say so plainly.
+    logger.fatal({ err: error }, 'quotagate could not start');
+    return 1;
+  }
   logger.info({ proxy: gateway.proxyUrl, admin: gateway.adminUrl, config: path }, 'quotagate listening');
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
