@@ -22,6 +22,8 @@ export interface CachingKeyStoreOptions extends KeyCacheOptions {
   readonly clock: Clock;
   /** Called once per lookup, for the key-lookups metric. */
   readonly onLookup?: (result: KeyLookupResult) => void;
+  /** Called after each query of a miss with its duration in seconds and whether it succeeded. */
+  readonly onQueryTimed?: (seconds: number, ok: boolean) => void;
 }
 
 /**
@@ -38,6 +40,7 @@ export interface CachingKeyStoreOptions extends KeyCacheOptions {
 export class CachingKeyStore implements KeyStore {
   readonly #store: KeyStore;
   readonly #onLookup: (result: KeyLookupResult) => void;
+  readonly #onQueryTimed: (seconds: number, ok: boolean) => void;
   readonly #known: LRUCache<string, ApiKeyRecord> | undefined;
   readonly #unknown: LRUCache<string, true> | undefined;
   /** subject → hashes of its cached keys, so a subject change drops them all. */
@@ -49,6 +52,7 @@ export class CachingKeyStore implements KeyStore {
   constructor(options: CachingKeyStoreOptions) {
     this.#store = options.store;
     this.#onLookup = options.onLookup ?? (() => {});
+    this.#onQueryTimed = options.onQueryTimed ?? (() => {});
     const perf = { now: () => options.clock.now() };
     if (options.maxEntries > 0) {
       this.#known = new LRUCache<string, ApiKeyRecord>({
@@ -88,7 +92,15 @@ export class CachingKeyStore implements KeyStore {
 
   async #load(hash: string): Promise<ApiKeyRecord | undefined> {
     const generation = this.#generation;
-    const record = await this.#store.findByHash(hash);
+    const startMs = performance.now();
+    let record: ApiKeyRecord | undefined;
+    try {
+      record = await this.#store.findByHash(hash);
+    } catch (error) {
+      this.#onQueryTimed((performance.now() - startMs) / 1000, false);
+      throw error;
+    }
+    this.#onQueryTimed((performance.now() - startMs) / 1000, true);
     if (generation !== this.#generation) return record;
     if (record === undefined) {
       this.#unknown?.set(hash, true);

@@ -23,6 +23,8 @@ export interface DatabaseKeysOptions {
   /** With the Redis store: two connections of their own, for PUBLISH and SUBSCRIBE. Absent: invalidation stays local. */
   readonly redis?: { readonly publisher: RedisClient; readonly subscriber: RedisClient; readonly keyPrefix: string };
   readonly onLookup?: (result: KeyLookupResult) => void;
+  /** Each database query of a cache miss: its duration in seconds and whether it succeeded. */
+  readonly onQueryTimed?: (seconds: number, ok: boolean) => void;
   readonly onUnknownPlan?: (plan: string) => void;
   readonly onError?: (what: 'last_used_flush' | 'invalidation_subscribe', error: unknown) => void;
   /** Called when the invalidation subscription came back and the cache was cleared. */
@@ -76,6 +78,7 @@ export function buildDatabaseKeys(options: DatabaseKeysOptions): DatabaseKeys {
     negativeMaxEntries: cacheConfig.negative_max_entries,
     negativeTtlMs: cacheConfig.negative_ttl_ms,
     ...(options.onLookup === undefined ? {} : { onLookup: options.onLookup }),
+    ...(options.onQueryTimed === undefined ? {} : { onQueryTimed: options.onQueryTimed }),
   });
   const recorder = new KeyUsageRecorder({
     db: options.primary,

@@ -17,6 +17,8 @@ export interface JwtAuthenticatorOptions {
   readonly maxTokenBytes: number;
   /** Absent: every request is verified. */
   readonly cache?: TokenCache | undefined;
+  /** Called on each cache lookup (not when there is no cache), for the token-cache metric. */
+  readonly onCacheLookup?: ((result: 'hit' | 'miss') => void) | undefined;
 }
 
 /**
@@ -33,6 +35,7 @@ export class JwtAuthenticator implements Authenticator {
     if (token === undefined) return { ok: false, reason: 'missing' };
     if (token.length > this.options.maxTokenBytes) return { ok: false, reason: 'token_too_large' };
     const cached = this.options.cache?.get(token);
+    if (this.options.cache !== undefined) this.options.onCacheLookup?.(cached === undefined ? 'miss' : 'hit');
     if (cached !== undefined) return { ok: true, ...cached, credentialHeader: 'authorization' };
 
     const verified = await this.options.verifier.verify(token);
@@ -55,6 +58,8 @@ export interface JwtAuthenticatorDeps {
   readonly fetchJwks?: JwksFetcher;
   /** Called after every JWKS fetch attempt of an issuer (for metrics and logs). */
   readonly onJwksFetch?: (issuer: string, outcome: Parameters<NonNullable<JwksCacheOptions['onFetch']>>[0]) => void;
+  /** Called on each token cache lookup (for metrics). */
+  readonly onTokenCacheLookup?: (result: 'hit' | 'miss') => void;
 }
 
 /**
@@ -87,5 +92,6 @@ export function createJwtAuthenticator(config: JwtConfig, deps: JwtAuthenticator
     mapping: { plans: new Set(deps.planNames), defaultPlan: config.default_plan },
     maxTokenBytes: config.max_token_bytes,
     cache: maxEntries > 0 ? new TokenCache({ maxEntries, ttlMs, clock: deps.clock }) : undefined,
+    onCacheLookup: deps.onTokenCacheLookup,
   });
 }

@@ -56,6 +56,7 @@ export class GuardedLimiter {
     // An idempotent retry may be a replay the store would admit; only the store knows.
     if (request.idempotencyKey === undefined) {
       const known = denyCache.check(request.subject, request.policies);
+      if (denyCache.enabled) metrics.localDenyLookups.inc({ result: known === undefined ? 'miss' : 'hit' });
       if (known !== undefined) {
         metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
         return { kind: 'local-deny', decision: known };

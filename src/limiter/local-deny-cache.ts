@@ -81,6 +81,11 @@ export class LocalDenyCache {
     this.entries?.delete(subject);
   }
 
+  /** False when `max_entries` is 0: every check misses. */
+  get enabled(): boolean {
+    return this.entries !== undefined;
+  }
+
   get size(): number {
     return this.entries?.size ?? 0;
   }

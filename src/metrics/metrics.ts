@@ -48,6 +48,16 @@ export interface GatewayMetrics {
   readonly ledgerFlushFailures: Counter;
   /** Seconds since the ledger last received a complete flush: at most what a crash could lose. */
   readonly ledgerFlushLag: Gauge;
+  /** Requests inside the gateway right now (received, answer not yet written). */
+  readonly inFlight: Gauge;
+  /** One database query of a key-cache miss, in seconds, by result (`ok`, `error`). */
+  readonly keyLookupDuration: Histogram<'result'>;
+  /** Failed database work by operation (`key_lookup`, `last_used_flush`). */
+  readonly databaseErrors: Counter<'operation'>;
+  /** JWT token cache lookups by result (`hit`: no verification, `miss`). */
+  readonly tokenCacheLookups: Counter<'result'>;
+  /** Local deny cache checks by result (`hit`: denied with no store call, `miss`). */
+  readonly localDenyLookups: Counter<'result'>;
 }
 
 /** Bucket bounds in seconds; sub-millisecond resolution for the gateway's own work. */
@@ -143,6 +153,36 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     ledgerFlushLag: new Gauge({
       name: 'quotagate_ledger_flush_lag_seconds',
       help: 'Seconds since the usage ledger last received a complete flush.',
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'quotagate_requests_in_flight',
+      help: 'Requests inside the gateway now: received, answer not yet written.',
+      registers: [registry],
+    }),
+    keyLookupDuration: new Histogram({
+      name: 'quotagate_key_lookup_duration_seconds',
+      help: 'Database query of one API key cache miss, in seconds, by result (ok, error).',
+      labelNames: ['result'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers: [registry],
+    }),
+    databaseErrors: new Counter({
+      name: 'quotagate_database_errors_total',
+      help: 'Failed database work by operation (key_lookup, last_used_flush); ledger flushes count in quotagate_ledger_flush_failures_total.',
+      labelNames: ['operation'],
+      registers: [registry],
+    }),
+    tokenCacheLookups: new Counter({
+      name: 'quotagate_token_cache_lookups_total',
+      help: 'JWT token cache lookups by result: hit (no signature verification), miss.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    localDenyLookups: new Counter({
+      name: 'quotagate_local_deny_cache_lookups_total',
+      help: 'Local deny cache checks by result: hit (denied with no store call), miss (the store decides).',
+      labelNames: ['result'],
       registers: [registry],
     }),
   };

@@ -6,12 +6,18 @@ import type { ProxyEnv } from '../context.js';
 /**
  * Counts every request by route, plan and outcome and times it whole. The
  * outcome is `forwarded`, or the code of the error the gateway answered with.
- * Runs first, so it sees the final result of everything after it.
+ * Runs first, so it sees the final result of everything after it; also
+ * keeps the in-flight gauge.
  */
 export function requestMetrics(metrics: GatewayMetrics): MiddlewareHandler<ProxyEnv> {
   return async function requestMetricsMiddleware(c, next) {
     const startMs = performance.now();
-    await next();
+    metrics.inFlight.inc();
+    try {
+      await next();
+    } finally {
+      metrics.inFlight.dec();
+    }
     const error = c.error;
     const outcome = error === undefined ? 'forwarded' : error instanceof GatewayError ? error.code : 'internal_error';
     const route = c.get('route')?.config.name ?? '';
