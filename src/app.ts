@@ -8,6 +8,7 @@ import type { ApiKeyRecord, KeyStore } from './auth/key-store.js';
 import { buildPlans } from './config/plans.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
+import type { ReloadResult } from './config/restart.js';
 import type { ProxyEnv } from './http/context.js';
 import { bodyLimit } from './http/middleware/body-limit.js';
 import { forward } from './http/middleware/forward.js';
@@ -50,6 +51,8 @@ export interface AppDeps {
     readonly token: string | undefined;
     readonly db: Database | undefined;
     readonly invalidator: CacheInvalidator;
+    /** Re-reads gateway.yaml for `POST /admin/reload`. */
+    readonly reload?: (() => Promise<ReloadResult>) | undefined;
   };
 }
 
@@ -117,6 +120,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
       config,
       clock: deps.clock,
       logger: deps.logger,
+      reload: deps.admin?.reload,
     }),
   );
   return { proxy, admin };

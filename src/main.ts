@@ -18,9 +18,10 @@ import { runMigrate } from './cli/migrate.js';
 import { runSubjects, runUsage } from './cli/admin-commands.js';
 import { type CacheInvalidator, NO_CACHE_INVALIDATION } from './auth/cache-invalidation.js';
 import { type DatabaseKeys, buildDatabaseKeys } from './auth/database-keys.js';
-import { loadConfigFile } from './config/load.js';
+import { ConfigError, loadConfigFile } from './config/load.js';
 import { type DatabaseConnections, describeDatabase, openDatabases } from './db/connect.js';
 import { loadMigrations, migrate } from './db/migrations.js';
+import type { ReloadResult } from './config/restart.js';
 import type { GatewayConfig } from './config/schema.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { DirtyUsageSource, UsageHistory } from './core/usage-ledger.js';
@@ -30,6 +31,7 @@ import { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { Limiter } from './limiter/limiter.js';
 import { LocalDenyCache } from './limiter/local-deny-cache.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
+import { ConfigReloader, type ServingGeneration } from './reload.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { closeRedisClient, createRedisClient, type RedisClient, type RedisStoreConfig, waitUntilReady } from './redis/client.js';
 import { classifyRedisError } from './redis/errors.js';
@@ -58,6 +60,12 @@ export interface RunningGateway {
   readonly cacheInvalidator: CacheInvalidator;
   /** The opened databases; undefined when started with `database: false`. */
   readonly databases: DatabaseConnections | undefined;
+  /**
+   * Re-reads the config file (StartOptions.loadConfig) and swaps in routes,
+   * plans and upstreams; `trigger` (`SIGHUP`, `admin`) is logged. Resolves
+   * with a refusal, never rejects, for an invalid or unappliable file.
+   */
+  reload(trigger: string): Promise<ReloadResult>;
 }
 
 export interface StartOptions {
@@ -73,6 +81,8 @@ export interface StartOptions {
    * takes seconds to start.
    */
   readonly database?: boolean;
+  /** Reads the config file again for a reload; absent: reloads are refused (no file to read). */
+  readonly loadConfig?: () => Promise<GatewayConfig>;
 }
 
 /** Builds every part from `config` and starts both listeners. */
@@ -85,37 +95,54 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
   const { limiter, store } = await buildGuardedLimiter(config, clock, metrics, options.logger, ledger);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, options.logger);
-  const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
-  const forwarder = new Forwarder({ pools: new UpstreamPools(config.upstreams), clientAddress });
-  const apps = buildApp({
-    config,
-    limiter,
-    keyStore: databaseKeys?.keys.keyStore ?? new FileKeyStore(config.auth.api_keys.keys),
-    onApiKeyAccepted: databaseKeys?.keys.onKeyAccepted,
-    tokenAuthenticator: createJwtAuthenticator(config.auth.jwt, {
-      planNames: Object.keys(config.plans),
+  // Everything built from the config that a reload replaces; `config` here is the generation's.
+  const buildGeneration = (config: GatewayConfig): ServingGeneration => {
+    const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
+    const forwarder = new Forwarder({ pools: new UpstreamPools(config.upstreams), clientAddress });
+    const apps = buildApp({
+      config,
+      limiter,
+      keyStore: databaseKeys?.keys.keyStore ?? new FileKeyStore(config.auth.api_keys.keys),
+      onApiKeyAccepted: databaseKeys?.keys.onKeyAccepted,
+      tokenAuthenticator: createJwtAuthenticator(config.auth.jwt, {
+        planNames: Object.keys(config.plans),
+        clock,
+        onJwksFetch: (issuer, outcome) => {
+          metrics.jwksFetches.inc({ outcome: outcome.ok ? 'ok' : 'error' });
+          if (!outcome.ok) options.logger.warn({ issuer, err: outcome.error }, 'JWKS fetch failed; the keys already loaded stay in use');
+        },
+        onTokenCacheLookup: (result) => metrics.tokenCacheLookups.inc({ result }),
+      }),
+      forwarder,
+      clientAddress,
+      metrics,
       clock,
-      onJwksFetch: (issuer, outcome) => {
-        metrics.jwksFetches.inc({ outcome: outcome.ok ? 'ok' : 'error' });
-        if (!outcome.ok) options.logger.warn({ issuer, err: outcome.error }, 'JWKS fetch failed; the keys already loaded stay in use');
+      logger: options.logger,
+      health,
+      usage: {
+        peek: (subject, policies) => limiter.peek({ subject, policies }),
+        reset: (subject, policies) => limiter.reset(subject, policies),
+        forget: (subject) => limiter.forget(subject),
       },
-      onTokenCacheLookup: (result) => metrics.tokenCacheLookups.inc({ result }),
-    }),
-    forwarder,
-    clientAddress,
+      admin: {
+        token: options.adminToken,
+        db: databases?.primary,
+        invalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION,
+        reload: () => reloader.reload('admin'),
+      },
+    });
+    return { config, proxy: apps.proxy.fetch, admin: apps.admin.fetch, retire: () => forwarder.close() };
+  };
+  const reloader = new ConfigReloader({
+    initial: buildGeneration(config),
+    build: buildGeneration,
+    load: options.loadConfig ?? (() => Promise.reject(new ConfigError(['no config file to reload: the gateway was started from a config object']))),
     metrics,
-    clock,
     logger: options.logger,
-    health,
-    usage: {
-      peek: (subject, policies) => limiter.peek({ subject, policies }),
-      reset: (subject, policies) => limiter.reset(subject, policies),
-      forget: (subject) => limiter.forget(subject),
-    },
-    admin: { token: options.adminToken, db: databases?.primary, invalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION },
+    clock,
   });
-  const proxyServer = await listen(apps.proxy.fetch, config.listeners.proxy);
-  const adminServer = await listen(apps.admin.fetch, config.listeners.admin);
+  const proxyServer = await listen(reloader.proxy, config.listeners.proxy);
+  const adminServer = await listen(reloader.admin, config.listeners.admin);
   health.ready = true;
 
   return {
@@ -123,12 +150,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     adminUrl: urlOf(adminServer),
     cacheInvalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION,
     databases,
+    reload: (trigger) => reloader.reload(trigger),
     async shutdown() {
       health.draining = true;
-      await drain(proxyServer, config.shutdown.drain_timeout_ms);
+      await drain(proxyServer, reloader.config.shutdown.drain_timeout_ms);
       // The last charges reach the ledger before the store closes.
       await flusher?.stop().catch((error: unknown) => options.logger.error({ err: error }, 'final usage ledger flush failed'));
-      await Promise.allSettled([forwarder.close(), limiter.close()]);
+      await Promise.allSettled([reloader.close(), limiter.close()]);
       await closeServer(adminServer);
       await databaseKeys?.close();
       await databases?.close();
@@ -379,12 +407,20 @@ async function runServe(argv: readonly string[]): Promise<number> {
   const tokenEnv = config.admin.token_env;
   let gateway: RunningGateway;
   try {
-    gateway = await startGateway(config, { logger, adminToken: tokenEnv === undefined ? undefined : process.env[tokenEnv] });
+    gateway = await startGateway(config, {
+      logger,
+      adminToken: tokenEnv === undefined ? undefined : process.env[tokenEnv],
+      loadConfig: () => loadConfigFile(path, process.env),
+    });
   } catch (error) {
     // A port in use, a data directory held by another process, a database that refuses: say so plainly.
     logger.fatal({ err: error }, 'quotagate could not start');
     return 1;
   }
+  // The reloader logs and counts the outcome; a refusal keeps the old config serving.
+  const reloadOnHangup = (): void =>
+    void gateway.reload('SIGHUP').catch((error: unknown) => logger.error({ err: error }, 'config reload failed'));
+  process.on('SIGHUP', reloadOnHangup);
   logger.info({ proxy: gateway.proxyUrl, admin: gateway.adminUrl, config: path }, 'quotagate listening');
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -48,6 +48,10 @@ export interface GatewayMetrics {
   readonly ledgerFlushFailures: Counter;
   /** Seconds since the ledger last received a complete flush: at most what a crash could lose. */
   readonly ledgerFlushLag: Gauge;
+  /** Config reloads (SIGHUP, `POST /admin/reload`) by result: `ok`, or `rejected` (the old config keeps serving). */
+  readonly configReloads: Counter<'result'>;
+  /** Unix time in seconds of the last reload that was applied; 0 before any. */
+  readonly configLastReloadSuccess: Gauge;
   /** Requests inside the gateway right now (received, answer not yet written). */
   readonly inFlight: Gauge;
   /** One database query of a key-cache miss, in seconds, by result (`ok`, `error`). */
@@ -67,7 +71,12 @@ const LATENCY_BUCKETS_SECONDS = [
 
 export function createMetrics(options: { collectProcessMetrics?: boolean } = {}): GatewayMetrics {
   const registry = new Registry();
-  if (options.collectProcessMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'quotagate_' });
+  if (options.collectProcessMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: 'quotagate_' });
+    // prom-client's `…_total` gauges break Prometheus naming (`promtool check
+    // metrics` rejects them); the per-type gauges beside them hold the same counts.
+    for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`quotagate_nodejs_active_${name}_total`);
+  }
   return {
     registry,
     requests: new Counter({
@@ -153,6 +162,17 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     ledgerFlushLag: new Gauge({
       name: 'quotagate_ledger_flush_lag_seconds',
       help: 'Seconds since the usage ledger last received a complete flush.',
+      registers: [registry],
+    }),
+    configReloads: new Counter({
+      name: 'quotagate_config_reloads_total',
+      help: 'Config reloads by result (ok, rejected); after a rejection the previous config keeps serving.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    configLastReloadSuccess: new Gauge({
+      name: 'quotagate_config_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last config reload that was applied, in seconds; 0 before any.',
       registers: [registry],
     }),
     inFlight: new Gauge({

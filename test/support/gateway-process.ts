@@ -15,6 +15,8 @@ export interface GatewayProcess {
   readonly proxyUrl: string;
   /** `http://host:port` of its admin listener. */
   readonly adminUrl: string;
+  /** The config file it was started with (rewrite it and send SIGHUP to reload). */
+  readonly configPath: string;
   /** Everything it wrote to stdout and stderr so far. */
   readonly output: () => string;
   /** Resolves with its exit code. */
@@ -60,5 +62,5 @@ export async function startGatewayProcess(configYaml: string): Promise<GatewayPr
   }
   const line = output.split('\n').find((l) => l.includes('quotagate listening'))!;
   const { proxy, admin } = JSON.parse(line) as { proxy: string; admin: string };
-  return { child, proxyUrl: proxy, adminUrl: admin, output: () => output, exited };
+  return { child, proxyUrl: proxy, adminUrl: admin, configPath, output: () => output, exited };
 }

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { parseConfigText } from '../../src/config/load.js';
+import { loadConfigFile, parseConfigText } from '../../src/config/load.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { type RunningGateway, startGateway } from '../../src/main.js';
 
@@ -26,6 +26,8 @@ export interface TestGatewayOptions {
   readonly adminToken?: string;
   /** Collects every log line (level trace) instead of discarding them. */
   readonly logLines?: string[];
+  /** The file a reload re-reads (`gateway.reload()`, `POST /admin/reload`); absent: reloads are refused. */
+  readonly configFile?: string;
 }
 
 /**
@@ -46,6 +48,7 @@ export async function startTestGateway(yaml: string, options: TestGatewayOptions
     processMetrics: false,
     database: options.database ?? false,
     adminToken: options.adminToken,
+    ...(options.configFile === undefined ? {} : { loadConfig: () => loadConfigFile(options.configFile!, {}) }),
   });
   return { gateway, proxyUrl: gateway.proxyUrl, adminUrl: gateway.adminUrl, clock };
 }

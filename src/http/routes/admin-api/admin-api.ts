@@ -9,6 +9,7 @@ import { asGatewayError, problemResponse } from '../../problem-response.js';
 import { adminActor, adminAuth } from './admin-auth.js';
 import type { AdminApiDeps, AdminRouteDeps } from './deps.js';
 import { keyRoutes } from './key-routes.js';
+import { reloadRoute } from './reload-route.js';
 import { subjectRoutes } from './subject-routes.js';
 import { usageRoutes } from './usage-routes.js';
 
@@ -25,6 +26,7 @@ export function adminApi(deps: AdminApiDeps): Hono {
     const document: unknown = parseYaml(await readFile(openapiDocumentPath(), 'utf8'));
     return c.json(document as object);
   });
+  if (deps.reload !== undefined) app.post('/admin/reload', adminAuth(deps.token), reloadRoute(deps.reload));
   const token = deps.db === undefined ? undefined : deps.token;
   app.use('/admin/*', adminAuth(token));
   if (deps.db !== undefined && token !== undefined && token !== '') {

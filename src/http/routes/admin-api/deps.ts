@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CacheInvalidator } from '../../../auth/cache-invalidation.js';
+import type { ReloadResult } from '../../../config/restart.js';
 import type { GatewayConfig } from '../../../config/schema.js';
 import type { Clock } from '../../../core/clock.js';
 import type { Database } from '../../../db/database.js';
@@ -18,6 +19,8 @@ export interface AdminApiDeps {
   /** The limit store's read and reset; absent: usage and reset answer 503 `usage_unavailable`. */
   readonly usage?: UsageStore | undefined;
   readonly logger: Logger;
+  /** Re-reads gateway.yaml (`POST /admin/reload`); absent: no such route. Needs only the token, not a database. */
+  readonly reload?: (() => Promise<ReloadResult>) | undefined;
 }
 
 /** AdminApiDeps once the API is on: a database is open. */
