@@ -103,6 +103,31 @@ describe('CachingKeyStore', () => {
     await expect(cache.findByHash(A)).rejects.toThrow('down');
   });
 
+  it('times each store query of a miss (the key lookup histogram), and says whether it failed; hits are not timed', async () => {
+    const timed: boolean[] = [];
+    const store = new CountingStore();
+    store.records.set(A, { id: 'ka', subject: 'acme', plan: 'pro' });
+    let down = false;
+    const flaky: KeyStore = { findByHash: (hash) => (down ? Promise.reject(new Error('down')) : store.findByHash(hash)) };
+    const cache = new CachingKeyStore({
+      store: flaky,
+      clock: new ManualClock(0),
+      maxEntries: 10,
+      ttlMs: 1_000,
+      negativeMaxEntries: 10,
+      negativeTtlMs: 1_000,
+      onQueryTimed: (seconds, ok) => {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        timed.push(ok);
+      },
+    });
+    await cache.findByHash(A);
+    await cache.findByHash(A);
+    down = true;
+    await expect(cache.findByHash(B)).rejects.toThrow('down');
+    expect(timed).toEqual([true, false]);
+  });
+
   it('keeps at most max_entries keys, and with 0 keeps none', async () => {
     const small = setup({ maxEntries: 2 });
     await small.cache.findByHash(A);

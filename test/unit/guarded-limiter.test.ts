@@ -109,6 +109,27 @@ describe('GuardedLimiter', () => {
     expect(store.calls).toBe(callsBefore + 2);
   });
 
+  it('counts local deny cache checks as hits and misses, and none when the cache is off', async () => {
+    const { guard, metrics } = setup();
+    for (let i = 0; i < 4; i++) await guard.decide(request(), 'closed');
+    expect(await metricValue(metrics, 'quotagate_local_deny_cache_lookups_total', { result: 'miss' })).toBe(3);
+    expect(await metricValue(metrics, 'quotagate_local_deny_cache_lookups_total', { result: 'hit' })).toBe(1);
+
+    const clock = new ManualClock(Date.UTC(2026, 5, 15, 10, 30));
+    const off = createMetrics({ collectProcessMetrics: false });
+    const noCache = new GuardedLimiter({
+      limiter: new MemoryLimiter({ clock, sweepIntervalMs: 0 }),
+      storeName: 'test',
+      breaker: new CircuitBreaker({ failureThreshold: 2, openMs: 1000, clock }),
+      denyCache: new LocalDenyCache(0, clock),
+      metrics: off,
+      clock,
+      storeRetryAfterSeconds: 1,
+    });
+    for (let i = 0; i < 4; i++) await noCache.decide(request(), 'closed');
+    expect((await off.registry.getSingleMetric('quotagate_local_deny_cache_lookups_total')!.get()).values).toEqual([]);
+  });
+
   it('reset clears the counters and the local deny entry, so the next request reaches the store and passes', async () => {
     const { store, guard } = setup();
     await guard.decide(request(), 'closed');

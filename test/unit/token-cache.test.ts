@@ -76,16 +76,18 @@ describe('JwtAuthenticator with the cache', () => {
     const verifier = scriptedVerifier(() =>
       valid ? { ok: true, claims: { sub: 'acme', plan: 'enterprise', exp: expSeconds }, issuer } : { ok: false, reason: 'token_expired' },
     );
+    const lookups: ('hit' | 'miss')[] = [];
     const authenticator = new JwtAuthenticator({
       verifier,
       mapping,
       maxTokenBytes: 8192,
       cache: new TokenCache({ maxEntries: 100, ttlMs: 30_000, clock }),
+      onCacheLookup: (result) => lookups.push(result),
     });
     const expire = () => {
       valid = false;
     };
-    return { clock, verifier, authenticator, expire };
+    return { clock, verifier, authenticator, expire, lookups };
   }
   const bearer = (authenticator: Authenticator, token: string) => authenticator.authenticate({ xApiKey: undefined, authorization: `Bearer ${token}` });
 
@@ -96,6 +98,14 @@ describe('JwtAuthenticator with the cache', () => {
     expect(verifier.calls).toBe(1);
     await bearer(authenticator, 'other');
     expect(verifier.calls).toBe(2);
+  });
+
+  it('reports each cache lookup as a hit or a miss (the token cache metric)', async () => {
+    const { authenticator, lookups } = setup(NOW_MS / 1000 + 3600);
+    await bearer(authenticator, 'tok');
+    await bearer(authenticator, 'tok');
+    await bearer(authenticator, 'other');
+    expect(lookups).toEqual(['miss', 'hit', 'miss']);
   });
 
   it('verifies again once the token reaches exp, and then refuses it', async () => {
