@@ -10,11 +10,13 @@ import type { GatewayConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
 import type { ReloadResult } from './config/restart.js';
 import type { ProxyEnv } from './http/context.js';
+import { accessLog } from './http/middleware/access-log.js';
 import { bodyLimit } from './http/middleware/body-limit.js';
 import { forward } from './http/middleware/forward.js';
 import { type CredentialMode, identify } from './http/middleware/identify.js';
 import { limit } from './http/middleware/limit.js';
 import { matchRoute } from './http/middleware/match-route.js';
+import { requestId } from './http/middleware/request-id.js';
 import { requestMetrics } from './http/middleware/request-metrics.js';
 import { asGatewayError, problemResponse } from './http/problem-response.js';
 import { RouteTable } from './http/route-table.js';
@@ -70,6 +72,9 @@ export function buildApp(deps: AppDeps): GatewayApps {
   const authenticators = credentialAuthenticators(deps);
   const plans = buildPlans(config.plans);
   const onAuthFailure = (reason: string) => metrics.authFailures.inc({ reason });
+  const { access_log: accessLogConfig } = config.logging;
+  if (accessLogConfig.enabled) proxy.use(accessLog({ logger: deps.logger, includeSubject: accessLogConfig.include_subject }));
+  proxy.use(requestId());
   proxy.use(requestMetrics(metrics));
   // Answered by the gateway itself, before the route table; charges nothing.
   proxy.get(SELF_USAGE_PATH, selfUsage({ authenticators, onAuthFailure, plans, usage: deps.usage, clock: deps.clock }));

@@ -2,12 +2,12 @@ import type { GatewayConfig } from './schema.js';
 
 /**
  * What a hot reload may change. Routes, plans, upstreams, auth, proxy,
- * headers, shutdown and logging are rebuilt from the new file; the sections
- * below configure what outlives a reload (the listeners' sockets, the limit
- * store, the databases, the ledger flusher, the admin token), so a change to
- * one of them is refused and needs a restart.
+ * headers, shutdown and the access log are rebuilt from the new file; the
+ * fields below configure what outlives a reload (the listeners' sockets, the
+ * limit store, the databases, the ledger flusher, the admin token, the
+ * logger), so a change to one of them is refused and needs a restart.
  */
-export const RESTART_SECTIONS = ['listeners', 'store', 'postgres', 'usage', 'admin'] as const;
+export const RESTART_FIELDS = ['listeners', 'store', 'postgres', 'usage', 'admin', 'logging.level'] as const;
 
 /** How a reload ended. A refusal is a value: the old config keeps serving. */
 export type ReloadResult =
@@ -20,7 +20,13 @@ export type ReloadResult =
       readonly problems: readonly string[];
     };
 
-/** The {@link RESTART_SECTIONS} that differ between `running` and `next` (both validated, defaults filled in). */
+/** The {@link RESTART_FIELDS} that differ between `running` and `next` (both validated, defaults filled in). */
 export function sectionsNeedingRestart(running: GatewayConfig, next: GatewayConfig): string[] {
-  return RESTART_SECTIONS.filter((section) => JSON.stringify(running[section]) !== JSON.stringify(next[section]));
+  return RESTART_FIELDS.filter((field) => JSON.stringify(valueAt(running, field)) !== JSON.stringify(valueAt(next, field)));
+}
+
+function valueAt(config: GatewayConfig, dottedPath: string): unknown {
+  let value: unknown = config;
+  for (const key of dottedPath.split('.')) value = (value as Record<string, unknown> | undefined)?.[key];
+  return value;
 }

@@ -287,8 +287,18 @@ const configObject = z.strictObject({
     .strictObject({ drain_timeout_ms: durationMs(10_000) })
     .default({ drain_timeout_ms: 10_000 }),
   logging: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-    .default({ level: 'info' }),
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** One JSON line per proxied request, at level info; never a key or token. */
+      access_log: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** Also log the charged subject (a customer identifier; off by default). */
+          include_subject: z.boolean().default(false),
+        })
+        .default({ enabled: true, include_subject: false }),
+    })
+    .default({ level: 'info', access_log: { enabled: true, include_subject: false } }),
 });
 
 export const configSchema = configObject.superRefine(checkReferences);

@@ -11,6 +11,8 @@ import type { CompiledRoute } from './route-table.js';
  * access, which the hot path should not pay for.
  */
 export interface ProxyVariables {
+  /** requestId: the request's id (the client's X-Request-Id when well-formed, else a new UUID). */
+  requestId: string;
   /** matchRoute: the route this request matched. */
   route: CompiledRoute;
   /** matchRoute: the normalized path (no query) to forward. */
@@ -23,7 +25,14 @@ export interface ProxyVariables {
   rateLimitHeaders: readonly HeaderPair[];
   /** limit: what the request was charged, when it was; forward refunds it per `refund_on`. */
   receipt: ChargeReceipt | undefined;
+  /** limit: how the limit decided, for the access log. */
+  decision: LimitDecisionKind;
+  /** forward: the upstream's time to response headers, in ms. */
+  upstreamMs: number;
 }
+
+/** What the limit middleware decided: `allowed`, `denied` (by the store), `local-deny`, `fail-open`, `fail-closed`. */
+export type LimitDecisionKind = 'allowed' | 'denied' | 'local-deny' | 'fail-open' | 'fail-closed';
 
 /** Bindings are absent when the app is driven in-process with `app.request()`. */
 export interface ProxyEnv {

@@ -34,6 +34,8 @@ export interface ForwardRequest {
   readonly maxBodyBytes: number;
   /** Lowercase names of the request fields that carried the caller's credential; not forwarded. */
   readonly credentialHeaders: readonly string[];
+  /** Sent upstream as `x-request-id` in place of the client's; absent: the client's (if any) is passed on. */
+  readonly requestId?: string | undefined;
 }
 
 /**
@@ -113,6 +115,7 @@ export class Forwarder {
       identity: request.identity,
       client,
       protocol: isEncrypted(incoming) ? 'https' : 'http',
+      requestId: request.requestId,
     });
     let body: BodyLimitStream | null = null;
     if (hasRequestBody(headers)) {

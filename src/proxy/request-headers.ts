@@ -14,6 +14,8 @@ export interface UpstreamHeaderContext {
   readonly client: ClientAddress;
   /** Scheme of the listener the request came in on. */
   readonly protocol: 'http' | 'https';
+  /** The gateway's id for the request: replaces the client's `x-request-id`. */
+  readonly requestId?: string | undefined;
 }
 
 /**
@@ -27,7 +29,8 @@ export interface UpstreamHeaderContext {
  * the gateway sets itself. `forwarded` and `x-real-ip` are kept only from a
  * trusted proxy: from anyone else they are claims an upstream might believe.
  *
- * Added: `x-quotagate-subject`, `-plan`, `-key-id` (when known), and
+ * Added: `x-quotagate-subject`, `-plan`, `-key-id` (when known), `x-request-id`
+ * (the gateway's id, replacing the client's), and
  * `x-forwarded-for`, `-proto`, `-host` (a trusted proxy's proto and host are
  * kept; otherwise the listener's scheme and the request's `Host`).
  */
@@ -40,6 +43,7 @@ export function buildUpstreamRequestHeaders(headers: IncomingHttpHeaders, contex
     const value = headers[name];
     if (value === undefined || isHopByHop(name, nominated) || isDropped(name, trusted)) continue;
     if (credentials.length > 0 && credentials.includes(name)) continue;
+    if (context.requestId !== undefined && name === 'x-request-id') continue;
     if (typeof value === 'string') {
       out.push(name, value);
     } else {
@@ -52,6 +56,7 @@ export function buildUpstreamRequestHeaders(headers: IncomingHttpHeaders, contex
     out.push('x-quotagate-subject', headerSafe(identity.subject), 'x-quotagate-plan', headerSafe(identity.plan));
     if (identity.keyId !== undefined) out.push('x-quotagate-key-id', headerSafe(identity.keyId));
   }
+  if (context.requestId !== undefined) out.push('x-request-id', context.requestId);
   out.push('x-forwarded-for', context.client.forwardedFor);
   const proto = trusted ? firstValue(headers['x-forwarded-proto']) : undefined;
   out.push('x-forwarded-proto', proto ?? context.protocol);

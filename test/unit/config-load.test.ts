@@ -61,7 +61,7 @@ describe('parseConfigText', () => {
       usage: { flush_interval_ms: 5_000 },
       admin: {},
       shutdown: { drain_timeout_ms: 10_000 },
-      logging: { level: 'info' },
+      logging: { level: 'info', access_log: { enabled: true, include_subject: false } },
     });
   });
 

@@ -73,6 +73,11 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
     file: 'bad-log-level.yaml',
     problem: 'logging.level: expected one of "fatal", "error", "warn", "info", "debug", "trace", "silent"',
   },
+  {
+    rule: 'an access-log switch that is not a boolean',
+    file: 'bad-access-log.yaml',
+    problem: 'logging.access_log.include_subject: expected a boolean, got a string ("yes")',
+  },
   { rule: 'an unknown reset format', file: 'bad-reset-format.yaml', problem: 'headers.reset_format: expected one of "delta-seconds", "epoch-seconds"' },
   // Plans and limits
   { rule: 'a fractional limit', file: 'fractional-limit.yaml', problem: 'plans.free.limits.hour: expected an integer' },

@@ -18,6 +18,12 @@ function byName(flat: string[]): Record<string, string[]> {
 }
 
 describe('buildUpstreamRequestHeaders', () => {
+  it("sends the gateway's request id in place of the client's, once", () => {
+    const headers: IncomingHttpHeaders = { 'x-request-id': 'bad id from client' };
+    expect(byName(buildUpstreamRequestHeaders(headers, context({ requestId: 'gw-1' })))['x-request-id']).toEqual(['gw-1']);
+    expect(byName(buildUpstreamRequestHeaders(headers, context()))['x-request-id']).toEqual(['bad id from client']);
+  });
+
   it('copies end-to-end fields, repeating array values', () => {
     const headers: IncomingHttpHeaders = { host: 'api.example.com', accept: 'application/json', cookie: 'a=1', 'x-multi': ['1', '2'] };
     const built = byName(buildUpstreamRequestHeaders(headers, context()));

@@ -16,6 +16,13 @@ export interface ForwardOptions {
   readonly refund: (receipt: ChargeReceipt) => Promise<void>;
 }
 
+/** The gateway's response headers plus `x-request-id` (when the request-id middleware ran). */
+function withRequestId(headers: readonly (readonly [string, string])[] | undefined, requestId: string | undefined): (readonly [string, string])[] {
+  const out = headers === undefined ? [] : [...headers];
+  if (requestId !== undefined) out.push(['x-request-id', requestId]);
+  return out;
+}
+
 type RefundCondition = RouteConfig['refund_on'][number];
 
 /** The `refund_on` condition an upstream failure meets, if any. */
@@ -54,7 +61,8 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
         method: c.req.method,
         path: c.get('forwardPath'),
         identity: c.get('identity'),
-        responseHeaders: c.get('rateLimitHeaders'),
+        responseHeaders: withRequestId(c.get('rateLimitHeaders'), c.get('requestId')),
+        requestId: c.get('requestId'),
         maxBodyBytes: route.config.max_body_bytes ?? options.maxBodyBytes,
         credentialHeaders: c.get('credentialHeaders'),
       });
@@ -62,6 +70,7 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
       if (error instanceof GatewayError) await refundIfFailed(error);
       throw error;
     }
+    c.set('upstreamMs', outcome.upstreamMs);
     options.onUpstreamTimed(route.config.name, outcome.upstreamMs / 1000);
     await refundIfFailed(outcome);
     return RESPONSE_ALREADY_SENT;

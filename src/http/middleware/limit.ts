@@ -62,9 +62,11 @@ export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
     );
     switch (outcome.kind) {
       case 'fail-open':
+        c.set('decision', 'fail-open');
         c.set('rateLimitHeaders', [UNENFORCED_HEADER]);
         return next();
       case 'fail-closed':
+        c.set('decision', 'fail-closed');
         throw new GatewayError(
           'store_unavailable',
           'The limit store is unavailable and this route does not forward unchecked requests.',
@@ -72,10 +74,12 @@ export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
           [['retry-after', String(outcome.retryAfterSeconds)]],
         );
       case 'local-deny':
+        c.set('decision', 'local-deny');
         throw denial(outcome.decision, plan, headersOf(outcome.decision.policies, options, route.config.hide_headers));
       case 'decided': {
         const { decision } = outcome;
         const headers = headersOf(decision.policies, options, route.config.hide_headers);
+        c.set('decision', decision.allowed ? 'allowed' : 'denied');
         if (!decision.allowed) throw denial(decision, plan, headers);
         c.set('rateLimitHeaders', headers);
         if (decision.receipt !== undefined) c.set('receipt', decision.receipt);
