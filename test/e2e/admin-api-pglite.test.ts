@@ -63,11 +63,19 @@ describe('openapi/admin.yaml', () => {
         .map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
     );
     const config = parseConfigText(testConfig({ upstreamOrigin: 'http://127.0.0.1:9', routes: '  - { name: api, path_prefix: /, upstream: app }' }), 't.yaml', {});
-    const app = adminApi({ token: 'x', db: {} as Database, config, clock: systemClock, invalidator: NO_CACHE_INVALIDATION, logger: pino({ level: 'silent' }) });
+    const app = adminApi({
+      token: 'x',
+      db: {} as Database,
+      config,
+      clock: systemClock,
+      invalidator: NO_CACHE_INVALIDATION,
+      logger: pino({ level: 'silent' }),
+      reload: () => Promise.resolve({ ok: true, routes: 1, plans: 1, upstreams: 1 }),
+    });
     const served = app.routes
       .filter((route) => route.method !== 'ALL')
       .map((route) => `${route.method} ${route.path}`);
-    expect(new Set(served).size).toBe(17);
+    expect(new Set(served).size).toBe(18);
     expect([...new Set(served)].sort()).toEqual([...documented].sort());
   });
 });
