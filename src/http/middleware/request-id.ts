@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { MiddlewareHandler } from 'hono';
 import { type ProxyEnv, requestHeader } from '../context.js';
 
@@ -25,7 +26,7 @@ export function requestId(): MiddlewareHandler<ProxyEnv> {
     const id = isWellFormedRequestId(offered) ? offered : randomUUID();
     c.set('requestId', id);
     await next();
-    // A forwarded response is already written (with the id); c.res is then a marker.
-    if (c.env?.outgoing?.headersSent !== true) c.res.headers.set('x-request-id', id);
+    // A forwarded response is written by the forwarder (with the id); c.res is then a shared marker.
+    if (c.res !== RESPONSE_ALREADY_SENT) c.res.headers.set('x-request-id', id);
   };
 }
