@@ -44,11 +44,43 @@ export interface LoadResult {
 
 const REQUEST_TIMEOUT_SEC = 10;
 
-/** Loads `url` with `headers` for `options.durationSec` and summarizes the run. */
-export function runLoad(url: string, headers: Readonly<Record<string, string>>, options: LoadOptions): Promise<LoadResult> {
-  return options.ratePerSec === undefined
-    ? runSaturated(url, headers, options)
-    : runPaced(url, headers, { ...options, ratePerSec: options.ratePerSec });
+/**
+ * A load generator bound to one target. The paced one keeps its keep-alive
+ * connections from one run to the next, so a measurement that follows a
+ * warm-up does not start by opening connections.
+ */
+export interface LoadGenerator {
+  /** Loads the target for `durationSec` and summarizes the run. */
+  run(durationSec: number): Promise<LoadResult>;
+  close(): Promise<void>;
+}
+
+/** A generator for `url` and `headers`: saturation, or paced when `options.ratePerSec` is set. */
+export function createLoadGenerator(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  options: Omit<LoadOptions, 'durationSec'>,
+): LoadGenerator {
+  const { ratePerSec } = options;
+  if (ratePerSec === undefined) {
+    return {
+      run: (durationSec) => runSaturated(url, headers, { ...options, durationSec }),
+      close: async () => {},
+    };
+  }
+  const target = new URL(url);
+  const pool = new Pool(target.origin, {
+    connections: options.connections,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: REQUEST_TIMEOUT_SEC * 1000,
+    bodyTimeout: REQUEST_TIMEOUT_SEC * 1000,
+  });
+  const path = `${target.pathname}${target.search}`;
+  return {
+    run: (durationSec) => runPaced(pool, path, headers, ratePerSec, durationSec),
+    close: () => pool.close(),
+  };
 }
 
 function runSaturated(url: string, headers: Readonly<Record<string, string>>, options: LoadOptions): Promise<LoadResult> {
@@ -93,18 +125,12 @@ function runSaturated(url: string, headers: Readonly<Record<string, string>>, op
 }
 
 async function runPaced(
-  url: string,
+  pool: Pool,
+  path: string,
   headers: Readonly<Record<string, string>>,
-  options: LoadOptions & { readonly ratePerSec: number },
+  ratePerSec: number,
+  durationSec: number,
 ): Promise<LoadResult> {
-  const target = new URL(url);
-  const pool = new Pool(target.origin, {
-    connections: options.connections,
-    pipelining: 1,
-    keepAliveTimeout: 30_000,
-    headersTimeout: REQUEST_TIMEOUT_SEC * 1000,
-    bodyTimeout: REQUEST_TIMEOUT_SEC * 1000,
-  });
   const latencyUs = createHistogram();
   const statusCodes: Record<string, number> = {};
   let completed = 0;
@@ -117,7 +143,7 @@ async function runPaced(
   const send = (): void => {
     const sentAt = performance.now();
     const done = pool
-      .request({ method: 'GET', path: `${target.pathname}${target.search}`, headers: { ...headers } })
+      .request({ method: 'GET', path, headers: { ...headers } })
       .then(async (response) => {
         await response.body.dump();
         completed++;
@@ -139,8 +165,8 @@ async function runPaced(
   };
 
   // Dispatch on a 1 ms tick whatever is due, so the requests of one second are spread over it.
-  const total = Math.round(options.ratePerSec * options.durationSec);
-  const intervalMs = 1000 / options.ratePerSec;
+  const total = Math.round(ratePerSec * durationSec);
+  const intervalMs = 1000 / ratePerSec;
   const startedAt = performance.now();
   let sent = 0;
   await new Promise<void>((resolve) => {
@@ -157,7 +183,6 @@ async function runPaced(
   });
   await Promise.all(inFlight);
   const elapsedSec = (performance.now() - startedAt) / 1000;
-  await pool.close();
   return {
     requestsPerSec: completed / elapsedSec,
     totalRequests: completed,

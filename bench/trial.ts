@@ -1,6 +1,6 @@
 import { fetchOnce } from './children.js';
 import type { ForeignCpuMeter } from './cpu.js';
-import { runLoad, type LoadOptions, type LoadResult } from './measure.js';
+import { createLoadGenerator, type LoadOptions, type LoadResult } from './measure.js';
 import type { BenchTarget, StartedTarget } from './targets.js';
 
 /**
@@ -51,14 +51,20 @@ export async function runTrial(
       problems.push(`first request ${first}`);
       progress(`${target.name}: WARNING — first request ${first}`);
     }
-    progress(`${target.name}: warming up for ${options.warmupSec} s`);
-    const warmup = options.warmupSec > 0
-      ? await runLoad(target.url, target.headers, { ...options.load, durationSec: options.warmupSec })
-      : noResult(1);
-    progress(`${target.name}: measuring for ${options.load.durationSec} s`);
-    cpuMeter.reset();
-    const result = await runLoad(target.url, target.headers, options.load);
-    const foreignCpuShare = cpuMeter.foreignShare();
+    const generator = createLoadGenerator(target.url, target.headers, options.load);
+    let warmup: LoadResult;
+    let result: LoadResult;
+    let foreignCpuShare: number | undefined;
+    try {
+      progress(`${target.name}: warming up for ${options.warmupSec} s`);
+      warmup = options.warmupSec > 0 ? await generator.run(options.warmupSec) : noResult(1);
+      progress(`${target.name}: measuring for ${options.load.durationSec} s`);
+      cpuMeter.reset();
+      result = await generator.run(options.load.durationSec);
+      foreignCpuShare = cpuMeter.foreignShare();
+    } finally {
+      await generator.close();
+    }
     problems.push(...problemsOf(warmup, result));
     const exit = started.unexpectedExit();
     if (exit !== undefined) {
