@@ -426,8 +426,11 @@ async function runServe(argv: readonly string[]): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  // shutdown() stops the proxy listener before its first await, so by this
+  // log line no new connection is accepted.
+  const stopped = gateway.shutdown();
   logger.info({ signal, drainTimeoutMs: config.shutdown.drain_timeout_ms }, 'draining');
-  await gateway.shutdown();
+  await stopped;
   logger.info('stopped');
   return 0;
 }
