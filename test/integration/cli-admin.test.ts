@@ -162,7 +162,7 @@ describe('quotagate keys / subjects / usage on a PostgreSQL server', () => {
 
   it('reaches a running gateway on the same PostgreSQL and Redis: a key revoked by the CLI is refused within one second', async () => {
     const keyPrefix = `qgcli${process.pid % 100000}`;
-    const shared = readConfig(config).replace('plans:', `store:\n  type: redis\n  redis: { url: "redis://127.0.0.1:6379", key_prefix: ${keyPrefix} }\nplans:`);
+    const shared = readConfig(config).replace('plans:', `store:\n  type: redis\n  redis: { url: "redis://127.0.0.1:6379", key_prefix: ${keyPrefix}, command_timeout_ms: 2000 }\nplans:`);
     const sharedConfig = join(scratch, 'shared.yaml');
     writeFileSync(sharedConfig, shared);
     const created = await cli(runKeys, ['create', '--subject', 'shared', '--plan', 'pro', '--config', sharedConfig]);

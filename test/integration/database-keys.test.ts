@@ -55,7 +55,8 @@ describe('API keys from the database (PostgreSQL 15, Redis pub/sub)', () => {
       plans: PLANS,
       // The replica is the same server: key lookups get a counter of their own.
       postgres: `  url: ${pgDb.url}\n  replica_url: ${pgDb.url}`,
-      extra: `store:\n  type: redis\n  redis:\n    url: ${redis.url}\n    key_prefix: qgkeys`,
+      // A generous command timeout: this test is about key lookups, not store timeouts on a loaded machine.
+      extra: `store:\n  type: redis\n  redis:\n    url: ${redis.url}\n    key_prefix: qgkeys\n    command_timeout_ms: 2000`,
     });
     first = await startTestGateway(yaml, { database: true });
     second = await startTestGateway(yaml, { database: true });

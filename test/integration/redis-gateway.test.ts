@@ -108,7 +108,7 @@ describe('Redis store through the gateway', () => {
         upstreamOrigin: upstream.origin,
         routes: '  - { name: api, path_prefix: /, upstream: app }',
         plans: '  small: { limits: { hour: 5, day: 8 } }',
-        extra: `store:\n  type: redis\n  redis: { url: "${REDIS_URL}", key_prefix: ${keyPrefix} }\n`,
+        extra: `store:\n  type: redis\n  redis: { url: "${REDIS_URL}", key_prefix: ${keyPrefix}, command_timeout_ms: 2000 }\n`,
       }),
     );
     try {
