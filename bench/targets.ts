@@ -48,7 +48,14 @@ export interface TargetContext {
 
 /** Every target, in table order. The ratios in the report assume `upstream` and `bare` exist. */
 export async function defineTargets(context: TargetContext): Promise<BenchTarget[]> {
-  const [barePort, gatewayPort, adminPort] = [await findFreePort(), await findFreePort(), await findFreePort()];
+  const [barePort, gatewayPort, adminPort, redisGatewayPort, redisAdminPort] = [
+    await findFreePort(),
+    await findFreePort(),
+    await findFreePort(),
+    await findFreePort(),
+    await findFreePort(),
+  ];
+  const redisGatewayUrl = `http://127.0.0.1:${redisGatewayPort}`;
   const bareUrl = `http://127.0.0.1:${barePort}`;
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   return [
@@ -90,6 +97,26 @@ export async function defineTargets(context: TargetContext): Promise<BenchTarget
             UPSTREAM_URL: context.upstreamUrl,
           },
           readyUrl: gatewayUrl,
+        });
+        return server;
+      },
+    },
+    {
+      name: 'quotagate-redis',
+      description: 'quotagate, Redis store (REDIS_URL, default the local Redis): one EVALSHA per request',
+      url: `${redisGatewayUrl}${BENCH_PATH}`,
+      headers: { 'X-API-Key': BENCH_API_KEY },
+      start: async () => {
+        const server = await context.children.start({
+          name: 'quotagate-redis',
+          entry: 'src/bin.ts',
+          args: ['serve', '--config', 'bench/gateway.bench-redis.yaml'],
+          env: {
+            QG_PORT: String(redisGatewayPort),
+            QG_ADMIN_PORT: String(redisAdminPort),
+            UPSTREAM_URL: context.upstreamUrl,
+          },
+          readyUrl: redisGatewayUrl,
         });
         return server;
       },

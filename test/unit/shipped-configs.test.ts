@@ -10,6 +10,7 @@ const shipped = [
     .filter((name) => name.endsWith('.yaml') && name.startsWith('gateway'))
     .map((name) => `config/${name}`),
   'bench/gateway.bench.yaml',
+  'bench/gateway.bench-redis.yaml',
 ];
 
 describe('shipped configs', () => {
