@@ -9,6 +9,8 @@ export const IN_MEMORY = 'memory://';
 export interface PgliteDatabaseOptions {
   /** A directory (created if missing), or `memory://`. */
   readonly dataDir: string;
+  /** Refuse use of the Database inside its own transactions (see StatementCounter); for tests. */
+  readonly detectNestedUse?: boolean;
 }
 
 /**
@@ -22,14 +24,15 @@ export interface PgliteDatabaseOptions {
  */
 export class PgliteDatabase implements Database {
   readonly engine = 'pglite' as const;
-  readonly #counter = new StatementCounter();
+  readonly #counter: StatementCounter;
 
   readonly #pg: PGlite;
   readonly #lockFile: string | undefined;
 
-  private constructor(pg: PGlite, lockFile: string | undefined) {
+  private constructor(pg: PGlite, lockFile: string | undefined, detectNestedUse: boolean) {
     this.#pg = pg;
     this.#lockFile = lockFile;
+    this.#counter = new StatementCounter(detectNestedUse);
   }
 
   /** Opens (or creates) the database in `options.dataDir`. */
@@ -43,7 +46,7 @@ export class PgliteDatabase implements Database {
     }
     try {
       const pg = await PGlite.create(dataDir, { parsers: { [types.INT8]: (raw: string) => Number(raw) } });
-      return new PgliteDatabase(pg, lockFile);
+      return new PgliteDatabase(pg, lockFile, options.detectNestedUse ?? false);
     } catch (error) {
       if (lockFile !== undefined) rmSync(lockFile, { force: true });
       throw error;

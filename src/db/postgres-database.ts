@@ -12,6 +12,8 @@ export interface PostgresDatabaseOptions {
   readonly connectTimeoutMs: number;
   /** Shown in pg_stat_activity. */
   readonly applicationName?: string;
+  /** Refuse use of the Database inside its own transactions (see StatementCounter); for tests. */
+  readonly detectNestedUse?: boolean;
 }
 
 /** How long close() lets running statements finish before it cuts their connections, in seconds. */
@@ -33,9 +35,10 @@ const INT8_AS_NUMBER = {
 export class PostgresDatabase implements Database {
   readonly engine = 'postgres' as const;
   readonly #sql: postgres.Sql<{ int8: number }>;
-  readonly #counter = new StatementCounter();
+  readonly #counter: StatementCounter;
 
   constructor(options: PostgresDatabaseOptions) {
+    this.#counter = new StatementCounter(options.detectNestedUse ?? false);
     this.#sql = postgres(options.url, {
       max: options.maxConnections,
       connect_timeout: options.connectTimeoutMs / 1000,

@@ -9,7 +9,7 @@ import { IN_MEMORY, PgliteDatabase } from '../../src/db/pglite-database.js';
 import { databaseContract } from '../contract/database.contract.js';
 import { within } from '../support/within.js';
 
-databaseContract('PGlite (in memory)', () => PgliteDatabase.open({ dataDir: IN_MEMORY }));
+databaseContract('PGlite (in memory)', () => PgliteDatabase.open({ dataDir: IN_MEMORY, detectNestedUse: true }));
 
 describe('PgliteDatabase in a data directory', () => {
   const dirs: string[] = [];

@@ -62,6 +62,7 @@ export function connectTestDatabase(url: string, overrides: { statementTimeoutMs
     statementTimeoutMs: overrides.statementTimeoutMs ?? 10_000,
     connectTimeoutMs: 5_000,
     applicationName: 'quotagate-test',
+    detectNestedUse: true,
   });
 }
 
