@@ -1,5 +1,4 @@
 import { publishInvalidation } from '../auth/redis-cache-invalidator.js';
-import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { periodOf } from '../core/calendar.js';
 import { systemClock } from '../core/clock.js';
@@ -19,6 +18,7 @@ import {
 } from '../http/routes/admin-api/operations.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/client.js';
 import type { CommandIo } from './io.js';
+import { loadConfigForCommand } from './load-config.js';
 
 /**
  * The admin commands of the CLI, on the configured database (the embedded
@@ -68,14 +68,8 @@ async function withDatabase(
   io: CommandIo,
   work: (db: Database, config: GatewayConfig) => Promise<number>,
 ): Promise<number> {
-  let config: GatewayConfig;
-  try {
-    config = await loadConfigFile(configFile, io.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) io.stderr(problem);
-    return 1;
-  }
+  const config = await loadConfigForCommand(configFile, io);
+  if (config === undefined) return 1;
   const target = describeDatabase(config.postgres);
   let databases;
   try {

@@ -1,7 +1,7 @@
-import { ConfigError, loadConfigFile } from '../config/load.js';
 import { describeDatabase, openDatabases } from '../db/connect.js';
 import { loadMigrations, migrate } from '../db/migrations.js';
 import type { CommandIo } from './io.js';
+import { loadConfigForCommand } from './load-config.js';
 
 const USAGE = 'usage: quotagate migrate [--config gateway.yaml]   (default: $QUOTAGATE_CONFIG, else gateway.yaml)';
 
@@ -19,14 +19,8 @@ export async function runMigrate(argv: readonly string[], io: CommandIo): Promis
     io.stderr(USAGE);
     return 2;
   }
-  let config;
-  try {
-    config = await loadConfigFile(file, io.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) io.stderr(problem);
-    return 1;
-  }
+  const config = await loadConfigForCommand(file, io);
+  if (config === undefined) return 1;
   const target = describeDatabase(config.postgres);
   let databases;
   try {

@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { expandString, resolvePlainScalar } from '../../src/config/interpolate.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { configProblems } from '../support/config-problems.js';
+import { configProblems, MINIMAL_CONFIG } from '../support/config-problems.js';
 
-const MINIMAL = `
-upstreams:
-  demo:
-    url: http://127.0.0.1:3000
-routes:
-  - name: api
-    path_prefix: /api
-    upstream: demo
-plans:
-  free: {}
-`;
+const MINIMAL = MINIMAL_CONFIG;
 
 const problemsOf = configProblems;
 

@@ -5,21 +5,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../src/config/load.js';
-import { configProblems } from '../support/config-problems.js';
+import { configProblems, MINIMAL_CONFIG } from '../support/config-problems.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
 
-const MINIMAL = `
-upstreams:
-  demo:
-    url: http://127.0.0.1:3000
-routes:
-  - name: api
-    path_prefix: /api
-    upstream: demo
-plans:
-  free: {}
-`;
+const MINIMAL = MINIMAL_CONFIG;
 
 const problemsOf = configProblems;
 
