@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite, types } from '@electric-sql/pglite';
 import { type Database, StatementCounter, type Transaction } from './database.js';
+import { isProcessAlive } from './process-liveness.js';
 
 /** The data directory that keeps nothing: everything is lost at close. */
 export const IN_MEMORY = 'memory://';
@@ -100,7 +101,7 @@ function lockDataDir(dataDir: string): string {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const holder = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
-    if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+    if (Number.isInteger(holder) && holder !== process.pid && isProcessAlive(holder)) {
       throw new Error(
         `${dataDir} is in use by process ${holder}; the embedded database allows one process at a time ` +
           `(stop it, or remove ${lockFile} if that process is not quotagate)`,
@@ -114,12 +115,3 @@ function lockDataDir(dataDir: string): string {
   throw new Error(`could not take ${lockFile}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

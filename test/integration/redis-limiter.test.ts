@@ -6,29 +6,18 @@ import { windowPolicy, quotaPolicy } from '../../src/core/policy.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
 import {
   closeRedisClient,
-  createRedisClient,
   type RedisClient,
-  type RedisStoreConfig,
   waitUntilReady,
 } from '../../src/redis/client.js';
 import { counterKey } from '../../src/redis/keys.js';
 import { limiterContract } from '../contract/limiter.contract.js';
 import { startRedisServer, redisCli, type RedisServer } from '../support/redis-server.js';
-import { commandCalls, deleteKeysWithPrefix, keysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+import { commandCalls, connectTestRedis, deleteKeysWithPrefix, keysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 import { within } from '../support/within.js';
 
 const MID_MONTH = Date.UTC(2026, 5, 15, 10, 30, 0);
 
-function storeConfig(url: string, overrides: Partial<RedisStoreConfig> = {}): RedisStoreConfig {
-  return { url, command_timeout_ms: 1_000, connect_timeout_ms: 1_000, key_prefix: 'qg', ...overrides };
-}
-
-async function connect(url: string, overrides: Partial<RedisStoreConfig> = {}): Promise<RedisClient> {
-  const client = createRedisClient(storeConfig(url, overrides));
-  client.on('error', () => {}); // Connection errors surface as rejected commands.
-  await waitUntilReady(client, 5_000);
-  return client;
-}
+const connect = connectTestRedis;
 
 describe('RedisLimiter on 127.0.0.1:6379', () => {
   const keyPrefix = testKeyPrefix('contract');

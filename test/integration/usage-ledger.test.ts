@@ -6,12 +6,12 @@ import { IN_MEMORY, PgliteDatabase } from '../../src/db/pglite-database.js';
 import { readUsageSince, upsertUsage } from '../../src/db/usage.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
-import { closeRedisClient, createRedisClient, type RedisClient, waitUntilReady } from '../../src/redis/client.js';
+import { closeRedisClient, type RedisClient } from '../../src/redis/client.js';
 import { usageMarkerKey } from '../../src/redis/keys.js';
 import { DatabaseUsageLedger } from '../../src/usage/database-ledger.js';
 import { LedgerFlusher } from '../../src/usage/ledger-flusher.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
-import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+import { connectTestRedis, deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 
 const MID_MONTH = Date.UTC(2026, 5, 15, 10, 30, 0);
 const HOUR_START = new Date(Date.UTC(2026, 5, 15, 10));
@@ -19,12 +19,7 @@ const DAY_START = new Date(Date.UTC(2026, 5, 15));
 const MONTH_START = new Date(Date.UTC(2026, 5, 1));
 const policies = [windowPolicy('hour', 1_000), windowPolicy('day', 5_000), quotaPolicy('search', 'month', 60)];
 
-async function connect(url: string): Promise<RedisClient> {
-  const client = createRedisClient({ url, command_timeout_ms: 2_000, connect_timeout_ms: 1_000, key_prefix: 'qg' });
-  client.on('error', () => {});
-  await waitUntilReady(client, 5_000);
-  return client;
-}
+const connect = (url: string) => connectTestRedis(url, { command_timeout_ms: 2_000 });
 
 async function openLedger() {
   const db = await PgliteDatabase.open({ dataDir: IN_MEMORY });

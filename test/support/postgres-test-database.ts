@@ -3,6 +3,7 @@ import postgres from 'postgres';
 import type { Database } from '../../src/db/database.js';
 import { PostgresDatabase } from '../../src/db/postgres-database.js';
 import { within } from './within.js';
+import { isProcessAlive } from '../../src/db/process-liveness.js';
 
 /**
  * Throwaway databases on the PostgreSQL server of the test environment
@@ -41,7 +42,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     const existing = await sql<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${`${NAME_PREFIX}%`}`;
     for (const { datname } of existing) {
       const pid = Number(/^qg_test_(\d+)_/.exec(datname)?.[1]);
-      if (Number.isInteger(pid) && !isAlive(pid)) await sql.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+      if (Number.isInteger(pid) && !isProcessAlive(pid)) await sql.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
     }
     await sql.unsafe(`CREATE DATABASE "${name}"`);
   }, `CREATE DATABASE ${name}`);
@@ -66,11 +67,3 @@ export function connectTestDatabase(url: string, overrides: { statementTimeoutMs
   });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { within } from './within.js';
+import { isProcessAlive } from '../../src/db/process-liveness.js';
 
 const run = promisify(execFile);
 
@@ -141,7 +142,7 @@ export function reapOrphanedServers(): void {
   for (const name of readdirSync(tmpdir()).filter((entry) => entry.startsWith(DIR_PREFIX))) {
     const dir = realpathSync(join(tmpdir(), name));
     const owner = Number(readOrEmpty(join(dir, 'owner.pid')));
-    if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) continue;
+    if (!Number.isInteger(owner) || owner <= 0 || isProcessAlive(owner)) continue;
     const serverPid = Number(readOrEmpty(join(dir, 'redis.pid')));
     if (Number.isInteger(serverPid) && serverPid > 0 && cwdOf(serverPid) === dir) {
       try {
@@ -162,14 +163,6 @@ function readOrEmpty(path: string): string {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function cwdOf(pid: number): string | undefined {
   try {

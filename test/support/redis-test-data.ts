@@ -1,5 +1,13 @@
 import { Cluster, type Redis } from 'ioredis';
-import type { RedisClient } from '../../src/redis/client.js';
+import { createRedisClient, type RedisClient, type RedisStoreConfig, waitUntilReady } from '../../src/redis/client.js';
+
+/** A ready client for the Redis at `url` (1 s timeouts unless overridden); errors surface as rejected commands. */
+export async function connectTestRedis(url: string, overrides: Partial<RedisStoreConfig> = {}): Promise<RedisClient> {
+  const client = createRedisClient({ url, command_timeout_ms: 1_000, connect_timeout_ms: 1_000, key_prefix: 'qg', ...overrides });
+  client.on('error', () => {});
+  await waitUntilReady(client, 5_000);
+  return client;
+}
 
 /**
  * A key prefix unique to this test run (valid as `store.redis.key_prefix`),
