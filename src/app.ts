@@ -112,7 +112,6 @@ export function buildApp(deps: AppDeps): GatewayApps {
   const admin = adminRoutes({
     metrics,
     health: deps.health,
-    storeState: () => deps.limiter.storeState,
     servesWithoutStore: config.routes.some((route) => route.on_store_error === 'open'),
   });
   admin.route(

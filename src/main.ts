@@ -34,7 +34,9 @@ import { MemoryLimiter } from './limiter/memory-limiter.js';
 import { ConfigReloader, type ServingGeneration } from './reload.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { closeRedisClient, createRedisClient, type RedisClient, type RedisStoreConfig, waitUntilReady } from './redis/client.js';
-import { classifyRedisError } from './redis/errors.js';
+import { classifyRedisError, FirstErrorOfKindLog } from './redis/error-kinds.js';
+import { type ProbeReport, RedisReadinessProbe } from './redis/readiness-probe.js';
+import { ALWAYS_READY } from './core/readiness.js';
 import { registerNoscriptGauge } from './redis/noscript-gauge.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 import { createMetrics, registerDatabaseQueries } from './metrics/metrics.js';
@@ -88,12 +90,12 @@ export interface StartOptions {
 /** Builds every part from `config` and starts both listeners. */
 export async function startGateway(config: GatewayConfig, options: StartOptions): Promise<RunningGateway> {
   const clock = options.clock ?? systemClock;
-  const health: HealthState = { ready: false, draining: false };
+  const health: HealthState = { ready: false, draining: false, store: ALWAYS_READY };
   const metrics = createMetrics({ collectProcessMetrics: options.processMetrics ?? true });
   const databases = options.database === false ? undefined : await openMigratedDatabases(config, options.logger);
   const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, options.logger);
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
-  const { limiter, store } = await buildGuardedLimiter(config, clock, metrics, options.logger, ledger);
+  const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, options.logger, ledger, health);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, options.logger);
   // Everything built from the config that a reload replaces; `config` here is the generation's.
   const buildGeneration = (config: GatewayConfig): ServingGeneration => {
@@ -141,6 +143,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     logger: options.logger,
     clock,
   });
+  // The first verdict is known before /readyz can be asked (bounded by command_timeout_ms).
+  await probe?.start();
   const proxyServer = await listen(reloader.proxy, config.listeners.proxy);
   const adminServer = await listen(reloader.admin, config.listeners.admin);
   health.ready = true;
@@ -156,6 +160,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await drain(proxyServer, reloader.config.shutdown.drain_timeout_ms);
       // The last charges reach the ledger before the store closes.
       await flusher?.stop().catch((error: unknown) => options.logger.error({ err: error }, 'final usage ledger flush failed'));
+      await probe?.stop();
       await Promise.allSettled([reloader.close(), limiter.close()]);
       await closeServer(adminServer);
       await databaseKeys?.close();
@@ -277,7 +282,8 @@ const LEFTOVER_SWEEP_INTERVAL_MS = 300_000;
 /**
  * The configured store, behind the local deny cache, the circuit breaker and
  * the failure policy; with a ledger, the store also restores counters from it
- * and marks what it charged (`store` is then the flusher's source).
+ * and marks what it charged (`store` is then the flusher's source). With
+ * Redis, also its readiness probe (not started), which keeps `health.store`.
  */
 async function buildGuardedLimiter(
   config: GatewayConfig,
@@ -285,13 +291,29 @@ async function buildGuardedLimiter(
   metrics: GatewayMetrics,
   logger: Logger,
   ledger: UsageHistory | undefined,
-): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource }> {
+  health: HealthState,
+): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe }> {
   const { store } = config;
   const storeName = store.type;
-  const limiter: Limiter & DirtyUsageSource =
-    store.type === 'redis' && store.redis !== undefined
-      ? await connectRedisLimiter(store.redis, logger, metrics, ledger)
-      : new MemoryLimiter({ clock, ...(ledger === undefined ? {} : { ledger }) });
+  // Each kind of Redis error is logged once with its cause, again only after the store answered.
+  const errorLog = new FirstErrorOfKindLog((kind, cause, error) => logger.warn({ err: error, kind, cause }, 'redis store error'));
+  let probe: RedisReadinessProbe | undefined;
+  let limiter: Limiter & DirtyUsageSource;
+  if (store.type === 'redis' && store.redis !== undefined) {
+    const client = await connectRedisClient(store.redis, logger, metrics);
+    limiter = new RedisLimiter({ client, keyPrefix: store.redis.key_prefix, ownsClient: true, ...(ledger === undefined ? {} : { ledger }) });
+    probe = new RedisReadinessProbe({
+      client,
+      keyPrefix: store.redis.key_prefix,
+      intervalMs: store.redis.probe_interval_ms,
+      clock,
+      ...(ledger === undefined ? {} : { ledger }),
+      onReport: readinessReporter(health, metrics, logger, errorLog),
+    });
+  } else {
+    limiter = new MemoryLimiter({ clock, ...(ledger === undefined ? {} : { ledger }) });
+    metrics.storeReady.set({ store: storeName }, 1);
+  }
   const breaker = new CircuitBreaker({
     failureThreshold: store.circuit_breaker.failure_threshold,
     openMs: store.circuit_breaker.open_ms,
@@ -310,22 +332,63 @@ async function buildGuardedLimiter(
     metrics,
     clock,
     storeRetryAfterSeconds: Math.max(1, Math.ceil(store.circuit_breaker.open_ms / 1000)),
-    ...(store.type === 'redis' ? { classifyError: classifyRedisError } : {}),
+    ...(store.type === 'redis'
+      ? {
+          classifyError: (error: unknown) => {
+            const kind = classifyRedisError(error);
+            errorLog.note(kind, error);
+            return kind;
+          },
+        }
+      : {}),
   });
-  return { limiter: guarded, store: limiter };
+  return { limiter: guarded, store: limiter, ...(probe === undefined ? {} : { probe }) };
 }
 
 /**
- * A RedisLimiter on a new client. Start-up waits up to connect_timeout_ms for
+ * What each readiness probe report changes: `health.store` (for /readyz), the
+ * probe metrics, and the log — a line when the verdict or the warnings
+ * change, and one when Redis was found emptied; not one per probe.
+ */
+function readinessReporter(
+  health: HealthState,
+  metrics: GatewayMetrics,
+  logger: Logger,
+  errorLog: FirstErrorOfKindLog,
+): (report: ProbeReport) => void {
+  let first = true;
+  return (report) => {
+    const previous = health.store;
+    const { readiness } = report;
+    health.store = readiness;
+    metrics.storeProbes.inc({ store: 'redis', result: report.result });
+    metrics.storeReady.set({ store: 'redis' }, readiness.state === 'up' ? 1 : 0);
+    metrics.redisMaxmemoryPolicy.reset();
+    for (const policy of new Set(report.policies)) {
+      metrics.redisMaxmemoryPolicy.set({ policy }, report.policies.filter((p) => p === policy).length);
+    }
+    if (report.emptied) {
+      metrics.redisEmptied.inc();
+      logger.warn('redis lost its data since the last readiness probe (restart without persistence, flush, or failover to an empty node); counters are restored from the ledger, if any');
+    }
+    if (readiness.state === 'up') errorLog.forget();
+    if (readiness.state !== previous.state || readiness.reason !== previous.reason || first) {
+      if (readiness.state === 'up') logger.info('redis store ready (readiness probe)');
+      else logger.warn({ result: report.result, reason: readiness.reason, err: report.error }, 'redis store not ready (readiness probe)');
+    }
+    if (readiness.warnings.join('\n') !== previous.warnings.join('\n')) {
+      for (const warning of readiness.warnings) logger.warn({ warning }, 'redis store warning (readiness probe)');
+    }
+    first = false;
+  };
+}
+
+/**
+ * The limiter's Redis client. Start-up waits up to connect_timeout_ms for
  * Redis, then goes on without it: routes answer by their `on_store_error`
  * until the client, which reconnects by itself, is ready.
  */
-async function connectRedisLimiter(
-  redis: RedisStoreConfig,
-  logger: Logger,
-  metrics: GatewayMetrics,
-  ledger: UsageHistory | undefined,
-): Promise<RedisLimiter> {
+async function connectRedisClient(redis: RedisStoreConfig, logger: Logger, metrics: GatewayMetrics): Promise<RedisClient> {
   const client = createRedisClient(redis);
   registerNoscriptGauge(metrics.registry, client);
   let lastError = '';
@@ -341,7 +404,7 @@ async function connectRedisLimiter(
   await waitUntilReady(client, redis.connect_timeout_ms).catch((error: unknown) => {
     logger.warn({ err: error }, 'redis not reachable at start; routes follow on_store_error until it is');
   });
-  return new RedisLimiter({ client, keyPrefix: redis.key_prefix, ownsClient: true, ...(ledger === undefined ? {} : { ledger }) });
+  return client;
 }
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];

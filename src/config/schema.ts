@@ -179,6 +179,8 @@ const redisSchema = z.strictObject({
   /** Longest wait for one limiter call before the route's `on_store_error` applies. */
   command_timeout_ms: z.int().min(1).max(60_000).default(100),
   connect_timeout_ms: durationMs(1_000),
+  /** Pause between two readiness probes of Redis (off the request path), for `/readyz`. */
+  probe_interval_ms: z.int().min(50).max(60_000).default(1_000),
   /** First part of every Redis key (`<prefix>:v1:{<subject>}:…`), to share a Redis with other apps. */
   key_prefix: z.string().regex(/^[a-z0-9_-]{1,32}$/, { error: 'expected 1–32 of a-z, 0-9, "-", "_"' }).default('qg'),
 });

@@ -31,8 +31,20 @@ export interface GatewayMetrics {
   readonly decisions: Counter<'outcome' | 'reason'>;
   /** Duration of one limiter call to the store, in seconds. */
   readonly storeDuration: Histogram<'store'>;
-  /** Failed or skipped store calls by kind (`timeout`, `connection`, `circuit_open`, `error`). */
+  /**
+   * Failed or skipped store calls by kind: `circuit_open` (skipped), or a
+   * Redis error kind (src/redis/error-kinds.ts: `timeout`, `connection`,
+   * `oom`, `noperm`, …), `error` when unknown.
+   */
   readonly storeErrors: Counter<'store' | 'kind'>;
+  /** Readiness probes of the store by result: `ok`, a Redis error kind, or `ledger_unavailable`. */
+  readonly storeProbes: Counter<'store' | 'result'>;
+  /** The readiness probe's verdict: 1 the store would serve requests now, 0 not. */
+  readonly storeReady: Gauge<'store'>;
+  /** How many primaries in use report each `maxmemory-policy` (`unknown`: INFO refused or failed). */
+  readonly redisMaxmemoryPolicy: Gauge<'policy'>;
+  /** Times the readiness probe found that Redis had lost its data since this instance's previous probe. */
+  readonly redisEmptied: Counter;
   /** The store's circuit breaker: 0 closed, 1 half-open, 2 open. */
   readonly circuitState: Gauge<'store'>;
   /** Charges given back after an upstream failure, by result (`ok`, `failed`). */
@@ -126,8 +138,31 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     }),
     storeErrors: new Counter({
       name: 'quotagate_store_errors_total',
-      help: 'Store calls that failed or were skipped, by kind (timeout, connection, circuit_open, error).',
+      help: 'Store calls that failed or were skipped, by kind (circuit_open, or the Redis error kind: timeout, connection, oom, noperm, ...).',
       labelNames: ['store', 'kind'],
+      registers: [registry],
+    }),
+    storeProbes: new Counter({
+      name: 'quotagate_store_probes_total',
+      help: 'Readiness probes of the store, by result (ok, a Redis error kind, or ledger_unavailable).',
+      labelNames: ['store', 'result'],
+      registers: [registry],
+    }),
+    storeReady: new Gauge({
+      name: 'quotagate_store_ready',
+      help: 'Whether the last readiness probe found the store able to serve requests (1) or not (0).',
+      labelNames: ['store'],
+      registers: [registry],
+    }),
+    redisMaxmemoryPolicy: new Gauge({
+      name: 'quotagate_redis_maxmemory_policy',
+      help: 'Primaries in use reporting each maxmemory-policy (unknown: INFO refused or failed), from the readiness probe.',
+      labelNames: ['policy'],
+      registers: [registry],
+    }),
+    redisEmptied: new Counter({
+      name: 'quotagate_redis_emptied_total',
+      help: 'Times the readiness probe found Redis had lost its data (restart without persistence, flush, failover to an empty node).',
       registers: [registry],
     }),
     circuitState: new Gauge({

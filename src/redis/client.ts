@@ -1,8 +1,12 @@
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
 import type { GatewayConfig } from '../config/schema.js';
+import { CLUSTER_RETRY_DELAY_MS, maxClusterRedirections } from './cluster-retries.js';
 
 /** The `store.redis` section of gateway.yaml. */
 export type RedisStoreConfig = NonNullable<GatewayConfig['store']['redis']>;
+
+/** What a connection needs of the section (the readiness probe's interval is not a connection's). */
+export type RedisConnectionConfig = Omit<RedisStoreConfig, 'probe_interval_ms'>;
 
 /** A connection to a single Redis (possibly found through Sentinel) or to a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -26,7 +30,7 @@ const reconnectDelayMs = (attempt: number): number => Math.min(attempt * 100, MA
  * The caller should listen to `error` events (ioredis logs unhandled ones to
  * stderr) and may await `waitUntilReady`.
  */
-export function createRedisClient(config: RedisStoreConfig): RedisClient {
+export function createRedisClient(config: RedisConnectionConfig): RedisClient {
   const options: RedisOptions = {
     commandTimeout: config.command_timeout_ms,
     connectTimeout: config.connect_timeout_ms,
@@ -35,6 +39,10 @@ export function createRedisClient(config: RedisStoreConfig): RedisClient {
     autoResendUnfulfilledCommands: false,
     retryStrategy: reconnectDelayMs,
     lazyConnect: false,
+    // ioredis sends CLIENT SETINFO on every new connection; Redis before 7.2
+    // answers ERR to both, each counted in INFO errorstats (a Cluster opens a
+    // connection per slot refresh, i.e. per MOVED during a resharding).
+    disableClientInfo: true,
   };
   if (config.cluster !== undefined) {
     return new Cluster(config.cluster.nodes.map(parseHostPort), {
@@ -42,12 +50,12 @@ export function createRedisClient(config: RedisStoreConfig): RedisClient {
       enableOfflineQueue: false,
       clusterRetryStrategy: reconnectDelayMs,
       slotsRefreshTimeout: config.connect_timeout_ms,
-      // Redirections and CLUSTERDOWN/TRYAGAIN retries stay well inside the
-      // command timeout's order of magnitude during a failover.
-      maxRedirections: 4,
-      retryDelayOnClusterDown: 20,
-      retryDelayOnTryAgain: 20,
-      retryDelayOnFailover: 20,
+      // A resharding's MOVED/ASK/TRYAGAIN and a failover's CLUSTERDOWN are
+      // retried until the command timeout, never failed earlier (cluster-retries.ts).
+      maxRedirections: maxClusterRedirections(config.command_timeout_ms),
+      retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
+      retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+      retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
       lazyConnect: false,
     });
   }

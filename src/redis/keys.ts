@@ -19,6 +19,11 @@ import { createHash } from 'node:crypto';
  *   copied the subject (a HASH; see lua/consume.lua);
  * - `hydrated`: present once the subject's counters were restored from the
  *   ledger (a STRING; see lua/hydrate.lua).
+ *
+ * One set of keys is no subject's: the readiness probe's
+ * `<prefix>:v1:readiness:{probe}:state` and `…:scratch` (see lua/probe.lua).
+ * Their `readiness` segment stands where a subject's keys have their hash
+ * tag, so no subject's key can equal them or match a subject key pattern.
  */
 export const KEY_LAYOUT_VERSION = 'v1';
 
@@ -70,4 +75,14 @@ export function subjectOfUsageMarkerKey(prefix: string, key: string): string | u
   const tagged = key.slice(head.length, key.length - tail.length);
   if (/[{}]/.test(tagged)) return undefined;
   return tagged.replace(/%(25|7B|7D)/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/** The readiness probe's state (a HASH; see lua/probe.lua): its disappearance shows Redis lost its data. */
+export function readinessStateKey(prefix: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:readiness:{probe}:state`;
+}
+
+/** The readiness probe's scratch STRING, written and deleted by each probe (same slot as the state). */
+export function readinessScratchKey(prefix: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:readiness:{probe}:scratch`;
 }

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { redisCli, type RedisServer, startRedisServer } from '../support/redis-server.js';
 import { startTestGateway, testConfig, TEST_KEY, type TestGateway } from '../support/test-gateway.js';
+import { readyzUntil } from '../support/admin-probe.js';
 import { eventually, within } from '../support/within.js';
 
 const ROUTES = `
@@ -81,7 +82,7 @@ describe('Redis faults under load', () => {
         plans: '  small: { limits: { hour: 1000000, day: 10000000 } }',
         extra: `store:
   type: redis
-  redis: { url: "${redis.url}", command_timeout_ms: 100, connect_timeout_ms: 500 }
+  redis: { url: "${redis.url}", command_timeout_ms: 100, connect_timeout_ms: 500, probe_interval_ms: 50 }
   circuit_breaker: { failure_threshold: 3, open_ms: 200 }
 `,
       }),
@@ -139,8 +140,9 @@ describe('Redis faults under load', () => {
     const after = await call(gateway, '/strict');
     expect(after.status).toBe(200);
     expect(after.headers['ratelimit']).toBeDefined();
-    const readyAgain = await request(`${gateway.adminUrl}/readyz`);
-    expect(await readyAgain.body.json()).toMatchObject({ status: 'ready', store: 'up' });
+    // The readiness probe (every probe_interval_ms) finds Redis back by itself, with no request needed.
+    const readyAgain = await readyzUntil(gateway.adminUrl, (r) => r.status === 200);
+    expect(readyAgain.body).toMatchObject({ status: 'ready', store: 'up' });
   }, 40_000);
 
   it('loses no request when the script cache is flushed mid-load', async () => {

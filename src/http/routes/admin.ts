@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { CircuitState } from '../../limiter/circuit-breaker.js';
+import type { StoreReadiness } from '../../core/readiness.js';
 import type { GatewayMetrics } from '../../metrics/metrics.js';
 
 /** Whether the gateway should receive traffic; set by main.ts as it starts and drains. */
@@ -8,18 +8,18 @@ export interface HealthState {
   ready: boolean;
   /** True from SIGTERM on: stop sending new traffic here. */
   draining: boolean;
+  /** The store as its readiness probe last found it (the memory store: always up). */
+  store: StoreReadiness;
 }
 
 export interface AdminDeps {
   readonly metrics: GatewayMetrics;
   readonly health: HealthState;
-  /** The store's circuit state: `closed` means the store answers. */
-  readonly storeState: () => CircuitState;
   /** Whether some route forwards when the store is down (`on_store_error: open`). */
   readonly servesWithoutStore: boolean;
 }
 
-const STORE_STATUS: Record<CircuitState, string> = { closed: 'up', 'half-open': 'probing', open: 'down' };
+const STORE_STATUS: Record<StoreReadiness['state'], string> = { up: 'up', down: 'down', unknown: 'probing' };
 
 /**
  * The admin listener (127.0.0.1 by default): `/healthz` (liveness: the
@@ -27,20 +27,30 @@ const STORE_STATUS: Record<CircuitState, string> = { closed: 'up', 'half-open': 
  * (Prometheus text exposition).
  *
  * `/readyz` answers 503 before start-up completes, while draining, and while
- * the store is down if no route could serve without it (all `on_store_error:
- * closed`); otherwise 200. Taking every instance out of a load balancer for a
- * store outage would also stop the routes that fail open, so a store outage
- * alone is reported (`"store": "down"`), not failed.
+ * the store's readiness probe finds it unable to serve (down, refusing the
+ * gateway's commands, out of memory, emptied with no ledger to restore it) if
+ * no route could serve without it (all `on_store_error: closed`); otherwise
+ * 200. Taking every instance out of a load balancer for a store outage would
+ * also stop the routes that fail open, so then the outage is reported
+ * (`"store": "down"` and a `reason`), not failed. The verdict comes from the
+ * probe, not from request traffic: an instance taken out of rotation is put
+ * back by its own probe. `warnings` name risks that fail nothing yet (an
+ * evicting `maxmemory-policy`).
  */
 export function adminRoutes(deps: AdminDeps): Hono {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
-    const { ready, draining } = deps.health;
-    const store = STORE_STATUS[deps.storeState()];
+    const { ready, draining, store } = deps.health;
     const status = draining ? 'draining' : ready ? 'ready' : 'starting';
-    const serving = ready && !draining && (store !== 'down' || deps.servesWithoutStore);
-    return c.json({ status, store }, serving ? 200 : 503);
+    const serving = ready && !draining && (store.state === 'up' || deps.servesWithoutStore);
+    const body = {
+      status,
+      store: STORE_STATUS[store.state],
+      ...(store.reason === undefined ? {} : { reason: store.reason }),
+      ...(store.warnings.length === 0 ? {} : { warnings: store.warnings }),
+    };
+    return c.json(body, serving ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
     const body = await deps.metrics.registry.metrics();
