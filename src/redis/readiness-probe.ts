@@ -147,7 +147,7 @@ export class RedisReadinessProbe {
         if (ledgerError !== undefined) {
           return finish({
             result: 'ledger_unavailable',
-            reason: `Redis has lost its counters (a restart without persistence, a flush or a failover to an empty node) and the usage ledger cannot be read to restore them: ${messageOf(ledgerError)}`,
+            reason: `ledger_unavailable: Redis has lost its counters (a restart without persistence, a flush or a failover to an empty node) and the usage ledger cannot be read to restore them: ${messageOf(ledgerError)}`,
             error: ledgerError,
           });
         }

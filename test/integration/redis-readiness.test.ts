@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { metricSample, readyz, readyzUntil } from '../support/admin-probe.js';
+import { type PostgresCluster, startPostgresCluster } from '../support/postgres-cluster.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { redisCli, type RedisServer, startRedisServer } from '../support/redis-server.js';
 import { startTestGateway, testConfig, TEST_KEY, type TestGateway } from '../support/test-gateway.js';
@@ -32,17 +33,20 @@ describe('/readyz with the Redis store follows its readiness probe', () => {
   let redis: RedisServer | undefined;
   let upstream: RecordingUpstream | undefined;
   let gw: TestGateway | undefined;
+  let postgres: PostgresCluster | undefined;
 
   afterEach(async () => {
     await gw?.gateway.shutdown();
     await upstream?.close();
     await redis?.stop().catch(() => undefined);
+    await postgres?.destroy();
     gw = undefined;
     upstream = undefined;
     redis = undefined;
+    postgres = undefined;
   });
 
-  async function start(redisUrl: string, logLines?: string[]): Promise<TestGateway> {
+  async function start(redisUrl: string, logLines?: string[], postgresUrl?: string): Promise<TestGateway> {
     upstream = await startRecordingUpstream({ reply: { body: 'ok' } });
     gw = await startTestGateway(
       testConfig({
@@ -53,8 +57,9 @@ describe('/readyz with the Redis store follows its readiness probe', () => {
   type: redis
   redis: { url: "${redisUrl}", command_timeout_ms: 500, connect_timeout_ms: 500, probe_interval_ms: 50 }
 `,
+        ...(postgresUrl === undefined ? {} : { postgres: `  url: ${postgresUrl}\n  connect_timeout_ms: 500\n  statement_timeout_ms: 2000` }),
       }),
-      logLines === undefined ? {} : { logLines },
+      { ...(logLines === undefined ? {} : { logLines }), database: postgresUrl !== undefined },
     );
     return gw;
   }
@@ -82,6 +87,30 @@ describe('/readyz with the Redis store follows its readiness probe', () => {
     expect(await metricSample(gateway.adminUrl, 'quotagate_decisions_total{outcome="allowed",reason="allowed"}')).toBeUndefined();
     expect(await call(gateway)).toEqual({ status: 200 });
   }, 30_000);
+
+  it('answers 503 after an empty Redis restart while the ledger cannot be read, and 200 once it can', async () => {
+    postgres = await startPostgresCluster();
+    redis = await startRedisServer();
+    const gateway = await start(redis.url, undefined, postgres.url);
+    expect(await call(gateway)).toEqual({ status: 200 });
+
+    await postgres.stop();
+    const port = redis.port;
+    await redis.stop();
+    redis = await startRedisServer({ port });
+    const down = await readyzUntil(gateway.adminUrl, (r) => r.status === 503 && r.body.reason?.startsWith('ledger_unavailable') === true);
+    expect(down.body).toMatchObject({ status: 'ready', store: 'down' });
+    expect(down.body.reason).toMatch(/^ledger_unavailable: Redis has lost its counters .* the usage ledger cannot be read to restore them: /);
+    expect(await metricSample(gateway.adminUrl, 'quotagate_store_probes_total{store="redis",result="ledger_unavailable"}')).toBeGreaterThan(0);
+    expect(await metricSample(gateway.adminUrl, 'quotagate_redis_emptied_total')).toBe(1);
+    // What /readyz predicted: the subject cannot be restored, so its request is refused.
+    expect(await call(gateway)).toEqual({ status: 503, code: 'store_unavailable' });
+
+    await postgres.start();
+    const up = await readyzUntil(gateway.adminUrl, (r) => r.status === 200, 20_000);
+    expect(up.body).toEqual({ status: 'ready', store: 'up' });
+    expect(await call(gateway)).toEqual({ status: 200 });
+  }, 90_000);
 
   const refusals = [
     { denied: '-evalsha', reason: /^noperm: NOPERM this user has no permissions to run the 'evalsha' command/ },

@@ -80,7 +80,7 @@ describe('lua/ scripts', () => {
     }
   });
 
-  it.each(['consume.lua', 'refund.lua'])('%s opens with a header documenting KEYS, ARGV and the reply', (file) => {
+  it.each(['consume.lua', 'refund.lua', 'probe.lua'])('%s opens with a header documenting KEYS, ARGV and the reply', (file) => {
     const header = /^--\[\[([\s\S]*?)\]\]/.exec(readFileSync(join(ROOT, 'lua', file), 'utf8'))?.[1] ?? '';
     expect(header).toMatch(/^KEYS\b/m);
     expect(header).toMatch(/^ARGV\b/m);
