@@ -14,7 +14,7 @@ export const pathPrefixSchema = z
     if (!prefix.startsWith('/')) return;
     const normalized = normalizeRequestPath(prefix);
     if (isPathRefusal(normalized)) {
-      ctx.addIssue({ code: 'custom', message: `never matches: a request path that ${normalized.refused} is refused` });
+      ctx.addIssue({ code: 'custom', message: `never matches: the gateway refuses a request path that ${normalized.refused}` });
     } else if (normalized !== prefix) {
       ctx.addIssue({ code: 'custom', message: `requests are matched in normalized form; write "${normalized}"` });
     }
