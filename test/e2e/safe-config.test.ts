@@ -29,6 +29,9 @@ admin:
   token_env: QG_TEST_ADMIN_TOKEN
 `;
 
+/** Each test starts `quotagate serve` (tsx compiles it first): seconds on a loaded machine. */
+const PROCESS_TEST_TIMEOUT_MS = 60_000;
+
 /** Runs `quotagate serve` on `yaml` with `env` added, and resolves with its exit code and output. */
 async function serveUntilExit(yaml: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const file = join(mkdtempSync(join(tmpdir(), 'quotagate-safe-')), 'gateway.yaml');
@@ -65,7 +68,7 @@ describe('quotagate serve: safe configuration', () => {
     expect(output).toContain(`: admin.token_env: ${message}`);
     expect(output).not.toContain('quotagate listening');
     expect(output).not.toContain(token);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 
   it('logs each warning at start and serves', async () => {
     running = await startGatewayProcess(`
@@ -94,5 +97,5 @@ admin:
     ]);
     const health = await fetch(`${running.adminUrl}/healthz`);
     expect(health.status).toBe(200);
-  });
+  }, PROCESS_TEST_TIMEOUT_MS);
 });
