@@ -1,12 +1,10 @@
 import type { JWTPayload } from 'jose';
 import type { JwtIssuerConfig } from '../config/jwt-schema.js';
 import type { Identity } from '../core/identity.js';
+import { hasLoneSurrogate } from '../core/unicode-text.js';
 
 /** Longest subject claim accepted, as for API key subjects. */
 export const MAX_SUBJECT_LENGTH = 256;
-
-/** A UTF-16 surrogate without its pair: a string that is not Unicode text (JSON allows `"\ud800"`). */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** How a verified token's claims become who is charged and what it may do. */
 export interface ClaimsMapping {
@@ -30,7 +28,7 @@ export type MappedClaims =
  */
 export function identityFromClaims(claims: JWTPayload, issuer: JwtIssuerConfig, mapping: ClaimsMapping): MappedClaims {
   const subject = claims[issuer.subject_claim];
-  if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH || LONE_SURROGATE.test(subject)) return { ok: false };
+  if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH || hasLoneSurrogate(subject)) return { ok: false };
   const planClaim = claims[issuer.plan_claim];
   const plan = typeof planClaim === 'string' && mapping.plans.has(planClaim) ? planClaim : mapping.defaultPlan;
   return {

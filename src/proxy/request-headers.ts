@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Identity } from '../core/identity.js';
+import { toWellFormedText } from '../core/unicode-text.js';
 import type { ClientAddress } from './client-address.js';
 import { connectionNominated, isHopByHop } from './hop-by-hop.js';
 
@@ -126,8 +127,6 @@ export function headerSafe(value: string): string {
   try {
     return encodeURIComponent(value);
   } catch {
-    return encodeURIComponent(value.replace(LONE_SURROGATE, '\uFFFD'));
+    return encodeURIComponent(toWellFormedText(value));
   }
 }
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
