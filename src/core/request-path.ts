@@ -31,6 +31,17 @@ export const PATH_REFUSALS = Object.freeze({
 const UNRESERVED = new Uint8Array(128);
 for (const char of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~') UNRESERVED[char.charCodeAt(0)] = 1;
 
+/** What the first scan does with each ASCII character: pass it, refuse it, rewrite the path, or check dots. */
+const PLAIN = 0;
+const INVALID = 1;
+const REWRITTEN = 2;
+const DOTTED = 3;
+const CHARACTER_KIND = new Uint8Array(128);
+for (let code = 0; code <= 0x20; code++) CHARACTER_KIND[code] = INVALID;
+CHARACTER_KIND[0x7f] = INVALID;
+for (const char of '%;\\') CHARACTER_KIND[char.charCodeAt(0)] = REWRITTEN;
+CHARACTER_KIND['.'.charCodeAt(0)] = DOTTED;
+
 const SLASH = 0x2f;
 const PERCENT = 0x25;
 const DOT = 0x2e;
@@ -55,20 +66,41 @@ const NON_ASCII_ESCAPE = /%[89A-F]/;
  *   removed (`..`, `..;x`, `.%2e`, `.. `), and a segment ending in `.` or a
  *   space (IIS drops them: `/admin.` is `/admin` there).
  *
- * Paths of visible ASCII without `%`, `.`, `;` or `\` (nearly all) are
- * returned as they are, after one scan.
+ * Paths of visible ASCII without `%`, `;` or `\` (nearly all) are returned
+ * as they are, after one scan (and, when they hold a `.`, a check of the
+ * segments ending in one), without allocating.
  */
 export function normalizeRequestPath(path: string): string | PathRefusal {
   if (path.charCodeAt(0) !== SLASH) return PATH_REFUSALS.notAPath;
+  let dotted = false;
   for (let i = 0; i < path.length; i++) {
     const code = path.charCodeAt(i);
-    if (code <= 0x20 || code >= 0x7f) return PATH_REFUSALS.invalidCharacter;
-    if (code === PERCENT || code === DOT || code === SEMICOLON || code === BACKSLASH) return normalizeSlowly(path);
+    const kind = code < 128 ? CHARACTER_KIND[code]! : INVALID;
+    if (kind === PLAIN) continue;
+    if (kind === INVALID) return PATH_REFUSALS.invalidCharacter;
+    if (kind === REWRITTEN) return normalizeSlowly(path);
+    dotted = true;
+  }
+  return dotted ? checkDots(path) : path;
+}
+
+/** A path whose only special character is `.` (`/files/report.v2.pdf`): itself, or the dot refusal. Allocates nothing. */
+function checkDots(path: string): string | PathRefusal {
+  let start = 1;
+  while (start <= path.length) {
+    let end = path.indexOf('/', start);
+    if (end === -1) end = path.length;
+    if (end > start && path.charCodeAt(end - 1) === DOT) {
+      let onlyDots = true;
+      for (let i = start; i < end - 1 && onlyDots; i++) onlyDots = path.charCodeAt(i) === DOT;
+      return onlyDots ? PATH_REFUSALS.dotSegment : PATH_REFUSALS.trailingDotOrSpace;
+    }
+    start = end + 1;
   }
   return path;
 }
 
-/** The path rule for paths that hold `%`, `.`, `;` or `\` (see {@link normalizeRequestPath}). */
+/** The path rule for paths that hold `%`, `;` or `\` (see {@link normalizeRequestPath}). */
 function normalizeSlowly(path: string): string | PathRefusal {
   let out = '';
   let start = 1;
