@@ -86,6 +86,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
       authenticators,
       clientAddress: deps.clientAddress,
       anonymousPlan: config.auth.anonymous_plan,
+      apiKeyPrefix: config.auth.api_keys.prefix,
       onAuthFailure,
     }),
     limit({

@@ -19,6 +19,7 @@ import { runSubjects, runUsage } from './cli/admin-commands.js';
 import { type CacheInvalidator, NO_CACHE_INVALIDATION } from './auth/cache-invalidation.js';
 import { type DatabaseKeys, buildDatabaseKeys } from './auth/database-keys.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
+import { configWarnings } from './config/warnings.js';
 import { type DatabaseConnections, describeDatabase, openDatabases } from './db/connect.js';
 import { loadMigrations, migrate } from './db/migrations.js';
 import type { ReloadResult } from './config/restart.js';
@@ -467,6 +468,7 @@ async function runServe(argv: readonly string[]): Promise<number> {
     return 1;
   }
   const logger = pino({ level: config.logging.level, base: { service: 'quotagate' } });
+  for (const warning of configWarnings(config)) logger.warn({ config: path, path: warning.path }, warning.message);
   const tokenEnv = config.admin.token_env;
   let gateway: RunningGateway;
   try {

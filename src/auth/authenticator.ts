@@ -27,6 +27,10 @@ export type TokenFailure =
   | 'token_signature_invalid'
   | 'token_key_unknown'
   | 'token_claims_invalid'
+  /** Issued longer ago than the issuer's `max_token_age_s`. */
+  | 'token_too_old'
+  /** Its `typ` header is not the issuer's `typ`. */
+  | 'token_type_invalid'
   /** A key that cannot verify at all (e.g. an RSA modulus under 2048 bits in the JWKS). */
   | 'invalid_token'
   /** No key set could be fetched yet; not the caller's fault (503). */

@@ -36,3 +36,16 @@ export function presentedBearerToken(authorization: string | undefined): string 
   const token = authorization.slice(match[0].length).trim();
   return token === '' ? undefined : token;
 }
+
+/**
+ * Whether `authorization` is `Bearer <token>` (scheme case-insensitive) and
+ * the token starts with `keyPrefix` (`<prefix>_`): an API key, which is
+ * never forwarded, whatever the route. No regex: it runs on every request
+ * that carries the header.
+ */
+export function isBearerApiKey(authorization: string, keyPrefix: string): boolean {
+  if (authorization.length < 7 || authorization.slice(0, 6).toLowerCase() !== 'bearer') return false;
+  let at = 6;
+  while (authorization.charCodeAt(at) === 0x20 || authorization.charCodeAt(at) === 0x09) at++;
+  return at > 6 && authorization.startsWith(keyPrefix, at);
+}

@@ -1,4 +1,5 @@
-import type { JwtConfig } from '../config/jwt-schema.js';
+import type { JWTPayload } from 'jose';
+import type { JwtConfig, JwtIssuerConfig } from '../config/jwt-schema.js';
 import type { Clock } from '../core/clock.js';
 import type { AuthResult, Authenticator, PresentedCredentials } from './authenticator.js';
 import { presentedBearerToken } from './credentials.js';
@@ -43,10 +44,20 @@ export class JwtAuthenticator implements Authenticator {
     const mapped = identityFromClaims(verified.claims, verified.issuer, this.options.mapping);
     if (!mapped.ok) return { ok: false, reason: 'token_claims_invalid' };
     const result = { identity: mapped.identity, scopes: mapped.scopes };
-    // `exp` is required and checked by the verifier, so it is a number here.
-    this.options.cache?.set(token, result, (verified.claims.exp ?? 0) * 1000);
+    this.options.cache?.set(token, result, cacheableUntilMs(verified.claims, verified.issuer));
     return { ok: true, ...result, credentialHeader: 'authorization' };
   }
+}
+
+/**
+ * Until when a verified token may be answered from the cache, in epoch ms:
+ * its `exp` (required and checked by the verifier, so a number here), or the
+ * end of its `max_token_age_s` when that comes first.
+ */
+function cacheableUntilMs(claims: JWTPayload, issuer: JwtIssuerConfig): number {
+  const expiresS = claims.exp ?? 0;
+  const maxAgeS = issuer.max_token_age_s;
+  return (maxAgeS === undefined || claims.iat === undefined ? expiresS : Math.min(expiresS, claims.iat + maxAgeS)) * 1000;
 }
 
 /** What createJwtAuthenticator needs besides `auth.jwt`. */

@@ -27,8 +27,9 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
  * match: `token_issuer_invalid`) → algorithm in that issuer's allowlist →
  * key by `kid` from the issuer's own key source (never from `jku`, `x5u` or
  * an embedded `jwk`) → signature, `aud`, `exp` (required), `nbf` with jose →
- * `iat` not in the future. Times are checked against the injected clock with
- * the issuer's tolerance.
+ * `iat` not in the future → with `max_token_age_s`, `iat` (then required) no
+ * older than that → with `typ`, the header's `typ`. Times are checked
+ * against the injected clock with the issuer's tolerance.
  *
  * The caller bounds the token's size before calling. Never rejects for a bad
  * token: each failure is a value naming its reason.
@@ -83,8 +84,21 @@ export class JwtVerifier {
       if (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat)) return { ok: false, reason: 'token_claims_invalid' };
       if (claims.iat > Math.floor(nowMs / 1000) + toleranceSeconds) return { ok: false, reason: 'token_not_yet_valid' };
     }
+    if (config.max_token_age_s !== undefined) {
+      if (claims.iat === undefined) return { ok: false, reason: 'token_claims_invalid' };
+      if (nowMs / 1000 - claims.iat > config.max_token_age_s + toleranceSeconds) return { ok: false, reason: 'token_too_old' };
+    }
+    if (config.typ !== undefined && (typeof header.typ !== 'string' || mediaType(header.typ) !== mediaType(config.typ))) {
+      return { ok: false, reason: 'token_type_invalid' };
+    }
     return { ok: true, claims, issuer: config };
   }
+}
+
+/** A `typ` value as RFC 8725 §3.11 compares it: case-insensitive, `application/` optional. */
+function mediaType(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
 }
 
 /** The reason for one of jose's verification errors; an error that is not jose's is a fault and rethrown. */

@@ -1,6 +1,7 @@
 import type { JWTPayload } from 'jose';
 import type { JwtIssuerConfig } from '../config/jwt-schema.js';
 import type { Identity } from '../core/identity.js';
+import { hasLoneSurrogate } from '../core/unicode-text.js';
 
 /** Longest subject claim accepted, as for API key subjects. */
 export const MAX_SUBJECT_LENGTH = 256;
@@ -22,11 +23,12 @@ export type MappedClaims =
  * `subject_prefix`), the plan claim when it names a configured plan and the
  * default plan otherwise (so a forged-looking `superuser` lands on a limited
  * plan, never on none), and the scopes claim. Not ok when the subject claim
- * is missing, empty, not a string or longer than MAX_SUBJECT_LENGTH.
+ * is missing, empty, not a string, longer than MAX_SUBJECT_LENGTH or not
+ * Unicode text (a lone surrogate, which has no UTF-8 form for the upstream).
  */
 export function identityFromClaims(claims: JWTPayload, issuer: JwtIssuerConfig, mapping: ClaimsMapping): MappedClaims {
   const subject = claims[issuer.subject_claim];
-  if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH) return { ok: false };
+  if (typeof subject !== 'string' || subject === '' || subject.length > MAX_SUBJECT_LENGTH || hasLoneSurrogate(subject)) return { ok: false };
   const planClaim = claims[issuer.plan_claim];
   const plan = typeof planClaim === 'string' && mapping.plans.has(planClaim) ? planClaim : mapping.defaultPlan;
   return {

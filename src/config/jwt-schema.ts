@@ -95,6 +95,13 @@ const issuerSchema = z
     scopes_claim: claimName.default('scope'),
     /** Put before every subject of this issuer, so subjects of two issuers cannot collide. */
     subject_prefix: z.string().min(1).max(64).optional(),
+    /** Oldest token accepted, in seconds since its `iat` (which it then requires); no limit when absent. */
+    max_token_age_s: z.int().min(1).max(31_536_000).optional(),
+    /**
+     * The `typ` header a token must carry (RFC 9068 access tokens: `at+jwt`),
+     * compared as RFC 8725 §3.11 says: case-insensitively, `application/` optional.
+     */
+    typ: z.string().regex(/^[A-Za-z0-9!#$&^_.+-]{1,64}(\/[A-Za-z0-9!#$&^_.+-]{1,64})?$/, { error: 'expected a media type such as "at+jwt"' }).optional(),
     /** Leeway for `exp`, `nbf` and `iat` against the gateway's clock. */
     clock_tolerance_ms: z.int().min(0).max(300_000).default(30_000),
     /** Least time between two fetches of the JWKS, whatever triggers them (an unknown `kid`, staleness, a failure). */

@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument } from 'yaml';
+import { adminTokenProblem } from './admin-token.js';
 import { formatIssues, formatPath, plainIssueMessage } from './format-issues.js';
 import { interpolateDocument, type Env } from './interpolate.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 
 /**
  * Loading gateway.yaml: read → YAML syntax → `${ENV}` interpolation → schema
- * (with its cross-field rules) → deep freeze. Each stage reports every problem
+ * (with its cross-field rules) → the admin token rule → deep freeze. Each stage reports every problem
  * it finds, and a later stage runs only when the earlier ones found none.
  */
 
@@ -79,6 +80,9 @@ export function parseConfigText(text: string, fileLabel: string, env: Env): Gate
 
   const result = configSchema.safeParse(data, { error: plainIssueMessage });
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues, fileLabel));
+  // The one rule that reads the environment beyond ${…}: the admin token the file names.
+  const adminProblem = adminTokenProblem(result.data, env);
+  if (adminProblem !== undefined) throw new ConfigError([`${fileLabel}: ${adminProblem.path}: ${adminProblem.message}`]);
   return deepFreeze(result.data);
 }
 

@@ -3,6 +3,7 @@ import { KEY_PREFIX_PATTERN } from '../core/api-key.js';
 import { isIP } from 'node:net';
 import { WINDOW_NAMES, type WindowName } from '../core/windows.js';
 import { checkJwtReferences, defaultJwtConfig, jwtSchema, scopeSchema } from './jwt-schema.js';
+import { pathPrefixSchema } from './route-path.js';
 
 /**
  * The one schema of gateway.yaml. Unknown keys are errors everywhere; every
@@ -53,10 +54,12 @@ const routeSchema = z.strictObject({
   /** Methods this route matches; all methods when omitted. */
   methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
   /** Matches whole path segments: `/api` matches `/api` and `/api/x`, not `/apix`. */
-  path_prefix: z.string().regex(/^\/[^?#\s]*$/, { error: 'expected a path starting with "/"' }),
+  path_prefix: pathPrefixSchema,
   upstream: name,
   /** `jwt`: a bearer token from a configured issuer; `any`: an API key or a token. */
   auth: z.enum(['api_key', 'jwt', 'any', 'none']).default('api_key'),
+  /** `auth: jwt` and `any`: send a verified token's Authorization header on to the upstream (an API key never is). */
+  forward_token: z.boolean().default(true),
   /** Scopes a token must grant (all of them) to use this route; `auth: jwt` only. */
   scopes: z.array(scopeSchema).min(1).optional(),
   /** Units this route charges against every window, per request. */

@@ -15,8 +15,10 @@ export interface ProxyVariables {
   requestId: string;
   /** matchRoute: the route this request matched. */
   route: CompiledRoute;
-  /** matchRoute: the normalized path (no query) to forward. */
+  /** matchRoute: the normalized path plus the original query, to forward. */
   forwardPath: string;
+  /** matchRoute: true when the method override headers must not reach the upstream; unset otherwise. */
+  methodOverrideWithheld: boolean;
   /** identify: who is charged. */
   identity: Identity;
   /** identify: lowercase request headers that carried the credential; never forwarded. */

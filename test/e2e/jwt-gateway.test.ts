@@ -12,6 +12,7 @@ const AUDIENCE = 'https://api.test';
 
 const ROUTES = `
   - { name: orders, path_prefix: /orders, upstream: app, auth: jwt, scopes: ["orders:read"] }
+  - { name: withheld, path_prefix: /jwt/withheld, upstream: app, auth: jwt, forward_token: false }
   - { name: tokens, path_prefix: /jwt, upstream: app, auth: jwt }
   - { name: either, path_prefix: /any, upstream: app, auth: any }
   - { name: keys, path_prefix: /keys, upstream: app }`;
@@ -60,8 +61,9 @@ describe('gateway end to end: JWT routes', () => {
     await gw.gateway.shutdown();
   });
 
-  it('forwards a request with a valid token as its subject and plan, without the Authorization header', async () => {
-    const res = await get('/jwt/items?x=1', { ...bearer(await token({ plan: 'enterprise' })), 'x-custom': 'kept' });
+  it('forwards a request with a valid token as its subject and plan, with the token (forward_token defaults to true)', async () => {
+    const jwt = await token({ plan: 'enterprise' });
+    const res = await get('/jwt/items?x=1', { ...bearer(jwt), 'x-custom': 'kept' });
     expect(res.statusCode).toBe(200);
     await res.body.dump();
     expect(res.headers['ratelimit-policy']).toBe('"minute";q=10;w=60, "hour";q=1000;w=3600');
@@ -70,8 +72,21 @@ describe('gateway end to end: JWT routes', () => {
     expect(seen.headers['x-quotagate-subject']).toBe('user-1');
     expect(seen.headers['x-quotagate-plan']).toBe('enterprise');
     expect(seen.headers['x-quotagate-key-id']).toBeUndefined();
-    expect(seen.headers.authorization).toBeUndefined();
+    expect(seen.headers.authorization).toBe(`Bearer ${jwt}`);
     expect(seen.headers['x-custom']).toBe('kept');
+  });
+
+  it('withholds the token on a route with forward_token: false, and an API key sent beside it on every route', async () => {
+    const jwt = await token();
+    for (const path of ['/jwt/withheld/x', '/jwt/x']) {
+      const res = await get(path, { ...bearer(jwt), 'x-api-key': TEST_KEY, 'x-custom': 'kept' });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+    }
+    expect(upstream.requests.map((r) => [r.url, r.headers.authorization, r.headers['x-api-key'], r.headers['x-custom']])).toEqual([
+      ['/jwt/withheld/x', undefined, undefined, 'kept'],
+      ['/jwt/x', `Bearer ${jwt}`, undefined, 'kept'],
+    ]);
   });
 
   it('gives a token whose plan claim names no configured plan the default plan', async () => {
@@ -145,7 +160,12 @@ describe('gateway end to end: JWT routes', () => {
       ['user-9', 'enterprise', undefined],
       ['customer-1', 'small', 'test-key'],
     ]);
-    expect(upstream.requests.every((r) => r.headers.authorization === undefined && r.headers['x-api-key'] === undefined)).toBe(true);
+    // A key never reaches the upstream; the verified token does (forward_token defaults to true).
+    expect(upstream.requests.map((r) => [r.headers.authorization !== undefined, r.headers['x-api-key'] !== undefined])).toEqual([
+      [false, false],
+      [true, false],
+      [false, false],
+    ]);
   });
 
   it('judges a presented API key alone on an auth: any route, and asks for either credential when none came', async () => {

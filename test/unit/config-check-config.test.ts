@@ -63,6 +63,32 @@ describe('runCheckConfig', () => {
     });
   });
 
+  it('prints warnings on stderr, counts them in the summary and still returns 0', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'quotagate-check-')), 'gateway.yaml');
+    writeFileSync(file, `${TWO_KEYS}proxy:\n  trusted_proxies: ["::/0"]\n`);
+    expect(await check([file], { UPSTREAM_URL: 'http://127.0.0.1:3000' })).toEqual({
+      code: 0,
+      stdout: [`${file}: ok (1 route, 1 plan, 2 keys; 1 warning)`],
+      stderr: [
+        `${file}: proxy.trusted_proxies[0]: warning: ::/0 trusts every peer: any client can set X-Forwarded-For (and so its anonymous subject), X-Forwarded-Proto and X-Forwarded-Host`,
+      ],
+    });
+  });
+
+  it('refuses a weak admin token from its environment when the admin listener is exposed, without printing it', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'quotagate-check-')), 'gateway.yaml');
+    writeFileSync(file, `${TWO_KEYS}listeners:\n  admin: { host: 0.0.0.0 }\nadmin:\n  token_env: ADMIN_TOKEN\n`);
+    const env = { UPSTREAM_URL: 'http://127.0.0.1:3000' };
+    expect(await check([file], { ...env, ADMIN_TOKEN: 'hunter2hunter2' })).toEqual({
+      code: 1,
+      stdout: [],
+      stderr: [
+        `${file}: admin.token_env: ADMIN_TOKEN holds 14 characters, and the admin listener is bound to 0.0.0.0, beyond loopback, which needs at least 32; set a random one (e.g. openssl rand -hex 32)`,
+      ],
+    });
+    expect((await check([file], { ...env, ADMIN_TOKEN: 'f'.repeat(64) })).code).toBe(0);
+  });
+
   it('returns 1 when an environment variable is missing', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'quotagate-check-')), 'gateway.yaml');
     writeFileSync(file, TWO_KEYS);

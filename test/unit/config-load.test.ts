@@ -45,7 +45,7 @@ describe('parseConfigText', () => {
         },
       },
       routes: [
-        { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', cost: 1, on_store_error: 'closed', hide_headers: false, refund_on: [] },
+        { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', forward_token: true, cost: 1, on_store_error: 'closed', hide_headers: false, refund_on: [] },
       ],
       plans: { free: { limits: {}, quotas: {}, quota_status: 429 } },
       usage: { flush_interval_ms: 5_000 },

@@ -10,9 +10,9 @@ import { ConfigError, parseConfigText } from '../../src/config/load.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
 
-function problemsOf(file: string): readonly string[] {
+function problemsOf(file: string, env: Record<string, string> = {}): readonly string[] {
   try {
-    parseConfigText(readFileSync(FIXTURES + file, 'utf8'), file, {});
+    parseConfigText(readFileSync(FIXTURES + file, 'utf8'), file, env);
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
@@ -22,7 +22,8 @@ function problemsOf(file: string): readonly string[] {
 
 const NAME_RULE = 'expected a name of lowercase letters, digits, "-" and "_" (at most 64)';
 
-const cases: readonly { rule: string; file: string; problem: string }[] = [
+/** `env`: the environment the fixture is loaded with (the admin token rule reads the variable token_env names). */
+const cases: readonly { rule: string; file: string; problem: string; env?: Record<string, string> }[] = [
   // Structure and types
   { rule: 'an unknown top-level key', file: 'unknown-key-top.yaml', problem: 'logs: unknown key' },
   { rule: 'an unknown nested key', file: 'unknown-key-nested.yaml', problem: 'plans.free.limit: unknown key' },
@@ -88,6 +89,20 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
   { rule: 'a plan name that breaks the name pattern', file: 'bad-plan-name.yaml', problem: `plans.Pro: invalid name: ${NAME_RULE}` },
   { rule: 'an upgrade URL that is not a URL', file: 'bad-upgrade-url.yaml', problem: 'plans.free.upgrade_url: expected a URL' },
   { rule: 'a max_keys below 1', file: 'bad-max-keys.yaml', problem: 'plans.free.max_keys: must be at least 1' },
+  {
+    rule: 'a short admin token with the admin listener beyond loopback',
+    file: 'admin-token-short.yaml',
+    env: { ADMIN_TOKEN: 'x'.repeat(31) },
+    problem:
+      'admin.token_env: ADMIN_TOKEN holds 31 characters, and the admin listener is bound to 0.0.0.0, beyond loopback, which needs at least 32; set a random one (e.g. openssl rand -hex 32)',
+  },
+  {
+    rule: "an example's placeholder admin token with the admin listener beyond loopback",
+    file: 'admin-token-placeholder.yaml',
+    env: { ADMIN_TOKEN: 'change-me-to-a-long-random-token' },
+    problem:
+      "admin.token_env: ADMIN_TOKEN holds a placeholder token from quotagate's examples, and the admin listener is bound to 0.0.0.0, beyond loopback; set a random one (e.g. openssl rand -hex 32)",
+  },
   { rule: 'an admin token_env that is not a variable name', file: 'bad-admin-token-env.yaml', problem: 'admin.token_env: expected an environment variable name' },
   // Routes
   { rule: 'an empty routes list', file: 'empty-routes.yaml', problem: 'routes: must have at least 1 entry' },
@@ -99,6 +114,17 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
     rule: 'auth: none without the anonymous plan',
     file: 'anonymous-plan-missing.yaml',
     problem: 'auth.anonymous_plan: plan "anonymous" is not defined, and route "public" uses auth: none',
+  },
+  {
+    rule: 'a path prefix the path rule rewrites',
+    file: 'route-prefix-not-normalized.yaml',
+    problem: 'routes[0].path_prefix: requests are matched in normalized form; write "/api"',
+  },
+  {
+    rule: 'a path prefix the path rule refuses',
+    file: 'route-prefix-refused.yaml',
+    problem:
+      'routes[0].path_prefix: never matches: the gateway refuses a request path that holds an encoded "/" or "\\" (%2F, %5C), which some servers decode before routing',
   },
   // Upstreams and proxy
   { rule: 'an upstream URL with a path', file: 'upstream-url-path.yaml', problem: 'upstreams.demo.url: expected an origin (scheme, host, port) with no path, query or fragment' },
@@ -176,6 +202,8 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
   { rule: 'a duplicate static kid', file: 'jwt-duplicate-kid.yaml', problem: 'auth.jwt.issuers[0].keys[1].kid: duplicate kid "k1"' },
   { rule: 'a clock tolerance above 5 minutes', file: 'jwt-clock-tolerance.yaml', problem: 'auth.jwt.issuers[0].clock_tolerance_ms: must be at most 300000' },
   { rule: 'a token size limit below 256 bytes', file: 'jwt-max-token-bytes.yaml', problem: 'auth.jwt.max_token_bytes: must be at least 256' },
+  { rule: 'a typ that is not a media type', file: 'jwt-bad-typ.yaml', problem: 'auth.jwt.issuers[0].typ: expected a media type such as "at+jwt"' },
+  { rule: 'a zero maximum token age', file: 'jwt-bad-max-token-age.yaml', problem: 'auth.jwt.issuers[0].max_token_age_s: must be at least 1' },
   // YAML and interpolation
   { rule: 'a YAML syntax error, with line and column', file: 'yaml-syntax.yaml', problem: 'line 11, column 1: invalid YAML: Missing closing "quote' },
   { rule: 'a key repeated in one mapping', file: 'yaml-duplicate-key.yaml', problem: 'line 10, column 1: invalid YAML: Map keys must be unique' },
@@ -190,8 +218,8 @@ const cases: readonly { rule: string; file: string; problem: string }[] = [
 ];
 
 describe('config rejections: one fixture per rule, exact message', () => {
-  it.each(cases)('rejects $rule ($file)', ({ file, problem }) => {
-    expect(problemsOf(file)).toEqual([`${file}: ${problem}`]);
+  it.each(cases)('rejects $rule ($file)', ({ file, problem, env }) => {
+    expect(problemsOf(file, env)).toEqual([`${file}: ${problem}`]);
   });
 
   it('has a case for every rejection fixture', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { presentedApiKey } from '../../src/auth/credentials.js';
+import { isBearerApiKey, presentedApiKey } from '../../src/auth/credentials.js';
 
 describe('presentedApiKey', () => {
   it('reads X-API-Key first', () => {
@@ -15,5 +15,21 @@ describe('presentedApiKey', () => {
     expect(presentedApiKey(undefined, 'Bearer eyJhbGciOi.x.y', 'qg')).toBeUndefined();
     expect(presentedApiKey(undefined, 'Basic cWc6eA==', 'qg')).toBeUndefined();
     expect(presentedApiKey('', undefined, 'qg')).toBeUndefined();
+  });
+});
+
+describe('isBearerApiKey', () => {
+  it.each([
+    ['Bearer qg_abc', true],
+    ['bearer qg_abc', true],
+    ['BEARER \t qg_abc', true],
+    ['Bearer eyJhbGciOi.x.y', false],
+    ['Bearer  qgx_abc', false],
+    ['Bearerqg_abc', false],
+    ['Basic qg_abc', false],
+    ['qg_abc', false],
+    ['Bearer ', false],
+  ])('%s → %s', (authorization, expected) => {
+    expect(isBearerApiKey(authorization, 'qg_')).toBe(expected);
   });
 });

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -107,6 +108,19 @@ describe('docker-compose.yml', () => {
     expect(gateway.ports).toContain(`${config.listeners.proxy.port}:${config.listeners.proxy.port}`);
     expect(gateway.ports).toContain(`127.0.0.1:${config.listeners.admin.port}:${config.listeners.admin.port}`);
     expect(Object.keys(gateway.depends_on ?? {})).toEqual(expect.arrayContaining(['redis', 'postgres', 'upstream']));
+  });
+
+  it('ships no admin token: the API is off by default, and a weak token is refused since the admin listener binds 0.0.0.0', async () => {
+    const gateway = services.quotagate!;
+    expect(gateway.environment?.QUOTAGATE_ADMIN_TOKEN).toBe('${QUOTAGATE_ADMIN_TOKEN:-}');
+    expect(readFileSync(COMPOSE_FILE, 'utf8')).toContain('QUOTAGATE_ADMIN_TOKEN=$(openssl rand -hex 32) docker compose up --build');
+    const env = Object.fromEntries(Object.entries(gateway.environment ?? {}).map(([k, v]) => [k, withComposeDefaults(v)]));
+    const configOnHost = resolve(ROOT, 'config', env.QUOTAGATE_CONFIG!.slice('/app/config/'.length));
+    await expect(loadConfigFile(configOnHost, env)).resolves.toBeDefined();
+    await expect(loadConfigFile(configOnHost, { ...env, QUOTAGATE_ADMIN_TOKEN: randomBytes(32).toString('hex') })).resolves.toBeDefined();
+    await expect(loadConfigFile(configOnHost, { ...env, QUOTAGATE_ADMIN_TOKEN: 'compose-test-token' })).rejects.toThrow(
+      `${configOnHost}: admin.token_env: QUOTAGATE_ADMIN_TOKEN holds 18 characters, and the admin listener is bound to 0.0.0.0, beyond loopback, which needs at least 32; set a random one (e.g. openssl rand -hex 32)`,
+    );
   });
 
   it('provisions Grafana with the Prometheus service as data source and the quotagate dashboard', () => {

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { posix, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { parseConfigText } from '../../src/config/load.js';
+import { ConfigError, parseConfigText } from '../../src/config/load.js';
 
 /**
  * config/kubernetes/: the sidecar example that docs/deployment.md describes,
@@ -113,21 +114,36 @@ describe('Kubernetes sidecar example', () => {
     expect(Object.keys(configMap.data ?? {})).toContain(item!.key);
   });
 
-  it('takes every secretKeyRef from keys the Secret defines', () => {
-    const refs = (quotagate.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : []));
-    expect(refs.map((r) => r.key).sort()).toEqual(['admin-token', 'database-url', 'redis-url']);
-    for (const ref of refs) {
-      expect(ref.name).toBe(secret.metadata.name);
-      expect(Object.keys(secret.stringData ?? secret.data ?? {})).toContain(ref.key);
-    }
-  });
-
-  it("gives quotagate a gateway.yaml that validates with the pod's environment and proxies to the app on localhost", () => {
+  const secretRefs = (quotagate.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [{ env: e.name, ...e.valueFrom.secretKeyRef }] : []));
+  /** A token as `openssl rand -hex 32` (secret.yaml's command) makes it. */
+  const generatedToken = randomBytes(32).toString('hex');
+  /** The pod's environment, with `adminToken` in the admin token Secret you create. */
+  const podEnv = (adminToken: string): Record<string, string> => {
     const env: Record<string, string> = {};
     for (const e of quotagate.env ?? []) {
       const ref = e.valueFrom?.secretKeyRef;
-      env[e.name] = ref ? secret.stringData![ref.key]! : e.value!;
+      env[e.name] = ref === undefined ? e.value! : ref.name === secret.metadata.name ? secret.stringData![ref.key]! : adminToken;
     }
+    return env;
+  };
+
+  it('takes the Redis and database URLs from keys the shipped Secret defines', () => {
+    const shipped = secretRefs.filter((r) => r.name === secret.metadata.name);
+    expect(shipped.map((r) => r.key).sort()).toEqual(['database-url', 'redis-url']);
+    for (const ref of shipped) expect(Object.keys(secret.stringData ?? secret.data ?? {})).toContain(ref.key);
+  });
+
+  it('ships no admin token: it comes from a Secret you create with a random token, which the pod requires', () => {
+    const admin = secretRefs.filter((r) => r.env === 'QUOTAGATE_ADMIN_TOKEN');
+    expect(admin).toEqual([{ env: 'QUOTAGATE_ADMIN_TOKEN', name: 'quotagate-admin-token', key: 'admin-token' }]);
+    expect(manifests.filter((m) => m.kind === 'Secret').map((m) => m.metadata.name)).not.toContain('quotagate-admin-token');
+    expect(Object.keys(secret.stringData ?? {})).not.toContain('admin-token');
+    const secretFile = readFileSync(resolve(DIR, 'secret.yaml'), 'utf8');
+    expect(secretFile).toContain('kubectl create secret generic quotagate-admin-token \\\n#     --from-literal=admin-token="$(openssl rand -hex 32)"');
+  });
+
+  it("gives quotagate a gateway.yaml that validates with the pod's environment and proxies to the app on localhost", () => {
+    const env = podEnv(generatedToken);
     const config = parseConfigText(configMap.data!['gateway.yaml']!, 'configmap.yaml: gateway.yaml', env);
     expect(config.listeners.admin).toEqual({ host: '0.0.0.0', port: 8081 });
     expect(config.listeners.proxy.port).toBe(8080);
@@ -135,6 +151,17 @@ describe('Kubernetes sidecar example', () => {
     expect(config.store.redis?.url).toBe(env.REDIS_URL);
     expect(config.postgres.url).toBe(env.DATABASE_URL);
     expect(Object.values(config.upstreams).map((u) => u.url)).toEqual(['http://127.0.0.1:3000']);
+  });
+
+  it.each([
+    ['the placeholder the example once shipped', 'change-me-to-a-long-random-token',
+      "QUOTAGATE_ADMIN_TOKEN holds a placeholder token from quotagate's examples, and the admin listener is bound to 0.0.0.0, beyond loopback; set a random one (e.g. openssl rand -hex 32)"],
+    ['a short token', 'letmein',
+      'QUOTAGATE_ADMIN_TOKEN holds 7 characters, and the admin listener is bound to 0.0.0.0, beyond loopback, which needs at least 32; set a random one (e.g. openssl rand -hex 32)'],
+  ])('refuses to start with %s, since the admin listener is on the pod IP', (_, token, message) => {
+    expect(() => parseConfigText(configMap.data!['gateway.yaml']!, 'gateway.yaml', podEnv(token))).toThrow(
+      new ConfigError([`gateway.yaml: admin.token_env: ${message}`]),
+    );
   });
 
   it('runs as non-root with resource requests and limits on every container', () => {

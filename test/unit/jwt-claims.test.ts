@@ -64,11 +64,12 @@ ${issuerExtra}`;
     });
   });
 
-  it('refuses a token whose subject claim is missing, empty or too long', async () => {
-    for (const sub of [undefined, '', 'x'.repeat(257)]) {
+  it('refuses a token whose subject claim is missing, empty, too long or not Unicode text', async () => {
+    for (const sub of [undefined, '', 'x'.repeat(257), 'a\ud800', '\udc00b']) {
       expect(await identify({ sub })).toEqual({ ok: false, reason: 'token_claims_invalid' });
     }
     expect(await identify({ sub: 'x'.repeat(256) })).toMatchObject({ ok: true });
+    expect(await identify({ sub: 'emoji \ud83d\ude00' })).toMatchObject({ ok: true });
   });
 
   it('carries no key id for a token', async () => {

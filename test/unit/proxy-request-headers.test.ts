@@ -54,13 +54,32 @@ describe('buildUpstreamRequestHeaders', () => {
 
   it('drops the credential fields it is told about, and only those', () => {
     const built = byName(
-      buildUpstreamRequestHeaders(
-        { 'x-api-key': 'qg_secret', authorization: 'Bearer other' },
-        context({ credentialHeaders: ['x-api-key'] }),
-      ),
+      buildUpstreamRequestHeaders({ authorization: 'Bearer other', cookie: 'a=1' }, context({ credentialHeaders: ['cookie'] })),
     );
-    expect(built['x-api-key']).toBeUndefined();
+    expect(built['cookie']).toBeUndefined();
     expect(built['authorization']).toEqual(['Bearer other']);
+    expect(byName(buildUpstreamRequestHeaders({ authorization: 'Bearer other' }, context({ credentialHeaders: ['authorization'] })))['authorization']).toBeUndefined();
+  });
+
+  it('never forwards X-API-Key, whatever the route told it', () => {
+    expect(byName(buildUpstreamRequestHeaders({ 'x-api-key': 'qg_secret', accept: '*/*' }, context()))).not.toHaveProperty('x-api-key');
+  });
+
+  it.each([
+    'x_quotagate_subject',
+    'x-quotagate_plan',
+    'x_quotagate-key-id',
+    'x_forwarded_for',
+    'x-forwarded_proto',
+    'x_forwarded_host',
+    'x-real_ip',
+    'x_request_id',
+    'x_api_key',
+    'x_http_method_override',
+  ])('drops %s, which CGI-style stacks read as a header the gateway owns', (name) => {
+    const built = byName(buildUpstreamRequestHeaders({ [name]: 'forged', 'x_custom_thing': 'kept' }, context({ client: trusted })));
+    expect(built[name]).toBeUndefined();
+    expect(built['x_custom_thing']).toEqual(['kept']);
   });
 
   it('never copies x-quotagate-* from the client, and adds the identity', () => {
@@ -142,8 +161,21 @@ describe('buildUpstreamRequestHeaders', () => {
 });
 
 describe('headerSafe', () => {
-  it('leaves printable ASCII alone and encodes the rest', () => {
-    expect(headerSafe('user 1/%')).toBe('user 1/%');
+  it('leaves printable ASCII without "%" alone and percent-encodes the rest', () => {
+    expect(headerSafe('user 1/a:b@c')).toBe('user 1/a:b@c');
     expect(headerSafe('jürgen')).toBe('j%C3%BCrgen');
+    expect(headerSafe('line\r\nx-injected: 1')).toBe('line%0D%0Ax-injected%3A%201');
+  });
+
+  it('encodes unambiguously: two different values never give one header, and decodeURIComponent gives each back', () => {
+    const values = ['jürgen', 'j%C3%BCrgen', 'user 1/%', 'user%201%2F%25', '100%', 'a%25'];
+    const sent = values.map(headerSafe);
+    expect(new Set(sent).size).toBe(values.length);
+    expect(sent.map(decodeURIComponent)).toEqual(values);
+    expect(headerSafe('j%C3%BCrgen')).toBe('j%25C3%25BCrgen');
+  });
+
+  it('replaces a lone surrogate (no UTF-8 form) rather than throwing', () => {
+    expect(headerSafe('a\ud800b')).toBe('a%EF%BF%BDb');
   });
 });

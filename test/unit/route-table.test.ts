@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteConfig } from '../../src/config/schema.js';
-import { RouteTable } from '../../src/http/route-table.js';
+import { type RouteLookup, RouteTable } from '../../src/http/route-table.js';
 
 function route(name: string, path_prefix: string, methods?: RouteConfig['methods']): RouteConfig {
   return {
@@ -9,6 +9,7 @@ function route(name: string, path_prefix: string, methods?: RouteConfig['methods
     methods,
     upstream: 'u',
     auth: 'api_key',
+    forward_token: true,
     cost: 1,
     on_store_error: 'closed',
     hide_headers: false,
@@ -24,14 +25,15 @@ describe('RouteTable', () => {
     route('health', '/health', ['GET']),
     route('catch-all', '/', ['GET']),
   ]);
-  const match = (method: string, path: string) => table.match(method, path)?.config.name;
+  const nameOf = (found: RouteLookup) => (typeof found === 'string' ? found : found?.config.name);
+  const match = (method: string, path: string) => nameOf(table.match(method, path));
 
   it('first configured match wins, not the longest prefix', () => {
     expect(match('POST', '/api/v1/items')).toBe('writes');
     expect(match('GET', '/api/v1/items')).toBe('v1');
     expect(match('GET', '/api/v2/items')).toBe('api');
     const reversed = new RouteTable([route('short', '/api'), route('long', '/api/v1')]);
-    expect(reversed.match('GET', '/api/v1/x')?.config.name).toBe('short');
+    expect(nameOf(reversed.match('GET', '/api/v1/x'))).toBe('short');
   });
 
   it('matches whole segments only', () => {
@@ -52,5 +54,26 @@ describe('RouteTable', () => {
 
   it('is case-sensitive, like the upstream paths it guards', () => {
     expect(new RouteTable([route('api', '/api')]).match('GET', '/API')).toBeUndefined();
+  });
+
+  it('skips empty segments, as nginx merges slashes', () => {
+    expect(match('GET', '/api//v2')).toBe('api');
+    expect(match('POST', '//api/v1/items')).toBe('writes');
+  });
+
+  it('reports a path whose route changes when case is ignored (a case-insensitive upstream would serve the other)', () => {
+    const costly = new RouteTable([route('costly', '/api/costly'), route('public', '/', ['GET'])]);
+    expect(nameOf(costly.match('GET', '/api/costly/x'))).toBe('costly');
+    expect(nameOf(costly.match('GET', '/API/Costly/x'))).toBe('ambiguous-case');
+    expect(nameOf(costly.match('GET', '/api/COSTLYX'))).toBe('public');
+    // Capitals the routes do not care about change nothing.
+    expect(nameOf(costly.match('GET', '/Docs/Intro'))).toBe('public');
+    expect(nameOf(costly.match('GET', '/api/costly/ItemA'))).toBe('costly');
+  });
+
+  it('compares against capitals in a prefix too', () => {
+    const capital = new RouteTable([route('reports', '/Reports'), route('rest', '/')]);
+    expect(nameOf(capital.match('GET', '/Reports/1'))).toBe('reports');
+    expect(nameOf(capital.match('GET', '/reports/1'))).toBe('ambiguous-case');
   });
 });

@@ -4,6 +4,7 @@ import type { RouteConfig } from '../../config/schema.js';
 import type { ChargeReceipt } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
 import type { ForwardOutcome, Forwarder } from '../../proxy/forwarder.js';
+import { METHOD_OVERRIDE_HEADERS } from '../../proxy/request-headers.js';
 import type { ProxyEnv } from '../context.js';
 
 export interface ForwardOptions {
@@ -21,6 +22,11 @@ function withRequestId(headers: readonly (readonly [string, string])[] | undefin
   const out = headers === undefined ? [] : [...headers];
   if (requestId !== undefined) out.push(['x-request-id', requestId]);
   return out;
+}
+
+/** The request fields not to forward: the credential's, plus the method overrides when matchRoute withholds them. */
+function withheldHeaders(credentialHeaders: readonly string[], methodOverrideWithheld: boolean | undefined): readonly string[] {
+  return methodOverrideWithheld === true ? [...credentialHeaders, ...METHOD_OVERRIDE_HEADERS] : credentialHeaders;
 }
 
 type RefundCondition = RouteConfig['refund_on'][number];
@@ -64,7 +70,7 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
         responseHeaders: withRequestId(c.get('rateLimitHeaders'), c.get('requestId')),
         requestId: c.get('requestId'),
         maxBodyBytes: route.config.max_body_bytes ?? options.maxBodyBytes,
-        credentialHeaders: c.get('credentialHeaders'),
+        credentialHeaders: withheldHeaders(c.get('credentialHeaders'), c.get('methodOverrideWithheld')),
       });
     } catch (error) {
       if (error instanceof GatewayError) await refundIfFailed(error);

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AuthFailureReason, AuthResult, Authenticator } from '../../auth/authenticator.js';
+import { isBearerApiKey } from '../../auth/credentials.js';
 import { missingScopes } from '../../auth/token-claims.js';
 import { type ErrorCode, GatewayError } from '../../core/errors.js';
 import type { ClientAddressResolver } from '../../proxy/client-address.js';
@@ -14,6 +15,8 @@ export interface IdentifyOptions {
   readonly clientAddress: ClientAddressResolver;
   /** Plan of callers on `auth: none` routes. */
   readonly anonymousPlan: string;
+  /** `auth.api_keys.prefix`: a bearer token starting with `<prefix>_` is a key and is never forwarded. */
+  readonly apiKeyPrefix: string;
   /** Called once per refused request (authentication or scope), for the auth-failures metric. */
   readonly onAuthFailure: (reason: AuthFailureReason | 'insufficient_scope') => void;
 }
@@ -52,9 +55,11 @@ const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; cha
   token_key_unknown: { code: 'token_key_unknown', detail: 'The token is signed with an unknown key.', challenge: INVALID_TOKEN },
   token_claims_invalid: {
     code: 'token_claims_invalid',
-    detail: 'The token lacks a required claim (exp, or the subject) or has one of the wrong type.',
+    detail: 'The token lacks a required claim (exp, iat when a maximum age is set, or the subject) or has one of the wrong type.',
     challenge: INVALID_TOKEN,
   },
+  token_too_old: { code: 'token_too_old', detail: 'The token was issued too long ago; get a fresh one.', challenge: INVALID_TOKEN },
+  token_type_invalid: { code: 'token_type_invalid', detail: 'The token is not of the type this API accepts (typ).', challenge: INVALID_TOKEN },
   invalid_token: { code: 'invalid_token', detail: 'The token cannot be verified.', challenge: INVALID_TOKEN },
   jwks_unavailable: { code: 'jwks_unavailable', detail: 'The keys to verify the token cannot be fetched now; retry later.' },
 };
@@ -64,12 +69,15 @@ const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; cha
  * `api_key` → the key's subject and plan; `jwt` → the bearer token's subject
  * and plan claims; `any` → a key if one is presented, else a token; `none` →
  * the client IP on the anonymous plan, where X-Forwarded-For counts only
- * from trusted proxies. A refusal is 401 with its own code (403 for a
- * suspended subject's key; 503 while token keys or the key store cannot be
- * reached); a credential without the route's `scopes` is 403
- * `insufficient_scope`.
+ * from trusted proxies. Sets `credentialHeaders`: on every route an API key
+ * (in `Authorization`) is withheld from the upstream, and a verified token
+ * is forwarded unless the route says `forward_token: false`. A refusal is
+ * 401 with its own code (403 for a suspended subject's key; 503 while token
+ * keys or the key store cannot be reached); a credential without the route's
+ * `scopes` is 403 `insufficient_scope`.
  */
 export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> {
+  const keyPrefix = `${options.apiKeyPrefix}_`;
   return async function identifyMiddleware(c, next) {
     const route = c.get('route');
     const mode = route.config.auth;
@@ -77,7 +85,7 @@ export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> 
       const peer = c.env?.incoming?.socket.remoteAddress ?? '';
       const { clientIp } = options.clientAddress.resolve(peer, requestHeader(c, 'x-forwarded-for'));
       c.set('identity', { subject: `ip:${clientIp}`, plan: options.anonymousPlan });
-      c.set('credentialHeaders', []);
+      c.set('credentialHeaders', withheldCredentials(c, false, keyPrefix));
       return next();
     }
     const result = await authenticateCaller(c, mode, options, route.config.name);
@@ -92,9 +100,24 @@ export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> 
       }
     }
     c.set('identity', result.identity);
-    c.set('credentialHeaders', [result.credentialHeader]);
+    c.set('credentialHeaders', withheldCredentials(c, !route.config.forward_token, keyPrefix));
     return next();
   };
+}
+
+const NOTHING: readonly string[] = Object.freeze([]);
+const AUTHORIZATION: readonly string[] = Object.freeze(['authorization']);
+
+/**
+ * The credential fields the upstream must not get, beyond `X-API-Key`
+ * (which request-headers.ts never forwards): `Authorization` when it holds
+ * an API key as a bearer token, on any route, and whenever the route does
+ * not forward tokens (`forward_token: false`).
+ */
+function withheldCredentials(c: ProxyContext, withholdTokens: boolean, keyPrefix: string): readonly string[] {
+  const authorization = requestHeader(c, 'authorization');
+  if (authorization === undefined) return NOTHING;
+  return withholdTokens || isBearerApiKey(authorization, keyPrefix) ? AUTHORIZATION : NOTHING;
 }
 
 /**
