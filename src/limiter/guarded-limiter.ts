@@ -146,10 +146,10 @@ export class GuardedLimiter {
   private failure(onStoreError: StoreFailurePolicy): LimitOutcome {
     const { metrics, storeRetryAfterSeconds } = this.options;
     if (onStoreError === 'open') {
-      metrics.decisions.inc({ outcome: 'allowed', reason: 'fail-open' });
+      metrics.decisions.inc({ outcome: 'unenforced', reason: 'fail-open' });
       return { kind: 'fail-open' };
     }
-    metrics.decisions.inc({ outcome: 'denied', reason: 'fail-closed' });
+    metrics.decisions.inc({ outcome: 'refused', reason: 'fail-closed' });
     return { kind: 'fail-closed', retryAfterSeconds: storeRetryAfterSeconds };
   }
 }

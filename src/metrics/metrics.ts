@@ -25,8 +25,11 @@ export interface GatewayMetrics {
   /** JWKS fetch attempts by outcome (`ok`, `error`). */
   readonly jwksFetches: Counter<'outcome'>;
   /**
-   * Limit decisions by outcome (`allowed`, `denied`) and reason: `allowed`,
-   * `window`, `quota`, `local-deny`, `fail-open`, `fail-closed`.
+   * Limit decisions by outcome and reason; outcomes are disjoint:
+   * `allowed` (the store admitted and charged: reason `allowed`), `denied`
+   * (a limit had no room: `window`, `quota`, `local-deny`), `unenforced`
+   * (the store failed and the route forwards unchecked: `fail-open`),
+   * `refused` (the store failed and the route answers 503: `fail-closed`).
    */
   readonly decisions: Counter<'outcome' | 'reason'>;
   /** Duration of one limiter call to the store, in seconds. */
@@ -125,7 +128,7 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     }),
     decisions: new Counter({
       name: 'quotagate_decisions_total',
-      help: 'Limit decisions by outcome (allowed, denied) and reason (allowed, window, quota, local-deny, fail-open, fail-closed).',
+      help: 'Limit decisions by outcome (allowed, denied, unenforced: forwarded unchecked, refused: 503 with the store down) and reason (allowed, window, quota, local-deny, fail-open, fail-closed).',
       labelNames: ['outcome', 'reason'],
       registers: [registry],
     }),

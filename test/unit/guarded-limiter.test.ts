@@ -66,8 +66,11 @@ describe('GuardedLimiter', () => {
     store.down = true;
     expect(await guard.decide(request(), 'open')).toEqual({ kind: 'fail-open' });
     expect(await guard.decide(request(), 'closed')).toEqual({ kind: 'fail-closed', retryAfterSeconds: 1 });
-    expect(await metricValue(metrics, 'quotagate_decisions_total', { reason: 'fail-open' })).toBe(1);
-    expect(await metricValue(metrics, 'quotagate_decisions_total', { reason: 'fail-closed' })).toBe(1);
+    // Disjoint outcomes: neither a fail-open forward nor a fail-closed refusal counts as allowed or denied.
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { outcome: 'unenforced', reason: 'fail-open' })).toBe(1);
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { outcome: 'refused', reason: 'fail-closed' })).toBe(1);
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { outcome: 'allowed' })).toBe(0);
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { outcome: 'denied' })).toBe(0);
     expect(await metricValue(metrics, 'quotagate_store_errors_total', { kind: 'connection' })).toBe(2);
   });
 
