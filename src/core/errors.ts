@@ -44,6 +44,7 @@ export const ERROR_STATUS = {
   max_keys_reached: 409,
   key_not_rotatable: 409,
   usage_unavailable: 503,
+  database_unavailable: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -89,6 +90,7 @@ const TITLES: Record<ErrorCode, string> = {
   max_keys_reached: "The plan's key limit is reached",
   key_not_rotatable: 'The API key cannot be rotated',
   usage_unavailable: 'Usage unavailable',
+  database_unavailable: 'Database unavailable',
 };
 
 export function titleOf(code: ErrorCode): string {

@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import { parse as parseYaml } from 'yaml';
 import type { CacheInvalidator } from '../../../auth/cache-invalidation.js';
 import { GatewayError } from '../../../core/errors.js';
+import { isDatabaseUnavailable } from '../../../db/errors.js';
 import { asGatewayError, problemResponse } from '../../problem-response.js';
 import { adminActor, adminAuth } from './admin-auth.js';
 import type { AdminApiDeps, AdminRouteDeps } from './deps.js';
@@ -18,7 +19,8 @@ import { usageRoutes } from './usage-routes.js';
  * problem+json errors (`validation_failed` lists every bad field with its
  * path), a bearer token on every route but `GET /admin/openapi` (the
  * OpenAPI 3.1 document, openapi/admin.yaml, as JSON). Off — 404
- * `admin_disabled` — without a token or a database.
+ * `admin_disabled` — without a token or a database. A database that cannot
+ * be reached is 503 `database_unavailable` with `Retry-After`.
  */
 export function adminApi(deps: AdminApiDeps): Hono {
   const app = new Hono();
@@ -56,11 +58,30 @@ export function adminApi(deps: AdminApiDeps): Hono {
     throw new GatewayError('route_not_found', 'No admin API route matches this request.');
   });
   app.onError((error, c) => {
-    const gatewayError = asGatewayError(error);
+    const gatewayError = isDatabaseUnavailable(error) ? databaseUnavailable() : asGatewayError(error);
+    if (gatewayError.code === 'database_unavailable') deps.logger.warn({ err: error, path: c.req.path }, 'admin request: database unavailable');
     if (gatewayError.code === 'internal_error') deps.logger.error({ err: error, path: c.req.path }, 'admin request failed');
     return problemResponse(c, gatewayError);
   });
   return app;
+}
+
+/** Seconds a client of the admin API is told to wait while the database cannot be reached. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The answer to any admin operation the database could not serve (refused
+ * or dropped connection, server shutting down or starting, statement
+ * timeout): 503 with Retry-After, never a 500. Nothing was changed: every
+ * write runs in one transaction with its audit row.
+ */
+function databaseUnavailable(): GatewayError {
+  return new GatewayError(
+    'database_unavailable',
+    'The database cannot be reached; nothing was changed. Retry later.',
+    {},
+    [['retry-after', String(DATABASE_RETRY_AFTER_SECONDS)]],
+  );
 }
 
 /**
