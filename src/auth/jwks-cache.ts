@@ -10,6 +10,12 @@ export interface JwksCacheOptions {
   readonly cooldownMs: number;
   /** Age of the key set after which it is refetched in the background. */
   readonly refreshMs: number;
+  /**
+   * Age of the key set (since its last successful fetch) after which it is no
+   * longer trusted, in ms; larger than `refreshMs`. Until a fetch succeeds
+   * again, lookups are `unavailable`.
+   */
+  readonly maxStaleMs: number;
   /** Bound on one fetch, connect to last byte. */
   readonly timeoutMs: number;
   readonly clock: Clock;
@@ -29,8 +35,10 @@ export interface JwksCacheOptions {
  * - Every fetch attempt, for any reason, is at most one per `cooldownMs`, so
  *   a flood of made-up `kid`s costs the issuer one request per cooldown.
  * - A failed fetch changes nothing: the keys already loaded keep verifying
- *   through a JWKS outage, however long. Only while no set was ever loaded
- *   are lookups `unavailable`.
+ *   through a JWKS outage, for up to `maxStaleMs` after their last successful
+ *   fetch (so a signing key the issuer revoked does not stay valid forever).
+ *   While no set was ever loaded, or the loaded one is that old, lookups are
+ *   `unavailable` (and each one tries a fetch, at most one per cooldown).
  *
  * Written here rather than using jose's createRemoteJWKSet, which drops to
  * failure once its cache is older than `cacheMaxAge` and the refetch fails,
@@ -48,19 +56,28 @@ export class JwksCache implements KeySource {
   }
 
   async keyFor(kid: string | undefined, alg: JwtAlgorithm): Promise<KeyLookup> {
-    if (this.keys === undefined) {
+    let keys = this.trustedKeys();
+    if (keys === undefined) {
       await this.refresh();
+      keys = this.trustedKeys();
     } else if (this.options.clock.now() - this.fetchedAtMs >= this.options.refreshMs) {
       void this.refresh();
     }
-    if (this.keys === undefined) return { found: false, reason: 'unavailable' };
-    let key = selectKey(this.keys, kid, alg);
+    if (keys === undefined) return { found: false, reason: 'unavailable' };
+    let key = selectKey(keys, kid, alg);
     if (key === undefined) {
       // Perhaps a key published since the last fetch; the cooldown bounds how often we look.
       await this.refresh();
-      key = selectKey(this.keys, kid, alg);
+      keys = this.trustedKeys();
+      key = keys === undefined ? undefined : selectKey(keys, kid, alg);
     }
     return key === undefined ? { found: false, reason: 'unknown' } : { found: true, key };
+  }
+
+  /** The loaded key set, unless none was loaded or it was fetched `maxStaleMs` ago or more. */
+  private trustedKeys(): readonly VerificationKey[] | undefined {
+    if (this.keys === undefined || this.options.clock.now() - this.fetchedAtMs >= this.options.maxStaleMs) return undefined;
+    return this.keys;
   }
 
   /** Starts a fetch unless one is running (then joins it) or the cooldown has not passed. Never rejects. */

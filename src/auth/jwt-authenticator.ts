@@ -87,6 +87,7 @@ export function createJwtAuthenticator(config: JwtConfig, deps: JwtAuthenticator
         url: issuer.jwks_url,
         cooldownMs: issuer.jwks_cooldown_ms,
         refreshMs: issuer.jwks_refresh_ms,
+        maxStaleMs: issuer.jwks_max_stale_ms,
         timeoutMs: issuer.jwks_timeout_ms,
         clock: deps.clock,
         fetchDocument: deps.fetchJwks,

@@ -110,10 +110,24 @@ const issuerSchema = z
     jwks_timeout_ms: durationMs(5_000),
     /** Age after which the JWKS is refetched in the background; the old keys serve meanwhile and through outages. */
     jwks_refresh_ms: durationMs(600_000),
+    /**
+     * Age after which a fetched key set is no longer trusted, in ms: through an
+     * outage of the JWKS endpoint the keys serve this long after their last
+     * successful fetch, then tokens get 503 jwks_unavailable (a revoked
+     * signing key must not stay valid forever). 1 minute to 30 days.
+     */
+    jwks_max_stale_ms: z.int().min(60_000).max(30 * 86_400_000).default(86_400_000),
   })
   .superRefine((issuer, ctx) => {
     if ((issuer.jwks_url === undefined) === (issuer.keys === undefined)) {
       ctx.addIssue({ code: 'custom', path: [], message: 'set exactly one of jwks_url, keys' });
+    }
+    if (issuer.jwks_max_stale_ms <= issuer.jwks_refresh_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwks_max_stale_ms'],
+        message: `must be greater than jwks_refresh_ms (${issuer.jwks_refresh_ms}), or the keys would expire before they are refreshed`,
+      });
     }
     const seenKids = new Set<string>();
     issuer.keys?.forEach((key, index) => {

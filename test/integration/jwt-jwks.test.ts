@@ -15,6 +15,8 @@ import { eventually } from '../support/within.js';
 const NOW_MS = Date.UTC(2026, 5, 15, 10, 30, 0);
 const COOLDOWN_MS = 30_000;
 const REFRESH_MS = 600_000;
+/** The default jwks_max_stale_ms: 24 h. */
+const MAX_STALE_MS = 86_400_000;
 const WAIT_MS = 5_000;
 
 describe('JWT verification with a remote JWKS', () => {
@@ -136,6 +138,27 @@ describe('JWT verification with a remote JWKS', () => {
       expect(fetches).toEqual(['ok', 'error', 'error', 'error', 'error']);
     },
   );
+
+  it('stops trusting keys fetched jwks_max_stale_ms ago while the JWKS is down, and trusts them again after a fetch', async () => {
+    expect(outcomeOf(await withBearer(authenticator, await token(rs)))).toBe('ok');
+    jwks.setOutage('error');
+    // Just short of the bound (refetches failing meanwhile), the cached keys still verify.
+    clock.advance(MAX_STALE_MS - 1);
+    expect(outcomeOf(await withBearer(authenticator, await token(rs)))).toBe('ok');
+    await eventually(() => fetches.length === 2, WAIT_MS, 'the failed background refresh');
+    clock.advance(1);
+    // Fetched 24 h ago: a revoked signing key must not stay valid through the outage.
+    expect(outcomeOf(await withBearer(authenticator, await token(rs)))).toBe('jwks_unavailable');
+    expect(outcomeOf(await withBearer(authenticator, await token(es)))).toBe('jwks_unavailable');
+    expect(fetches).toEqual(['ok', 'error']);
+    // The next attempt, one cooldown later, succeeds: the fresh set is trusted again.
+    jwks.setOutage('none');
+    jwks.publish([es.publicJwk]);
+    clock.advance(COOLDOWN_MS);
+    expect(outcomeOf(await withBearer(authenticator, await token(es)))).toBe('ok');
+    expect(outcomeOf(await withBearer(authenticator, await token(rs)))).toBe('token_key_unknown');
+    expect(fetches).toEqual(['ok', 'error', 'ok']);
+  });
 
   it('answers jwks_unavailable while no key set was ever fetched, retrying only after the cooldown', async () => {
     jwks.setOutage('error');

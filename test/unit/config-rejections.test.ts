@@ -200,6 +200,11 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
     problem: 'auth.jwt.issuers[0].keys[0]: an EC P-256 key fits none of the algorithms RS256, EdDSA',
   },
   { rule: 'a duplicate static kid', file: 'jwt-duplicate-kid.yaml', problem: 'auth.jwt.issuers[0].keys[1].kid: duplicate kid "k1"' },
+  {
+    rule: 'a JWKS max staleness not above its refresh age',
+    file: 'jwt-max-stale-below-refresh.yaml',
+    problem: 'auth.jwt.issuers[0].jwks_max_stale_ms: must be greater than jwks_refresh_ms (600000), or the keys would expire before they are refreshed',
+  },
   { rule: 'a clock tolerance above 5 minutes', file: 'jwt-clock-tolerance.yaml', problem: 'auth.jwt.issuers[0].clock_tolerance_ms: must be at most 300000' },
   { rule: 'a token size limit below 256 bytes', file: 'jwt-max-token-bytes.yaml', problem: 'auth.jwt.max_token_bytes: must be at least 256' },
   { rule: 'a typ that is not a media type', file: 'jwt-bad-typ.yaml', problem: 'auth.jwt.issuers[0].typ: expected a media type such as "at+jwt"' },
