@@ -9,8 +9,8 @@ every gateway instance agrees on the boundaries. src/core/calendar.ts computes
 the same periods; test/integration/redis-calendar.test.ts checks one against
 the other.
 
-KEYS (all carry the subject's hash tag, built by src/redis/keys.ts)
-  KEYS[1..n]  one counter per policy: a HASH with
+KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
+  KEYS[1..n]  one counter per policy or meter: a HASH with
                 p = start of the period counted (epoch seconds)
                 n = units used in that period
               A counter whose p is not the current period start counts as 0
@@ -24,7 +24,11 @@ KEYS (all carry the subject's hash tag, built by src/redis/keys.ts)
   KEYS[n+2]   the subject's hydration marker (a STRING): present once the
               counters were restored from the ledger since Redis last lost
               them (lua/hydrate.lua sets it). Checked only when ARGV[6] is 1.
-  KEYS[n+3]   optional: the idempotency record (a STRING; the stored reply of
+  KEYS[n+3]   the usage index (a SET of usage marker keys, shared by subjects;
+              on a Cluster the one of the subject's slot): the marker's key
+              is added with every charge, so any ledger flusher finds it.
+              Written only when ARGV[6] is 1.
+  KEYS[n+4]   optional: the idempotency record (a STRING; the stored reply of
               the admission it remembers).
 
 ARGV
@@ -34,12 +38,13 @@ ARGV
   ARGV[3]     idempotency_ttl_ms: how long an admission's record lives (ms)
   ARGV[4]     expiry_grace_ms: a counter expires this long after its period
               ends (ms)
-  ARGV[5]     n: number of policies (the number of counter KEYS)
+  ARGV[5]     n: number of policies and meters (the number of counter KEYS)
   ARGV[6]     track_usage: 1 when a ledger backs the counters (check the
               hydration marker, write the usage marker), else 0
   ARGV[7]     usage_marker_ttl_ms: how long an unflushed usage marker lives (ms)
   ARGV[8+3(i-1)]   policy i's window: second | minute | hour | day | month
-  ARGV[9+3(i-1)]   policy i's limit: units per period (positive integer)
+  ARGV[9+3(i-1)]   policy i's limit: units per period (positive integer), or
+                   0 for a meter: charged with the others, never limiting
   ARGV[10+3(i-1)]  policy i's counterId (`w:hour`), for the usage marker
 
 Reply: { -1 } when track_usage is 1 and the hydration marker is absent:
@@ -114,7 +119,8 @@ local n = tonumber(ARGV[5])
 local track_usage = ARGV[6] == '1'
 local usage_marker_ttl_ms = tonumber(ARGV[7])
 local usage_marker_key = KEYS[n + 1]
-local idempotency_key = KEYS[n + 3]
+local usage_index_key = KEYS[n + 3]
+local idempotency_key = KEYS[n + 4]
 
 if idempotency_key then
   local stored = redis.call('GET', idempotency_key)
@@ -149,7 +155,7 @@ for i = 1, n do
   if counter[1] and tonumber(counter[1]) * 1000 == start_ms then count = tonumber(counter[2]) or 0 end
   starts[i], ends[i], used[i] = start_ms, end_ms, count
   local violated = 0
-  if count + cost > limit then
+  if limit > 0 and count + cost > limit then
     violated = 1
     allowed = 0
   end
@@ -185,6 +191,7 @@ end
 if track_usage then
   redis.call('HINCRBY', usage_marker_key, '_v', 1)
   redis.call('PEXPIRE', usage_marker_key, usage_marker_ttl_ms)
+  redis.call('SADD', usage_index_key, usage_marker_key)
 end
 if idempotency_key then
   redis.call('SET', idempotency_key, table.concat(reply, ','), 'PX', idempotency_ttl_ms)

@@ -1,5 +1,5 @@
 import type { Plan } from '../core/plan.js';
-import { type Policy, quotaPolicy, windowPolicy } from '../core/policy.js';
+import { metersBesides, type Policy, quotaPolicy, windowPolicy } from '../core/policy.js';
 import { WINDOW_NAMES, type WindowName } from '../core/windows.js';
 import type { GatewayConfig } from './schema.js';
 
@@ -26,7 +26,14 @@ export function buildPlans(plans: GatewayConfig['plans']): ReadonlyMap<string, P
     }
     result.set(
       name,
-      Object.freeze({ name, windows, policiesByMetric, quotaStatus: plan.quota_status, upgradeUrl: plan.upgrade_url }),
+      Object.freeze({
+        name,
+        windows,
+        policiesByMetric,
+        meters: metersBesides(windows),
+        quotaStatus: plan.quota_status,
+        upgradeUrl: plan.upgrade_url,
+      }),
     );
   }
   return result;

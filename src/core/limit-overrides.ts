@@ -1,5 +1,5 @@
 import type { Plan } from './plan.js';
-import { type Policy, quotaPolicy, windowPolicy } from './policy.js';
+import { metersBesides, type Policy, quotaPolicy, windowPolicy } from './policy.js';
 import { WINDOW_NAMES, type WindowName, isWindowName } from './windows.js';
 
 /**
@@ -68,5 +68,5 @@ export function applyLimitOverrides(plan: Plan, overrides: LimitOverrides): Plan
     const quotas = merged(base, 'quota', overrides.quotas[metric], (window, limit) => quotaPolicy(metric, window, limit));
     policiesByMetric.set(metric, Object.freeze([...windows, ...quotas]));
   }
-  return Object.freeze({ ...plan, windows, policiesByMetric });
+  return Object.freeze({ ...plan, windows, policiesByMetric, meters: metersBesides(windows) });
 }

@@ -1,4 +1,4 @@
-import type { Policy } from './policy.js';
+import type { Meter, Policy } from './policy.js';
 
 /** A plan as the hot path uses it, resolved from gateway.yaml. */
 export interface Plan {
@@ -11,6 +11,12 @@ export interface Plan {
    * hot path allocates nothing.
    */
   readonly policiesByMetric: ReadonlyMap<string, readonly Policy[]>;
+  /**
+   * Counted with every admitted request, never limiting: the metered periods
+   * (hour, day, month) that `windows` does not already count, so the ledger
+   * holds every subject's usage at each of them (see metersBesides).
+   */
+  readonly meters: readonly Meter[];
   /** HTTP status of a quota denial: 429, or 402 for plans sold by usage. */
   readonly quotaStatus: 429 | 402;
   /** Where a denied caller can upgrade; echoed in denial bodies when set. */

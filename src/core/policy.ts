@@ -31,3 +31,35 @@ export function windowPolicy(window: WindowName, limit: number): Policy {
 export function quotaPolicy(metric: string, window: WindowName, limit: number): Policy {
   return { name: `${metric}.${window}`, kind: 'quota', window, limit, counterId: `q:${metric}:${window}` };
 }
+
+/**
+ * A counter charged with every admitted request of a subject but never
+ * limiting it: usage the ledger records for billing at hour, day and month
+ * granularity whatever the plan limits. It counts what a window policy of
+ * the same period would (the counterId is the same, `w:month`), so the
+ * ledger rows continue unchanged when a plan gains or drops that limit. Not
+ * shown in rate-limit headers, never a reason for a denial.
+ */
+export interface Meter {
+  readonly window: WindowName;
+  readonly counterId: string;
+}
+
+/** The periods usage is always recorded at. */
+export const METERED_WINDOWS = ['hour', 'day', 'month'] as const satisfies readonly WindowName[];
+
+const METERS: ReadonlyMap<WindowName, Meter> = new Map(
+  METERED_WINDOWS.map((window) => [window, Object.freeze({ window, counterId: `w:${window}` })]),
+);
+
+/**
+ * The meters a subject limited by `windows` also needs: one per metered
+ * period that no window policy already counts, longest last.
+ */
+export function metersBesides(windows: readonly Policy[]): readonly Meter[] {
+  const meters: Meter[] = [];
+  for (const [window, meter] of METERS) {
+    if (!windows.some((policy) => policy.kind === 'window' && policy.window === window)) meters.push(meter);
+  }
+  return Object.freeze(meters);
+}

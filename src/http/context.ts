@@ -27,14 +27,19 @@ export interface ProxyVariables {
   rateLimitHeaders: readonly HeaderPair[];
   /** limit: what the request was charged, when it was; forward refunds it per `refund_on`. */
   receipt: ChargeReceipt | undefined;
-  /** limit: how the limit decided, for the access log. */
+  /** limit: how the limit decided, for the access log (forward may set `refunded`). */
   decision: LimitDecisionKind;
   /** forward: the upstream's time to response headers, in ms. */
   upstreamMs: number;
 }
 
-/** What the limit middleware decided: `allowed`, `denied` (by the store), `local-deny`, `fail-open`, `fail-closed`. */
-export type LimitDecisionKind = 'allowed' | 'denied' | 'local-deny' | 'fail-open' | 'fail-closed';
+/**
+ * What the limit middleware decided: `allowed`, `denied` (by the store),
+ * `local-deny`, `fail-open`, `fail-closed`; forward turns `allowed` into
+ * `refunded` when it gave the charge back (`refund_on`, or a request the
+ * gateway refused after charging it, such as a 413 on a chunked body).
+ */
+export type LimitDecisionKind = 'allowed' | 'denied' | 'local-deny' | 'fail-open' | 'fail-closed' | 'refunded';
 
 /** Bindings are absent when the app is driven in-process with `app.request()`. */
 export interface ProxyEnv {

@@ -84,12 +84,15 @@ export class GuardedLimiter {
     return { kind: 'decided', decision };
   }
 
-  /** Gives a charge back; a store failure is counted, never thrown (the response is already decided). */
-  async refund(receipt: ChargeReceipt): Promise<void> {
+  /**
+   * Gives a charge back; resolves to whether it was. A store failure is
+   * counted, never thrown (the response is already decided).
+   */
+  async refund(receipt: ChargeReceipt): Promise<boolean> {
     const { breaker, metrics } = this.options;
     if (!breaker.allowCall()) {
       metrics.refunds.inc({ result: 'failed' });
-      return;
+      return false;
     }
     const startMs = performance.now();
     try {
@@ -97,10 +100,11 @@ export class GuardedLimiter {
     } catch (error) {
       this.recordFailure(error);
       metrics.refunds.inc({ result: 'failed' });
-      return;
+      return false;
     }
     this.recordSuccess(startMs);
     metrics.refunds.inc({ result: 'ok' });
+    return true;
   }
 
   /**

@@ -1,11 +1,18 @@
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
-import type { Policy } from '../core/policy.js';
+import type { Meter, Policy } from '../core/policy.js';
 
 /** One request's charge: `cost` units against every policy that applies. */
 export interface ConsumeRequest {
   readonly subject: string;
   /** The windows and quotas that apply. An empty list always admits. */
   readonly policies: readonly Policy[];
+  /**
+   * Counters charged with the policies when the request is admitted, in the
+   * same store call, but never limiting (the plan's meters). They are not
+   * in the decision's `policies`; they are in its receipt, so a refund gives
+   * them back too. Default none.
+   */
+  readonly meters?: readonly Meter[];
   /** Units to charge; a positive integer. */
   readonly cost: number;
   /**

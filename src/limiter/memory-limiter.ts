@@ -83,7 +83,8 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   }
 
   async consume(request: ConsumeRequest): Promise<Decision> {
-    if (this.ledger !== undefined && request.policies.length > 0 && this.subjects.get(request.subject)?.hydrated !== true) {
+    const charges = request.policies.length > 0 || (request.meters?.length ?? 0) > 0;
+    if (this.ledger !== undefined && charges && this.subjects.get(request.subject)?.hydrated !== true) {
       await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
     }
     return this.consumeNow(request);
@@ -127,11 +128,18 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
 
   refund(receipt: ChargeReceipt): Promise<void> {
     const entry = this.subjects.get(receipt.subject);
+    const dirty = this.dirty.get(receipt.subject);
     for (const charge of receipt.charges) {
       const counter = entry?.byCounter.get(charge.counterId);
       // A counter that moved on to a new period keeps its new count.
       if (counter !== undefined && counter.periodStartMs === charge.periodStartMs) {
         counter.used = Math.max(0, counter.used - receipt.cost);
+        // Not flushed yet: the ledger gets the refunded count (as lua/refund.lua does).
+        const usage = dirty?.entries.get(`${charge.periodStartMs}:${charge.counterId}`);
+        if (dirty !== undefined && usage !== undefined) {
+          dirty.entries.set(`${charge.periodStartMs}:${charge.counterId}`, { ...usage, count: counter.used });
+          dirty.version++;
+        }
       }
     }
     return Promise.resolve();
@@ -179,7 +187,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     return Promise.resolve();
   }
 
-  private consumeNow({ subject, policies, cost, idempotencyKey }: ConsumeRequest): Decision {
+  private consumeNow({ subject, policies, meters = [], cost, idempotencyKey }: ConsumeRequest): Decision {
     const replayKey = idempotencyKey === undefined ? undefined : `${subject}\u0000${idempotencyKey}`;
     if (replayKey !== undefined) {
       const earlier = this.idempotency.get(replayKey);
@@ -208,9 +216,17 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       };
     });
     if (!allowed) return denialOf(states, violated);
-    if (policies.length === 0) return { allowed: true, policies: states, replayed: false };
+    if (policies.length === 0 && meters.length === 0) return { allowed: true, policies: states, replayed: false };
 
-    this.charge(subject, entry, policies.map((p) => p.counterId), periods, used, cost);
+    // Meters are charged after the policies, as consume.lua does; they never limit.
+    const counters = [...policies, ...meters];
+    for (const meter of meters) {
+      const period = periodOf(meter.window, nowMs);
+      const counter = entry?.byCounter.get(meter.counterId);
+      periods.push(period);
+      used.push(counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0);
+    }
+    this.charge(subject, entry, counters.map((c) => c.counterId), periods, used, cost);
     const admission: Admission = {
       allowed: true,
       policies: states,
@@ -218,7 +234,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       receipt: {
         subject,
         cost,
-        charges: policies.map((policy, i) => ({ counterId: policy.counterId, periodStartMs: periods[i]!.startMs })),
+        charges: counters.map((counter, i) => ({ counterId: counter.counterId, periodStartMs: periods[i]!.startMs })),
       },
     };
     if (replayKey !== undefined) this.idempotency.set(replayKey, admission);

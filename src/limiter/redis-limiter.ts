@@ -1,7 +1,10 @@
 import { periodOf } from '../core/calendar.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { Policy } from '../core/policy.js';
+import { Cluster } from 'ioredis';
 import { closeRedisClient, type RedisClient } from '../redis/client.js';
+import { clusterSlotOf } from '../redis/cluster-slots.js';
+import { subjectHashTag } from '../redis/keys.js';
 import type { DirtyUsage, DirtyUsageSource, UsageHistory } from '../core/usage-ledger.js';
 import {
   COUNTER_EXPIRY_GRACE_MS,
@@ -12,7 +15,7 @@ import {
   runRefundScript,
   runTrackedConsumeScript,
 } from '../redis/scripts.js';
-import { clearUsageMarker, readUsageMarker, runHydrateScript, scanUsageMarkers } from '../redis/usage-markers.js';
+import { clearUsageMarker, readUsageIndex, readUsageMarker, runHydrateScript, scanUsageMarkers } from '../redis/usage-markers.js';
 import { currentPeriodEntries, hydrationSinceMs, SingleFlight } from './hydration.js';
 import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter, type PeekRequest } from './limiter.js';
 
@@ -29,7 +32,8 @@ export interface RedisLimiterOptions {
   readonly nowForTesting?: () => number;
   /**
    * The usage ledger behind the counters. When set, every charge marks the
-   * subject dirty for the ledger flusher (in the same script call), and a
+   * subject dirty for the ledger flusher, and lists it in the usage index
+   * every instance's flusher reads (in the same script call), and a
    * subject whose counters Redis lost is restored from the ledger before it
    * is decided (once per subject per Redis lifetime and month).
    */
@@ -54,8 +58,8 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   private readonly ownsClient: boolean;
   private readonly nowForTesting: (() => number) | undefined;
   private readonly ledger: UsageHistory | undefined;
-  /** Subjects this instance charged since the flusher last asked. */
-  private chargedSubjects = new Set<string>();
+  /** On a Cluster, usage indexes are per slot. */
+  private readonly clustered: boolean;
   private readonly hydrations = new SingleFlight();
 
   constructor(options: RedisLimiterOptions) {
@@ -64,12 +68,13 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     this.ownsClient = options.ownsClient ?? false;
     this.nowForTesting = options.nowForTesting;
     this.ledger = options.ledger;
+    this.clustered = this.client instanceof Cluster;
     registerScripts(this.client);
   }
 
   async consume(request: ConsumeRequest): Promise<Decision> {
     // Nothing to count and nothing to replay: no need to ask Redis.
-    if (request.policies.length === 0 && request.idempotencyKey === undefined) {
+    if (request.policies.length === 0 && (request.meters?.length ?? 0) === 0 && request.idempotencyKey === undefined) {
       return { allowed: true, policies: [], replayed: false };
     }
     const options = {
@@ -77,20 +82,18 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
       idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
       trackUsage: this.ledger !== undefined,
       ...(this.nowForTesting === undefined ? {} : { nowOverrideMs: this.nowForTesting() }),
+      ...(this.clustered ? { slot: this.slotOf(request.subject) } : {}),
     };
     for (let attempt = 1; ; attempt++) {
       const answer = await runTrackedConsumeScript(this.client, request, options);
-      if (answer !== NEEDS_HYDRATION) {
-        if (answer.allowed && answer.receipt !== undefined && this.ledger !== undefined) this.chargedSubjects.add(request.subject);
-        return answer;
-      }
+      if (answer !== NEEDS_HYDRATION) return answer;
       if (attempt >= MAX_HYDRATION_ATTEMPTS) throw new Error(`subject still not hydrated after ${attempt} attempts`);
       await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
     }
   }
 
   async refund(receipt: ChargeReceipt): Promise<void> {
-    await runRefundScript(this.client, this.keyPrefix, receipt);
+    await runRefundScript(this.client, this.keyPrefix, receipt, this.ledger !== undefined);
   }
 
   peek({ subject, policies }: PeekRequest): Promise<PolicyState[]> {
@@ -101,19 +104,31 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     return deleteCounters(this.client, this.keyPrefix, subject, policies);
   }
 
-  dirtySubjects(includeLeftovers: boolean): Promise<string[]> {
-    const charged = this.chargedSubjects;
-    this.chargedSubjects = new Set();
-    if (!includeLeftovers) return Promise.resolve([...charged]);
-    return scanUsageMarkers(this.client, this.keyPrefix).then((found) => [...new Set([...charged, ...found])]);
+  /**
+   * Every subject the usage index lists, charged by any instance (a dead one
+   * too) and not flushed yet; with `includeLeftovers`, also markers the
+   * index does not list (written before it existed), found by SCAN.
+   */
+  async dirtySubjects(includeLeftovers: boolean): Promise<string[]> {
+    const listed = await readUsageIndex(this.client, this.keyPrefix);
+    if (!includeLeftovers) return listed;
+    return [...new Set([...listed, ...(await scanUsageMarkers(this.client, this.keyPrefix))])];
   }
 
-  readDirty(subject: string): Promise<DirtyUsage | undefined> {
-    return readUsageMarker(this.client, this.keyPrefix, subject);
+  async readDirty(subject: string): Promise<DirtyUsage | undefined> {
+    const dirty = await readUsageMarker(this.client, this.keyPrefix, subject);
+    // Flushed by another instance, or expired: the index must not keep listing it.
+    if (dirty === undefined) await clearUsageMarker(this.client, this.keyPrefix, subject, '', this.slotOf(subject));
+    return dirty;
   }
 
   clearDirty(dirty: DirtyUsage): Promise<boolean> {
-    return clearUsageMarker(this.client, this.keyPrefix, dirty);
+    return clearUsageMarker(this.client, this.keyPrefix, dirty.subject, dirty.version, this.slotOf(dirty.subject));
+  }
+
+  /** The Cluster slot of the subject's keys; undefined on one Redis (one usage index). */
+  private slotOf(subject: string): number | undefined {
+    return this.clustered ? clusterSlotOf(subjectHashTag(subject)) : undefined;
   }
 
   /** Restores the subject's current-period counters from the ledger (one query, one script). */

@@ -50,7 +50,7 @@ export interface GatewayMetrics {
   readonly redisEmptied: Counter;
   /** The store's circuit breaker: 0 closed, 1 half-open, 2 open. */
   readonly circuitState: Gauge<'store'>;
-  /** Charges given back after an upstream failure, by result (`ok`, `failed`). */
+  /** Charges given back (refund_on, or a request the gateway refused after charging it), by result (`ok`, `failed`). */
   readonly refunds: Counter<'result'>;
   /**
    * API key lookups that reached the database key cache, by result: `hit`
@@ -176,7 +176,7 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     }),
     refunds: new Counter({
       name: 'quotagate_refunds_total',
-      help: 'Charges given back after an upstream failure (refund_on), by result (ok, failed).',
+      help: 'Charges given back after an upstream failure (refund_on) or a request the gateway refused after charging it, by result (ok, failed).',
       labelNames: ['result'],
       registers: [registry],
     }),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { hashTagOfSlot } from './cluster-slots.js';
 
 /**
  * The one place Redis keys are built. Every key has the form
@@ -24,6 +25,12 @@ import { createHash } from 'node:crypto';
  * `<prefix>:v1:readiness:{probe}:state` and `…:scratch` (see lua/probe.lua).
  * Their `readiness` segment stands where a subject's keys have their hash
  * tag, so no subject's key can equal them or match a subject key pattern.
+ *
+ * Another is shared by subjects: the usage index, `<prefix>:v1:dirty-index`
+ * (a SET of the usage marker keys that exist), which every ledger flusher
+ * reads, so any live instance finds the usage a dead one left. On a Redis
+ * Cluster there is one per slot, `<prefix>:v1:{<tag of the slot>}:dirty-index`,
+ * so consume.lua can write it in the subject's own slot.
  */
 export const KEY_LAYOUT_VERSION = 'v1';
 
@@ -60,6 +67,15 @@ export function usageMarkerKey(prefix: string, subject: string): string {
 /** The subject's hydration marker: set once its counters were restored from the ledger. */
 export function hydrationMarkerKey(prefix: string, subject: string): string {
   return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:hydrated`;
+}
+
+/**
+ * The usage index that lists `subject`'s usage marker: the one index, or on
+ * a Cluster (`slot` given: the slot of the subject's keys) that slot's.
+ */
+export function usageIndexKey(prefix: string, slot?: number): string {
+  if (slot === undefined) return `${prefix}:${KEY_LAYOUT_VERSION}:dirty-index`;
+  return `${prefix}:${KEY_LAYOUT_VERSION}:{${hashTagOfSlot(slot)}}:dirty-index`;
 }
 
 /** A SCAN MATCH pattern for every usage marker under `prefix` (a key_prefix holds no glob characters). */

@@ -5,9 +5,9 @@ import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import { periodOf } from '../core/calendar.js';
 import { denialOf } from '../core/denial.js';
 import { policyStateAt } from '../core/policy-state.js';
-import type { Policy } from '../core/policy.js';
+import type { Meter, Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { counterKey, hydrationMarkerKey, idempotencyRecordKey, usageMarkerKey } from './keys.js';
+import { counterKey, hydrationMarkerKey, idempotencyRecordKey, usageIndexKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -38,6 +38,8 @@ export const COUNTER_EXPIRY_GRACE_MS = 60_000;
 export interface ConsumeScriptInput {
   readonly subject: string;
   readonly policies: readonly Policy[];
+  /** Charged with the policies when admitted, never limiting; default none. */
+  readonly meters?: readonly Meter[];
   /** Units to charge every policy; a positive integer. */
   readonly cost: number;
   readonly idempotencyKey?: string;
@@ -55,6 +57,8 @@ export interface ConsumeScriptOptions {
    * hydrated, and mark what each charge changed. Default false.
    */
   readonly trackUsage?: boolean;
+  /** On a Redis Cluster, the slot of the subject's keys (its usage index is that slot's); absent on one Redis. */
+  readonly slot?: number;
 }
 
 /** How long an unflushed usage marker lives, in ms: past any period, so a leftover is found by a later sweep. */
@@ -113,8 +117,14 @@ export async function runTrackedConsumeScript(
   input: ConsumeScriptInput,
   options: ConsumeScriptOptions,
 ): Promise<Decision | typeof NEEDS_HYDRATION> {
+  const meters = input.meters ?? [];
   const keys = input.policies.map((policy) => counterKey(options.keyPrefix, input.subject, policy.counterId));
-  keys.push(usageMarkerKey(options.keyPrefix, input.subject), hydrationMarkerKey(options.keyPrefix, input.subject));
+  for (const meter of meters) keys.push(counterKey(options.keyPrefix, input.subject, meter.counterId));
+  keys.push(
+    usageMarkerKey(options.keyPrefix, input.subject),
+    hydrationMarkerKey(options.keyPrefix, input.subject),
+    usageIndexKey(options.keyPrefix, options.slot),
+  );
   if (input.idempotencyKey !== undefined) {
     keys.push(idempotencyRecordKey(options.keyPrefix, input.subject, input.idempotencyKey));
   }
@@ -123,10 +133,12 @@ export async function runTrackedConsumeScript(
     options.nowOverrideMs === undefined ? '' : Math.floor(options.nowOverrideMs),
     options.idempotencyTtlMs,
     COUNTER_EXPIRY_GRACE_MS,
-    input.policies.length,
+    input.policies.length + meters.length,
     options.trackUsage === true ? 1 : 0,
     USAGE_MARKER_TTL_MS,
     ...input.policies.flatMap((policy) => [policy.window, policy.limit, policy.counterId]),
+    // A limit of 0: counted, never limiting.
+    ...meters.flatMap((meter) => [meter.window, 0, meter.counterId]),
   ];
   const reply = await client.quotagateConsume(keys.length, ...keys, ...args);
   if (Array.isArray(reply) && reply.length === 1 && reply[0] === -1) return NEEDS_HYDRATION;
@@ -135,13 +147,19 @@ export async function runTrackedConsumeScript(
 
 /**
  * Gives `receipt.cost` back to the counters and periods it names, with one
- * EVALSHA of lua/refund.lua. Resolves to how many counters were refunded.
+ * EVALSHA of lua/refund.lua; with `trackUsage`, the subject's usage marker is
+ * lowered to match. Resolves to how many counters were refunded.
  */
-export async function runRefundScript(client: RedisClient, keyPrefix: string, receipt: ChargeReceipt): Promise<number> {
+export async function runRefundScript(client: RedisClient, keyPrefix: string, receipt: ChargeReceipt, trackUsage = false): Promise<number> {
   if (receipt.charges.length === 0) return 0;
   const keys = receipt.charges.map((charge) => counterKey(keyPrefix, receipt.subject, charge.counterId));
-  const periodStarts = receipt.charges.map((charge) => Math.floor(charge.periodStartMs / 1000));
-  const reply = await client.quotagateRefund(keys.length, ...keys, receipt.cost, ...periodStarts);
+  const args: Array<string | number> = [receipt.cost, receipt.charges.length];
+  for (const charge of receipt.charges) args.push(Math.floor(charge.periodStartMs / 1000));
+  if (trackUsage) {
+    keys.push(usageMarkerKey(keyPrefix, receipt.subject));
+    for (const charge of receipt.charges) args.push(charge.counterId);
+  }
+  const reply = await client.quotagateRefund(keys.length, ...keys, ...args);
   if (typeof reply !== 'number') throw new ScriptReplyError('refund.lua', reply);
   return reply;
 }
@@ -200,7 +218,8 @@ const FIELDS_PER_POLICY = 6;
  *
  * A replay answers with the entries stored at the first admission. If the
  * plan changed in between so that their number differs, only the entries that
- * still line up with the request's policies are reported.
+ * still line up with the request's policies are reported. Meters' entries
+ * (after the policies') go into the receipt only.
  */
 export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): Decision {
   if (!Array.isArray(reply) || reply.length < 3 || !reply.every((value) => Number.isInteger(value))) {
@@ -208,7 +227,8 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
   }
   const values = reply as number[];
   const [allowed, replayed, count] = values as [number, number, number];
-  if (values.length !== 3 + FIELDS_PER_POLICY * count || (replayed === 0 && count !== input.policies.length)) {
+  const meters = input.meters ?? [];
+  if (values.length !== 3 + FIELDS_PER_POLICY * count || (replayed === 0 && count !== input.policies.length + meters.length)) {
     throw new ScriptReplyError('consume.lua', reply);
   }
   const states: PolicyState[] = [];
@@ -227,5 +247,10 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
   if (allowed !== 1) return denialOf(states, violated);
   if (replayed === 1) return { allowed: true, policies: states, replayed: true };
   if (count === 0) return { allowed: true, policies: states, replayed: false };
+  // The meters' entries follow the policies'; they are charged, not reported.
+  for (let i = input.policies.length; i < count; i++) {
+    const periodStart = values[3 + FIELDS_PER_POLICY * i + 4]!;
+    charges.push({ counterId: meters[i - input.policies.length]!.counterId, periodStartMs: periodStart * 1000 });
+  }
   return { allowed: true, policies: states, replayed: false, receipt: { subject: input.subject, cost: input.cost, charges } };
 }

@@ -1,14 +1,16 @@
 import { Cluster, type Redis } from 'ioredis';
 import type { DirtyUsage, UsageEntry } from '../core/usage-ledger.js';
 import type { RedisClient } from './client.js';
-import { counterKey, hydrationMarkerKey, subjectOfUsageMarkerKey, usageMarkerKey, usageMarkerPattern } from './keys.js';
+import { CLUSTER_SLOTS } from './cluster-slots.js';
+import { counterKey, hydrationMarkerKey, subjectOfUsageMarkerKey, usageIndexKey, usageMarkerKey, usageMarkerPattern } from './keys.js';
 import { ScriptReplyError } from './scripts.js';
 
 /**
  * The Redis side of the usage ledger: reading and clearing a subject's usage
  * marker (written by lua/consume.lua), finding leftover markers, and
  * restoring counters from the ledger (lua/hydrate.lua). Each call is one
- * command on the subject's slot, or one SCAN walk per primary.
+ * command on the subject's slot, or one walk of the usage index (or, for
+ * markers older than the index, one SCAN walk) per primary.
  */
 
 /** What the subject's usage marker holds, or undefined when there is none. One HGETALL. */
@@ -30,10 +32,67 @@ export async function readUsageMarker(client: RedisClient, keyPrefix: string, su
   return { subject, entries, version };
 }
 
-/** Deletes the marker if its version is still `dirty.version` (lua/clear-usage-marker.lua); true if deleted. */
-export async function clearUsageMarker(client: RedisClient, keyPrefix: string, dirty: DirtyUsage): Promise<boolean> {
-  const reply = await client.quotagateClearUsageMarker(1, usageMarkerKey(keyPrefix, dirty.subject), dirty.version);
+/**
+ * Deletes the marker, and takes it out of the usage index of `slot` (see
+ * usageIndexKey), if its version is still `version` or it is gone
+ * (lua/clear-usage-marker.lua); true if deleted or gone.
+ */
+export async function clearUsageMarker(
+  client: RedisClient,
+  keyPrefix: string,
+  subject: string,
+  version: string,
+  slot: number | undefined,
+): Promise<boolean> {
+  const reply = await client.quotagateClearUsageMarker(2, usageMarkerKey(keyPrefix, subject), usageIndexKey(keyPrefix, slot), version);
   return reply === 1;
+}
+
+/** Members read per SSCAN step of the usage index. */
+const INDEX_SCAN_COUNT = 1_000;
+
+/**
+ * Every subject the usage index lists: whatever any instance charged and no
+ * flusher has cleared yet. One SSCAN walk of the index on one Redis; on a
+ * Cluster, one pipeline per primary reading the index of each slot it serves.
+ */
+export async function readUsageIndex(client: RedisClient, keyPrefix: string): Promise<string[]> {
+  const markerKeys: string[] = [];
+  if (client instanceof Cluster) {
+    const slotsByNode = new Map<string, number[]>();
+    for (let slot = 0; slot < CLUSTER_SLOTS; slot++) {
+      const primary = client.slots[slot]?.[0];
+      if (primary === undefined) continue;
+      let slots = slotsByNode.get(primary);
+      if (slots === undefined) slotsByNode.set(primary, (slots = []));
+      slots.push(slot);
+    }
+    await Promise.all(
+      client.nodes('master').map(async (node) => {
+        const slots = slotsByNode.get(`${node.options.host}:${node.options.port}`) ?? [];
+        if (slots.length === 0) return;
+        const pipeline = node.pipeline();
+        for (const slot of slots) pipeline.smembers(usageIndexKey(keyPrefix, slot));
+        for (const [error, members] of (await pipeline.exec()) ?? []) {
+          if (error !== null) throw error;
+          markerKeys.push(...(members as string[]));
+        }
+      }),
+    );
+  } else {
+    let cursor = '0';
+    do {
+      const [next, members] = await client.sscan(usageIndexKey(keyPrefix), cursor, 'COUNT', INDEX_SCAN_COUNT);
+      markerKeys.push(...members);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  const subjects = new Set<string>();
+  for (const key of markerKeys) {
+    const subject = subjectOfUsageMarkerKey(keyPrefix, key);
+    if (subject !== undefined) subjects.add(subject);
+  }
+  return [...subjects];
 }
 
 /** Subjects with a usage marker under `keyPrefix`, on every primary (SCAN, 1,000 keys a step). */

@@ -9,12 +9,16 @@ import { readUsageSince, upsertUsage } from '../db/usage.js';
 export class DatabaseUsageLedger implements UsageSink, UsageHistory {
   constructor(private readonly db: Queryable) {}
 
-  /** One monotonic upsert for the whole batch: a repeated or late write never lowers a count. */
+  /**
+   * One monotonic upsert for the whole batch: a repeated or late write never
+   * lowers a count. A count of 0 (a charge refunded before any flush) writes
+   * no row: it could only add an empty one.
+   */
   writeUsage(batch: readonly DirtyUsage[]): Promise<void> {
     return upsertUsage(
       this.db,
       batch.flatMap((dirty) =>
-        dirty.entries.map((entry) => ({
+        dirty.entries.filter((entry) => entry.count > 0).map((entry) => ({
           subjectId: dirty.subject,
           counterId: entry.counterId,
           periodStart: new Date(entry.periodStartMs),

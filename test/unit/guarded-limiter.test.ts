@@ -154,7 +154,10 @@ describe('GuardedLimiter', () => {
       throw new Error('expected an admission');
     }
     store.down = true;
-    await expect(guard.refund(outcome.decision.receipt)).resolves.toBeUndefined();
+    await expect(guard.refund(outcome.decision.receipt)).resolves.toBe(false);
     expect(await metricValue(metrics, 'quotagate_refunds_total', { result: 'failed' })).toBe(1);
+    store.down = false;
+    await expect(guard.refund(outcome.decision.receipt)).resolves.toBe(true);
+    expect(await metricValue(metrics, 'quotagate_refunds_total', { result: 'ok' })).toBe(1);
   });
 });

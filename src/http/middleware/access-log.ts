@@ -14,7 +14,7 @@ export interface AccessLogOptions {
  * `request_id`, `method`, `path` (no query: it may carry secrets), `route`,
  * `plan`, `status`, `outcome` (`forwarded` or the error code answered),
  * `decision` (the limit's: allowed, denied, local-deny, fail-open,
- * fail-closed), `duration_ms` and `upstream_ms`; `subject` only when
+ * fail-closed; refunded when the charge was given back), `duration_ms` and `upstream_ms`; `subject` only when
  * configured. Never a key, token or request header. Runs first, so its
  * duration covers the whole request.
  */

@@ -13,8 +13,8 @@ export interface ForwardOptions {
   readonly maxBodyBytes: number;
   /** Called with the upstream's time to response headers, in seconds. */
   readonly onUpstreamTimed: (routeName: string, seconds: number) => void;
-  /** Gives a charge back (never throws). */
-  readonly refund: (receipt: ChargeReceipt) => Promise<void>;
+  /** Gives a charge back (never throws); resolves to whether it was given back. */
+  readonly refund: (receipt: ChargeReceipt) => Promise<boolean>;
 }
 
 /** The gateway's response headers plus `x-request-id` (when the request-id middleware ran). */
@@ -44,11 +44,23 @@ function failureOf(outcome: ForwardOutcome | GatewayError): RefundCondition | un
 }
 
 /**
+ * Whether the charge of a request that failed before the upstream answered
+ * is given back whatever `refund_on` says: the gateway refused the request
+ * itself (400 for a bad target, 413 for a chunked body over the limit, 500
+ * for a fault of its own). Upstream failures (502, 504) follow `refund_on`.
+ */
+function refusedByGateway(error: unknown): boolean {
+  return !(error instanceof GatewayError) || failureOf(error) === undefined;
+}
+
+/**
  * Streams the admitted request to the route's upstream and the upstream's
  * answer back, on node's own request and response objects (no Web stream
  * conversion on the hot path). Upstream failures before the response starts
  * are thrown as GatewayErrors (502, 504, 413) and answered by onError. When
- * the route's `refund_on` names the failure, the charge is given back first.
+ * the route's `refund_on` names the failure, the charge is given back first;
+ * a request the gateway refused itself before the upstream answered is
+ * always given back. A given-back charge shows as decision `refunded`.
  */
 export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
   return async function forwardHandler(c) {
@@ -73,7 +85,8 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
         credentialHeaders: withheldHeaders(c.get('credentialHeaders'), c.get('methodOverrideWithheld')),
       });
     } catch (error) {
-      if (error instanceof GatewayError) await refundIfFailed(error);
+      if (refusedByGateway(error)) await refund();
+      else await refundIfFailed(error as GatewayError);
       throw error;
     }
     c.set('upstreamMs', outcome.upstreamMs);
@@ -84,7 +97,11 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
     async function refundIfFailed(result: ForwardOutcome | GatewayError): Promise<void> {
       if (receipt === undefined || route.config.refund_on.length === 0) return;
       const failure = failureOf(result);
-      if (failure !== undefined && route.config.refund_on.includes(failure)) await options.refund(receipt);
+      if (failure !== undefined && route.config.refund_on.includes(failure)) await refund();
+    }
+
+    async function refund(): Promise<void> {
+      if (receipt !== undefined && (await options.refund(receipt))) c.set('decision', 'refunded');
     }
   };
 }

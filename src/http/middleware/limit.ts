@@ -25,7 +25,8 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 /**
  * Charges the route's cost against every window of the caller's plan, with
  * the subject's database overrides applied (and
- * the route's metered quota, if it names one) in one limiter call.
+ * the route's metered quota, if it names one) in one limiter call, together
+ * with the plan's meters (hour, day and month usage for the ledger).
  *
  * - admitted: sets `rateLimitHeaders` and `receipt`, and continues;
  * - denied (by the store or the local deny cache): 429 `rate_limited`, or the
@@ -57,7 +58,13 @@ export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
     }
     const policies = policiesFor(plan, route.config.quota);
     const outcome = await options.limiter.decide(
-      { subject: identity.subject, policies, cost: route.config.cost, ...(idempotencyKey === undefined ? {} : { idempotencyKey }) },
+      {
+        subject: identity.subject,
+        policies,
+        meters: plan.meters,
+        cost: route.config.cost,
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+      },
       route.config.on_store_error,
     );
     switch (outcome.kind) {
