@@ -2,6 +2,10 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowPolicy, quotaPolicy } from '../../src/core/policy.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
+import { loadMigrations, migrate } from '../../src/db/migrations.js';
+import { IN_MEMORY, PgliteDatabase } from '../../src/db/pglite-database.js';
+import { clusterSlotOf } from '../../src/redis/cluster-slots.js';
+import { DatabaseUsageLedger } from '../../src/usage/database-ledger.js';
 import { closeRedisClient, createRedisClient, type RedisClient, waitUntilReady } from '../../src/redis/client.js';
 import { limiterContract } from '../contract/limiter.contract.js';
 import { type RedisCluster, startRedisCluster } from '../support/redis-cluster.js';
@@ -59,4 +63,33 @@ describe('RedisLimiter on a 3-primary Redis Cluster', () => {
     );
     expect(primariesHoldingKeys.filter(Boolean).length).toBeGreaterThan(1);
   });
+
+  it('lists every charged subject in its slot’s usage index, read by another instance, and unlists it once flushed', async () => {
+    const db = await PgliteDatabase.open({ dataDir: IN_MEMORY });
+    try {
+      await migrate(db, loadMigrations());
+      const ledger = new DatabaseUsageLedger(db);
+      const nowForTesting = () => Date.UTC(2026, 5, 15, 10, 30);
+      const charging = new RedisLimiter({ client, keyPrefix, ledger, nowForTesting });
+      const subjects = Array.from({ length: 24 }, (_, i) => `indexed-${i}`);
+      for (const subject of subjects) expect((await charging.consume({ subject, policies: [windowPolicy('hour', 50)], cost: 2 })).allowed).toBe(true);
+      // The index keys share each subject's slot (consume.lua wrote both in one call), across several primaries.
+      const indexKeys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.endsWith(':dirty-index'));
+      const slotsOfSubjects = new Set(subjects.map((subject) => clusterSlotOf(`{${subject}}`)));
+      expect(new Set(indexKeys.map((key) => clusterSlotOf(key)))).toEqual(slotsOfSubjects);
+
+      // Another instance, which charged none of them, finds them all without a SCAN.
+      const other = new RedisLimiter({ client, keyPrefix, ledger, nowForTesting });
+      expect((await other.dirtySubjects(false)).sort()).toEqual([...subjects].sort());
+      for (const subject of subjects) {
+        const dirty = await other.readDirty(subject);
+        expect(dirty?.entries.find((entry) => entry.counterId === 'w:hour')?.count).toBe(2);
+        await ledger.writeUsage([dirty!]);
+        expect(await other.clearDirty(dirty!)).toBe(true);
+      }
+      expect(await other.dirtySubjects(false)).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
 });
