@@ -40,6 +40,8 @@ export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
  * - all or nothing: a request is admitted only if every policy has room for
  *   its cost, and then every policy is charged; a denial charges nothing;
  * - a cost larger than what remains is denied without changing any counter;
+ * - meters are charged with every admission and never deny; the decision's
+ *   policies omit them, its receipt (and so a refund) includes them;
  * - counters of a period are gone once the period ends;
  * - idempotent replays charge nothing and report the first answer;
  * - a refund returns the cost to the periods named in the receipt, never

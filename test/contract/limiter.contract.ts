@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import type { Decision, PolicyState } from '../../src/core/decision.js';
-import { type Policy, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
+import { metersBesides, type Policy, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import type { WindowName } from '../../src/core/windows.js';
 import type { ConsumeRequest, Limiter } from '../../src/limiter/limiter.js';
 
@@ -168,6 +168,35 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
         expect(decision).toEqual({ allowed: true, policies: [], replayed: false });
       });
     });
+    it('charges meters with an admission, never limits or reports them, and refunds them with the charge', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('meter');
+        const policies = windows(['hour', 2]);
+        const meters = metersBesides(policies);
+        expect(meters.map((meter) => meter.counterId)).toEqual(['w:day', 'w:month']);
+        const first = await limiter.consume({ subject, policies, meters, cost: 1 });
+        if (!first.allowed) throw new Error('expected an admission');
+        expect(first.policies.map((state) => state.name)).toEqual(['hour']);
+        expect(first.receipt?.charges).toEqual([
+          { counterId: 'w:hour', periodStartMs: Date.UTC(2026, 5, 15, 10) },
+          { counterId: 'w:day', periodStartMs: Date.UTC(2026, 5, 15) },
+          { counterId: 'w:month', periodStartMs: Date.UTC(2026, 5, 1) },
+        ]);
+        await limiter.consume({ subject, policies, meters, cost: 1 });
+        // The hour denies; the meters were charged only by the admissions.
+        expect((await limiter.consume({ subject, policies, meters, cost: 1 })).allowed).toBe(false);
+        const meterPolicies = windows(['day', 1_000], ['month', 1_000]);
+        expect(remainingOf(await limiter.consume(request(meterPolicies, 1, subject)))).toEqual({ day: 997, month: 997 });
+        await limiter.refund(first.receipt!);
+        expect(statesRemaining(await limiter.peek({ subject, policies: [...policies, ...meterPolicies] }))).toEqual({ hour: 1, day: 998, month: 998 });
+        // Meters alone (a plan with no limits) admit and charge.
+        const unlimited = fresh('unlimited');
+        const all = metersBesides([]);
+        for (let i = 0; i < 5; i++) expect(await limiter.consume({ subject: unlimited, policies: [], meters: all, cost: 2 })).toMatchObject({ allowed: true, policies: [] });
+        expect(statesRemaining(await limiter.peek({ subject: unlimited, policies: windows(['hour', 100], ['day', 100], ['month', 100]) }))).toEqual({ hour: 90, day: 90, month: 90 });
+      });
+    });
+
     it('charges a metered quota with the windows, all or nothing, and says quota when it denies', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const subject = fresh('quota');
