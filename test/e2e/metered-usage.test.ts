@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readUsageSince } from '../../src/db/usage.js';
 import { createTestDatabase, connectTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { connectTestRedis, deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 import { startTestGateway, TEST_KEY, testConfig } from '../support/test-gateway.js';
+import { usageTotalsOf } from '../support/usage-totals.js';
 
 /**
  * What the usage ledger holds after real traffic through the gateway, on the
@@ -27,13 +27,10 @@ const STORES = [
   { name: 'Redis', store: (keyPrefix: string) => `store:\n  type: redis\n  redis: { url: "redis://127.0.0.1:6379", key_prefix: ${keyPrefix}, command_timeout_ms: 2000 }\n` },
 ] as const;
 
-/** The ledger of `subject` as counterId → count, summed over periods (a test may straddle an hour on Redis's clock). */
 async function ledgerOf(url: string, subject: string): Promise<Record<string, number>> {
   const db = connectTestDatabase(url);
   try {
-    const totals: Record<string, number> = {};
-    for (const row of await readUsageSince(db, subject, new Date(0))) totals[row.counterId] = (totals[row.counterId] ?? 0) + row.count;
-    return totals;
+    return await usageTotalsOf(db, subject);
   } finally {
     await db.close();
   }

@@ -6,7 +6,7 @@ import { generateApiKey, hashApiKey } from '../../src/core/api-key.js';
 import { periodOf } from '../../src/core/calendar.js';
 import { PgliteDatabase } from '../../src/db/pglite-database.js';
 import { readUsageSince } from '../../src/db/usage.js';
-import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
+import { type GatewayProcess, sendWithKey, startGatewayProcess } from '../support/gateway-process.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { within } from '../support/within.js';
@@ -58,15 +58,7 @@ logging: { level: info }
     return gateway;
   }
 
-  async function send(gateway: GatewayProcess, count: number): Promise<number[]> {
-    const statuses: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const response = await within(fetch(`${gateway.proxyUrl}/x`, { headers: { 'x-api-key': key } }), 5_000, 'a proxied request');
-      await response.arrayBuffer();
-      statuses.push(response.status);
-    }
-    return statuses;
-  }
+  const send = (gateway: GatewayProcess, count: number): Promise<number[]> => sendWithKey(gateway, key, count);
 
   it('loses nothing Redis holds: the restarted instance flushes the leftover mark; FLUSHALL then never admits past the month', async () => {
     const first = await start();

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey } from '../../src/core/api-key.js';
-import type { Database } from '../../src/db/database.js';
-import { readUsageSince } from '../../src/db/usage.js';
-import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
+import { type GatewayProcess, sendWithKey as send, startGatewayProcess } from '../support/gateway-process.js';
 import { startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
 import { connectTestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { usageTotalsOf as ledgerOf } from '../support/usage-totals.js';
 import { within } from '../support/within.js';
 
 /**
@@ -61,23 +60,6 @@ plans:
   metered: { limits: { month: 1000 } }
 logging: { level: info }
 `;
-
-  async function send(gateway: GatewayProcess, key: string, count: number): Promise<number[]> {
-    const statuses: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const response = await within(fetch(`${gateway.proxyUrl}/x`, { headers: { 'x-api-key': key } }), 5_000, 'a proxied request');
-      await response.arrayBuffer();
-      statuses.push(response.status);
-    }
-    return statuses;
-  }
-
-  /** The subject's ledger as counterId → count (summed over periods: the test may straddle an hour). */
-  async function ledgerOf(db: Database, subject: string): Promise<Record<string, number>> {
-    const totals: Record<string, number> = {};
-    for (const row of await readUsageSince(db, subject, new Date(0))) totals[row.counterId] = (totals[row.counterId] ?? 0) + row.count;
-    return totals;
-  }
 
   it('flushes the stopped instance’s usage from the live one once PostgreSQL is back, exactly', async () => {
     const doomed = await startGatewayProcess(yaml());

@@ -64,3 +64,14 @@ export async function startGatewayProcess(configYaml: string): Promise<GatewayPr
   const { proxy, admin } = JSON.parse(line) as { proxy: string; admin: string };
   return { child, proxyUrl: proxy, adminUrl: admin, configPath, output: () => output, exited };
 }
+
+/** Sends `count` GETs of `/x` with `apiKey`, one after another (each within 5 s); resolves to their statuses. */
+export async function sendWithKey(gateway: GatewayProcess, apiKey: string, count: number): Promise<number[]> {
+  const statuses: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const response = await within(fetch(`${gateway.proxyUrl}/x`, { headers: { 'x-api-key': apiKey } }), 5_000, 'a proxied request');
+    await response.arrayBuffer();
+    statuses.push(response.status);
+  }
+  return statuses;
+}
