@@ -26,6 +26,7 @@ import type { ReloadResult } from './config/restart.js';
 import type { GatewayConfig } from './config/schema.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { DirtyUsageSource, UsageHistory } from './core/usage-ledger.js';
+import { enforceListenerLimits, type ListenerLimits, listenerServerOptions } from './http/listener-limits.js';
 import type { HealthState } from './http/routes/admin.js';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.js';
 import { GuardedLimiter } from './limiter/guarded-limiter.js';
@@ -101,7 +102,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   // Everything built from the config that a reload replaces; `config` here is the generation's.
   const buildGeneration = (config: GatewayConfig): ServingGeneration => {
     const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
-    const forwarder = new Forwarder({ pools: new UpstreamPools(config.upstreams), clientAddress });
+    const forwarder = new Forwarder({
+      pools: new UpstreamPools(config.upstreams),
+      clientAddress,
+      requestBodyPace: { idleTimeoutMs: config.proxy.body_idle_timeout_ms, minBytesPerSecond: config.proxy.body_min_bytes_per_s },
+    });
     const apps = buildApp({
       config,
       limiter,
@@ -146,8 +151,10 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   });
   // The first verdict is known before /readyz can be asked (bounded by command_timeout_ms).
   await probe?.start();
-  const proxyServer = await listen(reloader.proxy, config.listeners.proxy);
-  const adminServer = await listen(reloader.admin, config.listeners.admin);
+  const proxyLimits = listenerLimitsOf(config);
+  const proxyServer = await listen(reloader.proxy, config.listeners.proxy, proxyLimits);
+  // The admin listener gets the same timeouts; its connections are few and not capped.
+  const adminServer = await listen(reloader.admin, config.listeners.admin, { ...proxyLimits, maxConnections: undefined });
   health.ready = true;
 
   return {
@@ -410,9 +417,21 @@ async function connectRedisClient(redis: RedisStoreConfig, logger: Logger, metri
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
 
-function listen(fetch: FetchHandler, listener: { host: string; port: number }): Promise<Server> {
+/** The listener limits of `proxy:` (a reload cannot change them: they are set on the server at start). */
+function listenerLimitsOf(config: GatewayConfig): ListenerLimits {
+  const { proxy } = config;
+  return {
+    headersTimeoutMs: proxy.headers_timeout_ms,
+    keepAliveTimeoutMs: proxy.keep_alive_timeout_ms,
+    requestTimeoutMs: proxy.request_timeout_ms,
+    maxConnections: proxy.max_connections,
+  };
+}
+
+function listen(fetch: FetchHandler, listener: { host: string; port: number }, limits: ListenerLimits): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname: listener.host, port: listener.port }) as Server;
+    const server = serve({ fetch, hostname: listener.host, port: listener.port, serverOptions: listenerServerOptions(limits) }) as Server;
+    enforceListenerLimits(server, limits);
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);

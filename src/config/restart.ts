@@ -1,13 +1,25 @@
 import type { GatewayConfig } from './schema.js';
 
 /**
- * What a hot reload may change. Routes, plans, upstreams, auth, proxy,
- * headers, shutdown and the access log are rebuilt from the new file; the
+ * What a hot reload may change. Routes, plans, upstreams, auth, proxy
+ * (but its listener limits), headers, shutdown and the access log are rebuilt from the new file; the
  * fields below configure what outlives a reload (the listeners' sockets, the
  * limit store, the databases, the ledger flusher, the admin token, the
  * logger), so a change to one of them is refused and needs a restart.
  */
-export const RESTART_FIELDS = ['listeners', 'store', 'postgres', 'usage', 'admin', 'logging.level'] as const;
+export const RESTART_FIELDS = [
+  'listeners',
+  'store',
+  'postgres',
+  'usage',
+  'admin',
+  'logging.level',
+  // Set on the listening server at start (http/listener-limits.ts).
+  'proxy.max_connections',
+  'proxy.headers_timeout_ms',
+  'proxy.keep_alive_timeout_ms',
+  'proxy.request_timeout_ms',
+] as const;
 
 /** How a reload ended. A refusal is a value: the old config keeps serving. */
 export type ReloadResult =

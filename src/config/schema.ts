@@ -47,6 +47,8 @@ const upstreamSchema = z.strictObject({
   /** Most concurrent connections to this upstream. */
   connections: z.int().min(1).max(10_000).default(128),
   keep_alive_timeout_ms: durationMs(4_000),
+  /** Longest wait for a free connection once all `connections` are busy; then 503 `upstream_busy`. */
+  queue_timeout_ms: durationMs(2_000),
 });
 
 const routeSchema = z.strictObject({
@@ -149,12 +151,44 @@ const authSchema = z.strictObject({
 
 const cidr = z.string().refine(isCidrOrAddress, { error: 'expected an IP address or CIDR block' });
 
-const proxySchema = z.strictObject({
-  /** Largest request body forwarded; larger ones get 413. */
-  max_body_bytes: z.int().min(0).max(1_073_741_824).default(10 * 1024 * 1024),
-  /** Peers whose X-Forwarded-For / -Proto / -Host are believed. */
-  trusted_proxies: z.array(cidr).default([]),
-});
+/** The proxy listener's resource limits (docs/configuration.md gives what Envoy and nginx ship). */
+export const PROXY_LIMIT_DEFAULTS = {
+  max_connections: 10_000,
+  headers_timeout_ms: 10_000,
+  keep_alive_timeout_ms: 5_000,
+  body_idle_timeout_ms: 10_000,
+  body_min_bytes_per_s: 1_024,
+  request_timeout_ms: 300_000,
+} as const;
+
+const proxySchema = z
+  .strictObject({
+    /** Largest request body forwarded; larger ones get 413. */
+    max_body_bytes: z.int().min(0).max(1_073_741_824).default(10 * 1024 * 1024),
+    /** Peers whose X-Forwarded-For / -Proto / -Host are believed. */
+    trusted_proxies: z.array(cidr).default([]),
+    /** Most client connections open at once; further ones are closed as they arrive. */
+    max_connections: z.int().min(1).max(1_000_000).default(PROXY_LIMIT_DEFAULTS.max_connections),
+    /** From a connection's (or a request's) first byte to the end of its headers. */
+    headers_timeout_ms: durationMs(PROXY_LIMIT_DEFAULTS.headers_timeout_ms),
+    /** How long an idle keep-alive connection is kept open. */
+    keep_alive_timeout_ms: durationMs(PROXY_LIMIT_DEFAULTS.keep_alive_timeout_ms),
+    /** Longest pause between two chunks of a request body (also the grace before the minimum rate applies). */
+    body_idle_timeout_ms: durationMs(PROXY_LIMIT_DEFAULTS.body_idle_timeout_ms),
+    /** Slowest average a request body may arrive at, in bytes per second; 0 turns the check off. */
+    body_min_bytes_per_s: z.int().min(0).max(1_073_741_824).default(PROXY_LIMIT_DEFAULTS.body_min_bytes_per_s),
+    /** Longest time to receive a whole request, headers and body, from its first byte. */
+    request_timeout_ms: z.int().min(1).max(3_600_000).default(PROXY_LIMIT_DEFAULTS.request_timeout_ms),
+  })
+  .superRefine((proxy, ctx) => {
+    if (proxy.headers_timeout_ms > proxy.request_timeout_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['headers_timeout_ms'],
+        message: `${proxy.headers_timeout_ms} exceeds request_timeout_ms (${proxy.request_timeout_ms})`,
+      });
+    }
+  });
 
 const headersSchema = z.strictObject({
   /** X-RateLimit-Reset as seconds until reset (default) or as epoch seconds. */
@@ -262,7 +296,7 @@ const configObject = z.strictObject({
     circuit_breaker: { failure_threshold: 5, open_ms: 1_000 },
     local_deny_cache: { max_entries: 10_000 },
   }),
-  proxy: proxySchema.default({ max_body_bytes: 10 * 1024 * 1024, trusted_proxies: [] }),
+  proxy: proxySchema.default({ max_body_bytes: 10 * 1024 * 1024, trusted_proxies: [], ...PROXY_LIMIT_DEFAULTS }),
   headers: headersSchema.default({ reset_format: 'delta-seconds' }),
   postgres: postgresSchema.default({
     data_dir: './data',

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../core/errors.js';
+import { BodyPace, type BodyPaceLimits } from './body-pace.js';
 
 /**
  * Header of the 413 answer. The unread rest of the body makes the connection
@@ -53,9 +54,26 @@ export class BodyTooLargeError extends Error {
  */
 export class BodyLimitStream extends Transform {
   #passedBytes = 0;
+  readonly #pace: BodyPace | undefined;
 
-  constructor(readonly maxBodyBytes: number) {
+  /**
+   * @param pace when given, the stream also fails with BodyTooSlowError
+   *   once the body stalls or trickles (see {@link BodyPace}); watching
+   *   starts now and stops when the body ends, fails or is unpiped.
+   */
+  constructor(
+    readonly maxBodyBytes: number,
+    pace?: BodyPaceLimits,
+  ) {
     super();
+    if (pace === undefined) return;
+    const watch = new BodyPace(
+      pace,
+      (error) => this.destroy(error),
+      () => this.readableLength >= this.readableHighWaterMark,
+    );
+    this.#pace = watch;
+    this.once('unpipe', () => watch.stop());
   }
 
   /** Bytes passed through so far. */
@@ -65,11 +83,22 @@ export class BodyLimitStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#passedBytes += chunk.length;
+    this.#pace?.received(chunk.length);
     if (this.#passedBytes > this.maxBodyBytes) {
       callback(new BodyTooLargeError(this.maxBodyBytes));
       return;
     }
     callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#pace?.stop();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#pace?.stop();
+    callback(error);
   }
 }
 

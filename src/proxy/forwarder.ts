@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { assertBodyWithinLimit, BodyLimitStream, BodyTooLargeError, hasRequestBody } from './body-limit.js';
+import { type BodyPaceLimits, BodyTooSlowError } from './body-pace.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { ClientClosedError, ClientGoneSignal } from './client-gone.js';
 import { buildUpstreamRequestHeaders } from './request-headers.js';
@@ -44,9 +45,10 @@ export interface ForwardRequest {
  * (the upstream's connection broke or its response was malformed),
  * `upstream_timeout` (the body stalled beyond `body_timeout_ms`),
  * `payload_too_large` (the request body passed the limit after the upstream
- * had already answered).
+ * had already answered), `request_timeout` (the request body stalled or
+ * trickled after the upstream had already answered).
  */
-export type AbortCause = 'client_closed' | 'upstream_failed' | 'upstream_timeout' | 'payload_too_large';
+export type AbortCause = 'client_closed' | 'upstream_failed' | 'upstream_timeout' | 'payload_too_large' | 'request_timeout';
 
 /** How a forwarded exchange ended. Failures before the response began are thrown instead. */
 export interface ForwardOutcome {
@@ -65,6 +67,8 @@ export interface ForwarderOptions {
   readonly pools: UpstreamPools;
   /** Decides X-Forwarded-* from `proxy.trusted_proxies`; share it with whatever counts `auth: none` clients. */
   readonly clientAddress: ClientAddressResolver;
+  /** How fast a request body must arrive; a body that stalls or trickles fails with 408. Absent: not watched. */
+  readonly requestBodyPace?: BodyPaceLimits;
 }
 
 const SLASH = 0x2f;
@@ -79,8 +83,9 @@ function ignoreError(): void {}
  *
  * Contract of {@link Forwarder.forward}:
  * - it throws a GatewayError when the exchange fails before anything was
- *   written to `outgoing` (400 for a target that is not a path, 413, 502,
- *   504): `outgoing` is untouched and the caller answers with a problem,
+ *   written to `outgoing` (400 for a target that is not a path, 408 for a
+ *   request body too slow, 413, 502, 503 `upstream_busy` when no upstream
+ *   connection came free within `queue_timeout_ms`, 504): `outgoing` is untouched and the caller answers with a problem,
  *   adding the error's `headers` (`Connection: close` when the request body
  *   was left unread). Programming faults are rethrown as they are;
  * - otherwise it resolves once `outgoing` is finished or destroyed; when the
@@ -93,10 +98,12 @@ function ignoreError(): void {}
 export class Forwarder {
   readonly #pools: UpstreamPools;
   readonly #clientAddress: ClientAddressResolver;
+  readonly #requestBodyPace: BodyPaceLimits | undefined;
 
   constructor(options: ForwarderOptions) {
     this.#pools = options.pools;
     this.#clientAddress = options.clientAddress;
+    this.#requestBodyPace = options.requestBodyPace;
   }
 
   async forward(request: ForwardRequest): Promise<ForwardOutcome> {
@@ -119,7 +126,7 @@ export class Forwarder {
     });
     let body: BodyLimitStream | null = null;
     if (hasRequestBody(headers)) {
-      body = new BodyLimitStream(request.maxBodyBytes);
+      body = new BodyLimitStream(request.maxBodyBytes, this.#requestBodyPace);
       // undici listens for errors only while it owns the body; this keeps a late one from crashing the process.
       body.on('error', ignoreError);
       incoming.pipe(body);
@@ -201,6 +208,7 @@ function aborted(status: number, upstreamMs: number, abortCause: AbortCause): Fo
 function abortCauseOf(error: Error): AbortCause {
   if (error instanceof ClientClosedError) return 'client_closed';
   if (error instanceof BodyTooLargeError) return 'payload_too_large';
+  if (error instanceof BodyTooSlowError) return 'request_timeout';
   return isUpstreamTimeout(error) ? 'upstream_timeout' : 'upstream_failed';
 }
 

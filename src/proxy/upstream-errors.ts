@@ -1,5 +1,7 @@
 import { GatewayError } from '../core/errors.js';
 import { BodyTooLargeError, CLOSE_CONNECTION, payloadTooLarge } from './body-limit.js';
+import { BodyTooSlowError } from './body-pace.js';
+import { UpstreamBusyError } from './connection-slots.js';
 
 /** undici codes of an upstream that did not answer in time. */
 const TIMEOUT_CODES: ReadonlySet<string> = new Set([
@@ -29,7 +31,9 @@ export function isUpstreamTimeout(error: unknown): boolean {
 
 /**
  * The answer for a failed exchange that had not yet written anything to the
- * client: 413 for a body over the limit, 504 for an upstream timeout, 502 for
+ * client: 413 for a body over the limit, 408 for a body that arrives too
+ * slowly, 503 when no upstream connection came free in time (with
+ * `Retry-After`), 504 for an upstream timeout, 502 for
  * everything else the upstream or the network did (refused, reset, DNS, TLS,
  * a malformed response). The original error is the `cause`, for logs; the
  * `detail` a client sees names no address. Programming faults are returned
@@ -40,6 +44,8 @@ export function isUpstreamTimeout(error: unknown): boolean {
  */
 export function toGatewayError(error: unknown, closeConnection: boolean): Error {
   if (error instanceof BodyTooLargeError) return withCause(payloadTooLarge(error.maxBodyBytes), error);
+  if (error instanceof BodyTooSlowError) return withCause(bodyTooSlow(error), error);
+  if (error instanceof UpstreamBusyError) return withCause(upstreamBusy(closeConnection), error);
   const code = errorCode(error);
   if (code !== undefined && PROGRAMMING_FAULT_CODES.has(code) && error instanceof Error) return error;
   const headers = closeConnection ? CLOSE_CONNECTION : NO_HEADERS;
@@ -51,6 +57,27 @@ export function toGatewayError(error: unknown, closeConnection: boolean): Error 
 }
 
 const NO_HEADERS: ReadonlyArray<readonly [string, string]> = Object.freeze([]);
+const RETRY_SOON: ReadonlyArray<readonly [string, string]> = Object.freeze([Object.freeze(['retry-after', '1'] as const)]);
+const RETRY_SOON_AND_CLOSE: ReadonlyArray<readonly [string, string]> = Object.freeze([...RETRY_SOON, ...CLOSE_CONNECTION]);
+
+/** The 408 answer for a body that stalled or trickled; the connection closes after it. */
+function bodyTooSlow(error: BodyTooSlowError): GatewayError {
+  const detail =
+    error.why === 'idle'
+      ? `The request body paused for more than ${error.limits.idleTimeoutMs} ms.`
+      : `The request body arrived slower than ${error.limits.minBytesPerSecond} bytes per second.`;
+  return new GatewayError('request_timeout', detail, {}, CLOSE_CONNECTION);
+}
+
+/** 503 for a request that found every connection to its upstream busy for `queue_timeout_ms`; worth a retry in a second. */
+function upstreamBusy(closeConnection: boolean): GatewayError {
+  return new GatewayError(
+    'upstream_busy',
+    'Every connection to the upstream is busy; retry shortly.',
+    {},
+    closeConnection ? RETRY_SOON_AND_CLOSE : RETRY_SOON,
+  );
+}
 
 function withCause(error: GatewayError, cause: unknown): GatewayError {
   error.cause = cause;

@@ -96,6 +96,7 @@ function upstreamConfig(url: string, overrides: Partial<UpstreamConfig> = {}): U
     body_timeout_ms: WAIT_MS,
     connections: 4,
     keep_alive_timeout_ms: 4_000,
+    queue_timeout_ms: WAIT_MS,
     ...overrides,
   };
 }

@@ -10,6 +10,7 @@ function config(url: string): UpstreamConfig {
     body_timeout_ms: 3_000,
     connections: 8,
     keep_alive_timeout_ms: 4_000,
+    queue_timeout_ms: 500,
   };
 }
 

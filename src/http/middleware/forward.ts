@@ -34,7 +34,8 @@ type RefundCondition = RouteConfig['refund_on'][number];
 /** The `refund_on` condition an upstream failure meets, if any. */
 function failureOf(outcome: ForwardOutcome | GatewayError): RefundCondition | undefined {
   if (outcome instanceof GatewayError) {
-    if (outcome.code === 'upstream_unavailable') return 'error';
+    // upstream_busy: nothing reached the upstream; a route that refunds connection errors refunds this too.
+    if (outcome.code === 'upstream_unavailable' || outcome.code === 'upstream_busy') return 'error';
     if (outcome.code === 'upstream_timeout') return 'timeout';
     return undefined;
   }

@@ -1,0 +1,93 @@
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+/**
+ * What one client connection may hold on a listener: the server-side
+ * timeouts and the connection cap (`proxy.*` in gateway.yaml). They are set
+ * on the node:http server itself, so they cost nothing per request beyond a
+ * flag check; the request-body pace is the forwarder's (proxy/body-pace.ts).
+ */
+export interface ListenerLimits {
+  /** From a connection's first byte (or its opening, for the first request) to the end of a request's headers, in ms. */
+  readonly headersTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open after a response, in ms. */
+  readonly keepAliveTimeoutMs: number;
+  /** Longest time to receive a whole request (headers and body) from its first byte, in ms. */
+  readonly requestTimeoutMs: number;
+  /** Most connections open at once; further ones are closed as they arrive. Absent: no cap. */
+  readonly maxConnections?: number;
+}
+
+/** How often node looks for requests past headers/request timeout: a quarter of the shorter one, within 10 ms – 30 s. */
+export function connectionsCheckingIntervalMs(limits: ListenerLimits): number {
+  const shorter = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  return Math.min(30_000, Math.max(10, Math.floor(shorter / 4)));
+}
+
+/**
+ * The node:http server options for `limits`. node enforces `headersTimeout`
+ * (first byte to end of headers) and `requestTimeout` (first byte to end of
+ * body) itself, answering `408` and closing; they are checked every
+ * {@link connectionsCheckingIntervalMs}, so one fires up to a quarter late.
+ */
+export function listenerServerOptions(limits: ListenerLimits): ServerOptions {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: connectionsCheckingIntervalMs(limits),
+  };
+}
+
+/** Set on a socket from its opening until its first request's headers have arrived. */
+const AWAITING_FIRST_REQUEST = Symbol('quotagate.awaitingFirstRequest');
+/** Responses of pipelined requests waiting for the connection (see {@link closeQueuedResponses}). */
+const QUEUED_RESPONSES = Symbol('quotagate.queuedResponses');
+
+type TrackedSocket = Socket & { [AWAITING_FIRST_REQUEST]?: boolean; [QUEUED_RESPONSES]?: Set<ServerResponse> };
+
+/**
+ * Applies what the server options cannot express:
+ * - `maxConnections`: node closes connections beyond it as they arrive;
+ * - a connection that never sends a byte: node's headers timeout starts at
+ *   the first byte, so a silent connection would stay open for ever; it is
+ *   closed after `headersTimeoutMs` of silence instead (an inactivity timer,
+ *   cleared once the first request's headers are in);
+ * - pipelined requests whose connection closes before their turn to answer
+ *   (an HTTP/1.0 response without a length ends the connection): node never
+ *   tells their responses, so whoever waits on them would wait for ever. They
+ *   are destroyed and emit `close`, as a response whose client left does.
+ */
+export function enforceListenerLimits(server: Server, limits: ListenerLimits): void {
+  if (limits.maxConnections !== undefined) server.maxConnections = limits.maxConnections;
+  server.on('connection', (socket: TrackedSocket) => {
+    socket.setTimeout(limits.headersTimeoutMs);
+    socket[AWAITING_FIRST_REQUEST] = true;
+  });
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket as TrackedSocket;
+    if (socket[AWAITING_FIRST_REQUEST] === true) {
+      socket[AWAITING_FIRST_REQUEST] = false;
+      socket.setTimeout(0);
+    }
+    if (response.socket === null) closeQueuedResponses(socket, response);
+  });
+}
+
+/** Tracks a response queued behind others on `socket`; if the socket closes before its turn, it is closed too. */
+function closeQueuedResponses(socket: TrackedSocket, response: ServerResponse): void {
+  let queued = socket[QUEUED_RESPONSES];
+  if (queued === undefined) {
+    const responses = (queued = socket[QUEUED_RESPONSES] = new Set());
+    socket.once('close', () => {
+      for (const waiting of responses) {
+        waiting.destroy();
+        waiting.emit('close');
+      }
+      responses.clear();
+    });
+  }
+  queued.add(response);
+  // Its turn came: node now reports the connection's close to it itself.
+  response.once('socket', () => queued.delete(response));
+}
