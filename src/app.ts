@@ -77,7 +77,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
   proxy.use(requestId());
   proxy.use(requestMetrics(metrics));
   // Answered by the gateway itself, before the route table; charges nothing.
-  proxy.get(SELF_USAGE_PATH, selfUsage({ authenticators, onAuthFailure, plans, usage: deps.usage, clock: deps.clock }));
+  proxy.get(SELF_USAGE_PATH, selfUsage({ authenticators, onAuthFailure, clientAddress: deps.clientAddress, plans, usage: deps.usage, clock: deps.clock }));
   proxy.all(
     '*',
     matchRoute(new RouteTable(config.routes)),

@@ -2,7 +2,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { hashApiKey, isWellFormedApiKey } from '../core/api-key.js';
 import { type AuthResult, type Authenticator, NO_SCOPES, type PresentedCredentials } from './authenticator.js';
 import { presentedApiKey } from './credentials.js';
-import { type ApiKeyRecord, type KeyStore, KeyStoreUnavailableError } from './key-store.js';
+import { type ApiKeyRecord, KeyLookupThrottledError, type KeyStore, KeyStoreUnavailableError } from './key-store.js';
 
 export interface ApiKeyAuthenticatorOptions {
   /** The configured key prefix, e.g. `qg`. */
@@ -19,7 +19,8 @@ export interface ApiKeyAuthenticatorOptions {
  * that fails the format and checksum check is refused without any lookup; only
  * the SHA-256 of a well-formed key reaches the key store. A revoked key, one
  * at or past its expiry, and one whose subject is suspended are refused, in
- * that order; a key store that cannot answer is `key_store_unavailable`.
+ * that order; a key store that cannot answer is `key_store_unavailable`,
+ * and a client address past its budget of unknown-key lookups `throttled`.
  */
 export class ApiKeyAuthenticator implements Authenticator {
   readonly #clock: Clock;
@@ -28,15 +29,16 @@ export class ApiKeyAuthenticator implements Authenticator {
     this.#clock = options.clock ?? systemClock;
   }
 
-  async authenticate({ xApiKey, authorization }: PresentedCredentials): Promise<AuthResult> {
+  async authenticate({ xApiKey, authorization, clientAddress }: PresentedCredentials): Promise<AuthResult> {
     const presented = presentedApiKey(xApiKey, authorization, this.options.prefix);
     if (presented === undefined) return { ok: false, reason: 'missing' };
     if (!isWellFormedApiKey(presented.key, this.options.prefix)) return { ok: false, reason: 'malformed' };
     let record: ApiKeyRecord | undefined;
     try {
-      record = await this.options.keyStore.findByHash(hashApiKey(presented.key));
+      record = await this.options.keyStore.findByHash(hashApiKey(presented.key), clientAddress);
     } catch (error) {
       if (error instanceof KeyStoreUnavailableError) return { ok: false, reason: 'key_store_unavailable' };
+      if (error instanceof KeyLookupThrottledError) return { ok: false, reason: 'throttled' };
       throw error;
     }
     if (record === undefined) return { ok: false, reason: 'unknown' };

@@ -4,13 +4,24 @@ import type { Identity } from '../core/identity.js';
 export interface PresentedCredentials {
   readonly xApiKey: string | undefined;
   readonly authorization: string | undefined;
+  /** The client's address (trusted proxies applied), for the unknown-key throttle; computed only when a lookup would query. */
+  readonly clientAddress?: () => string;
 }
 
 /**
  * Why an API key was refused: none presented, malformed, unknown, revoked,
- * expired, its subject suspended, or the key store unreachable (503).
+ * expired, its subject suspended, the key store unreachable (503), or the
+ * client address past its budget of unknown-key lookups (429).
  */
-export type ApiKeyFailure = 'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired' | 'suspended' | 'key_store_unavailable';
+export type ApiKeyFailure =
+  | 'missing'
+  | 'malformed'
+  | 'unknown'
+  | 'revoked'
+  | 'expired'
+  | 'suspended'
+  | 'key_store_unavailable'
+  | 'throttled';
 
 /**
  * Why a bearer token was refused. Each is also the problem `code` the caller

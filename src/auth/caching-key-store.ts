@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../core/clock.js';
-import type { ApiKeyRecord, KeyStore } from './key-store.js';
+import { type ApiKeyRecord, KeyLookupThrottledError, type KeyRequester, type KeyStore } from './key-store.js';
+import type { KeyLookupThrottle } from './lookup-throttle.js';
 
 /** `auth.api_keys.cache` in gateway.yaml. */
 export interface KeyCacheOptions {
@@ -14,8 +15,8 @@ export interface KeyCacheOptions {
   readonly negativeTtlMs: number;
 }
 
-/** Where a lookup was answered: `hit` and `negative_hit` made no query. */
-export type KeyLookupResult = 'hit' | 'negative_hit' | 'miss';
+/** Where a lookup was answered: `hit`, `negative_hit` and `throttled` (refused, budget spent) made no query. */
+export type KeyLookupResult = 'hit' | 'negative_hit' | 'miss' | 'throttled';
 
 export interface CachingKeyStoreOptions extends KeyCacheOptions {
   readonly store: KeyStore;
@@ -24,6 +25,8 @@ export interface CachingKeyStoreOptions extends KeyCacheOptions {
   readonly onLookup?: (result: KeyLookupResult) => void;
   /** Called after each query of a miss with its duration in seconds and whether it succeeded. */
   readonly onQueryTimed?: (seconds: number, ok: boolean) => void;
+  /** Per-address budget of unknown-key queries; absent: misses are not throttled. */
+  readonly throttle?: KeyLookupThrottle;
 }
 
 /**
@@ -36,11 +39,17 @@ export interface CachingKeyStoreOptions extends KeyCacheOptions {
  * once; a lookup that was already running when an invalidation came is not
  * cached, so a stale answer cannot outlive the invalidation. Concurrent
  * misses of one hash share a single query. Failures are never cached.
+ *
+ * With a throttle, a miss that would query first takes a unit of its
+ * requester's budget (given back when the key exists or the query fails);
+ * with none left it rejects with KeyLookupThrottledError and queries
+ * nothing. Hits never touch the throttle.
  */
 export class CachingKeyStore implements KeyStore {
   readonly #store: KeyStore;
   readonly #onLookup: (result: KeyLookupResult) => void;
   readonly #onQueryTimed: (seconds: number, ok: boolean) => void;
+  readonly #throttle: KeyLookupThrottle | undefined;
   readonly #known: LRUCache<string, ApiKeyRecord> | undefined;
   readonly #unknown: LRUCache<string, true> | undefined;
   /** subject → hashes of its cached keys, so a subject change drops them all. */
@@ -53,6 +62,7 @@ export class CachingKeyStore implements KeyStore {
     this.#store = options.store;
     this.#onLookup = options.onLookup ?? (() => {});
     this.#onQueryTimed = options.onQueryTimed ?? (() => {});
+    this.#throttle = options.throttle;
     const perf = { now: () => options.clock.now() };
     if (options.maxEntries > 0) {
       this.#known = new LRUCache<string, ApiKeyRecord>({
@@ -70,7 +80,7 @@ export class CachingKeyStore implements KeyStore {
     }
   }
 
-  async findByHash(sha256Hex: string): Promise<ApiKeyRecord | undefined> {
+  async findByHash(sha256Hex: string, requester?: KeyRequester): Promise<ApiKeyRecord | undefined> {
     const cached = this.#known?.get(sha256Hex);
     if (cached !== undefined) {
       this.#onLookup('hit');
@@ -80,17 +90,26 @@ export class CachingKeyStore implements KeyStore {
       this.#onLookup('negative_hit');
       return undefined;
     }
-    this.#onLookup('miss');
     const running = this.#inFlight.get(sha256Hex);
-    if (running !== undefined) return running;
-    const lookup = this.#load(sha256Hex).finally(() => {
+    if (running !== undefined) {
+      this.#onLookup('miss');
+      return running;
+    }
+    const client = this.#throttle === undefined || requester === undefined ? undefined : requester();
+    if (client !== undefined && !this.#throttle!.tryTake(client)) {
+      this.#onLookup('throttled');
+      throw new KeyLookupThrottledError();
+    }
+    this.#onLookup('miss');
+    const lookup = this.#load(sha256Hex, client).finally(() => {
       if (this.#inFlight.get(sha256Hex) === lookup) this.#inFlight.delete(sha256Hex);
     });
     this.#inFlight.set(sha256Hex, lookup);
     return lookup;
   }
 
-  async #load(hash: string): Promise<ApiKeyRecord | undefined> {
+  /** Queries the store for `hash`; `client` holds a throttle unit, kept only when the key is unknown. */
+  async #load(hash: string, client: string | undefined): Promise<ApiKeyRecord | undefined> {
     const generation = this.#generation;
     const startMs = performance.now();
     let record: ApiKeyRecord | undefined;
@@ -98,9 +117,11 @@ export class CachingKeyStore implements KeyStore {
       record = await this.#store.findByHash(hash);
     } catch (error) {
       this.#onQueryTimed((performance.now() - startMs) / 1000, false);
+      if (client !== undefined) this.#throttle!.giveBack(client);
       throw error;
     }
     this.#onQueryTimed((performance.now() - startMs) / 1000, true);
+    if (client !== undefined && record !== undefined) this.#throttle!.giveBack(client);
     if (generation !== this.#generation) return record;
     if (record === undefined) {
       this.#unknown?.set(hash, true);

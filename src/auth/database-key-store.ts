@@ -1,7 +1,7 @@
 import { parseLimitOverrides } from '../core/limit-overrides.js';
 import { findApiKeyByHash } from '../db/api-keys.js';
 import type { Queryable } from '../db/database.js';
-import { type ApiKeyRecord, type KeyStore, KeyStoreUnavailableError } from './key-store.js';
+import { type ApiKeyRecord, type KeyRequester, type KeyStore, KeyStoreUnavailableError } from './key-store.js';
 
 export interface DatabaseKeyStoreOptions {
   /** Where key lookups go: the replica when one is configured, else the primary. */
@@ -60,9 +60,9 @@ export class DatabaseKeyStore implements KeyStore {
 export class CompositeKeyStore implements KeyStore {
   constructor(private readonly stores: readonly KeyStore[]) {}
 
-  async findByHash(sha256Hex: string): Promise<ApiKeyRecord | undefined> {
+  async findByHash(sha256Hex: string, requester?: KeyRequester): Promise<ApiKeyRecord | undefined> {
     for (const store of this.stores) {
-      const record = await store.findByHash(sha256Hex);
+      const record = await store.findByHash(sha256Hex, requester);
       if (record !== undefined) return record;
     }
     return undefined;

@@ -8,6 +8,7 @@ import { CompositeKeyStore, DatabaseKeyStore } from './database-key-store.js';
 import { FileKeyStore } from './file-key-store.js';
 import type { ApiKeyRecord, KeyStore } from './key-store.js';
 import { KeyUsageRecorder } from './key-usage-recorder.js';
+import { KeyLookupThrottle } from './lookup-throttle.js';
 import { RedisCacheInvalidator } from './redis-cache-invalidator.js';
 
 /** How often accepted database keys' last_used_at is written, in ms. */
@@ -59,7 +60,8 @@ export function fallbackPlanOf(config: GatewayConfig): string | undefined {
 }
 
 /**
- * Builds format check → (file keys) → LRU cache → negative cache → database,
+ * Builds format check → (file keys) → LRU cache → negative cache →
+ * per-address throttle of unknown-key queries → database,
  * with invalidation (Redis pub/sub, or local) and batched last_used_at.
  */
 export function buildDatabaseKeys(options: DatabaseKeysOptions): DatabaseKeys {
@@ -77,6 +79,11 @@ export function buildDatabaseKeys(options: DatabaseKeysOptions): DatabaseKeys {
     ttlMs: cacheConfig.ttl_ms,
     negativeMaxEntries: cacheConfig.negative_max_entries,
     negativeTtlMs: cacheConfig.negative_ttl_ms,
+    throttle: new KeyLookupThrottle({
+      unknownPerSecond: config.auth.api_keys.lookup_throttle.unknown_per_second,
+      maxClients: config.auth.api_keys.lookup_throttle.max_clients,
+      clock: options.clock,
+    }),
     ...(options.onLookup === undefined ? {} : { onLookup: options.onLookup }),
     ...(options.onQueryTimed === undefined ? {} : { onQueryTimed: options.onQueryTimed }),
   });

@@ -31,9 +31,25 @@ export interface KeyStore {
   /**
    * The key with this hash, or undefined when none is known. Rejects only on
    * infrastructure faults, with KeyStoreUnavailableError when the store
-   * cannot be reached (the caller answers 503 `store_unavailable`).
+   * cannot be reached (the caller answers 503 `store_unavailable`), and with
+   * KeyLookupThrottledError when `requester` has spent its budget of
+   * unknown-key queries (429 `auth_throttled`; no query was made).
+   *
+   * @param requester the client address asking, for the per-address
+   *   throttle; called only when a lookup would reach the database.
    */
-  findByHash(sha256Hex: string): Promise<ApiKeyRecord | undefined>;
+  findByHash(sha256Hex: string, requester?: KeyRequester): Promise<ApiKeyRecord | undefined>;
+}
+
+/** The client address a lookup is for (computed only when a lookup would query). */
+export type KeyRequester = () => string;
+
+/** The requester has spent its unknown-key lookups for this second; nothing was queried. */
+export class KeyLookupThrottledError extends Error {
+  constructor() {
+    super('too many lookups of unknown API keys from this client address');
+    this.name = 'KeyLookupThrottledError';
+  }
 }
 
 /** The key store could not answer (database down or too slow); retrying later may work. */

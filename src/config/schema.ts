@@ -120,6 +120,7 @@ const keyEntrySchema = z.strictObject({
 });
 
 const KEY_CACHE_DEFAULTS = { max_entries: 100_000, ttl_ms: 300_000, negative_max_entries: 10_000, negative_ttl_ms: 10_000 };
+const LOOKUP_THROTTLE_DEFAULTS = { unknown_per_second: 10, max_clients: 100_000 };
 
 const apiKeysSchema = z.strictObject({
   prefix: z.string().regex(KEY_PREFIX_PATTERN, {
@@ -139,10 +140,19 @@ const apiKeysSchema = z.strictObject({
       negative_ttl_ms: z.int().min(1).max(3_600_000).default(10_000),
     })
     .default(KEY_CACHE_DEFAULTS),
+  /** Database lookups of unknown keys per client address; past the budget, 429 `auth_throttled` without a query. */
+  lookup_throttle: z
+    .strictObject({
+      /** Lookups that miss every cache and find no key, per client address and second. */
+      unknown_per_second: z.int().min(1).max(1_000_000).default(LOOKUP_THROTTLE_DEFAULTS.unknown_per_second),
+      /** Most client addresses tracked (an LRU); bounds the throttle's memory. */
+      max_clients: z.int().min(1).max(10_000_000).default(LOOKUP_THROTTLE_DEFAULTS.max_clients),
+    })
+    .default(LOOKUP_THROTTLE_DEFAULTS),
 });
 
 const authSchema = z.strictObject({
-  api_keys: apiKeysSchema.default({ prefix: 'qg', keys: [], cache: KEY_CACHE_DEFAULTS }),
+  api_keys: apiKeysSchema.default({ prefix: 'qg', keys: [], cache: KEY_CACHE_DEFAULTS, lookup_throttle: LOOKUP_THROTTLE_DEFAULTS }),
   /** The plan of callers on `auth: none` routes, counted by client IP. */
   anonymous_plan: name.default('anonymous'),
   /** Bearer tokens (JWT) from trusted issuers, for `auth: jwt` and `auth: any` routes. */
@@ -304,7 +314,11 @@ const configObject = z.strictObject({
     statement_timeout_ms: 5_000,
     connect_timeout_ms: 5_000,
   }),
-  auth: authSchema.default(() => ({ api_keys: { prefix: 'qg', keys: [], cache: KEY_CACHE_DEFAULTS }, anonymous_plan: 'anonymous', jwt: defaultJwtConfig() })),
+  auth: authSchema.default(() => ({
+    api_keys: { prefix: 'qg', keys: [], cache: KEY_CACHE_DEFAULTS, lookup_throttle: LOOKUP_THROTTLE_DEFAULTS },
+    anonymous_plan: 'anonymous',
+    jwt: defaultJwtConfig(),
+  })),
   upstreams: z.record(name, upstreamSchema),
   routes: z.array(routeSchema).min(1),
   plans: z.record(name, planSchema),

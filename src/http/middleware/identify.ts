@@ -40,6 +40,7 @@ const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; cha
   expired: { code: 'key_expired', detail: 'The API key has expired.', challenge: BEARER },
   suspended: { code: 'subject_suspended', detail: 'The account this API key belongs to is suspended.' },
   key_store_unavailable: { code: 'store_unavailable', detail: 'API keys cannot be checked now; retry later.' },
+  throttled: { code: 'auth_throttled', detail: 'Too many unknown API keys from this address; retry in a second.' },
   token_too_large: { code: 'token_too_large', detail: 'The token is longer than this gateway accepts.', challenge: INVALID_TOKEN },
   token_malformed: { code: 'token_malformed', detail: 'The token is not a well-formed JWT.', challenge: INVALID_TOKEN },
   token_algorithm_not_allowed: {
@@ -130,7 +131,7 @@ function withheldCredentials(c: ProxyContext, withholdTokens: boolean, keyPrefix
 export async function authenticateCaller(
   c: ProxyContext,
   mode: CredentialMode,
-  options: Pick<IdentifyOptions, 'authenticators' | 'onAuthFailure'>,
+  options: Pick<IdentifyOptions, 'authenticators' | 'onAuthFailure' | 'clientAddress'>,
   routeName: string,
 ): Promise<Extract<AuthResult, { ok: true }>> {
   const authenticator = options.authenticators[mode];
@@ -138,12 +139,19 @@ export async function authenticateCaller(
   const result = await authenticator.authenticate({
     xApiKey: requestHeader(c, 'x-api-key'),
     authorization: requestHeader(c, 'authorization'),
+    clientAddress: () =>
+      options.clientAddress.resolve(c.env?.incoming?.socket.remoteAddress ?? '', requestHeader(c, 'x-forwarded-for')).clientIp,
   });
   if (!result.ok) {
     options.onAuthFailure(result.reason);
     const failure = FAILURES[result.reason];
     const detail = result.reason === 'missing' ? MISSING_DETAIL[mode] : failure.detail;
-    throw new GatewayError(failure.code, detail, {}, failure.challenge === undefined ? [] : [['www-authenticate', failure.challenge]]);
+    const headers: ReadonlyArray<readonly [string, string]> =
+      result.reason === 'throttled' ? RETRY_NEXT_SECOND : failure.challenge === undefined ? [] : [['www-authenticate', failure.challenge]];
+    throw new GatewayError(failure.code, detail, {}, headers);
   }
   return result;
 }
+
+/** The throttle's budget is per second: the next one has a fresh budget. */
+const RETRY_NEXT_SECOND: ReadonlyArray<readonly [string, string]> = [['retry-after', '1']];

@@ -17,6 +17,8 @@ export interface SelfUsageOptions {
   /** The authenticators identify() uses; an API key, or a token when issuers are configured. */
   readonly authenticators: IdentifyOptions['authenticators'];
   readonly onAuthFailure: IdentifyOptions['onAuthFailure'];
+  /** Resolves the client address for the unknown-key throttle, as identify() does. */
+  readonly clientAddress: IdentifyOptions['clientAddress'];
   readonly plans: ReadonlyMap<string, Plan>;
   readonly usage: UsageStore | undefined;
   readonly clock: Clock;
