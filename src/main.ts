@@ -56,8 +56,10 @@ export interface RunningGateway {
   readonly adminUrl: string;
   /**
    * Stops accepting connections, lets in-flight requests finish for up to
-   * `shutdown.drain_timeout_ms`, then closes what is left and releases
-   * every client. Resolves once everything is closed.
+   * `shutdown.drain_timeout_ms`, then closes what is left (client
+   * connections, upstream requests of every config generation, admin
+   * connections), flushes the usage ledger and releases every client.
+   * Resolves once everything is closed.
    */
   shutdown(): Promise<void>;
   /** Tells every instance that a key or subject changed (the admin API's; no-op without a database). */
@@ -139,7 +141,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
         reload: () => reloader.reload('admin'),
       },
     });
-    return { config, proxy: apps.proxy.fetch, admin: apps.admin.fetch, retire: () => forwarder.close() };
+    return { config, proxy: apps.proxy.fetch, admin: apps.admin.fetch, retire: () => forwarder.close(), destroy: () => forwarder.destroy() };
   };
   const reloader = new ConfigReloader({
     initial: buildGeneration(config),
@@ -165,12 +167,17 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     reload: (trigger) => reloader.reload(trigger),
     async shutdown() {
       health.draining = true;
-      await drain(proxyServer, reloader.config.shutdown.drain_timeout_ms);
+      const drainTimeoutMs = reloader.config.shutdown.drain_timeout_ms;
+      const deadlineMs = performance.now() + drainTimeoutMs;
+      await drain(proxyServer, drainTimeoutMs);
+      // What the drain did not finish by the deadline is cut: every generation's
+      // upstream requests (old ones after a reload too), then admin connections.
+      if ((await settledBy(reloader.close(), deadlineMs)) === 'late') await reloader.destroy();
+      await drain(adminServer, Math.max(1, deadlineMs - performance.now()));
       // The last charges reach the ledger before the store closes.
       await flusher?.stop().catch((error: unknown) => options.logger.error({ err: error }, 'final usage ledger flush failed'));
       await probe?.stop();
-      await Promise.allSettled([reloader.close(), limiter.close()]);
-      await closeServer(adminServer);
+      await limiter.close().catch((error: unknown) => options.logger.warn({ err: error }, 'closing the limit store failed'));
       await databaseKeys?.close();
       await databases?.close();
     },
@@ -465,6 +472,17 @@ async function drain(server: Server, timeoutMs: number): Promise<void> {
     server.closeAllConnections();
     await closed;
   }
+}
+
+/** Whether `work` settled (either way) before `deadlineMs` (a performance.now() time). */
+async function settledBy(work: Promise<unknown>, deadlineMs: number): Promise<'settled' | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), Math.max(0, deadlineMs - performance.now()));
+  });
+  const result = await Promise.race([work.then(() => 'settled' as const, () => 'settled' as const), late]);
+  clearTimeout(timer);
+  return result;
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -26,6 +26,8 @@ export interface ServingGeneration {
   readonly admin: FetchHandler;
   /** Releases what only this generation uses (its upstream pools); called once no request of it is in flight. */
   retire(): Promise<void>;
+  /** Abrupt: fails whatever of it is still in flight and drops its upstream connections now (shutdown past its deadline). */
+  destroy(): Promise<void>;
 }
 
 export interface ConfigReloaderOptions {
@@ -55,6 +57,8 @@ export class ConfigReloader {
   #current: Tracked;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #retiring = new Set<Promise<void>>();
+  /** Generations swapped out whose retirement has not finished yet. */
+  readonly #retiringGenerations = new Set<ServingGeneration>();
   readonly #options: ConfigReloaderOptions;
 
   constructor(options: ConfigReloaderOptions) {
@@ -85,6 +89,12 @@ export class ConfigReloader {
     await this.#queue;
     await Promise.allSettled([...this.#retiring]);
     await this.#current.generation.retire();
+  }
+
+  /** Abrupt: destroys the current generation and every one still retiring (when {@link close} did not finish in time). */
+  async destroy(): Promise<void> {
+    const generations = [this.#current.generation, ...this.#retiringGenerations];
+    await Promise.allSettled(generations.map((generation) => generation.destroy()));
   }
 
   async #serve(tracked: Tracked, listener: 'proxy' | 'admin', request: Request, env: object | undefined): Promise<Response> {
@@ -139,6 +149,7 @@ export class ConfigReloader {
   }
 
   #retire(tracked: Tracked): void {
+    this.#retiringGenerations.add(tracked.generation);
     const idle = new Promise<void>((resolve) => {
       tracked.onIdle = resolve;
       if (tracked.inFlight === 0) resolve();
@@ -146,7 +157,10 @@ export class ConfigReloader {
     const retired = idle
       .then(() => tracked.generation.retire())
       .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'closing the previous config’s upstream pools failed'))
-      .finally(() => this.#retiring.delete(retired));
+      .finally(() => {
+        this.#retiring.delete(retired);
+        this.#retiringGenerations.delete(tracked.generation);
+      });
     this.#retiring.add(retired);
   }
 }

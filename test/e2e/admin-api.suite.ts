@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { isWellFormedApiKey } from '../../src/core/api-key.js';
@@ -155,6 +157,37 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
           [{ path: 'overrides.limits.hour', message: 'must be at least 1' }, { path: 'overrides.limits.week' }],
         );
         expect((await call('GET', '/admin/subjects/x')).status).toBe(404);
+      });
+
+      it('refuses a body over 64 KiB with 413 payload_too_large, declared or chunked, creating nothing', async () => {
+        const big = JSON.stringify({ id: 'big-body', plan: 'small', metadata: { blob: 'x'.repeat(70 * 1024) } });
+        const declared = await call('POST', '/admin/subjects', undefined, ADMIN_TOKEN, big);
+        expect(declared.status).toBe(413);
+        expect(declared.contentType).toBe('application/problem+json');
+        expect(declared.body.code).toBe('payload_too_large');
+        const chunked = await undiciRequest(`${gw.adminUrl}/admin/subjects`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+          body: Readable.from([big.slice(0, 40_000), big.slice(40_000)]),
+        });
+        expect(chunked.statusCode).toBe(413);
+        expect(((await chunked.body.json()) as { code: string }).code).toBe('payload_too_large');
+        expect((await call('GET', '/admin/subjects/big-body')).status).toBe(404);
+        expect(await auditCount('big-body')).toBe(0);
+      });
+
+      it('answers deeply nested JSON with 400 validation_failed, never 500, creating nothing', async () => {
+        const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
+        for (const depth of [32, 20_000]) {
+          const raw = `{"id":"deep-${depth}","plan":"small","metadata":{"a":${nested(depth)}}}`;
+          expectValidation(await call('POST', '/admin/subjects', undefined, ADMIN_TOKEN, raw), [
+            { path: '(root)', message: 'expected at most 32 levels of nested arrays and objects' },
+          ]);
+          expect((await call('GET', `/admin/subjects/deep-${depth}`)).status).toBe(404);
+        }
+        // 32 levels in all (the body, metadata, and 30 arrays) are accepted.
+        const raw = `{"id":"deep-ok","plan":"small","metadata":{"a":${nested(30)}}}`;
+        expect((await call('POST', '/admin/subjects', undefined, ADMIN_TOKEN, raw)).status).toBe(201);
       });
 
       it('gets a subject, and 404 subject_not_found for an unknown one', async () => {

@@ -2,10 +2,12 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { parse as parseYaml } from 'yaml';
 import type { CacheInvalidator } from '../../../auth/cache-invalidation.js';
 import { GatewayError } from '../../../core/errors.js';
 import { isDatabaseUnavailable } from '../../../db/errors.js';
+import { payloadTooLarge } from '../../../proxy/body-limit.js';
 import { asGatewayError, problemResponse } from '../../problem-response.js';
 import { adminActor, adminAuth } from './admin-auth.js';
 import type { AdminApiDeps, AdminRouteDeps } from './deps.js';
@@ -14,8 +16,12 @@ import { reloadRoute } from './reload-route.js';
 import { subjectRoutes } from './subject-routes.js';
 import { usageRoutes } from './usage-routes.js';
 
+/** Largest admin API request body, in bytes; larger ones get 413 `payload_too_large`. */
+export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
+
 /**
- * The admin API under `/admin/*` on the admin listener: JSON in and out,
+ * The admin API under `/admin/*` on the admin listener: JSON in and out
+ * (bodies up to {@link ADMIN_MAX_BODY_BYTES}, nested at most 32 deep),
  * problem+json errors (`validation_failed` lists every bad field with its
  * path), a bearer token on every route but `GET /admin/openapi` (the
  * OpenAPI 3.1 document, openapi/admin.yaml, as JSON). Off — 404
@@ -24,6 +30,16 @@ import { usageRoutes } from './usage-routes.js';
  */
 export function adminApi(deps: AdminApiDeps): Hono {
   const app = new Hono();
+  // Bodies are small JSON documents: anything larger is refused before it is read whole.
+  app.use(
+    '/admin/*',
+    bodyLimit({
+      maxSize: ADMIN_MAX_BODY_BYTES,
+      onError: () => {
+        throw payloadTooLarge(ADMIN_MAX_BODY_BYTES);
+      },
+    }),
+  );
   app.get('/admin/openapi', async (c) => {
     const document: unknown = parseYaml(await readFile(openapiDocumentPath(), 'utf8'));
     return c.json(document as object);

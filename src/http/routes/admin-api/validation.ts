@@ -34,7 +34,14 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.out
   return result.data;
 }
 
-/** The JSON body parsed by `schema`; a body that is not JSON is a validation error at `(root)`. */
+/** Deepest nesting of arrays and objects an admin request body may have (metadata included). */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * The JSON body parsed by `schema`. A body that is not JSON, or nests
+ * deeper than {@link MAX_JSON_DEPTH}, is a validation error at `(root)`:
+ * nothing deeper reaches the schema, the database or a serializer.
+ */
 export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
   let body: unknown;
   try {
@@ -43,7 +50,24 @@ export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Prom
   } catch {
     throw validationFailed([{ path: '(root)', message: 'expected a JSON body' }]);
   }
+  if (nestsDeeperThan(body, MAX_JSON_DEPTH)) {
+    throw validationFailed([{ path: '(root)', message: `expected at most ${MAX_JSON_DEPTH} levels of nested arrays and objects` }]);
+  }
   return parseWith(schema, body);
+}
+
+/** Whether `value` has arrays or objects nested more than `maxDepth` deep (iterative: no stack to overflow). */
+function nestsDeeperThan(value: unknown, maxDepth: number): boolean {
+  const pending: Array<readonly [unknown, number]> = [[value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth > maxDepth) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) {
+      if (typeof child === 'object' && child !== null) pending.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 /** The query string parsed by `schema` (each parameter once, as a string). */
