@@ -38,6 +38,11 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
   { rule: 'a port above 65535', file: 'bad-port.yaml', problem: 'listeners.proxy.port: must be at most 65535' },
   { rule: 'a timeout above 600000 ms', file: 'bad-timeout.yaml', problem: 'upstreams.demo.headers_timeout_ms: must be at most 600000' },
   { rule: 'a zero timeout', file: 'zero-timeout.yaml', problem: 'shutdown.drain_timeout_ms: must be at least 1' },
+  {
+    rule: 'a headers timeout longer than the whole-request timeout',
+    file: 'proxy-headers-timeout-over-request.yaml',
+    problem: 'proxy.headers_timeout_ms: 20000 exceeds request_timeout_ms (15000)',
+  },
   { rule: 'a ledger flush interval below 100 ms', file: 'bad-usage-flush-interval.yaml', problem: 'usage.flush_interval_ms: must be at least 100' },
   { rule: 'a zero connection pool', file: 'bad-connections.yaml', problem: 'upstreams.demo.connections: must be at least 1' },
   { rule: 'a zero route cost', file: 'bad-cost.yaml', problem: 'routes[0].cost: must be at least 1' },
