@@ -50,17 +50,19 @@ export class BoundedPool {
   }
 
   #dispatch(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
-    return this.#pool.request(options).then(
-      (response) => {
-        response.body.once('close', this.#release);
-        return response;
-      },
-      (error: unknown) => {
-        this.#release();
-        throw error;
-      },
-    );
+    return this.#pool.request(options).then(this.#holdUntilBodyCloses, this.#releaseAndRethrow);
   }
+
+  // Built once per pool, not per request.
+  readonly #holdUntilBodyCloses = (response: Dispatcher.ResponseData): Dispatcher.ResponseData => {
+    response.body.once('close', this.#release);
+    return response;
+  };
+
+  readonly #releaseAndRethrow = (error: unknown): never => {
+    this.#release();
+    throw error;
+  };
 
   get closed(): boolean {
     return this.#pool.closed;
