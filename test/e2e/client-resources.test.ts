@@ -98,6 +98,21 @@ describe('client resources (memory store)', () => {
 
   const start = async (options: LimitsConfig = {}): Promise<TestGateway> => (gw = await startTestGateway(limitsConfig(app, uploads, options)));
 
+  /** POSTs `body` to /upload one byte every `intervalMs` on a raw connection; resolves with what came back once the gateway closed it. */
+  const trickledUpload = async (proxyUrl: string, body: string, intervalMs: number): Promise<string> => {
+    const client = await openRawClient(proxyUrl);
+    await client.send(`POST /upload HTTP/1.1\r\nHost: gw\r\nX-API-Key: ${TEST_KEY}\r\nContent-Length: ${body.length}\r\n\r\n`);
+    void client.trickle(body, intervalMs);
+    return within(client.closed, WAIT_MS, 'the trickling upload to be cut');
+  };
+
+  /** The upload reached the upstream, was cut before its end, and nothing is left in flight. */
+  const expectUploadCut = async (): Promise<void> => {
+    await eventually(() => uploads.requests[0]?.closedEarly === true, WAIT_MS, 'the upstream request to be cut');
+    expect(uploads.requests[0]!.complete).toBe(false);
+    expect(await settledInFlight(gw!)).toBe(0);
+  };
+
   describe('server timeouts', () => {
     it('closes a connection that never sends a byte after headers_timeout_ms', async () => {
       const { proxyUrl } = await start({ proxy: '  headers_timeout_ms: 200' });
@@ -128,15 +143,9 @@ describe('client resources (memory store)', () => {
       const { proxyUrl } = await start({
         proxy: '  headers_timeout_ms: 200\n  request_timeout_ms: 400\n  body_idle_timeout_ms: 5000\n  body_min_bytes_per_s: 0',
       });
-      const client = await openRawClient(proxyUrl);
-      const body = 'x'.repeat(200);
-      await client.send(`POST /upload HTTP/1.1\r\nHost: gw\r\nX-API-Key: ${TEST_KEY}\r\nContent-Length: ${body.length}\r\n\r\n`);
-      void client.trickle(body, 20);
-      const received = await within(client.closed, WAIT_MS, 'the request to be cut');
+      const received = await trickledUpload(proxyUrl, 'x'.repeat(200), 20);
       expect(statusLines(received)).toEqual(['HTTP/1.1 408 Request Timeout']);
-      await eventually(() => uploads.requests[0]?.closedEarly === true, WAIT_MS, 'the upstream request to be cut');
-      expect(uploads.requests[0]!.complete).toBe(false);
-      expect(await settledInFlight(gw!)).toBe(0);
+      await expectUploadCut();
     });
   });
 
@@ -169,16 +178,10 @@ describe('client resources (memory store)', () => {
       const { proxyUrl } = await start({
         proxy: '  headers_timeout_ms: 2000\n  body_idle_timeout_ms: 300\n  body_min_bytes_per_s: 100',
       });
-      const client = await openRawClient(proxyUrl);
-      const body = 'y'.repeat(100);
-      await client.send(`POST /upload HTTP/1.1\r\nHost: gw\r\nX-API-Key: ${TEST_KEY}\r\nContent-Length: ${body.length}\r\n\r\n`);
-      void client.trickle(body, 40);
-      const received = await within(client.closed, WAIT_MS, 'the trickling upload to be answered');
+      const received = await trickledUpload(proxyUrl, 'y'.repeat(100), 40);
       expect(statusLines(received)).toEqual(['HTTP/1.1 408 Request Timeout']);
       expect(received).toContain('slower than 100 bytes per second');
-      await eventually(() => uploads.requests[0]?.closedEarly === true, WAIT_MS, 'the upstream request to be aborted');
-      expect(uploads.requests[0]!.complete).toBe(false);
-      expect(await settledInFlight(gw!)).toBe(0);
+      await expectUploadCut();
     });
 
     it('forwards a body that arrives in pauses shorter than the idle timeout at a rate above the minimum', async () => {
