@@ -5,10 +5,10 @@ import type { Socket } from 'node:net';
  * What one client connection may hold on a listener: the server-side
  * timeouts and the connection cap (`proxy.*` in gateway.yaml). They are set
  * on the node:http server itself, so they cost nothing per request beyond a
- * flag check; the request-body pace is the forwarder's (proxy/body-pace.ts).
+ * null check; the request-body pace is the forwarder's (proxy/body-pace.ts).
  */
 export interface ListenerLimits {
-  /** From a connection's first byte (or its opening, for the first request) to the end of a request's headers, in ms. */
+  /** From a connection's opening (first request) or a request's first byte (later ones) to the end of its headers, in ms. */
   readonly headersTimeoutMs: number;
   /** How long an idle keep-alive connection stays open after a response, in ms. */
   readonly keepAliveTimeoutMs: number;
@@ -26,8 +26,10 @@ export function connectionsCheckingIntervalMs(limits: ListenerLimits): number {
 
 /**
  * The node:http server options for `limits`. node enforces `headersTimeout`
- * (first byte to end of headers) and `requestTimeout` (first byte to end of
- * body) itself, answering `408` and closing; they are checked every
+ * (from the connection's opening, or a later request's first byte, to the
+ * end of the headers: a connection that never sends a byte is closed too)
+ * and `requestTimeout` (to the end of the body) itself, answering `408` and
+ * closing; they are checked every
  * {@link connectionsCheckingIntervalMs}, so one fires up to a quarter late.
  */
 export function listenerServerOptions(limits: ListenerLimits): ServerOptions {
@@ -39,20 +41,14 @@ export function listenerServerOptions(limits: ListenerLimits): ServerOptions {
   };
 }
 
-/** Set on a socket from its opening until its first request's headers have arrived. */
-const AWAITING_FIRST_REQUEST = Symbol('quotagate.awaitingFirstRequest');
 /** Responses of pipelined requests waiting for the connection (see {@link closeQueuedResponses}). */
 const QUEUED_RESPONSES = Symbol('quotagate.queuedResponses');
 
-type TrackedSocket = Socket & { [AWAITING_FIRST_REQUEST]?: boolean; [QUEUED_RESPONSES]?: Set<ServerResponse> };
+type TrackedSocket = Socket & { [QUEUED_RESPONSES]?: Set<ServerResponse> };
 
 /**
  * Applies what the server options cannot express:
  * - `maxConnections`: node closes connections beyond it as they arrive;
- * - a connection that never sends a byte: node's headers timeout starts at
- *   the first byte, so a silent connection would stay open for ever; it is
- *   closed after `headersTimeoutMs` of silence instead (an inactivity timer,
- *   cleared once the first request's headers are in);
  * - pipelined requests whose connection closes before their turn to answer
  *   (an HTTP/1.0 response without a length ends the connection): node never
  *   tells their responses, so whoever waits on them would wait for ever. They
@@ -60,17 +56,8 @@ type TrackedSocket = Socket & { [AWAITING_FIRST_REQUEST]?: boolean; [QUEUED_RESP
  */
 export function enforceListenerLimits(server: Server, limits: ListenerLimits): void {
   if (limits.maxConnections !== undefined) server.maxConnections = limits.maxConnections;
-  server.on('connection', (socket: TrackedSocket) => {
-    socket.setTimeout(limits.headersTimeoutMs);
-    socket[AWAITING_FIRST_REQUEST] = true;
-  });
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket as TrackedSocket;
-    if (socket[AWAITING_FIRST_REQUEST] === true) {
-      socket[AWAITING_FIRST_REQUEST] = false;
-      socket.setTimeout(0);
-    }
-    if (response.socket === null) closeQueuedResponses(socket, response);
+    if (response.socket === null) closeQueuedResponses(request.socket as TrackedSocket, response);
   });
 }
 

@@ -114,10 +114,11 @@ describe('client resources (memory store)', () => {
   };
 
   describe('server timeouts', () => {
-    it('closes a connection that never sends a byte after headers_timeout_ms', async () => {
+    it('answers 408 and closes a connection that never sends a byte, after headers_timeout_ms', async () => {
       const { proxyUrl } = await start({ proxy: '  headers_timeout_ms: 200' });
       const silent = await openRawClient(proxyUrl);
-      expect(await within(silent.closed, WAIT_MS, 'the silent connection to be closed')).toBe('');
+      const received = await within(silent.closed, WAIT_MS, 'the silent connection to be closed');
+      expect(statusLines(received)).toEqual(['HTTP/1.1 408 Request Timeout']);
     });
 
     it('answers 408 and closes a connection whose headers trickle in past headers_timeout_ms', async () => {

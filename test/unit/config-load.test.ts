@@ -22,7 +22,16 @@ describe('parseConfigText', () => {
         circuit_breaker: { failure_threshold: 5, open_ms: 1_000 },
         local_deny_cache: { max_entries: 10_000 },
       },
-      proxy: { max_body_bytes: 10_485_760, trusted_proxies: [] },
+      proxy: {
+        max_body_bytes: 10_485_760,
+        trusted_proxies: [],
+        max_connections: 10_000,
+        headers_timeout_ms: 10_000,
+        keep_alive_timeout_ms: 5_000,
+        body_idle_timeout_ms: 10_000,
+        body_min_bytes_per_s: 1_024,
+        request_timeout_ms: 300_000,
+      },
       headers: { reset_format: 'delta-seconds' },
       postgres: { data_dir: './data', max_connections: 10, statement_timeout_ms: 5_000, connect_timeout_ms: 5_000 },
       auth: {
@@ -30,6 +39,7 @@ describe('parseConfigText', () => {
           prefix: 'qg',
           keys: [],
           cache: { max_entries: 100_000, ttl_ms: 300_000, negative_max_entries: 10_000, negative_ttl_ms: 10_000 },
+          lookup_throttle: { unknown_per_second: 10, max_clients: 100_000 },
         },
         anonymous_plan: 'anonymous',
         jwt: { issuers: [], default_plan: 'free', max_token_bytes: 8_192, token_cache: { max_entries: 10_000, ttl_ms: 30_000 } },
@@ -42,6 +52,7 @@ describe('parseConfigText', () => {
           body_timeout_ms: 30_000,
           connections: 128,
           keep_alive_timeout_ms: 4_000,
+          queue_timeout_ms: 2_000,
         },
       },
       routes: [
