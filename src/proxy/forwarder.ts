@@ -85,8 +85,9 @@ function ignoreError(): void {}
  * - it throws a GatewayError when the exchange fails before anything was
  *   written to `outgoing` (400 for a target that is not a path, 408 for a
  *   request body too slow, 413, 502, 503 `upstream_busy` when no upstream
- *   connection came free within `queue_timeout_ms`, 504): `outgoing` is untouched and the caller answers with a problem,
- *   adding the error's `headers` (`Connection: close` when the request body
+ *   connection came free within `queue_timeout_ms`, 504): `outgoing` is
+ *   untouched and the caller answers with a problem, adding the error's
+ *   `headers` (`Connection: close` when the request body
  *   was left unread). Programming faults are rethrown as they are;
  * - otherwise it resolves once `outgoing` is finished or destroyed; when the
  *   exchange broke after the response began, the client's connection is
