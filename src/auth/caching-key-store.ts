@@ -1,7 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../core/clock.js';
 import { type ApiKeyRecord, KeyLookupThrottledError, type KeyRequester, type KeyStore } from './key-store.js';
-import type { KeyLookupThrottle } from './lookup-throttle.js';
+import { type KeyLookupThrottle, type LookupTicket, THROTTLED } from './lookup-throttle.js';
+
+/** {@link CachingKeyStore}'s memory has no answer for a hash. */
+const NOT_REMEMBERED = Symbol('not remembered');
 
 /** `auth.api_keys.cache` in gateway.yaml. */
 export interface KeyCacheOptions {
@@ -40,9 +43,9 @@ export interface CachingKeyStoreOptions extends KeyCacheOptions {
  * cached, so a stale answer cannot outlive the invalidation. Concurrent
  * misses of one hash share a single query. Failures are never cached.
  *
- * With a throttle, a miss that would query first takes a unit of its
- * requester's budget (given back when the key exists or the query fails);
- * with none left it rejects with KeyLookupThrottledError and queries
+ * With a throttle, a miss that would query is first admitted by it for its
+ * requester (see KeyLookupThrottle: it may wait for the requester's running
+ * lookups); refused, it rejects with KeyLookupThrottledError and queries
  * nothing. Hits never touch the throttle.
  */
 export class CachingKeyStore implements KeyStore {
@@ -81,35 +84,55 @@ export class CachingKeyStore implements KeyStore {
   }
 
   async findByHash(sha256Hex: string, requester?: KeyRequester): Promise<ApiKeyRecord | undefined> {
-    const cached = this.#known?.get(sha256Hex);
-    if (cached !== undefined) {
-      this.#onLookup('hit');
-      return cached;
-    }
-    if (this.#unknown?.get(sha256Hex) === true) {
-      this.#onLookup('negative_hit');
-      return undefined;
-    }
-    const running = this.#inFlight.get(sha256Hex);
-    if (running !== undefined) {
-      this.#onLookup('miss');
-      return running;
-    }
-    const client = this.#throttle === undefined || requester === undefined ? undefined : requester();
-    if (client !== undefined && !this.#throttle!.tryTake(client)) {
-      this.#onLookup('throttled');
-      throw new KeyLookupThrottledError();
+    const remembered = this.#remembered(sha256Hex);
+    if (remembered !== NOT_REMEMBERED) return remembered;
+    let ticket: LookupTicket | undefined;
+    if (this.#throttle !== undefined && requester !== undefined) {
+      let admission = this.#throttle.admit(requester());
+      if (admission instanceof Promise) {
+        admission = await admission;
+        // While this waited, another lookup may have answered this hash or started on it.
+        const meanwhile = admission === THROTTLED ? NOT_REMEMBERED : this.#remembered(sha256Hex);
+        if (meanwhile !== NOT_REMEMBERED) {
+          this.#throttle.settle(admission as LookupTicket, 'known');
+          return meanwhile;
+        }
+      }
+      if (admission === THROTTLED) {
+        this.#onLookup('throttled');
+        throw new KeyLookupThrottledError();
+      }
+      ticket = admission;
     }
     this.#onLookup('miss');
-    const lookup = this.#load(sha256Hex, client).finally(() => {
+    const lookup = this.#load(sha256Hex, ticket).finally(() => {
       if (this.#inFlight.get(sha256Hex) === lookup) this.#inFlight.delete(sha256Hex);
     });
     this.#inFlight.set(sha256Hex, lookup);
     return lookup;
   }
 
-  /** Queries the store for `hash`; `client` holds a throttle unit, kept only when the key is unknown. */
-  async #load(hash: string, client: string | undefined): Promise<ApiKeyRecord | undefined> {
+  /** The answer memory already holds for `hash` (counted), a running lookup's promise, or NOT_REMEMBERED. */
+  #remembered(hash: string): ApiKeyRecord | undefined | Promise<ApiKeyRecord | undefined> | typeof NOT_REMEMBERED {
+    const cached = this.#known?.get(hash);
+    if (cached !== undefined) {
+      this.#onLookup('hit');
+      return cached;
+    }
+    if (this.#unknown?.get(hash) === true) {
+      this.#onLookup('negative_hit');
+      return undefined;
+    }
+    const running = this.#inFlight.get(hash);
+    if (running !== undefined) {
+      this.#onLookup('miss');
+      return running;
+    }
+    return NOT_REMEMBERED;
+  }
+
+  /** Queries the store for `hash`; `ticket`, the throttle's, is settled with the outcome. */
+  async #load(hash: string, ticket: LookupTicket | undefined): Promise<ApiKeyRecord | undefined> {
     const generation = this.#generation;
     const startMs = performance.now();
     let record: ApiKeyRecord | undefined;
@@ -117,11 +140,11 @@ export class CachingKeyStore implements KeyStore {
       record = await this.#store.findByHash(hash);
     } catch (error) {
       this.#onQueryTimed((performance.now() - startMs) / 1000, false);
-      if (client !== undefined) this.#throttle!.giveBack(client);
+      if (ticket !== undefined) this.#throttle!.settle(ticket, 'failed');
       throw error;
     }
     this.#onQueryTimed((performance.now() - startMs) / 1000, true);
-    if (client !== undefined && record !== undefined) this.#throttle!.giveBack(client);
+    if (ticket !== undefined) this.#throttle!.settle(ticket, record === undefined ? 'unknown' : 'known');
     if (generation !== this.#generation) return record;
     if (record === undefined) {
       this.#unknown?.set(hash, true);

@@ -10,60 +10,101 @@ export interface LookupThrottleOptions {
   readonly clock: Clock;
 }
 
-/** One client's use of the current second. */
-interface Budget {
+/** One client address's use of the current second; also the ticket of an admitted lookup. */
+export interface LookupTicket {
   second: number;
-  used: number;
+  /** Lookups this second that found no key. */
+  unknown: number;
+  /** Lookups admitted and still querying. */
+  inFlight: number;
+  /** Lookups waiting for a running one to settle; created on first need. */
+  waiters: Array<(admission: LookupTicket | typeof THROTTLED) => void> | undefined;
 }
+
+/** The answer for a client address whose unknown-key budget of this second is spent. */
+export const THROTTLED = Symbol('throttled');
+
+/** What {@link KeyLookupThrottle.admit} answers: a ticket now, a refusal now, or either once running lookups settle. */
+export type LookupAdmission = LookupTicket | typeof THROTTLED | Promise<LookupTicket | typeof THROTTLED>;
+
+/** How an admitted lookup ended: only `unknown` spends the budget. */
+export type LookupOutcome = 'known' | 'unknown' | 'failed';
 
 /**
  * A per-client-address budget of key lookups that reach the database and
- * find nothing. A lookup takes one unit before its query and gives it back
- * when the key turns out to exist, so only unknown keys spend the budget,
- * and concurrent guesses cannot overshoot it (each holds its unit while its
- * query runs). Past the budget the caller refuses the request without a
- * query (429 `auth_throttled`) until the next second.
+ * find nothing: at most `unknownPerSecond` a second. Known keys and failed
+ * queries spend nothing, so a client presenting many new valid keys is never
+ * refused; but a lookup whose outcome is not known yet holds a place, so at
+ * most `unknownPerSecond` lookups of one address query at once and
+ * concurrent guesses cannot overshoot the budget. A lookup that finds every
+ * place held by running ones waits for one to settle (queries are bounded by
+ * the statement timeout); once the address's unknown lookups this second
+ * reach the budget, it and every further one are refused without a query
+ * (429 `auth_throttled`) until the next second.
  *
  * Memory is bounded by `maxClients` (an LRU); a forgotten address starts
- * with a full budget, which costs an attacker cycling through more than
- * `maxClients` addresses at most one budget per address.
+ * with a full budget. Admitted lookups keep their ticket, so forgetting an
+ * address never strands a waiting lookup.
  */
 export class KeyLookupThrottle {
   readonly #unknownPerSecond: number;
   readonly #clock: Clock;
-  readonly #budgets: LRUCache<string, Budget>;
+  readonly #budgets: LRUCache<string, LookupTicket>;
 
   constructor(options: LookupThrottleOptions) {
     this.#unknownPerSecond = options.unknownPerSecond;
     this.#clock = options.clock;
-    this.#budgets = new LRUCache<string, Budget>({ max: options.maxClients });
+    this.#budgets = new LRUCache<string, LookupTicket>({ max: options.maxClients });
   }
 
-  /** Takes one unit of `client`'s budget for a lookup about to query; false when none is left this second. */
-  tryTake(client: string): boolean {
-    const second = Math.floor(this.#clock.now() / 1000);
-    const budget = this.#budgets.get(client);
+  /** Asks to query for `client`; an admitted lookup must be {@link settle}d with its ticket. */
+  admit(client: string): LookupAdmission {
+    const second = this.#second();
+    let budget = this.#budgets.get(client);
     if (budget === undefined) {
-      this.#budgets.set(client, { second, used: 1 });
-      return true;
+      budget = { second, unknown: 0, inFlight: 0, waiters: undefined };
+      this.#budgets.set(client, budget);
     }
-    if (budget.second !== second) {
-      budget.second = second;
-      budget.used = 0;
+    this.#rollOver(budget, second);
+    if (budget.unknown >= this.#unknownPerSecond) return THROTTLED;
+    if (budget.unknown + budget.inFlight < this.#unknownPerSecond) {
+      budget.inFlight++;
+      return budget;
     }
-    if (budget.used >= this.#unknownPerSecond) return false;
-    budget.used++;
-    return true;
+    const queued = budget;
+    return new Promise((resolve) => (queued.waiters ??= []).push(resolve));
   }
 
-  /** Gives back the unit a lookup took, once its key turned out to exist (or its query failed). */
-  giveBack(client: string): void {
-    const budget = this.#budgets.peek(client);
-    if (budget !== undefined && budget.used > 0) budget.used--;
+  /** Records how an admitted lookup ended, and admits or refuses the lookups waiting behind it. */
+  settle(ticket: LookupTicket, outcome: LookupOutcome): void {
+    ticket.inFlight--;
+    this.#rollOver(ticket, this.#second());
+    if (outcome === 'unknown') ticket.unknown++;
+    const waiters = ticket.waiters;
+    if (waiters === undefined) return;
+    while (waiters.length > 0) {
+      if (ticket.unknown >= this.#unknownPerSecond) {
+        for (const refuse of waiters.splice(0)) refuse(THROTTLED);
+        return;
+      }
+      if (ticket.unknown + ticket.inFlight >= this.#unknownPerSecond) return;
+      ticket.inFlight++;
+      waiters.shift()!(ticket);
+    }
   }
 
   /** Client addresses tracked now. */
   get size(): number {
     return this.#budgets.size;
+  }
+
+  #second(): number {
+    return Math.floor(this.#clock.now() / 1000);
+  }
+
+  #rollOver(budget: LookupTicket, second: number): void {
+    if (budget.second === second) return;
+    budget.second = second;
+    budget.unknown = 0;
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CachingKeyStore, type KeyLookupResult } from '../../src/auth/caching-key-store.js';
 import { type ApiKeyRecord, KeyLookupThrottledError, type KeyStore, KeyStoreUnavailableError } from '../../src/auth/key-store.js';
-import { KeyLookupThrottle } from '../../src/auth/lookup-throttle.js';
+import { KeyLookupThrottle, type LookupAdmission, type LookupTicket, THROTTLED } from '../../src/auth/lookup-throttle.js';
 import { ManualClock } from '../../src/core/clock.js';
 
 /** A key store that counts its queries; `failing` makes them reject as an outage would. */
@@ -21,28 +21,48 @@ const hash = (n: number): string => n.toString(16).padStart(64, '0');
 const KNOWN = 'f'.repeat(64);
 
 describe('KeyLookupThrottle', () => {
-  it('grants each address its budget per second, separately, and a fresh budget the next second', () => {
-    const clock = new ManualClock(1_000_500);
-    const throttle = new KeyLookupThrottle({ unknownPerSecond: 3, maxClients: 10, clock });
-    expect([1, 2, 3, 4].map(() => throttle.tryTake('203.0.113.1'))).toEqual([true, true, true, false]);
-    expect(throttle.tryTake('203.0.113.2')).toBe(true);
-    clock.advance(499);
-    expect(throttle.tryTake('203.0.113.1')).toBe(false);
-    clock.advance(1);
-    expect([1, 2, 3, 4].map(() => throttle.tryTake('203.0.113.1'))).toEqual([true, true, true, false]);
+  const ticketOf = (admission: LookupAdmission): LookupTicket => {
+    if (admission === THROTTLED || admission instanceof Promise) throw new Error('expected a ticket');
+    return admission;
+  };
+
+  it('admits an address budget lookups at once, spends only unknown ones, and refuses once they reach it', () => {
+    const throttle = new KeyLookupThrottle({ unknownPerSecond: 2, maxClients: 10, clock: new ManualClock(1_000_500) });
+    const first = ticketOf(throttle.admit('203.0.113.1'));
+    const second = ticketOf(throttle.admit('203.0.113.1'));
+    throttle.settle(first, 'known');
+    throttle.settle(second, 'failed');
+    throttle.settle(ticketOf(throttle.admit('203.0.113.1')), 'unknown');
+    throttle.settle(ticketOf(throttle.admit('203.0.113.1')), 'unknown');
+    expect(throttle.admit('203.0.113.1')).toBe(THROTTLED);
+    expect(ticketOf(throttle.admit('203.0.113.2')).unknown).toBe(0);
   });
 
-  it('takes back a unit given back (the key existed)', () => {
+  it('gives every address a fresh budget at the next second', () => {
+    const clock = new ManualClock(1_000_500);
+    const throttle = new KeyLookupThrottle({ unknownPerSecond: 1, maxClients: 10, clock });
+    throttle.settle(ticketOf(throttle.admit('a')), 'unknown');
+    clock.advance(499);
+    expect(throttle.admit('a')).toBe(THROTTLED);
+    clock.advance(1);
+    expect(throttle.admit('a')).not.toBe(THROTTLED);
+  });
+
+  it('makes a lookup wait while running ones hold the budget, then admits it if they found keys and refuses it if not', async () => {
     const throttle = new KeyLookupThrottle({ unknownPerSecond: 1, maxClients: 10, clock: new ManualClock(0) });
-    expect(throttle.tryTake('a')).toBe(true);
-    throttle.giveBack('a');
-    expect(throttle.tryTake('a')).toBe(true);
-    expect(throttle.tryTake('a')).toBe(false);
+    const running = ticketOf(throttle.admit('a'));
+    const waiting = throttle.admit('a');
+    expect(waiting).toBeInstanceOf(Promise);
+    throttle.settle(running, 'known');
+    const admitted = ticketOf(await waiting);
+    const behind = throttle.admit('a');
+    throttle.settle(admitted, 'unknown');
+    expect(await behind).toBe(THROTTLED);
   });
 
   it('tracks at most maxClients addresses', () => {
     const throttle = new KeyLookupThrottle({ unknownPerSecond: 1, maxClients: 100, clock: new ManualClock(0) });
-    for (let i = 0; i < 1_000; i++) throttle.tryTake(`10.0.${i >> 8}.${i & 255}`);
+    for (let i = 0; i < 1_000; i++) throttle.admit(`10.0.${i >> 8}.${i & 255}`);
     expect(throttle.size).toBe(100);
   });
 });
@@ -102,6 +122,24 @@ describe('CachingKeyStore with a lookup throttle', () => {
     store.failing = false;
     expect(await cache.findByHash(hash(9), from('a'))).toBeUndefined();
     await expect(cache.findByHash(hash(10), from('a'))).rejects.toBeInstanceOf(KeyLookupThrottledError);
+  });
+
+  it('serves a burst of new valid keys from one address, never querying more than the budget at once', async () => {
+    const { store, cache } = setup(3);
+    for (let n = 100; n < 150; n++) store.records.set(hash(n), { id: `k${n}`, subject: 'nat', plan: 'pro' });
+    let running = 0;
+    let most = 0;
+    const query = store.findByHash.bind(store);
+    store.findByHash = async (h) => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setImmediate(resolve));
+      running--;
+      return query(h);
+    };
+    const records = await Promise.all(Array.from({ length: 50 }, (_, i) => cache.findByHash(hash(100 + i), from('198.51.100.7'))));
+    expect(records.map((r) => r?.id)).toEqual(Array.from({ length: 50 }, (_, i) => `k${100 + i}`));
+    expect(store.queries).toBe(50);
+    expect(most).toBe(3);
   });
 
   it('gives every address a fresh budget the next second', async () => {
