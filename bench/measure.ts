@@ -32,6 +32,8 @@ export interface LoadResult {
   /** Latency percentiles of 2xx responses, in milliseconds (µs resolution). */
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** The slowest 2xx response, in milliseconds: a stall shows here. */
+  readonly maxMs: number;
   readonly non2xx: number;
   /** Connection and request errors, including timeouts. */
   readonly errors: number;
@@ -195,7 +197,7 @@ async function runPaced(
   };
 }
 
-function percentiles(latencyUs: RecordableHistogram): { p50Ms: number; p99Ms: number } {
-  if (latencyUs.count === 0) return { p50Ms: Number.NaN, p99Ms: Number.NaN };
-  return { p50Ms: latencyUs.percentile(50) / 1000, p99Ms: latencyUs.percentile(99) / 1000 };
+function percentiles(latencyUs: RecordableHistogram): { p50Ms: number; p99Ms: number; maxMs: number } {
+  if (latencyUs.count === 0) return { p50Ms: Number.NaN, p99Ms: Number.NaN, maxMs: Number.NaN };
+  return { p50Ms: latencyUs.percentile(50) / 1000, p99Ms: latencyUs.percentile(99) / 1000, maxMs: latencyUs.max / 1000 };
 }
