@@ -15,6 +15,8 @@ export type Runtime = 'tsx' | 'dist';
 
 const OUTPUT_TAIL_LINES = 40;
 const STOP_GRACE_MS = 3_000;
+/** How long a server may take to answer after its start: generous, as quotagate's start (tsx, the embedded database) takes tens of seconds on a loaded machine. */
+const READY_TIMEOUT_MS = 120_000;
 
 export interface ChildServer {
   readonly name: string;
@@ -129,7 +131,7 @@ export class ChildProcesses {
     try {
       const check = options.ready ?? (options.readyUrl === undefined ? undefined : () => fetchOnce(options.readyUrl!).then(() => {}));
       if (check === undefined) throw new Error('neither readyUrl nor ready is set');
-      await waitUntilReady(check, options.readyUrl ?? options.name, child, options.readyTimeoutMs ?? 30_000);
+      await waitUntilReady(check, options.readyUrl ?? options.name, child, options.readyTimeoutMs ?? READY_TIMEOUT_MS);
     } catch (error) {
       await server.stop();
       const output = tail.length > 0 ? `\n--- last output of ${options.name} ---\n${tail.join('\n')}` : '';

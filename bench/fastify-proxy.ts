@@ -4,7 +4,7 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { parseArgs } from 'node:util';
 import { BARE_PROXY_CONNECTIONS } from './bare-proxy.js';
-import { isMainModule, waitForShutdownSignal } from './process.js';
+import { isMainModule, serveAsScript } from './process.js';
 import type { RunningServer } from './upstream.js';
 
 /**
@@ -66,28 +66,15 @@ export async function startFastifyProxy(options: FastifyProxyOptions): Promise<R
   };
 }
 
-async function main(): Promise<void> {
+if (isMainModule(import.meta.url)) {
   const { values } = parseArgs({
     options: { port: { type: 'string' }, host: { type: 'string' }, upstream: { type: 'string' }, redis: { type: 'string' } },
   });
-  const port = Number(values.port ?? process.env['PORT'] ?? 9002);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new Error(`--port: expected a port number, got "${values.port ?? process.env['PORT']}"`);
-  }
-  const proxy = await startFastifyProxy({
-    port,
-    host: values.host ?? '127.0.0.1',
-    upstreamOrigin: values.upstream ?? process.env['UPSTREAM_URL'] ?? 'http://127.0.0.1:9000',
-    redisUrl: values.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
-  });
-  console.log(`listening on ${proxy.url}`);
-  await waitForShutdownSignal();
-  await proxy.close();
-}
-
-if (isMainModule(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
+  serveAsScript(values.port, 9002, (port) =>
+    startFastifyProxy({
+      port,
+      host: values.host ?? '127.0.0.1',
+      upstreamOrigin: values.upstream ?? process.env['UPSTREAM_URL'] ?? 'http://127.0.0.1:9000',
+      redisUrl: values.redis ?? process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    }));
 }

@@ -42,6 +42,12 @@ export interface LoadResult {
   readonly firstError?: string;
   /** Responses per status code. */
   readonly statusCodes: Readonly<Record<string, number>>;
+  /**
+   * Paced only: requests never sent because the target fell a whole second
+   * behind the rate (see runPaced); 0 when it kept up. The latencies of such a
+   * run are a growing queue's.
+   */
+  readonly unsent?: number;
 }
 
 const REQUEST_TIMEOUT_SEC = 10;
@@ -166,8 +172,12 @@ async function runPaced(
     inFlight.add(done);
   };
 
-  // Dispatch on a 1 ms tick whatever is due, so the requests of one second are spread over it.
+  // Dispatch on a 1 ms tick whatever is due, so the requests of one second are spread over it. A target that
+  // cannot keep up would otherwise grow the queue without bound (and the run by minutes): once a second's worth
+  // of requests is in flight, the rest of the run's requests are not sent, and the result says how many.
   const total = Math.round(ratePerSec * durationSec);
+  const maxInFlight = Math.max(ratePerSec, 1);
+  let unsent = 0;
   const intervalMs = 1000 / ratePerSec;
   const startedAt = performance.now();
   let sent = 0;
@@ -175,6 +185,10 @@ async function runPaced(
     const dispatchDue = (): void => {
       const due = Math.min(total, Math.floor((performance.now() - startedAt) / intervalMs) + 1);
       for (; sent < due; sent++) send();
+      if (inFlight.size > maxInFlight) {
+        unsent = total - sent;
+        sent = total;
+      }
       if (sent >= total) {
         clearInterval(timer);
         resolve();
@@ -194,6 +208,7 @@ async function runPaced(
     timeouts,
     ...(firstError === undefined ? {} : { firstError }),
     statusCodes,
+    unsent,
   };
 }
 

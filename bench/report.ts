@@ -77,9 +77,9 @@ export function renderReport(rows: readonly MeasuredRow[], info: RunInfo): strin
     lines.push(`> **Skewed**: other processes used more than ${percent(BUSY_MACHINE)} of the CPUs while ${skewed.map((row) => `**${row.name}**`).join(', ')} ran (column "other CPU"); rerun on a quiet machine before comparing.`, '');
   }
   const paced = info.paced;
-  const overloaded = paced === undefined ? [] : rows.filter((row) => row.name !== 'upstream' && row.result.requestsPerSec < paced.ratePerSec);
+  const overloaded = paced === undefined ? [] : rows.filter((row) => row.result.requestsPerSec < paced.ratePerSec || row.trials.some((trial) => (trial.paced?.unsent ?? 0) > 0));
   if (overloaded.length > 0) {
-    lines.push(`> **Overloaded**: ${overloaded.map((row) => `**${row.name}**`).join(', ')} served fewer requests/s at saturation than the paced rate (${paced!.ratePerSec}/s): their paced latencies measure a growing queue, not service time.`, '');
+    lines.push(`> **Overloaded**: ${overloaded.map((row) => `**${row.name}**`).join(', ')} served fewer requests/s at saturation than the paced rate (${paced!.ratePerSec}/s), or fell a second behind it (the paced generator then stops sending): their paced latencies measure a growing queue, not service time.`, '');
   }
   lines.push(`Pinning: ${info.pinning}.`, '');
   lines.push(renderTable(rows), '');

@@ -161,7 +161,7 @@ export async function runTrial(
 function describeTrial(trial: Trial): string {
   const parts = [`${Math.round(trial.result.requestsPerSec)} requests/s`, `p99 ${trial.result.p99Ms.toFixed(2)} ms`];
   if (trial.cpuUsPerRequest !== undefined) parts.push(`${trial.cpuUsPerRequest.toFixed(0)} µs CPU/request`);
-  if (trial.paced !== undefined) parts.push(`paced p99 ${trial.paced.p99Ms.toFixed(2)} ms`);
+  if (trial.paced !== undefined) parts.push(`paced p99 ${trial.paced.p99Ms.toFixed(2)} ms${(trial.paced.unsent ?? 0) > 0 ? ` (could not keep up: ${trial.paced.unsent} requests not sent)` : ''}`);
   if (trial.peakRssMiB !== undefined) parts.push(`peak RSS ${trial.peakRssMiB.toFixed(0)} MiB`);
   if (trial.redisCommandMix !== undefined) parts.push(`Redis per request: ${formatCommandMix(trial.redisCommandMix)}`);
   if (trial.foreignCpuShare !== undefined) parts.push(`other processes used ${Math.round(trial.foreignCpuShare * 100)}% of the CPUs`);
@@ -252,6 +252,7 @@ function medianResult(results: readonly LoadResult[]): LoadResult {
     timeouts: sum(results.map((result) => result.timeouts)),
     ...(firstError === undefined ? {} : { firstError }),
     statusCodes,
+    ...(results.some((result) => result.unsent !== undefined) ? { unsent: sum(results.map((result) => result.unsent ?? 0)) } : {}),
   };
 }
 
