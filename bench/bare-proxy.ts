@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Pool, type Dispatcher } from 'undici';
-import { isMainModule, waitForShutdownSignal } from './process.js';
+import { isMainModule, serveAsScript } from './process.js';
 import type { RunningServer } from './upstream.js';
 
 /**
@@ -129,27 +129,8 @@ function forwardableHeaders(headers: IncomingHttpHeaders): Record<string, string
   return out;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { port: { type: 'string' }, host: { type: 'string' }, upstream: { type: 'string' } },
-  });
-  const port = Number(values.port ?? process.env['PORT'] ?? 9001);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new Error(`--port: expected a port number, got "${values.port ?? process.env['PORT']}"`);
-  }
-  const proxy = await startBareProxy({
-    port,
-    host: values.host ?? '127.0.0.1',
-    upstreamOrigin: values.upstream ?? process.env['UPSTREAM_URL'] ?? 'http://127.0.0.1:9000',
-  });
-  console.log(`listening on ${proxy.url}`);
-  await waitForShutdownSignal();
-  await proxy.close();
-}
-
 if (isMainModule(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
+  const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' }, upstream: { type: 'string' } } });
+  serveAsScript(values.port, 9001, (port) =>
+    startBareProxy({ port, host: values.host ?? '127.0.0.1', upstreamOrigin: values.upstream ?? process.env['UPSTREAM_URL'] ?? 'http://127.0.0.1:9000' }));
 }

@@ -15,9 +15,13 @@ export type Runtime = 'tsx' | 'dist';
 
 const OUTPUT_TAIL_LINES = 40;
 const STOP_GRACE_MS = 3_000;
+/** How long a server may take to answer after its start: generous, as quotagate's start (tsx, the embedded database) takes tens of seconds on a loaded machine. */
+const READY_TIMEOUT_MS = 120_000;
 
 export interface ChildServer {
   readonly name: string;
+  /** The process id (of node or the executable itself, also when started through taskset). */
+  readonly pid: number;
   /** The last lines the process wrote to stdout and stderr, oldest first. */
   outputTail(): readonly string[];
   /** How the process ended with its last output, or undefined while it runs (or after stop()). */
@@ -29,12 +33,18 @@ export interface ChildServer {
 export interface SpawnOptions {
   /** Shown in progress lines and errors. */
   readonly name: string;
-  /** Entry point relative to the repository root, as a `.ts` path (e.g. `src/cli/bin.ts`). */
-  readonly entry: string;
+  /** Entry point relative to the repository root, as a `.ts` path (e.g. `src/cli/bin.ts`); run with node. */
+  readonly entry?: string;
+  /** A program to run instead of a node entry point (e.g. `redis-server`), found on PATH. */
+  readonly executable?: string;
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** CPUs to run on (`taskset -c <cpus>`, which execs the program: the pid stays the program's). */
+  readonly cpus?: string;
   /** A URL that answers (any status) once the server is ready. */
-  readonly readyUrl: string;
+  readonly readyUrl?: string;
+  /** Resolves once the server is ready, rejects while it is not; instead of `readyUrl`. */
+  readonly ready?: () => Promise<void>;
   readonly readyTimeoutMs?: number;
 }
 
@@ -52,16 +62,36 @@ export class ChildProcesses {
 
   /** Spawns the server and resolves once `readyUrl` answers; rejects (and kills it) otherwise. */
   async start(options: SpawnOptions): Promise<ChildServer> {
-    const nodeArgs = this.nodeArgsFor(options.entry);
-    const entryFile = nodeArgs.at(-1)!;
-    if (!existsSync(join(this.repoRoot, entryFile))) {
-      throw new Error(`${options.name}: ${entryFile} does not exist${this.runtime === 'dist' ? ' (run `npm run build`)' : ''}`);
+    let program: string;
+    let programArgs: string[];
+    if (options.executable !== undefined) {
+      program = options.executable;
+      programArgs = [...(options.args ?? [])];
+    } else {
+      if (options.entry === undefined) throw new Error(`${options.name}: neither an entry nor an executable`);
+      const nodeArgs = this.nodeArgsFor(options.entry);
+      const entryFile = nodeArgs.at(-1)!;
+      if (!existsSync(join(this.repoRoot, entryFile))) {
+        throw new Error(`${options.name}: ${entryFile} does not exist${this.runtime === 'dist' ? ' (run `npm run build`)' : ''}`);
+      }
+      program = process.execPath;
+      programArgs = [...nodeArgs, ...(options.args ?? [])];
     }
-    const child = spawn(process.execPath, [...nodeArgs, ...(options.args ?? [])], {
+    if (options.cpus !== undefined) {
+      programArgs = ['-c', options.cpus, program, ...programArgs];
+      program = 'taskset';
+    }
+    const child = spawn(program, programArgs, {
       cwd: this.repoRoot,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid === undefined) {
+      const failure = await new Promise<Error>((resolve) => child.once('error', resolve));
+      throw new Error(`${options.name} did not start: ${failure.message}`);
+    }
+    const pid = child.pid;
+    child.on('error', () => {}); // a failed kill(); the exit handler below reports how it ended
     this.running.add(child);
     const tail: string[] = [];
     const collect = (chunk: Buffer): void => {
@@ -82,6 +112,7 @@ export class ChildProcesses {
     });
     const server: ChildServer = {
       name: options.name,
+      pid,
       outputTail: () => [...tail],
       unexpectedExit: () => {
         if (stopping || (child.exitCode === null && child.signalCode === null)) return undefined;
@@ -98,7 +129,9 @@ export class ChildProcesses {
       },
     };
     try {
-      await waitUntilAnswering(options.readyUrl, child, options.readyTimeoutMs ?? 30_000);
+      const check = options.ready ?? (options.readyUrl === undefined ? undefined : () => fetchOnce(options.readyUrl!).then(() => {}));
+      if (check === undefined) throw new Error('neither readyUrl nor ready is set');
+      await waitUntilReady(check, options.readyUrl ?? options.name, child, options.readyTimeoutMs ?? READY_TIMEOUT_MS);
     } catch (error) {
       await server.stop();
       const output = tail.length > 0 ? `\n--- last output of ${options.name} ---\n${tail.join('\n')}` : '';
@@ -145,20 +178,20 @@ export function fetchOnce(url: string, headers: Readonly<Record<string, string>>
   });
 }
 
-async function waitUntilAnswering(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitUntilReady(check: () => Promise<void>, what: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = 'no answer';
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`exited with ${child.exitCode ?? child.signalCode} before answering on ${url}`);
+      throw new Error(`exited with ${child.exitCode ?? child.signalCode} before answering on ${what}`);
     }
     try {
-      await fetchOnce(url);
+      await check();
       return;
     } catch (error) {
       lastError = (error as Error).message;
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`no answer on ${url} within ${timeoutMs} ms (${lastError})`);
+  throw new Error(`no answer on ${what} within ${timeoutMs} ms (${lastError})`);
 }

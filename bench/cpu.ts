@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { processCpuMs } from './proc.js';
 
 /**
  * How much of the machine the bench had to itself. The load generator and the
@@ -26,21 +25,6 @@ export async function sampleCpuBusy(sampleMs = 1_000): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, sampleMs));
   const after = machineTimesMs();
   return after.all === before.all ? 0 : (after.busy - before.busy) / (after.all - before.all);
-}
-
-let clockTicksPerSec: number | undefined;
-
-/** User + system CPU time of process `pid`, in milliseconds; undefined where /proc is not available. */
-function processCpuMs(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    clockTicksPerSec ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    return ((Number(fields[11]) + Number(fields[12])) / clockTicksPerSec) * 1000;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

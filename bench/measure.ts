@@ -32,6 +32,8 @@ export interface LoadResult {
   /** Latency percentiles of 2xx responses, in milliseconds (µs resolution). */
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** The slowest 2xx response, in milliseconds: a stall shows here. */
+  readonly maxMs: number;
   readonly non2xx: number;
   /** Connection and request errors, including timeouts. */
   readonly errors: number;
@@ -40,6 +42,12 @@ export interface LoadResult {
   readonly firstError?: string;
   /** Responses per status code. */
   readonly statusCodes: Readonly<Record<string, number>>;
+  /**
+   * Paced only: requests never sent because the target fell a whole second
+   * behind the rate (see runPaced); 0 when it kept up. The latencies of such a
+   * run are a growing queue's.
+   */
+  readonly unsent?: number;
 }
 
 const REQUEST_TIMEOUT_SEC = 10;
@@ -164,8 +172,12 @@ async function runPaced(
     inFlight.add(done);
   };
 
-  // Dispatch on a 1 ms tick whatever is due, so the requests of one second are spread over it.
+  // Dispatch on a 1 ms tick whatever is due, so the requests of one second are spread over it. A target that
+  // cannot keep up would otherwise grow the queue without bound (and the run by minutes): once a second's worth
+  // of requests is in flight, the rest of the run's requests are not sent, and the result says how many.
   const total = Math.round(ratePerSec * durationSec);
+  const maxInFlight = Math.max(ratePerSec, 1);
+  let unsent = 0;
   const intervalMs = 1000 / ratePerSec;
   const startedAt = performance.now();
   let sent = 0;
@@ -173,6 +185,10 @@ async function runPaced(
     const dispatchDue = (): void => {
       const due = Math.min(total, Math.floor((performance.now() - startedAt) / intervalMs) + 1);
       for (; sent < due; sent++) send();
+      if (inFlight.size > maxInFlight) {
+        unsent = total - sent;
+        sent = total;
+      }
       if (sent >= total) {
         clearInterval(timer);
         resolve();
@@ -192,10 +208,11 @@ async function runPaced(
     timeouts,
     ...(firstError === undefined ? {} : { firstError }),
     statusCodes,
+    unsent,
   };
 }
 
-function percentiles(latencyUs: RecordableHistogram): { p50Ms: number; p99Ms: number } {
-  if (latencyUs.count === 0) return { p50Ms: Number.NaN, p99Ms: Number.NaN };
-  return { p50Ms: latencyUs.percentile(50) / 1000, p99Ms: latencyUs.percentile(99) / 1000 };
+function percentiles(latencyUs: RecordableHistogram): { p50Ms: number; p99Ms: number; maxMs: number } {
+  if (latencyUs.count === 0) return { p50Ms: Number.NaN, p99Ms: Number.NaN, maxMs: Number.NaN };
+  return { p50Ms: latencyUs.percentile(50) / 1000, p99Ms: latencyUs.percentile(99) / 1000, maxMs: latencyUs.max / 1000 };
 }

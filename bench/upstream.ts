@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { isMainModule, waitForShutdownSignal } from './process.js';
+import { isMainModule, serveAsScript } from './process.js';
 
 /**
  * The bench (and demo) upstream: answers every request 200 with the same small
@@ -69,23 +69,7 @@ function answerOk(request: IncomingMessage, response: ServerResponse): void {
   request.resume();
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { port: { type: 'string' }, host: { type: 'string' } },
-  });
-  const port = Number(values.port ?? process.env['PORT'] ?? 9000);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new Error(`--port: expected a port number, got "${values.port ?? process.env['PORT']}"`);
-  }
-  const upstream = await startBenchUpstream({ port, host: values.host ?? '127.0.0.1' });
-  console.log(`listening on ${upstream.url}`);
-  await waitForShutdownSignal();
-  await upstream.close();
-}
-
 if (isMainModule(import.meta.url)) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
-  });
+  const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' } } });
+  serveAsScript(values.port, 9000, (port) => startBenchUpstream({ port, host: values.host ?? '127.0.0.1' }));
 }
