@@ -16,7 +16,8 @@ export async function runKeys(argv: readonly string[], io: CommandIo): Promise<n
   if (command === 'create' || command === 'list' || command === 'revoke') return runKeysAdmin(command, rest, io);
   const prefixAt = rest.indexOf('--prefix');
   const prefix = prefixAt === -1 ? 'qg' : rest[prefixAt + 1];
-  const positional = rest.filter((_, i) => i !== prefixAt && i !== prefixAt + 1);
+  // Without --prefix (prefixAt -1) every argument is positional: -1 + 1 must not drop the first.
+  const positional = prefixAt === -1 ? rest : rest.filter((_, i) => i !== prefixAt && i !== prefixAt + 1);
   if (prefix === undefined || !KEY_PREFIX_PATTERN.test(prefix)) {
     io.stderr('keys: --prefix takes 2–16 lowercase letters or digits, starting with a letter');
     return 2;

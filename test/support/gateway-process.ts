@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { startCommand } from './command-process.js';
 import { createTestDatabase } from './postgres-test-database.js';
-import { eventually, within } from './within.js';
-
-const ROOT = resolve(import.meta.dirname, '../..');
 const START_TIMEOUT_MS = 45_000;
 
 /** `quotagate serve` running as a process of its own. */
@@ -37,32 +35,19 @@ export async function startGatewayProcess(configYaml: string): Promise<GatewayPr
   const database = /^postgres:/m.test(configYaml) ? undefined : await createTestDatabase();
   const yaml = database === undefined ? configYaml : `${configYaml}\npostgres:\n  url: "${database.url}"\n`;
   writeFileSync(configPath, yaml);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin.ts', 'serve', '--config', configPath], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
-  void exited.then(() => database?.drop().catch(() => undefined));
-  try {
-    await within(
-      Promise.race([
-        eventually(() => output.includes('quotagate listening'), START_TIMEOUT_MS, 'the listening log line'),
-        exited.then((code) => Promise.reject(new Error(`gateway exited with ${code}: ${output}`))),
-      ]),
-      START_TIMEOUT_MS + 1_000,
-      'the gateway to start',
-    );
-  } catch (error) {
-    // A gateway that did not come up must not outlive the test that started it.
-    child.kill('SIGKILL');
+  const { child, output, exited } = await startCommand(
+    process.execPath,
+    ['--import', 'tsx', 'src/bin.ts', 'serve', '--config', configPath],
+    'quotagate listening',
+    { timeoutMs: START_TIMEOUT_MS },
+  ).catch(async (error: unknown) => {
+    await database?.drop().catch(() => undefined);
     throw error;
-  }
-  const line = output.split('\n').find((l) => l.includes('quotagate listening'))!;
+  });
+  void exited.then(() => database?.drop().catch(() => undefined));
+  const line = output().split('\n').find((l) => l.includes('quotagate listening'))!;
   const { proxy, admin } = JSON.parse(line) as { proxy: string; admin: string };
-  return { child, proxyUrl: proxy, adminUrl: admin, configPath, output: () => output, exited };
+  return { child, proxyUrl: proxy, adminUrl: admin, configPath, output, exited };
 }
 
 /** Sends `count` GETs of `/x` with `apiKey`, one after another (each within 5 s); resolves to their statuses. */
