@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { type RunningGateway, startGateway } from '../../src/main.js';
 import { unusedPort } from '../support/ports.js';
+import { requireTool } from '../support/required-tool.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 import { TEST_KEY, TEST_KEY_HASH, UNKNOWN_KEY } from '../support/test-gateway.js';
 
 /**
- * A real Prometheus (Debian's `prometheus` package; .ci/run installs it)
+ * A real Prometheus (Debian's `prometheus` package; `npm test` installs it)
  * scrapes an in-process gateway's admin listener every second, with the
  * shipped config/alerts.yml loaded; the test asks Prometheus's HTTP API for
  * the series the traffic made. The exposition must pass `promtool check
@@ -105,12 +106,7 @@ describe('a real Prometheus scraping the admin listener', () => {
 
   beforeAll(async () => {
     // Fail loudly: a missing Prometheus is a broken CI machine, not a reason to skip.
-    for (const tool of ['prometheus', 'promtool']) {
-      const found = spawnSync(tool, ['--version'], { encoding: 'utf8' });
-      if (found.error !== undefined || found.status !== 0) {
-        throw new Error(`${tool} is not installed or does not run (apt-get install prometheus; .ci/run does): ${found.error?.message ?? found.stderr}`);
-      }
-    }
+    for (const tool of ['prometheus', 'promtool']) requireTool(tool, ['--version'], 'prometheus');
     redis = new Redis(REDIS_URL);
     upstream = await startRecordingUpstream({ reply: { body: 'ok' } });
     gateway = await startGateway(parseConfigText(gatewayYaml(upstream.origin, keyPrefix), 'prometheus-test.yaml', {}), {
