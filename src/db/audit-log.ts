@@ -107,8 +107,15 @@ export async function listAudit(q: Queryable, options: ListAuditOptions): Promis
   return { items, nextCursor: rows.length > limit && last !== undefined ? `${last.at.getTime()}.${last.id}` : undefined };
 }
 
+const CURSOR_PATTERN = /^(\d{1,15})\.(\d{1,15})$/;
+
+/** Whether `cursor` has the form of one listAudit hands out (validated before the query, with the other parameters). */
+export function isAuditCursor(cursor: string): boolean {
+  return CURSOR_PATTERN.test(cursor);
+}
+
 function parseCursor(cursor: string): { at: Date; id: number } {
-  const match = /^(\d{1,15})\.(\d{1,15})$/.exec(cursor);
+  const match = CURSOR_PATTERN.exec(cursor);
   if (match === null) throw new InvalidCursorError(`invalid audit cursor "${cursor.slice(0, 40)}"`);
   return { at: new Date(Number(match[1])), id: Number(match[2]) };
 }

@@ -149,6 +149,12 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
         expectValidation(await call('POST', '/admin/subjects', { id: 'x', plan: 'gold' }), [
           { path: 'plan', message: 'unknown plan "gold" (defined: small, pro, anonymous)' },
         ]);
+        // A field checked against gateway.yaml is reported with the others, not after them (it was left out).
+        expectValidation(await call('POST', '/admin/subjects', { id: '', plan: 'gold', colour: 'red' }), [
+          { path: 'id' },
+          { path: 'plan', message: 'unknown plan "gold" (defined: small, pro, anonymous)' },
+          { path: 'colour', message: 'unknown field' },
+        ]);
         expectValidation(await call('POST', '/admin/subjects', undefined, ADMIN_TOKEN, '{"id":'), [
           { path: '(root)', message: 'expected a JSON body' },
         ]);
@@ -387,6 +393,11 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
         expectValidation(await call('POST', '/admin/subjects/rotor/credits', { metric: 'uploads', amount: 1 }), [
           { path: 'metric', message: 'no plan meters "uploads"' },
         ]);
+        expectValidation(await call('POST', '/admin/subjects/rotor/credits', { metric: 'uploads', amount: 0, reason: '' }), [
+          { path: 'metric', message: 'no plan meters "uploads"' },
+          { path: 'amount', message: 'must be at least 1' },
+          { path: 'reason' },
+        ]);
         expectValidation(await call('POST', '/admin/subjects/rotor/credits', { amount: 1.5 }), [
           { path: 'metric', message: 'required' },
           { path: 'amount', message: 'expected an integer' },
@@ -419,7 +430,10 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
         const at = new Date(FIXED_NOW_MS).toISOString();
         expect((await call('GET', `/admin/audit?subject=acme&from=${at}`)).body.items).toHaveLength(all.body.items.length);
         expect((await call('GET', `/admin/audit?subject=acme&to=${at}`)).body.items).toHaveLength(0);
-        expectValidation(await call('GET', '/admin/audit?from=yesterday&cursor=zzz'), [{ path: 'from' }]);
+        expectValidation(await call('GET', '/admin/audit?from=yesterday&cursor=zzz'), [
+          { path: 'from' },
+          { path: 'cursor', message: 'not a cursor this API handed out' },
+        ]);
         expectValidation(await call('GET', '/admin/audit?cursor=zzz'), [{ path: 'cursor', message: 'not a cursor this API handed out' }]);
       });
     });

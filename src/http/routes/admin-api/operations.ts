@@ -68,11 +68,20 @@ function keyNotFound(id: string): GatewayError {
   return new GatewayError('key_not_found', `There is no API key "${id}".`);
 }
 
+/** Why `plan` is not a plan of gateway.yaml, or undefined when it is one. */
+export function unknownPlanProblem(plans: GatewayConfig['plans'], plan: string): string | undefined {
+  return Object.hasOwn(plans, plan) ? undefined : `unknown plan "${plan}" (defined: ${Object.keys(plans).join(', ') || 'none'})`;
+}
+
+/** Why credits of `metric` cannot be granted (no plan meters it), or undefined when some plan does. */
+export function unmeteredMetricProblem(plans: GatewayConfig['plans'], metric: string): string | undefined {
+  return Object.values(plans).some((plan) => Object.hasOwn(plan.quotas, metric)) ? undefined : `no plan meters "${metric}"`;
+}
+
 /** Throws validation_failed at `path` unless `plan` is a plan of gateway.yaml. */
 export function checkPlan(plans: GatewayConfig['plans'], plan: string, path = 'plan'): void {
-  if (!Object.hasOwn(plans, plan)) {
-    throw validationError(path, `unknown plan "${plan}" (defined: ${Object.keys(plans).join(', ') || 'none'})`);
-  }
+  const problem = unknownPlanProblem(plans, plan);
+  if (problem !== undefined) throw validationError(path, problem);
 }
 
 function subjectTarget(id: string): string {
@@ -281,9 +290,8 @@ export interface CreditInput {
 
 /** Grants credits of a metered metric (one some plan meters) to an existing subject. */
 export async function grantCreditsAudited(ctx: AdminContext, subjectId: string, input: CreditInput): Promise<CreditGrant> {
-  if (!Object.values(ctx.plans).some((plan) => Object.hasOwn(plan.quotas, input.metric))) {
-    throw validationError('metric', `no plan meters "${input.metric}"`);
-  }
+  const problem = unmeteredMetricProblem(ctx.plans, input.metric);
+  if (problem !== undefined) throw validationError('metric', problem);
   return audited(ctx, 'subject.grant_credits', async (tx) => {
     if ((await lockSubject(tx, subjectId)) === undefined) throw subjectNotFound(subjectId);
     const grant = await insertCreditGrant(tx, {

@@ -11,14 +11,15 @@ import {
   setPlanAudited,
   suspendAudited,
 } from './operations.js';
-import { createSubjectBody, jsonBody, listSubjectsQuery, queryOf, setOverridesBody, setPlanBody } from './validation.js';
+import { configuredBodies, jsonBody, listSubjectsQuery, queryOf, setOverridesBody } from './validation.js';
 import { subjectView } from './views.js';
 
 /** Subjects: create, get, list, set plan, set overrides, suspend, reactivate, delete. */
 export function subjectRoutes(app: Hono, deps: AdminRouteDeps): void {
   const { ctx } = deps;
+  const bodies = configuredBodies(deps.config.plans);
   app.post('/admin/subjects', async (c) => {
-    const body = await jsonBody(c, createSubjectBody);
+    const body = await jsonBody(c, bodies.createSubject);
     const subject = await createSubjectAudited(ctx, {
       id: body.id,
       plan: body.plan,
@@ -39,7 +40,7 @@ export function subjectRoutes(app: Hono, deps: AdminRouteDeps): void {
     return c.json(subjectView(subject));
   });
   app.put('/admin/subjects/:id/plan', async (c) => {
-    const { plan } = await jsonBody(c, setPlanBody);
+    const { plan } = await jsonBody(c, bodies.setPlan);
     const subject = await setPlanAudited(ctx, c.req.param('id'), plan);
     await deps.invalidate((invalidator) => invalidator.subjectChanged(subject.id));
     return c.json(subjectView(subject));

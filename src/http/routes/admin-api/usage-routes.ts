@@ -6,12 +6,13 @@ import { getSubject, type Subject } from '../../../db/subjects.js';
 import type { UsageStore } from '../../usage-store.js';
 import type { AdminRouteDeps } from './deps.js';
 import { grantCreditsAudited, policiesOfSubject, recordResetAudited } from './operations.js';
-import { auditQuery, creditsBody, jsonBody, queryOf, validationFailed } from './validation.js';
+import { auditQuery, configuredBodies, jsonBody, queryOf, validationFailed } from './validation.js';
 import { auditView, creditView, policyUsageView } from './views.js';
 
 /** Usage (from the limit store), counter reset, credit grants and the audit log. */
 export function usageRoutes(app: Hono, deps: AdminRouteDeps): void {
   const { ctx } = deps;
+  const bodies = configuredBodies(deps.config.plans);
   app.get('/admin/subjects/:id/usage', async (c) => {
     const { subject, policies } = await subjectPolicies(deps, c.req.param('id'));
     const states = await storeCall(deps.usage, (usage) => usage.peek(subject.id, policies));
@@ -26,7 +27,7 @@ export function usageRoutes(app: Hono, deps: AdminRouteDeps): void {
     return c.json({ subject: subject.id, reset: policies.map((policy) => policy.name) });
   });
   app.post('/admin/subjects/:id/credits', async (c) => {
-    const body = await jsonBody(c, creditsBody);
+    const body = await jsonBody(c, bodies.credits);
     const subjectId = c.req.param('id');
     const grant = await grantCreditsAudited(ctx, subjectId, {
       metric: body.metric,

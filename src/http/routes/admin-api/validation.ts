@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { formatPath, plainIssueMessage } from '../../../config/format-issues.js';
 import { GatewayError } from '../../../core/errors.js';
 import { WINDOW_NAMES } from '../../../core/windows.js';
+import type { GatewayConfig } from '../../../config/schema.js';
+import { isAuditCursor } from '../../../db/audit-log.js';
+import { unknownPlanProblem, unmeteredMetricProblem } from './operations.js';
 
 /** One problem with a request, at a path into its body or query (`scopes[1]`, `limits.hour`). */
 export interface FieldError {
@@ -131,6 +134,30 @@ export const auditQuery = z.strictObject({
   target: z.string().min(1).max(512).optional(),
   from: instant.optional(),
   to: instant.optional(),
-  cursor: z.string().min(1).max(64).optional(),
+  cursor: z.string().min(1).max(64).refine(isAuditCursor, { error: 'not a cursor this API handed out' }).optional(),
   limit: pageSize.optional(),
 });
+
+/** A string that passes `base`, and for which `problem` finds nothing (its message otherwise). */
+function checkedAgainstConfig(base: z.ZodString, problem: (value: string) => string | undefined) {
+  return base.superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message, input: value });
+  });
+}
+
+/**
+ * The bodies whose fields are checked against gateway.yaml (a plan it
+ * defines, a metric some plan meters), built once per config: a request
+ * with several bad fields hears of every one in one answer, the
+ * config-dependent ones included.
+ */
+export function configuredBodies(plans: GatewayConfig['plans']) {
+  const configuredPlan = checkedAgainstConfig(planName, (plan) => unknownPlanProblem(plans, plan));
+  const meteredMetric = checkedAgainstConfig(metricName, (metric) => unmeteredMetricProblem(plans, metric));
+  return {
+    createSubject: createSubjectBody.extend({ plan: configuredPlan }),
+    setPlan: z.strictObject({ plan: configuredPlan }),
+    credits: creditsBody.extend({ metric: meteredMetric }),
+  };
+}
