@@ -42,13 +42,24 @@ describe('admin API switched off', () => {
     }
   });
 
-  it('is off without a token even when a database is open', async () => {
+  it('says the API is off for want of a database, and still serves its document and reload with the token', async () => {
+    const res = await fetch(`${gw.adminUrl}/admin/subjects`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(((await res.json()) as { detail: string }).detail).toBe('The admin API is off for this route: the gateway runs without a database.');
+    expect((await fetch(`${gw.adminUrl}/admin/openapi`)).status).toBe(200);
+  });
+
+  it('is off without a token even when a database is open, its document included, saying the token is missing', async () => {
     const config = parseConfigText(testConfig({ upstreamOrigin: 'http://127.0.0.1:9', routes: '  - { name: api, path_prefix: /, upstream: app }' }), 't.yaml', {});
     for (const token of [undefined, '']) {
       const app = adminApi({ token, db: {} as Database, config, clock: systemClock, invalidator: NO_CACHE_INVALIDATION, logger: pino({ level: 'silent' }) });
-      const res = await app.request('/admin/subjects', { headers: { authorization: 'Bearer ' } });
-      expect(res.status).toBe(404);
-      expect(((await res.json()) as { code: string }).code).toBe('admin_disabled');
+      for (const path of ['/admin/subjects', '/admin/openapi']) {
+        const res = await app.request(path, { headers: { authorization: 'Bearer ' } });
+        expect(res.status).toBe(404);
+        expect(await res.json()).toMatchObject({
+          code: 'admin_disabled',
+          detail: 'The admin API is off: no admin token is configured (the variable admin.token_env names is unset or empty).',
+        });
+      }
     }
   });
 });

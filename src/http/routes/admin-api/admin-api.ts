@@ -9,7 +9,7 @@ import { GatewayError } from '../../../core/errors.js';
 import { isDatabaseUnavailable } from '../../../db/errors.js';
 import { payloadTooLarge } from '../../../proxy/body-limit.js';
 import { asGatewayError, problemResponse } from '../../problem-response.js';
-import { adminActor, adminAuth } from './admin-auth.js';
+import { adminActor, adminAuth, adminDisabled } from './admin-auth.js';
 import type { AdminApiDeps, AdminRouteDeps } from './deps.js';
 import { keyRoutes } from './key-routes.js';
 import { reloadRoute } from './reload-route.js';
@@ -25,8 +25,9 @@ export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
  * problem+json errors (`validation_failed` lists every bad field with its
  * path), a bearer token on every route but `GET /admin/openapi` (the
  * OpenAPI 3.1 document, openapi/admin.yaml, as JSON). Off — 404
- * `admin_disabled` — without a token or a database. A database that cannot
- * be reached is 503 `database_unavailable` with `Retry-After`.
+ * `admin_disabled` — without a token (every route) or a database (every
+ * route but the document and reload). A database that cannot be reached is
+ * 503 `database_unavailable` with `Retry-After`.
  */
 export function adminApi(deps: AdminApiDeps): Hono {
   const app = new Hono();
@@ -40,13 +41,16 @@ export function adminApi(deps: AdminApiDeps): Hono {
       },
     }),
   );
+  const hasToken = deps.token !== undefined && deps.token !== '';
   app.get('/admin/openapi', async (c) => {
+    // Served without a token, but only while some admin operation is (every /admin/* route is off without a token).
+    if (!hasToken) throw adminDisabled('no_token');
     const document: unknown = parseYaml(await readFile(openapiDocumentPath(), 'utf8'));
     return c.json(document as object);
   });
   if (deps.reload !== undefined) app.post('/admin/reload', adminAuth(deps.token), reloadRoute(deps.reload));
   const token = deps.db === undefined ? undefined : deps.token;
-  app.use('/admin/*', adminAuth(token));
+  app.use('/admin/*', adminAuth(token, hasToken ? 'no_database' : 'no_token'));
   if (deps.db !== undefined && token !== undefined && token !== '') {
     const routeDeps: AdminRouteDeps = {
       ...deps,
