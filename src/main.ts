@@ -494,8 +494,25 @@ function configPath(argv: readonly string[], env: NodeJS.ProcessEnv): string {
   return (flagAt !== -1 ? argv[flagAt + 1] : undefined) ?? env.QUOTAGATE_CONFIG ?? 'gateway.yaml';
 }
 
-/** `quotagate serve`: runs until SIGTERM or SIGINT, then drains and exits 0. */
-async function runServe(argv: readonly string[]): Promise<number> {
+/** What a caller of runServe adds around the gateway (`npm run demo` prints its banner). */
+export interface ServeHooks {
+  /**
+   * Called once the gateway listens. `print` writes to stdout through the
+   * log's own stream, so its text comes after every line logged so far
+   * (migrations, "database ready", "quotagate listening"): pino writes
+   * asynchronously, and a plain process.stdout.write could overtake them.
+   */
+  readonly onListening?: (gateway: RunningGateway, print: (text: string) => void) => void;
+}
+
+/**
+ * `quotagate serve`: loads the config (`--config`, else $QUOTAGATE_CONFIG,
+ * else ./gateway.yaml), starts the gateway with the admin token from the
+ * variable `admin.token_env` names, reloads on SIGHUP and `POST
+ * /admin/reload`, and runs until SIGTERM or SIGINT, then drains. Resolves to
+ * the exit code: 0 after a signal, 1 when the config or the start failed.
+ */
+export async function runServe(argv: readonly string[], hooks: ServeHooks = {}): Promise<number> {
   const path = configPath(argv, process.env);
   let config: GatewayConfig;
   try {
@@ -504,7 +521,9 @@ async function runServe(argv: readonly string[]): Promise<number> {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
-  const logger = pino({ level: config.logging.level, base: { service: 'quotagate' } });
+  // pino's default stream (asynchronous, on fd 1), made here so that hooks can print in order with the log.
+  const logStream = pino.destination({ dest: 1, sync: false });
+  const logger = pino({ level: config.logging.level, base: { service: 'quotagate' } }, logStream);
   for (const warning of configWarnings(config)) logger.warn({ config: path, path: warning.path }, warning.message);
   const tokenEnv = config.admin.token_env;
   let gateway: RunningGateway;
@@ -524,6 +543,7 @@ async function runServe(argv: readonly string[]): Promise<number> {
     void gateway.reload('SIGHUP').catch((error: unknown) => logger.error({ err: error }, 'config reload failed'));
   process.on('SIGHUP', reloadOnHangup);
   logger.info({ proxy: gateway.proxyUrl, admin: gateway.adminUrl, config: path }, 'quotagate listening');
+  hooks.onListening?.(gateway, (text) => logStream.write(text));
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
