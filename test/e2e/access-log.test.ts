@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { Client, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RecordingUpstream, startRecordingUpstream } from '../support/recording-upstream.js';
 import { startTestGateway, TEST_KEY, type TestGateway, testConfig, UNKNOWN_KEY } from '../support/test-gateway.js';
@@ -114,7 +114,30 @@ describe('access log and request ids', () => {
     expect(lines[3]).not.toHaveProperty('upstream_ms');
     expect(lines[4]).toMatchObject({ status: 401, outcome: 'invalid_api_key', route: 'api' });
     expect(lines[4]).not.toHaveProperty('plan');
-    expect(lines[5]).toMatchObject({ status: 404, outcome: 'route_not_found' });
+    expect(lines[5]).toMatchObject({ status: 404, outcome: 'route_not_found', path: '/elsewhere' });
+  });
+
+  it('logs the path received, without its query, for requests refused before a route matched (it logged none)', async () => {
+    const gw = await start();
+    for (const [target, status] of [
+      ['/elsewhere/deep?token=secret-in-query', 404],
+      ['/api/../admin?token=secret-in-query', 400],
+      ['/api/%2e%2e/x', 400],
+    ] as const) {
+      // A Client sends the path as given; request(url) would resolve the dot segments first.
+      const client = new Client(gw.proxyUrl);
+      const res = await client.request({ method: 'GET', path: target, headers: { 'x-api-key': TEST_KEY } });
+      expect(res.statusCode).toBe(status);
+      await res.body.text();
+      await client.close();
+    }
+    expect(accessLines().map(({ path, status, outcome }) => ({ path, status, outcome }))).toEqual([
+      { path: '/elsewhere/deep', status: 404, outcome: 'route_not_found' },
+      { path: '/api/../admin', status: 400, outcome: 'bad_request' },
+      { path: '/api/%2e%2e/x', status: 400, outcome: 'bad_request' },
+    ]);
+    expect(logLines.join('\n')).not.toContain('secret-in-query');
+    expect(upstream!.requests).toEqual([]);
   });
 
   it('never logs a key, a token or the Authorization header, even at trace level', async () => {

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCommand } from './command-process.js';
 import { createTestDatabase } from './postgres-test-database.js';
+import { within } from './within.js';
+
 const START_TIMEOUT_MS = 45_000;
 
 /** `quotagate serve` running as a process of its own. */

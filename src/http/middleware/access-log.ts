@@ -2,6 +2,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { GatewayError } from '../../core/errors.js';
 import type { ProxyEnv } from '../context.js';
+import { requestTarget, withoutQuery } from '../request-target.js';
 
 export interface AccessLogOptions {
   readonly logger: Logger;
@@ -11,7 +12,8 @@ export interface AccessLogOptions {
 
 /**
  * One JSON line per proxied request, at level info, once it is answered:
- * `request_id`, `method`, `path` (no query: it may carry secrets), `route`,
+ * `request_id`, `method`, `path` (no query: it may carry secrets; the path
+ * received when no route matched), `route`,
  * `plan`, `status`, `outcome` (`forwarded` or the error code answered),
  * `decision` (the limit's: allowed, denied, local-deny, fail-open,
  * fail-closed; refunded when the charge was given back), `duration_ms` and `upstream_ms`; `subject` only when
@@ -27,13 +29,12 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<ProxyEnv
     const error = c.error;
     const outgoing = c.env?.outgoing;
     const identity = c.get('identity');
-    const forwardPath = c.get('forwardPath');
-    const queryAt = forwardPath?.indexOf('?') ?? -1;
     logger.info(
       {
         request_id: c.get('requestId'),
         method: c.req.method,
-        path: forwardPath === undefined ? undefined : queryAt === -1 ? forwardPath : forwardPath.slice(0, queryAt),
+        // The path forwarded; for a request refused before a route matched (404 route_not_found, 400), the one received.
+        path: withoutQuery(c.get('forwardPath') ?? requestTarget(c)),
         route: c.get('route')?.config.name,
         plan: identity?.plan,
         ...(includeSubject && identity !== undefined ? { subject: identity.subject } : {}),

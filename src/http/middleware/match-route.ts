@@ -3,16 +3,9 @@ import type { MiddlewareHandler } from 'hono';
 import { GatewayError } from '../../core/errors.js';
 import { isPathRefusal, normalizeRequestPath } from '../../core/request-path.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../proxy/request-headers.js';
-import type { ProxyContext, ProxyEnv } from '../context.js';
+import type { ProxyEnv } from '../context.js';
+import { requestTarget } from '../request-target.js';
 import type { CompiledRoute, RouteTable } from '../route-table.js';
-
-/** The request target as received: node's raw `url`, or the Web Request's path and query. */
-function requestTarget(c: ProxyContext): string {
-  const raw = c.env?.incoming?.url;
-  if (raw !== undefined && raw.charCodeAt(0) === 47 /* / */) return raw;
-  const url = new URL(raw ?? c.req.url, 'http://gateway.invalid');
-  return url.pathname + url.search;
-}
 
 /**
  * Finds the route for the request (first match wins) on the path the
