@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openapiDocumentPath } from '../../src/http/routes/admin-api/admin-api.js';
 import { OpenapiResponses } from '../support/openapi-responses.js';
+import { startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
 import { unusedPort } from '../support/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
@@ -32,6 +33,9 @@ let gateway: TestGateway;
 let off: TestGateway;
 /** The same database behind a Redis store that does not answer: the usage operations fail. */
 let storeDown: TestGateway;
+/** On a PostgreSQL server of its own, stopped once the gateway started: every database operation fails. */
+let databaseDown: TestGateway;
+let cluster: PostgresCluster;
 let configFile: string;
 let configText: string;
 
@@ -53,11 +57,22 @@ beforeAll(async () => {
     `${configText}\nstore:\n  type: redis\n  redis: { url: "redis://127.0.0.1:${deadPort}", connect_timeout_ms: 50, command_timeout_ms: 50 }\n`,
     { database: true, adminToken: TOKEN },
   );
-}, 60_000);
+  cluster = await startPostgresCluster();
+  databaseDown = await startTestGateway(
+    testConfig({
+      upstreamOrigin: upstream.origin,
+      routes: '  - { name: api, path_prefix: /, upstream: app }',
+      plans: PLANS,
+      postgres: `  url: "${cluster.url}"\n  connect_timeout_ms: 1000\n  statement_timeout_ms: 2000`,
+    }),
+    { database: true, adminToken: TOKEN },
+  );
+  await cluster.stop();
+}, 120_000);
 
 afterAll(async () => {
-  await Promise.allSettled([gateway?.gateway.shutdown(), off?.gateway.shutdown(), storeDown?.gateway.shutdown()]);
-  await upstream?.close();
+  await Promise.allSettled([gateway?.gateway.shutdown(), off?.gateway.shutdown(), storeDown?.gateway.shutdown(), databaseDown?.gateway.shutdown()]);
+  await Promise.allSettled([upstream?.close(), cluster?.destroy()]);
   await database?.drop();
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -176,6 +191,22 @@ describe('openapi/admin.yaml against the live admin API', () => {
   it('usage and reset answer 503 usage_unavailable (with Retry-After) when the limit store does not answer', async () => {
     expect((await call('getSubjectUsage', { params: { id: 'acme' }, target: storeDown })).body.code).toBe('usage_unavailable');
     expect((await call('resetSubjectUsage', { params: { id: 'acme' }, target: storeDown })).status).toBe(503);
+  });
+
+  it('answers every operation that needs the database 503 database_unavailable (with Retry-After) while it is down', async () => {
+    const validBodies: Record<string, unknown> = {
+      createSubject: { id: 'acme', plan: 'small' },
+      setSubjectPlan: { plan: 'pro' },
+      setSubjectOverrides: { overrides: null },
+      grantCredits: { metric: 'search', amount: 1 },
+    };
+    const needingDatabase = [...spec.operations.values()].filter((operation) => operation.statuses.includes('503'));
+    expect(needingDatabase.map((operation) => operation.operationId)).not.toContain('reloadConfig');
+    for (const operation of needingDatabase) {
+      const body = validBodies[operation.operationId] ?? (operation.method === 'GET' || operation.method === 'DELETE' ? undefined : {});
+      const res = await call(operation.operationId, { params: ANY_PARAMS, target: databaseDown, body });
+      expect(res.body.code, operation.operationId).toBe('database_unavailable');
+    }
   });
 
   it('deletes a subject (204, then 404)', async () => {
