@@ -42,12 +42,10 @@ let configText: string;
 beforeAll(async () => {
   upstream = await startRecordingUpstream();
   database = await createTestDatabase();
-  configText = testConfig({
-    upstreamOrigin: upstream.origin,
-    routes: '  - { name: api, path_prefix: /, upstream: app }',
-    plans: PLANS,
-    postgres: `  url: "${database.url}"`,
-  });
+  // One route, the plans above, and the given `postgres:` section.
+  const gatewayYaml = (postgres: string): string =>
+    testConfig({ upstreamOrigin: upstream.origin, routes: '  - { name: api, path_prefix: /, upstream: app }', plans: PLANS, postgres });
+  configText = gatewayYaml(`  url: "${database.url}"`);
   configFile = join(scratch, 'gateway.yaml');
   writeFileSync(configFile, configText);
   gateway = await startTestGateway(configText, { database: true, adminToken: TOKEN, configFile });
@@ -58,15 +56,10 @@ beforeAll(async () => {
     { database: true, adminToken: TOKEN },
   );
   cluster = await startPostgresCluster();
-  databaseDown = await startTestGateway(
-    testConfig({
-      upstreamOrigin: upstream.origin,
-      routes: '  - { name: api, path_prefix: /, upstream: app }',
-      plans: PLANS,
-      postgres: `  url: "${cluster.url}"\n  connect_timeout_ms: 1000\n  statement_timeout_ms: 2000`,
-    }),
-    { database: true, adminToken: TOKEN },
-  );
+  databaseDown = await startTestGateway(gatewayYaml(`  url: "${cluster.url}"\n  connect_timeout_ms: 1000\n  statement_timeout_ms: 2000`), {
+    database: true,
+    adminToken: TOKEN,
+  });
   await cluster.stop();
 }, 120_000);
 
