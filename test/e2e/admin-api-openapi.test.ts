@@ -186,6 +186,18 @@ describe('openapi/admin.yaml against the live admin API', () => {
     expect((await call('resetSubjectUsage', { params: { id: 'acme' }, target: storeDown })).status).toBe(503);
   });
 
+  it('answers every operation that takes a body 413 payload_too_large for one over 64 KiB', async () => {
+    const large = { name: 'x'.repeat(70 * 1024) };
+    const withBodies = [...spec.operations.values()].filter((operation) => operation.statuses.includes('413'));
+    expect(withBodies.map((operation) => operation.operationId).sort()).toEqual(
+      ['createKey', 'createSubject', 'grantCredits', 'rotateKey', 'setSubjectOverrides', 'setSubjectPlan'],
+    );
+    for (const operation of withBodies) {
+      const res = await call(operation.operationId, { params: ANY_PARAMS, body: large });
+      expect(res.body, operation.operationId).toMatchObject({ code: 'payload_too_large', max_body_bytes: 65536 });
+    }
+  });
+
   it('answers every operation that needs the database 503 database_unavailable (with Retry-After) while it is down', async () => {
     const validBodies: Record<string, unknown> = {
       createSubject: { id: 'acme', plan: 'small' },
