@@ -28,14 +28,19 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
               on a Cluster the one of the subject's slot): the marker's key
               is added with every charge, so any ledger flusher finds it.
               Written only when ARGV[6] is 1.
-  KEYS[n+4]   optional: the idempotency record (a STRING; the stored reply of
-              the admission it remembers).
+  KEYS[n+4]   optional: the Idempotency-Key record (a HASH) with
+                f = the fingerprint of the request that took the key
+                a = the attempt id of that request
+              and, once its response completed (lua/settle-idempotency.lua),
+                s = status, h = headers (JSON), b = body
+              Without s the key is in flight. Given only with ARGV[8+3n].
 
 ARGV
   ARGV[1]     cost: units to charge every policy (positive integer)
   ARGV[2]     now_override_ms: epoch ms to use instead of TIME; tests only,
               the empty string in production
-  ARGV[3]     idempotency_ttl_ms: how long an admission's record lives (ms)
+  ARGV[3]     in_flight_ttl_ms: how long an admission's in-flight mark on
+              its Idempotency-Key lives until settled (ms)
   ARGV[4]     expiry_grace_ms: a counter expires this long after its period
               ends (ms)
   ARGV[5]     n: number of policies and meters (the number of counter KEYS)
@@ -46,14 +51,20 @@ ARGV
   ARGV[9+3(i-1)]   policy i's limit: units per period (positive integer), or
                    0 for a meter: charged with the others, never limiting
   ARGV[10+3(i-1)]  policy i's counterId (`w:hour`), for the usage marker
+  ARGV[8+3n]  with KEYS[n+4]: the request's fingerprint (hex)
+  ARGV[9+3n]  with KEYS[n+4]: this attempt's id, stored in `a`
 
-Reply: { -1 } when track_usage is 1 and the hydration marker is absent:
+Reply, when the Idempotency-Key record exists (nothing decided or charged):
+  { -2 }                          its fingerprint differs from ARGV[8+3n]
+  { -3 }                          same fingerprint, still in flight
+  { -4, status, headers, body }   same fingerprint, completed: the response
+{ -1 } when track_usage is 1 and the hydration marker is absent:
 nothing was decided or charged; restore the counters (lua/hydrate.lua) and
 call again. Otherwise a flat array of integers
-  [1] allowed   1 if admitted (and charged, unless replayed), else 0
-  [2] replayed  1 if the idempotency record answered (nothing was charged)
-  [3] n         number of policy entries that follow
-  then per policy i, 6 integers starting at 4 + 6(i-1):
+  [1] allowed   1 if admitted (and charged), else 0
+  [2] reserved  always 0 (was the replay flag of the old idempotency record)
+  [3] n         number of entries that follow (policies, then meters)
+  then per policy or meter i, 6 integers starting at 4 + 6(i-1):
       limit           units per period
       remaining       units left after this decision, at least 0
       reset_seconds   whole seconds to the period end, rounded up, at least 1
@@ -61,10 +72,11 @@ call again. Otherwise a flat array of integers
       period_start    start of the period (epoch seconds); a refund names it
       violated        1 if this policy had no room for the cost, else 0
 
-A denial writes nothing. An admission with no policy (n = 0) charges nothing
-and leaves no record. An admission sets each counter to expire expiry_grace_ms
-after its period ends, as a relative PEXPIRE from `now`: in production the
-same instant as a PEXPIREAT, and still right when a test overrides `now`.
+A denial writes nothing. An admission with no policy or meter (n = 0)
+charges nothing (but does mark its Idempotency-Key). An admission sets each
+counter to expire expiry_grace_ms after its period ends, as a relative PEXPIRE
+from `now`: in production the same instant as a PEXPIREAT, and still right
+when a test overrides `now`.
 ]]
 
 local DAY_MS = 86400000
@@ -113,7 +125,7 @@ local function period_of(window, now_ms)
 end
 
 local cost = tonumber(ARGV[1])
-local idempotency_ttl_ms = tonumber(ARGV[3])
+local in_flight_ttl_ms = tonumber(ARGV[3])
 local expiry_grace_ms = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local track_usage = ARGV[6] == '1'
@@ -123,12 +135,11 @@ local usage_index_key = KEYS[n + 3]
 local idempotency_key = KEYS[n + 4]
 
 if idempotency_key then
-  local stored = redis.call('GET', idempotency_key)
-  if stored then
-    local reply = {}
-    for value in string.gmatch(stored, '[^,]+') do reply[#reply + 1] = tonumber(value) end
-    reply[2] = 1
-    return reply
+  local record = redis.call('HMGET', idempotency_key, 'f', 's', 'h', 'b')
+  if record[1] then
+    if record[1] ~= ARGV[8 + 3 * n] then return { -2 } end
+    if not record[2] then return { -3 } end
+    return { -4, tonumber(record[2]), record[3], record[4] }
   end
 end
 
@@ -178,7 +189,7 @@ for i = 1, n do
   reply[base + 1] = remaining
 end
 
-if allowed == 0 or n == 0 then return reply end
+if allowed == 0 then return reply end
 
 -- Admitted: charge every counter and let it expire shortly after its period.
 for i = 1, n do
@@ -188,12 +199,13 @@ for i = 1, n do
     redis.call('HSET', usage_marker_key, (starts[i] / 1000) .. ':' .. ARGV[7 + 3 * i], used[i] + cost)
   end
 end
-if track_usage then
+if track_usage and n > 0 then
   redis.call('HINCRBY', usage_marker_key, '_v', 1)
   redis.call('PEXPIRE', usage_marker_key, usage_marker_ttl_ms)
   redis.call('SADD', usage_index_key, usage_marker_key)
 end
 if idempotency_key then
-  redis.call('SET', idempotency_key, table.concat(reply, ','), 'PX', idempotency_ttl_ms)
+  redis.call('HSET', idempotency_key, 'f', ARGV[8 + 3 * n], 'a', ARGV[9 + 3 * n])
+  redis.call('PEXPIRE', idempotency_key, in_flight_ttl_ms)
 end
 return reply

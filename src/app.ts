@@ -94,6 +94,11 @@ export function buildApp(deps: AppDeps): GatewayApps {
       plans,
       resetFormat: config.headers.reset_format,
       clock: deps.clock,
+      maxBodyBytes: config.proxy.max_body_bytes,
+      idempotency: {
+        maxBodyBytes: config.idempotency.max_body_bytes,
+        maxResponseBytes: config.idempotency.max_response_bytes,
+      },
     }),
     forward({
       forwarder: deps.forwarder,

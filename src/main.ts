@@ -30,7 +30,7 @@ import { enforceListenerLimits, type ListenerLimits, listenerServerOptions } fro
 import type { HealthState } from './http/routes/admin.js';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.js';
 import { GuardedLimiter } from './limiter/guarded-limiter.js';
-import type { Limiter } from './limiter/limiter.js';
+import type { IdempotencyTimes, Limiter } from './limiter/limiter.js';
 import { LocalDenyCache } from './limiter/local-deny-cache.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
 import { ConfigReloader, type ServingGeneration } from './reload.js';
@@ -308,15 +308,22 @@ async function buildGuardedLimiter(
   ledger: UsageHistory | undefined,
   health: HealthState,
 ): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe }> {
-  const { store } = config;
+  const { store, idempotency } = config;
   const storeName = store.type;
+  const idempotencyTimes = { inFlightTtlMs: idempotency.in_flight_ttl_ms, ttlMs: idempotency.ttl_ms };
   // Each kind of Redis error is logged once with its cause, again only after the store answered.
   const errorLog = new FirstErrorOfKindLog((kind, cause, error) => logger.warn({ err: error, kind, cause }, 'redis store error'));
   let probe: RedisReadinessProbe | undefined;
   let limiter: Limiter & DirtyUsageSource;
   if (store.type === 'redis' && store.redis !== undefined) {
     const client = await connectRedisClient(store.redis, logger, metrics);
-    limiter = new RedisLimiter({ client, keyPrefix: store.redis.key_prefix, ownsClient: true, ...(ledger === undefined ? {} : { ledger }) });
+    limiter = new RedisLimiter({
+      client,
+      keyPrefix: store.redis.key_prefix,
+      ownsClient: true,
+      idempotency: idempotencyTimes,
+      ...(ledger === undefined ? {} : { ledger }),
+    });
     probe = new RedisReadinessProbe({
       client,
       keyPrefix: store.redis.key_prefix,
@@ -326,7 +333,15 @@ async function buildGuardedLimiter(
       onReport: readinessReporter(health, metrics, logger, errorLog),
     });
   } else {
-    limiter = new MemoryLimiter({ clock, ...(ledger === undefined ? {} : { ledger }) });
+    limiter = new MemoryLimiter({
+      clock,
+      idempotency: {
+        ...idempotencyTimes,
+        maxBytes: idempotency.memory.max_bytes,
+        subjectMaxBytes: idempotency.memory.subject_max_bytes,
+      },
+      ...(ledger === undefined ? {} : { ledger }),
+    });
     metrics.storeReady.set({ store: storeName }, 1);
   }
   const breaker = new CircuitBreaker({

@@ -75,6 +75,8 @@ const routeSchema = z.strictObject({
   quota: name.optional(),
   /** Give the charge back when the upstream fails this way: connection error, timeout, or a 5xx answer. */
   refund_on: z.array(z.enum(['error', 'timeout', '5xx'])).default([]),
+  /** Methods whose Idempotency-Key is honoured (see `idempotency`); others ignore the header. Empty: none. */
+  idempotency_methods: z.array(z.enum(HTTP_METHODS)).default(['POST', 'PATCH']),
 });
 
 const limitsSchema = z
@@ -200,6 +202,48 @@ const proxySchema = z
     }
   });
 
+const MIB = 1024 * 1024;
+
+/** Idempotency-Key records (docs/http-interface.md, "Idempotency"). */
+const idempotencySchema = z
+  .strictObject({
+    /** Largest body of a request with an Idempotency-Key; it is read whole and hashed before the charge. Larger: 413. */
+    max_body_bytes: z.int().min(0).max(64 * MIB).default(MIB),
+    /** Largest response body kept for replay; a larger response is not kept and its key is released. */
+    max_response_bytes: z.int().min(0).max(64 * MIB).default(MIB),
+    /** How long a completed response is replayed. */
+    ttl_ms: z.int().min(1_000).max(7 * 86_400_000).default(86_400_000),
+    /** How long an admitted request holds its key before it completes (a gateway dying mid-request frees it then). */
+    in_flight_ttl_ms: durationMs(120_000),
+    /** The memory store's bounds on what the records hold (response bytes plus a fixed overhead per record). */
+    memory: z
+      .strictObject({
+        /** All subjects together; past it, the least recently active subject's records go first. */
+        max_bytes: z.int().min(1).max(16 * 1024 * MIB).default(256 * MIB),
+        /** One subject's share; past it, that subject's own least recently used records go. */
+        subject_max_bytes: z.int().min(1).max(16 * 1024 * MIB).default(16 * MIB),
+      })
+      .default({ max_bytes: 256 * MIB, subject_max_bytes: 16 * MIB }),
+  })
+  .superRefine((idempotency, ctx) => {
+    if (idempotency.memory.subject_max_bytes > idempotency.memory.max_bytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['memory', 'subject_max_bytes'],
+        message: `${idempotency.memory.subject_max_bytes} exceeds memory.max_bytes (${idempotency.memory.max_bytes})`,
+      });
+    }
+  });
+
+/** The defaults of `idempotency`, for the section left out. */
+export const IDEMPOTENCY_DEFAULTS = {
+  max_body_bytes: MIB,
+  max_response_bytes: MIB,
+  ttl_ms: 86_400_000,
+  in_flight_ttl_ms: 120_000,
+  memory: { max_bytes: 256 * MIB, subject_max_bytes: 16 * MIB },
+};
+
 const headersSchema = z.strictObject({
   /** X-RateLimit-Reset as seconds until reset (default) or as epoch seconds. */
   reset_format: z.enum(['delta-seconds', 'epoch-seconds']).default('delta-seconds'),
@@ -308,6 +352,7 @@ const configObject = z.strictObject({
   }),
   proxy: proxySchema.default({ max_body_bytes: 10 * 1024 * 1024, trusted_proxies: [], ...PROXY_LIMIT_DEFAULTS }),
   headers: headersSchema.default({ reset_format: 'delta-seconds' }),
+  idempotency: idempotencySchema.default(IDEMPOTENCY_DEFAULTS),
   postgres: postgresSchema.default({
     data_dir: './data',
     max_connections: 10,
@@ -363,6 +408,7 @@ export type UpstreamConfig = GatewayConfig['upstreams'][string];
 export type PlanConfig = GatewayConfig['plans'][string];
 export type KeyEntryConfig = GatewayConfig['auth']['api_keys']['keys'][number];
 export type PostgresConfig = GatewayConfig['postgres'];
+export type IdempotencyConfig = GatewayConfig['idempotency'];
 
 /** Rules that span fields: every reference names something defined, names are unique. */
 function checkReferences(config: z.output<typeof configObject>, ctx: z.RefinementCtx): void {

@@ -31,10 +31,8 @@ export type DenyReason = 'window' | 'quota';
 export interface Admission {
   readonly allowed: true;
   readonly policies: readonly PolicyState[];
-  /** What was charged; absent when nothing was (a replayed idempotent request, or no policy applies). */
+  /** What was charged; absent when nothing was (no policy applies). */
   readonly receipt?: ChargeReceipt;
-  /** True when an idempotency key matched an earlier admission: nothing was charged again. */
-  readonly replayed: boolean;
 }
 
 export interface Denial {

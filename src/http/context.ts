@@ -2,6 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { ChargeReceipt } from '../core/decision.js';
 import type { Identity } from '../core/identity.js';
+import type { ResponseCapture } from '../proxy/response-capture.js';
 import type { HeaderPair } from '../core/ratelimit-headers.js';
 import type { CompiledRoute } from './route-table.js';
 
@@ -27,6 +28,12 @@ export interface ProxyVariables {
   rateLimitHeaders: readonly HeaderPair[];
   /** limit: what the request was charged, when it was; forward refunds it per `refund_on`. */
   receipt: ChargeReceipt | undefined;
+  /**
+   * limit: a request with an Idempotency-Key has its body read already
+   * (sent upstream as it is), and when admitted its response is captured
+   * for replay.
+   */
+  idempotentForward: IdempotentForward | undefined;
   /** limit: how the limit decided, for the access log (forward may set `refunded`). */
   decision: LimitDecisionKind;
   /** forward: the upstream's time to response headers, in ms. */
@@ -35,11 +42,18 @@ export interface ProxyVariables {
 
 /**
  * What the limit middleware decided: `allowed`, `denied` (by the store),
- * `local-deny`, `fail-open`, `fail-closed`; forward turns `allowed` into
+ * `local-deny`, `fail-open`, `fail-closed`, `replayed` (answered with an
+ * Idempotency-Key's stored response); forward turns `allowed` into
  * `refunded` when it gave the charge back (`refund_on`, or a request the
  * gateway refused after charging it, such as a 413 on a chunked body).
  */
-export type LimitDecisionKind = 'allowed' | 'denied' | 'local-deny' | 'fail-open' | 'fail-closed' | 'refunded';
+export type LimitDecisionKind = 'allowed' | 'denied' | 'local-deny' | 'fail-open' | 'fail-closed' | 'replayed' | 'refunded';
+
+/** See ProxyVariables.idempotentForward. */
+export interface IdempotentForward {
+  readonly body: Buffer;
+  readonly capture: ResponseCapture | undefined;
+}
 
 /** Bindings are absent when the app is driven in-process with `app.request()`. */
 export interface ProxyEnv {
@@ -59,4 +73,9 @@ export function requestHeader(c: ProxyContext, lowercaseName: string): string | 
   if (incoming === undefined) return c.req.header(lowercaseName);
   const value = incoming.headers[lowercaseName];
   return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The outcome label of a request answered without an error: `replayed` (from an Idempotency-Key's record) or `forwarded`. */
+export function answeredOutcome(decision: LimitDecisionKind | undefined): 'forwarded' | 'replayed' {
+  return decision === 'replayed' ? 'replayed' : 'forwarded';
 }

@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { ChargeReceipt, Decision, Denial, PolicyState } from '../core/decision.js';
+import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import type { Policy } from '../core/policy.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { CircuitBreaker, CircuitState } from './circuit-breaker.js';
@@ -21,6 +22,11 @@ export type LimitOutcome =
   | { readonly kind: 'local-deny'; readonly decision: Denial }
   | { readonly kind: 'fail-open' }
   | { readonly kind: 'fail-closed'; readonly retryAfterSeconds: number };
+
+/** How a request with an Idempotency-Key was settled: as LimitOutcome, with the store's `idempotent` answer for `decided`. */
+export type IdempotentLimitOutcome =
+  | { readonly kind: 'idempotent'; readonly decision: IdempotentDecision }
+  | Exclude<LimitOutcome, { readonly kind: 'decided' }>;
 
 export interface GuardedLimiterOptions {
   readonly limiter: Limiter;
@@ -53,14 +59,11 @@ export class GuardedLimiter {
 
   async decide(request: ConsumeRequest, onStoreError: StoreFailurePolicy): Promise<LimitOutcome> {
     const { breaker, denyCache, metrics, storeName } = this.options;
-    // An idempotent retry may be a replay the store would admit; only the store knows.
-    if (request.idempotencyKey === undefined) {
-      const known = denyCache.check(request.subject, request.policies);
-      if (denyCache.enabled) metrics.localDenyLookups.inc({ result: known === undefined ? 'miss' : 'hit' });
-      if (known !== undefined) {
-        metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
-        return { kind: 'local-deny', decision: known };
-      }
+    const known = denyCache.check(request.subject, request.policies);
+    if (denyCache.enabled) metrics.localDenyLookups.inc({ result: known === undefined ? 'miss' : 'hit' });
+    if (known !== undefined) {
+      metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
+      return { kind: 'local-deny', decision: known };
     }
     if (!breaker.allowCall()) {
       metrics.storeErrors.inc({ store: storeName, kind: 'circuit_open' });
@@ -82,6 +85,78 @@ export class GuardedLimiter {
       denyCache.remember(request.subject, request.policies, decision);
     }
     return { kind: 'decided', decision };
+  }
+
+  /**
+   * decide() for a request carrying an Idempotency-Key. The local deny cache
+   * applies first, as to any request: a subject known to be exhausted is
+   * denied without a store call, whatever its key (a replay of a completed
+   * response is answered again once the window resets; see
+   * docs/http-interface.md, "Idempotency").
+   */
+  async decideIdempotent(
+    request: ConsumeRequest,
+    claim: IdempotencyClaim,
+    onStoreError: StoreFailurePolicy,
+  ): Promise<IdempotentLimitOutcome> {
+    const { breaker, denyCache, metrics, storeName } = this.options;
+    const known = denyCache.check(request.subject, request.policies);
+    if (denyCache.enabled) metrics.localDenyLookups.inc({ result: known === undefined ? 'miss' : 'hit' });
+    if (known !== undefined) {
+      metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
+      return { kind: 'local-deny', decision: known };
+    }
+    if (!breaker.allowCall()) {
+      metrics.storeErrors.inc({ store: storeName, kind: 'circuit_open' });
+      return this.failure(onStoreError);
+    }
+    const startMs = performance.now();
+    let decision: IdempotentDecision;
+    try {
+      decision = await this.options.limiter.consumeIdempotent(request, claim);
+    } catch (error) {
+      this.recordFailure(error);
+      return this.failure(onStoreError);
+    }
+    this.recordSuccess(startMs);
+    switch (decision.kind) {
+      case 'admitted':
+        metrics.decisions.inc({ outcome: 'allowed', reason: 'allowed' });
+        break;
+      case 'denied':
+        metrics.decisions.inc({ outcome: 'denied', reason: decision.denial.reason });
+        denyCache.remember(request.subject, request.policies, decision.denial);
+        break;
+      case 'replay':
+        metrics.decisions.inc({ outcome: 'idempotency', reason: 'idempotency-replayed' });
+        break;
+      case 'in-flight':
+        metrics.decisions.inc({ outcome: 'idempotency', reason: 'idempotency-in-flight' });
+        break;
+      case 'reused':
+        metrics.decisions.inc({ outcome: 'idempotency', reason: 'idempotency-reused' });
+        break;
+    }
+    return { kind: 'idempotent', decision };
+  }
+
+  /**
+   * Settles an admitted Idempotency-Key: keeps `response` for replay, or
+   * (`undefined`) releases the key. A store failure is counted, never thrown:
+   * the client has its answer; the key then stays in flight until
+   * `idempotency.in_flight_ttl_ms`.
+   */
+  async settleIdempotent(ticket: IdempotencyTicket, response: StoredResponse | undefined): Promise<void> {
+    if (!this.options.breaker.allowCall()) return;
+    const startMs = performance.now();
+    try {
+      if (response === undefined) await this.options.limiter.releaseIdempotent(ticket);
+      else await this.options.limiter.completeIdempotent(ticket, response);
+    } catch (error) {
+      this.recordFailure(error);
+      return;
+    }
+    this.recordSuccess(startMs);
   }
 
   /**
@@ -147,7 +222,7 @@ export class GuardedLimiter {
     breaker.recordFailure();
   }
 
-  private failure(onStoreError: StoreFailurePolicy): LimitOutcome {
+  private failure(onStoreError: StoreFailurePolicy): Extract<LimitOutcome, { readonly kind: 'fail-open' | 'fail-closed' }> {
     const { metrics, storeRetryAfterSeconds } = this.options;
     if (onStoreError === 'open') {
       metrics.decisions.inc({ outcome: 'unenforced', reason: 'fail-open' });

@@ -1,4 +1,5 @@
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
+import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import type { Meter, Policy } from '../core/policy.js';
 
 /** One request's charge: `cost` units against every policy that applies. */
@@ -15,12 +16,14 @@ export interface ConsumeRequest {
   readonly meters?: readonly Meter[];
   /** Units to charge; a positive integer. */
   readonly cost: number;
-  /**
-   * The client's Idempotency-Key, if it sent one. An admission under the same
-   * subject and key within 24 h is replayed (same remaining counts, nothing
-   * charged). Denials are not remembered: a retry is decided afresh.
-   */
-  readonly idempotencyKey?: string;
+}
+
+/** How long idempotency records live, in ms (`idempotency.*`). */
+export interface IdempotencyTimes {
+  /** An admitted request's in-flight mark, until it completes or is released. */
+  readonly inFlightTtlMs: number;
+  /** A completed response, replayed to repeats. */
+  readonly ttlMs: number;
 }
 
 /** What Limiter.peek reads: a subject's policies. */
@@ -28,9 +31,6 @@ export interface PeekRequest {
   readonly subject: string;
   readonly policies: readonly Policy[];
 }
-
-/** How long an idempotency key is remembered, in ms. */
-export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 
 /**
  * Decides and charges requests against calendar-aligned UTC policies.
@@ -43,7 +43,11 @@ export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
  * - meters are charged with every admission and never deny; the decision's
  *   policies omit them, its receipt (and so a refund) includes them;
  * - counters of a period are gone once the period ends;
- * - idempotent replays charge nothing and report the first answer;
+ * - idempotency: a key's record (per subject) is looked up, and on a miss
+ *   the request decided, charged and its key marked in flight, in one atomic
+ *   step; a record with the same fingerprint answers `replay` once completed
+ *   and `in-flight` before, one with another fingerprint `reused`; none of
+ *   these charge anything. Denials leave no record;
  * - a refund returns the cost to the periods named in the receipt, never
  *   below zero, and leaves a counter alone once its period has passed;
  * - a denial resolves to `{ allowed: false }`; only infrastructure faults
@@ -51,6 +55,15 @@ export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
  */
 export interface Limiter {
   consume(request: ConsumeRequest): Promise<Decision>;
+  /** consume() for a request carrying an Idempotency-Key (see the contract above). */
+  consumeIdempotent(request: ConsumeRequest, claim: IdempotencyClaim): Promise<IdempotentDecision>;
+  /**
+   * Keeps `response` as the answer to the ticket's key for replay, if the key
+   * is still in flight under this ticket (else does nothing).
+   */
+  completeIdempotent(ticket: IdempotencyTicket, response: StoredResponse): Promise<void>;
+  /** Deletes the ticket's in-flight mark (if still its own), so the client may retry the key. */
+  releaseIdempotent(ticket: IdempotencyTicket): Promise<void>;
   /** Gives an admitted request's charge back (the route's `refund_on`). */
   refund(receipt: ChargeReceipt): Promise<void>;
   /**

@@ -1,8 +1,11 @@
-import { LRUCache } from 'lru-cache';
+import { randomUUID } from 'node:crypto';
 import { periodOf, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
 import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
-import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter, type PeekRequest } from './limiter.js';
+import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
+import { IDEMPOTENCY_DEFAULTS } from '../config/schema.js';
+import { type ConsumeRequest, type IdempotencyTimes, type Limiter, type PeekRequest } from './limiter.js';
+import { IdempotencyRecords, type IdempotencyRecordsOptions } from './idempotency-records.js';
 import type { Policy } from '../core/policy.js';
 import { policyStateAt } from '../core/policy-state.js';
 import { denialOf } from '../core/denial.js';
@@ -28,8 +31,8 @@ export interface MemoryLimiterOptions {
   readonly clock: Clock;
   /** How often stale subjects are dropped, in ms; 0 disables the timer (tests call sweep()). */
   readonly sweepIntervalMs?: number;
-  /** Most idempotency records kept; the least recently used go first. */
-  readonly maxIdempotencyRecords?: number;
+  /** Idempotency-Key records: their lifetimes and memory bounds; default the config's defaults. */
+  readonly idempotency?: IdempotencyTimes & IdempotencyRecordsOptions;
   /**
    * The usage ledger behind the counters. When set, every charge is recorded
    * for the ledger flusher (dirtySubjects/readDirty), and a subject's first
@@ -53,13 +56,14 @@ interface DirtyRecord {
  * subject sits in an expiry bucket keyed by the end of its longest period
  * (calendar alignment makes these few), and sweep() drops whole buckets once
  * their time has passed, touching only what expired. Idempotency records are
- * bounded by `maxIdempotencyRecords` (default 100,000); past that the oldest
- * are forgotten early, and a retry that old would be charged again.
+ * bounded in bytes, per subject and in total (see IdempotencyRecords); a
+ * record evicted early makes a later repeat of its key a new request.
  */
 export class MemoryLimiter implements Limiter, DirtyUsageSource {
   private readonly subjects = new Map<string, SubjectCounters>();
   private readonly expiryBuckets = new Map<number, Set<string>>();
-  private readonly idempotency: LRUCache<string, Admission>;
+  private readonly idempotency: IdempotencyRecords;
+  private readonly idempotencyTimes: IdempotencyTimes;
   private readonly clock: Clock;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private readonly ledger: UsageHistory | undefined;
@@ -69,12 +73,14 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   constructor(options: MemoryLimiterOptions) {
     this.clock = options.clock;
     this.ledger = options.ledger;
-    this.idempotency = new LRUCache({
-      max: options.maxIdempotencyRecords ?? 100_000,
-      ttl: IDEMPOTENCY_TTL_MS,
-      perf: { now: () => this.clock.now() },
-      ttlAutopurge: false,
-    });
+    const idempotency = options.idempotency ?? {
+      inFlightTtlMs: IDEMPOTENCY_DEFAULTS.in_flight_ttl_ms,
+      ttlMs: IDEMPOTENCY_DEFAULTS.ttl_ms,
+      maxBytes: IDEMPOTENCY_DEFAULTS.memory.max_bytes,
+      subjectMaxBytes: IDEMPOTENCY_DEFAULTS.memory.subject_max_bytes,
+    };
+    this.idempotency = new IdempotencyRecords(idempotency);
+    this.idempotencyTimes = idempotency;
     const intervalMs = options.sweepIntervalMs ?? 10_000;
     if (intervalMs > 0) {
       this.sweepTimer = setInterval(() => this.sweep(), intervalMs);
@@ -83,11 +89,52 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   }
 
   async consume(request: ConsumeRequest): Promise<Decision> {
-    const charges = request.policies.length > 0 || (request.meters?.length ?? 0) > 0;
-    if (this.ledger !== undefined && charges && this.subjects.get(request.subject)?.hydrated !== true) {
-      await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
-    }
+    await this.hydrateBeforeCharging(request);
     return this.consumeNow(request);
+  }
+
+  async consumeIdempotent(request: ConsumeRequest, claim: IdempotencyClaim): Promise<IdempotentDecision> {
+    const { subject } = request;
+    await this.hydrateBeforeCharging(request);
+    // From here on synchronous: the lookup, the charge and the mark are one step.
+    const nowMs = this.clock.now();
+    const record = this.idempotency.get(subject, claim.key, nowMs);
+    if (record !== undefined) {
+      if (record.fingerprint !== claim.fingerprint) return { kind: 'reused' };
+      return record.response === undefined ? { kind: 'in-flight' } : { kind: 'replay', response: record.response };
+    }
+    const decision = this.consumeNow(request);
+    if (!decision.allowed) return { kind: 'denied', denial: decision };
+    const ticket: IdempotencyTicket = { subject, key: claim.key, attempt: randomUUID() };
+    this.idempotency.set(subject, claim.key, {
+      fingerprint: claim.fingerprint,
+      attempt: ticket.attempt,
+      response: undefined,
+      expiresAtMs: nowMs + this.idempotencyTimes.inFlightTtlMs,
+    });
+    return { kind: 'admitted', admission: decision, ticket };
+  }
+
+  /** With a ledger, restores the subject's counters before its first charge (once). */
+  private async hydrateBeforeCharging({ subject, policies, meters = [] }: ConsumeRequest): Promise<void> {
+    const charges = policies.length > 0 || meters.length > 0;
+    if (this.ledger !== undefined && charges && this.subjects.get(subject)?.hydrated !== true) {
+      await this.hydrations.run(subject, () => this.hydrate(subject));
+    }
+  }
+
+  completeIdempotent(ticket: IdempotencyTicket, response: StoredResponse): Promise<void> {
+    const nowMs = this.clock.now();
+    const record = this.idempotency.inFlightOf(ticket, nowMs);
+    if (record !== undefined) {
+      this.idempotency.set(ticket.subject, ticket.key, { ...record, response, expiresAtMs: nowMs + this.idempotencyTimes.ttlMs });
+    }
+    return Promise.resolve();
+  }
+
+  releaseIdempotent(ticket: IdempotencyTicket): Promise<void> {
+    if (this.idempotency.inFlightOf(ticket, this.clock.now()) !== undefined) this.idempotency.delete(ticket.subject, ticket.key);
+    return Promise.resolve();
   }
 
   dirtySubjects(): Promise<string[]> {
@@ -187,12 +234,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     return Promise.resolve();
   }
 
-  private consumeNow({ subject, policies, meters = [], cost, idempotencyKey }: ConsumeRequest): Decision {
-    const replayKey = idempotencyKey === undefined ? undefined : `${subject}\u0000${idempotencyKey}`;
-    if (replayKey !== undefined) {
-      const earlier = this.idempotency.get(replayKey);
-      if (earlier !== undefined) return { allowed: true, policies: earlier.policies, replayed: true };
-    }
+  private consumeNow({ subject, policies, meters = [], cost }: ConsumeRequest): Decision {
     const nowMs = this.clock.now();
     const entry = this.subjects.get(subject);
     const periods = policies.map((policy) => periodOf(policy.window, nowMs));
@@ -216,7 +258,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       };
     });
     if (!allowed) return denialOf(states, violated);
-    if (policies.length === 0 && meters.length === 0) return { allowed: true, policies: states, replayed: false };
+    if (policies.length === 0 && meters.length === 0) return { allowed: true, policies: states };
 
     // Meters are charged after the policies, as consume.lua does; they never limit.
     const counters = [...policies, ...meters];
@@ -230,14 +272,12 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     const admission: Admission = {
       allowed: true,
       policies: states,
-      replayed: false,
       receipt: {
         subject,
         cost,
         charges: counters.map((counter, i) => ({ counterId: counter.counterId, periodStartMs: periods[i]!.startMs })),
       },
     };
-    if (replayKey !== undefined) this.idempotency.set(replayKey, admission);
     return admission;
   }
 

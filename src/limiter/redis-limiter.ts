@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { periodOf } from '../core/calendar.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
+import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
+import { IDEMPOTENCY_DEFAULTS } from '../config/schema.js';
 import type { Policy } from '../core/policy.js';
 import { Cluster } from 'ioredis';
 import { closeRedisClient, type RedisClient } from '../redis/client.js';
@@ -7,6 +10,7 @@ import { clusterSlotOf } from '../redis/cluster-slots.js';
 import { subjectHashTag } from '../redis/keys.js';
 import type { DirtyUsage, DirtyUsageSource, UsageHistory } from '../core/usage-ledger.js';
 import {
+  type ConsumeScriptOptions,
   COUNTER_EXPIRY_GRACE_MS,
   deleteCounters,
   NEEDS_HYDRATION,
@@ -15,9 +19,10 @@ import {
   runRefundScript,
   runTrackedConsumeScript,
 } from '../redis/scripts.js';
+import { runIdempotentConsumeScript, runSettleIdempotencyScript } from '../redis/idempotency-scripts.js';
 import { clearUsageMarker, readUsageIndex, readUsageMarker, runHydrateScript, scanUsageMarkers } from '../redis/usage-markers.js';
 import { currentPeriodEntries, hydrationSinceMs, SingleFlight } from './hydration.js';
-import { type ConsumeRequest, IDEMPOTENCY_TTL_MS, type Limiter, type PeekRequest } from './limiter.js';
+import { type ConsumeRequest, type IdempotencyTimes, type Limiter, type PeekRequest } from './limiter.js';
 
 export interface RedisLimiterOptions {
   readonly client: RedisClient;
@@ -38,6 +43,8 @@ export interface RedisLimiterOptions {
    * is decided (once per subject per Redis lifetime and month).
    */
   readonly ledger?: UsageHistory;
+  /** How long Idempotency-Key records live; default the config's defaults. */
+  readonly idempotency?: IdempotencyTimes;
 }
 
 /** consume() tries this often when Redis keeps losing the hydration marker (a FLUSHALL loop). */
@@ -46,7 +53,9 @@ const MAX_HYDRATION_ATTEMPTS = 3;
 /**
  * A limiter whose counters live in Redis, shared by every gateway instance.
  * Each consume and each refund is exactly one Redis command (an EVALSHA of
- * lua/consume.lua or lua/refund.lua), atomic on the server, with the time
+ * lua/consume.lua or lua/refund.lua), atomic on the server, also with an
+ * Idempotency-Key (whose completion is one more, lua/settle-idempotency.lua,
+ * after the response), with the time
  * taken from Redis TIME so instances with skewed clocks agree on periods.
  *
  * Denials resolve; connection errors and timeouts reject, for the caller's
@@ -61,6 +70,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   /** On a Cluster, usage indexes are per slot. */
   private readonly clustered: boolean;
   private readonly hydrations = new SingleFlight();
+  private readonly idempotency: IdempotencyTimes;
 
   constructor(options: RedisLimiterOptions) {
     this.client = options.client;
@@ -69,27 +79,47 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     this.nowForTesting = options.nowForTesting;
     this.ledger = options.ledger;
     this.clustered = this.client instanceof Cluster;
+    this.idempotency = options.idempotency ?? {
+      inFlightTtlMs: IDEMPOTENCY_DEFAULTS.in_flight_ttl_ms,
+      ttlMs: IDEMPOTENCY_DEFAULTS.ttl_ms,
+    };
     registerScripts(this.client);
   }
 
   async consume(request: ConsumeRequest): Promise<Decision> {
-    // Nothing to count and nothing to replay: no need to ask Redis.
-    if (request.policies.length === 0 && (request.meters?.length ?? 0) === 0 && request.idempotencyKey === undefined) {
-      return { allowed: true, policies: [], replayed: false };
-    }
-    const options = {
-      keyPrefix: this.keyPrefix,
-      idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
-      trackUsage: this.ledger !== undefined,
-      ...(this.nowForTesting === undefined ? {} : { nowOverrideMs: this.nowForTesting() }),
-      ...(this.clustered ? { slot: this.slotOf(request.subject) } : {}),
-    };
+    // Nothing to count: no need to ask Redis.
+    if (request.policies.length === 0 && (request.meters?.length ?? 0) === 0) return { allowed: true, policies: [] };
+    const options = this.scriptOptions(request.subject);
     for (let attempt = 1; ; attempt++) {
       const answer = await runTrackedConsumeScript(this.client, request, options);
       if (answer !== NEEDS_HYDRATION) return answer;
       if (attempt >= MAX_HYDRATION_ATTEMPTS) throw new Error(`subject still not hydrated after ${attempt} attempts`);
       await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
     }
+  }
+
+  async consumeIdempotent(request: ConsumeRequest, claim: IdempotencyClaim): Promise<IdempotentDecision> {
+    const options = this.scriptOptions(request.subject);
+    const attempt = randomUUID();
+    for (let tries = 1; ; tries++) {
+      const answer = await runIdempotentConsumeScript(this.client, request, { ...claim, attempt }, options);
+      if (answer !== NEEDS_HYDRATION) {
+        if (answer.kind !== 'decided') return answer;
+        const { decision } = answer;
+        if (!decision.allowed) return { kind: 'denied', denial: decision };
+        return { kind: 'admitted', admission: decision, ticket: { subject: request.subject, key: claim.key, attempt } };
+      }
+      if (tries >= MAX_HYDRATION_ATTEMPTS) throw new Error(`subject still not hydrated after ${tries} attempts`);
+      await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
+    }
+  }
+
+  completeIdempotent(ticket: IdempotencyTicket, response: StoredResponse): Promise<void> {
+    return runSettleIdempotencyScript(this.client, this.keyPrefix, ticket, response, this.idempotency.ttlMs);
+  }
+
+  releaseIdempotent(ticket: IdempotencyTicket): Promise<void> {
+    return runSettleIdempotencyScript(this.client, this.keyPrefix, ticket, undefined, this.idempotency.ttlMs);
   }
 
   async refund(receipt: ChargeReceipt): Promise<void> {
@@ -129,6 +159,17 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   /** The Cluster slot of the subject's keys; undefined on one Redis (one usage index). */
   private slotOf(subject: string): number | undefined {
     return this.clustered ? clusterSlotOf(subjectHashTag(subject)) : undefined;
+  }
+
+  /** consume.lua's options for one call about `subject`. */
+  private scriptOptions(subject: string): ConsumeScriptOptions {
+    return {
+      keyPrefix: this.keyPrefix,
+      inFlightTtlMs: this.idempotency.inFlightTtlMs,
+      trackUsage: this.ledger !== undefined,
+      ...(this.nowForTesting === undefined ? {} : { nowOverrideMs: this.nowForTesting() }),
+      ...(this.clustered ? { slot: this.slotOf(subject) } : {}),
+    };
   }
 
   /** Restores the subject's current-period counters from the ledger (one query, one script). */

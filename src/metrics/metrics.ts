@@ -29,7 +29,10 @@ export interface GatewayMetrics {
    * `allowed` (the store admitted and charged: reason `allowed`), `denied`
    * (a limit had no room: `window`, `quota`, `local-deny`), `unenforced`
    * (the store failed and the route forwards unchecked: `fail-open`),
-   * `refused` (the store failed and the route answers 503: `fail-closed`).
+   * `refused` (the store failed and the route answers 503: `fail-closed`),
+   * `idempotency` (an Idempotency-Key's record answered, nothing was decided
+   * or charged: `idempotency-replayed`, `idempotency-in-flight` (409),
+   * `idempotency-reused` (422)).
    */
   readonly decisions: Counter<'outcome' | 'reason'>;
   /** Duration of one limiter call to the store, in seconds. */
@@ -128,7 +131,7 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     }),
     decisions: new Counter({
       name: 'quotagate_decisions_total',
-      help: 'Limit decisions by outcome (allowed, denied, unenforced: forwarded unchecked, refused: 503 with the store down) and reason (allowed, window, quota, local-deny, fail-open, fail-closed).',
+      help: 'Limit decisions by outcome (allowed, denied, unenforced: forwarded unchecked, refused: 503 with the store down, idempotency: answered from an Idempotency-Key record) and reason (allowed, window, quota, local-deny, fail-open, fail-closed, idempotency-replayed, idempotency-in-flight, idempotency-reused).',
       labelNames: ['outcome', 'reason'],
       registers: [registry],
     }),

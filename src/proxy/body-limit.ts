@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { GatewayError } from '../core/errors.js';
 import { BodyPace, type BodyPaceLimits } from './body-pace.js';
 
@@ -110,4 +110,51 @@ export function payloadTooLarge(maxBodyBytes: number): GatewayError {
     { max_body_bytes: maxBodyBytes },
     CLOSE_CONNECTION,
   );
+}
+
+/**
+ * Reads the whole request body into memory, refusing more than
+ * `maxBodyBytes` (a declared `Content-Length` over it is refused before a
+ * byte is read). For bodies that must be known before the request is
+ * decided (an Idempotency-Key's fingerprint); everything else streams.
+ *
+ * @throws GatewayError `payload_too_large` (413, `Connection: close`: the
+ *   rest is left unread), or `bad_request` when the client cut the body off.
+ */
+export function readWholeBody(incoming: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
+  const { headers } = incoming;
+  if (!hasRequestBody(headers)) return Promise.resolve(Buffer.alloc(0));
+  assertBodyWithinLimit(headers, maxBodyBytes);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    const cleanUp = (): void => {
+      incoming.removeListener('data', onData);
+      incoming.removeListener('end', onEnd);
+      incoming.removeListener('close', onClose);
+      incoming.removeListener('error', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      if (bytes > maxBodyBytes) {
+        cleanUp();
+        incoming.pause();
+        reject(payloadTooLarge(maxBodyBytes));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanUp();
+      resolve(Buffer.concat(chunks, bytes));
+    };
+    const onClose = (): void => {
+      cleanUp();
+      reject(new GatewayError('bad_request', 'The request body was cut off before its end.'));
+    };
+    incoming.on('data', onData);
+    incoming.once('end', onEnd);
+    incoming.once('close', onClose);
+    incoming.once('error', onClose);
+  });
 }

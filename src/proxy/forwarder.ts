@@ -8,6 +8,7 @@ import { type BodyPaceLimits, BodyTooSlowError } from './body-pace.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { ClientClosedError, ClientGoneSignal } from './client-gone.js';
 import { buildUpstreamRequestHeaders } from './request-headers.js';
+import type { ResponseCapture } from './response-capture.js';
 import { buildClientResponseHeaders } from './response-headers.js';
 import { CLIENT_CLOSED, streamResponseBody } from './response-stream.js';
 import { isUpstreamTimeout, toGatewayError } from './upstream-errors.js';
@@ -19,8 +20,12 @@ export { assertBodyWithinLimit } from './body-limit.js';
 export interface ForwardRequest {
   /** Name of the upstream under `upstreams:`. */
   readonly upstream: string;
-  /** The client's request. Its body must not have been read: it is streamed upstream from here. */
+  /** The client's request. Its body must not have been read (unless given as `body`): it is streamed upstream from here. */
   readonly incoming: IncomingMessage;
+  /** The whole request body, already read from `incoming` (a request with an Idempotency-Key); sent as it is. */
+  readonly body?: Buffer | undefined;
+  /** Keeps a copy of the response for an Idempotency-Key replay. */
+  readonly capture?: ResponseCapture | undefined;
   /** The client's response. Nothing must have been written to it yet. */
   readonly outgoing: ServerResponse;
   /** The request method as received (uppercase token). */
@@ -126,7 +131,7 @@ export class Forwarder {
       requestId: request.requestId,
     });
     let body: BodyLimitStream | null = null;
-    if (hasRequestBody(headers)) {
+    if (request.body === undefined && hasRequestBody(headers)) {
       body = new BodyLimitStream(request.maxBodyBytes, this.#requestBodyPace);
       // undici listens for errors only while it owns the body; this keeps a late one from crashing the process.
       body.on('error', ignoreError);
@@ -141,7 +146,7 @@ export class Forwarder {
         method: request.method as Dispatcher.HttpMethod,
         path: request.path,
         headers: upstreamHeaders,
-        body,
+        body: request.body ?? body,
         headersTimeout: upstream.headersTimeoutMs,
         bodyTimeout: upstream.bodyTimeoutMs,
         signal: clientGone,
@@ -180,14 +185,18 @@ export class Forwarder {
       discardResponseBody(response.body);
       return aborted(status, upstreamMs, 'client_closed');
     }
+    let clientHeaders: string[];
     try {
-      outgoing.writeHead(status, buildClientResponseHeaders(response.headers, request.responseHeaders));
+      clientHeaders = buildClientResponseHeaders(response.headers, request.responseHeaders);
+      outgoing.writeHead(status, clientHeaders);
     } catch (error) {
       // node refused a header the upstream sent: nothing is written yet, so it is still a 502.
       discardResponseBody(response.body);
       throw toGatewayError(error, releaseRequestBody(incoming, body));
     }
-    const end = await streamResponseBody(response.body, outgoing);
+    const streaming = streamResponseBody(response.body, outgoing);
+    request.capture?.observe(status, clientHeaders, response.body);
+    const end = await streaming;
     if (end !== undefined) return aborted(status, upstreamMs, end === CLIENT_CLOSED ? 'client_closed' : abortCauseOf(end));
     // The upstream may answer without reading the whole request body; drop the rest.
     releaseRequestBody(incoming, body);

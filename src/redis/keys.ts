@@ -14,8 +14,12 @@ import { hashTagOfSlot } from './cluster-slots.js';
  * - `<counterId>` (`w:hour`, `q:search:month`): a policy counter, a HASH with
  *   `p` (start of the period counted, epoch seconds) and `n` (units used in
  *   it); see lua/consume.lua;
- * - `idem:<sha256 hex of the Idempotency-Key>`: the stored reply of an
- *   admitted idempotent request (a STRING with a 24 h TTL);
+ * - `idem2:<sha256 hex of the Idempotency-Key>`: the record of a request
+ *   admitted under an Idempotency-Key (a HASH: fingerprint, attempt, and
+ *   once completed the response; see lua/consume.lua and
+ *   lua/settle-idempotency.lua). `idem2`, not `idem`: the STRING records of
+ *   earlier releases live under `idem:`, so neither release ever reads the
+ *   other's as the wrong type during a rolling upgrade;
  * - `dirty`: the usage marker, what changed since the ledger flusher last
  *   copied the subject (a HASH; see lua/consume.lua);
  * - `hydrated`: present once the subject's counters were restored from the
@@ -50,13 +54,13 @@ export function counterKey(prefix: string, subject: string, counterId: string): 
 }
 
 /**
- * The record of an admitted request carrying the client's Idempotency-Key,
+ * The record of a request admitted under the client's Idempotency-Key,
  * scoped to the subject. The client's key is hashed: it may be long and is the
  * client's data, not ours to put in key names.
  */
 export function idempotencyRecordKey(prefix: string, subject: string, idempotencyKey: string): string {
   const digest = createHash('sha256').update(idempotencyKey).digest('hex');
-  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:idem:${digest}`;
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:idem2:${digest}`;
 }
 
 /** The subject's usage marker: what the ledger flusher has yet to copy. */

@@ -7,7 +7,7 @@ import { denialOf } from '../core/denial.js';
 import { policyStateAt } from '../core/policy-state.js';
 import type { Meter, Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { counterKey, hydrationMarkerKey, idempotencyRecordKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { counterKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -20,6 +20,10 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** lua/consume.lua; parse the reply with parseConsumeReply. */
     quotagateConsume(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/consume.lua with bulk strings answered as Buffers (an Idempotency-Key replay's body). */
+    quotagateConsumeBuffer(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/settle-idempotency.lua; replies 1 if the record was settled. */
+    quotagateSettleIdempotency(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<unknown, Context>;
     /** lua/refund.lua; replies how many counters were refunded. */
     quotagateRefund(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/peek.lua; parse the reply with parsePeekReply. */
@@ -42,14 +46,13 @@ export interface ConsumeScriptInput {
   readonly meters?: readonly Meter[];
   /** Units to charge every policy; a positive integer. */
   readonly cost: number;
-  readonly idempotencyKey?: string;
 }
 
 export interface ConsumeScriptOptions {
   /** Key prefix (`store.redis.key_prefix`). */
   readonly keyPrefix: string;
-  /** How long an admission's idempotency record lives, in ms. */
-  readonly idempotencyTtlMs: number;
+  /** How long an admission's in-flight mark on its Idempotency-Key lives, in ms. */
+  readonly inFlightTtlMs: number;
   /** Tests only: the epoch ms the script uses instead of Redis TIME. */
   readonly nowOverrideMs?: number;
   /**
@@ -87,6 +90,7 @@ export function registerScripts(client: RedisClient, luaDir: string = luaDirecto
     quotagatePeek: 'peek.lua',
     quotagateHydrate: 'hydrate.lua',
     quotagateClearUsageMarker: 'clear-usage-marker.lua',
+    quotagateSettleIdempotency: 'settle-idempotency.lua',
   } as const;
   for (const [name, file] of Object.entries(scripts)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] === 'function') continue;
@@ -117,6 +121,29 @@ export async function runTrackedConsumeScript(
   input: ConsumeScriptInput,
   options: ConsumeScriptOptions,
 ): Promise<Decision | typeof NEEDS_HYDRATION> {
+  const reply = await client.quotagateConsume(...consumeScriptCall(input, options));
+  if (Array.isArray(reply) && reply.length === 1 && reply[0] === -1) return NEEDS_HYDRATION;
+  return parseConsumeReply(reply, input);
+}
+
+/** An Idempotency-Key's part of a consume.lua call: its record key and ARGV[8+3n], ARGV[9+3n]. */
+export interface IdempotencyScriptPart {
+  readonly recordKey: string;
+  readonly fingerprint: string;
+  readonly attempt: string;
+}
+
+/**
+ * The arguments of one consume.lua call: the number of keys, the KEYS, then
+ * the ARGV (see the script's header). KEYS: the policies' counters, the
+ * meters' counters, the usage marker, the hydration marker, the usage index,
+ * then the Idempotency-Key record when there is one.
+ */
+export function consumeScriptCall(
+  input: ConsumeScriptInput,
+  options: ConsumeScriptOptions,
+  idempotency?: IdempotencyScriptPart,
+): [number, ...Array<string | number>] {
   const meters = input.meters ?? [];
   const keys = input.policies.map((policy) => counterKey(options.keyPrefix, input.subject, policy.counterId));
   for (const meter of meters) keys.push(counterKey(options.keyPrefix, input.subject, meter.counterId));
@@ -125,24 +152,23 @@ export async function runTrackedConsumeScript(
     hydrationMarkerKey(options.keyPrefix, input.subject),
     usageIndexKey(options.keyPrefix, options.slot),
   );
-  if (input.idempotencyKey !== undefined) {
-    keys.push(idempotencyRecordKey(options.keyPrefix, input.subject, input.idempotencyKey));
-  }
-  const args: Array<string | number> = [
+  if (idempotency !== undefined) keys.push(idempotency.recordKey);
+  const call: [number, ...Array<string | number>] = [
+    keys.length,
+    ...keys,
     input.cost,
     options.nowOverrideMs === undefined ? '' : Math.floor(options.nowOverrideMs),
-    options.idempotencyTtlMs,
+    options.inFlightTtlMs,
     COUNTER_EXPIRY_GRACE_MS,
     input.policies.length + meters.length,
     options.trackUsage === true ? 1 : 0,
     USAGE_MARKER_TTL_MS,
-    ...input.policies.flatMap((policy) => [policy.window, policy.limit, policy.counterId]),
-    // A limit of 0: counted, never limiting.
-    ...meters.flatMap((meter) => [meter.window, 0, meter.counterId]),
   ];
-  const reply = await client.quotagateConsume(keys.length, ...keys, ...args);
-  if (Array.isArray(reply) && reply.length === 1 && reply[0] === -1) return NEEDS_HYDRATION;
-  return parseConsumeReply(reply, input);
+  for (const policy of input.policies) call.push(policy.window, policy.limit, policy.counterId);
+  // A limit of 0: counted, never limiting.
+  for (const meter of meters) call.push(meter.window, 0, meter.counterId);
+  if (idempotency !== undefined) call.push(idempotency.fingerprint, idempotency.attempt);
+  return call;
 }
 
 /**
@@ -214,27 +240,23 @@ const FIELDS_PER_POLICY = 6;
 
 /**
  * The one parser of consume.lua's reply (see the script's header) into a
- * Decision, naming the entries after `input.policies` in order.
- *
- * A replay answers with the entries stored at the first admission. If the
- * plan changed in between so that their number differs, only the entries that
- * still line up with the request's policies are reported. Meters' entries
- * (after the policies') go into the receipt only.
+ * Decision, naming the entries after `input.policies` in order. Meters'
+ * entries (after the policies') go into the receipt only.
  */
 export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): Decision {
   if (!Array.isArray(reply) || reply.length < 3 || !reply.every((value) => Number.isInteger(value))) {
     throw new ScriptReplyError('consume.lua', reply);
   }
   const values = reply as number[];
-  const [allowed, replayed, count] = values as [number, number, number];
+  const [allowed, , count] = values as [number, number, number];
   const meters = input.meters ?? [];
-  if (values.length !== 3 + FIELDS_PER_POLICY * count || (replayed === 0 && count !== input.policies.length + meters.length)) {
+  if (values.length !== 3 + FIELDS_PER_POLICY * count || count !== input.policies.length + meters.length) {
     throw new ScriptReplyError('consume.lua', reply);
   }
   const states: PolicyState[] = [];
   const violated: boolean[] = [];
   const charges: Array<ChargeReceipt['charges'][number]> = [];
-  for (let i = 0; i < Math.min(count, input.policies.length); i++) {
+  for (let i = 0; i < input.policies.length; i++) {
     const policy = input.policies[i]!;
     const [limit, remaining, resetSeconds, periodSeconds, periodStart, isViolated] = values.slice(
       3 + FIELDS_PER_POLICY * i,
@@ -245,12 +267,11 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
     charges.push({ counterId: policy.counterId, periodStartMs: periodStart * 1000 });
   }
   if (allowed !== 1) return denialOf(states, violated);
-  if (replayed === 1) return { allowed: true, policies: states, replayed: true };
-  if (count === 0) return { allowed: true, policies: states, replayed: false };
+  if (count === 0) return { allowed: true, policies: states };
   // The meters' entries follow the policies'; they are charged, not reported.
   for (let i = input.policies.length; i < count; i++) {
     const periodStart = values[3 + FIELDS_PER_POLICY * i + 4]!;
     charges.push({ counterId: meters[i - input.policies.length]!.counterId, periodStartMs: periodStart * 1000 });
   }
-  return { allowed: true, policies: states, replayed: false, receipt: { subject: input.subject, cost: input.cost, charges } };
+  return { allowed: true, policies: states, receipt: { subject: input.subject, cost: input.cost, charges } };
 }

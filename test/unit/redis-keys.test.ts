@@ -10,7 +10,7 @@ describe('Redis key builder', () => {
 
   it('keys an idempotency record by the SHA-256 of the client key, under the subject', () => {
     const digest = createHash('sha256').update('order-1').digest('hex');
-    expect(idempotencyRecordKey('qg', 'acme', 'order-1')).toBe(`qg:v1:{acme}:idem:${digest}`);
+    expect(idempotencyRecordKey('qg', 'acme', 'order-1')).toBe(`qg:v1:{acme}:idem2:${digest}`);
     expect(idempotencyRecordKey('qg', 'other', 'order-1')).not.toBe(idempotencyRecordKey('qg', 'acme', 'order-1'));
   });
 

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { GatewayError } from '../../core/errors.js';
-import type { ProxyEnv } from '../context.js';
+import { answeredOutcome, type ProxyEnv } from '../context.js';
 import { requestTarget, withoutQuery } from '../request-target.js';
 
 export interface AccessLogOptions {
@@ -14,9 +14,10 @@ export interface AccessLogOptions {
  * One JSON line per proxied request, at level info, once it is answered:
  * `request_id`, `method`, `path` (no query: it may carry secrets; the path
  * received when no route matched), `route`,
- * `plan`, `status`, `outcome` (`forwarded` or the error code answered),
+ * `plan`, `status`, `outcome` (`forwarded`, `replayed` or the error code answered),
  * `decision` (the limit's: allowed, denied, local-deny, fail-open,
- * fail-closed; refunded when the charge was given back), `duration_ms` and `upstream_ms`; `subject` only when
+ * fail-closed, replayed; refunded when the charge was given back),
+ * `duration_ms` and `upstream_ms`; `subject` only when
  * configured. Never a key, token or request header. Runs first, so its
  * duration covers the whole request.
  */
@@ -39,7 +40,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<ProxyEnv
         plan: identity?.plan,
         ...(includeSubject && identity !== undefined ? { subject: identity.subject } : {}),
         status: outgoing?.headersSent === true ? outgoing.statusCode : c.res.status,
-        outcome: error === undefined ? 'forwarded' : error instanceof GatewayError ? error.code : 'internal_error',
+        outcome: error === undefined ? answeredOutcome(c.get('decision')) : error instanceof GatewayError ? error.code : 'internal_error',
         decision: c.get('decision'),
         duration_ms: round(performance.now() - startMs),
         upstream_ms: roundOrUndefined(c.get('upstreamMs')),

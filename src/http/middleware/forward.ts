@@ -71,12 +71,16 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
     }
     const route = c.get('route');
     const receipt = c.get('receipt');
+    // Set only for a request with an Idempotency-Key: its body was read already.
+    const idempotent = c.get('idempotentForward');
     let outcome: ForwardOutcome;
     try {
       outcome = await options.forwarder.forward({
         upstream: route.config.upstream,
         incoming,
         outgoing,
+        body: idempotent?.body,
+        capture: idempotent?.capture,
         method: c.req.method,
         path: c.get('forwardPath'),
         identity: c.get('identity'),

@@ -5,22 +5,28 @@ import { GatewayError } from '../../core/errors.js';
 import { applyLimitOverrides } from '../../core/limit-overrides.js';
 import { type Plan, policiesFor } from '../../core/plan.js';
 import { type HeaderPair, type ResetFormat, rateLimitHeaders } from '../../core/ratelimit-headers.js';
-import type { GuardedLimiter } from '../../limiter/guarded-limiter.js';
-import { type ProxyEnv, requestHeader } from '../context.js';
+import type { IdempotencyTicket } from '../../core/idempotency.js';
+import type { Policy } from '../../core/policy.js';
+import type { GuardedLimiter, LimitOutcome } from '../../limiter/guarded-limiter.js';
+import { ResponseCapture } from '../../proxy/response-capture.js';
+import type { ProxyContext, ProxyEnv } from '../context.js';
+import { idempotencyKeyOf, keyInUse, keyReused, readIdempotentRequest, replayStoredResponse } from '../idempotent-request.js';
 
 export interface LimitOptions {
   readonly limiter: GuardedLimiter;
   readonly plans: ReadonlyMap<string, Plan>;
   readonly resetFormat: ResetFormat;
   readonly clock: Clock;
+  /** `proxy.max_body_bytes`: a route's `max_body_bytes` overrides it. */
+  readonly maxBodyBytes: number;
+  /** `idempotency.max_body_bytes` and `idempotency.max_response_bytes`. */
+  readonly idempotency: { readonly maxBodyBytes: number; readonly maxResponseBytes: number };
 }
+
+type Next = () => Promise<void>;
 
 /** Response header on requests forwarded unchecked because the store failed (`on_store_error: open`). */
 export const UNENFORCED_HEADER: HeaderPair = ['X-Quotagate-Limit', 'unenforced'];
-
-/** Longest accepted Idempotency-Key, in characters. */
-const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 
 /**
  * Charges the route's cost against every window of the caller's plan, with
@@ -36,8 +42,15 @@ const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
  * - store failed: `on_store_error: open` forwards with `X-Quotagate-Limit:
  *   unenforced`; `closed` answers 503 `store_unavailable` with `Retry-After`.
  *
- * `Idempotency-Key` (or `X-Idempotency-Key`): an admitted request repeated
- * with the same key within 24 h is not charged again.
+ * `Idempotency-Key` (or `X-Idempotency-Key`) on a method of the route's
+ * `idempotency_methods`: the body is read and the request fingerprinted
+ * before the one store call, which also looks up the key's record. A repeat
+ * of a completed request is answered with its stored response (never
+ * forwarded, never charged); one of a request in flight gets 409
+ * `idempotency_key_in_use`; the key on another request gets 422
+ * `idempotency_key_reused`. Once an admitted request's response is known,
+ * it is kept for replay, or (a 5xx, an upstream failure, a body over
+ * `idempotency.max_response_bytes`) the key is released.
  */
 export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
   return async function limitMiddleware(c, next) {
@@ -46,54 +59,104 @@ export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
-    const idempotencyKey = requestHeader(c, 'idempotency-key') ?? requestHeader(c, 'x-idempotency-key');
-    if (
-      idempotencyKey !== undefined &&
-      (idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH || !VISIBLE_ASCII.test(idempotencyKey))
-    ) {
-      throw new GatewayError(
-        'idempotency_key_invalid',
-        `The Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.`,
-      );
-    }
     const policies = policiesFor(plan, route.config.quota);
+    if ((route.config.idempotency_methods as readonly string[]).includes(c.req.method)) {
+      const idempotencyKey = idempotencyKeyOf(c);
+      if (idempotencyKey !== undefined) return limitIdempotent(c, next, options, plan, policies, idempotencyKey);
+    }
     const outcome = await options.limiter.decide(
-      {
-        subject: identity.subject,
-        policies,
-        meters: plan.meters,
-        cost: route.config.cost,
-        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-      },
+      { subject: identity.subject, policies, meters: plan.meters, cost: route.config.cost },
       route.config.on_store_error,
     );
-    switch (outcome.kind) {
-      case 'fail-open':
-        c.set('decision', 'fail-open');
-        c.set('rateLimitHeaders', [UNENFORCED_HEADER]);
-        return next();
-      case 'fail-closed':
-        c.set('decision', 'fail-closed');
-        throw new GatewayError(
-          'store_unavailable',
-          'The limit store is unavailable and this route does not forward unchecked requests.',
-          {},
-          [['retry-after', String(outcome.retryAfterSeconds)]],
-        );
-      case 'local-deny':
-        c.set('decision', 'local-deny');
-        throw denial(outcome.decision, plan, headersOf(outcome.decision.policies, options, route.config.hide_headers));
-      case 'decided': {
-        const { decision } = outcome;
-        const headers = headersOf(decision.policies, options, route.config.hide_headers);
-        c.set('decision', decision.allowed ? 'allowed' : 'denied');
-        if (!decision.allowed) throw denial(decision, plan, headers);
-        c.set('rateLimitHeaders', headers);
-        if (decision.receipt !== undefined) c.set('receipt', decision.receipt);
-        return next();
-      }
-    }
+    return answer(c, next, outcome, plan, options);
   };
+}
+
+/** Continues with an admitted (or unchecked) request, or throws the refusal. */
+function answer(c: ProxyContext, next: Next, outcome: LimitOutcome, plan: Plan, options: LimitOptions): Promise<void> {
+  const route = c.get('route');
+  switch (outcome.kind) {
+    case 'fail-open':
+      c.set('decision', 'fail-open');
+      c.set('rateLimitHeaders', [UNENFORCED_HEADER]);
+      return next();
+    case 'fail-closed':
+      c.set('decision', 'fail-closed');
+      throw new GatewayError(
+        'store_unavailable',
+        'The limit store is unavailable and this route does not forward unchecked requests.',
+        {},
+        [['retry-after', String(outcome.retryAfterSeconds)]],
+      );
+    case 'local-deny':
+      c.set('decision', 'local-deny');
+      throw denial(outcome.decision, plan, headersOf(outcome.decision.policies, options, route.config.hide_headers));
+    case 'decided': {
+      const { decision } = outcome;
+      const headers = headersOf(decision.policies, options, route.config.hide_headers);
+      c.set('decision', decision.allowed ? 'allowed' : 'denied');
+      if (!decision.allowed) throw denial(decision, plan, headers);
+      c.set('rateLimitHeaders', headers);
+      if (decision.receipt !== undefined) c.set('receipt', decision.receipt);
+      return next();
+    }
+  }
+}
+
+/** The limit step of a request with an Idempotency-Key (see `limit`). */
+async function limitIdempotent(
+  c: ProxyContext,
+  next: Next,
+  options: LimitOptions,
+  plan: Plan,
+  policies: readonly Policy[],
+  key: string,
+): Promise<void | Response> {
+  const route = c.get('route');
+  const maxBodyBytes = Math.min(route.config.max_body_bytes ?? options.maxBodyBytes, options.idempotency.maxBodyBytes);
+  const { claim, body } = await readIdempotentRequest(c, key, maxBodyBytes);
+  const outcome = await options.limiter.decideIdempotent(
+    { subject: c.get('identity').subject, policies, meters: plan.meters, cost: route.config.cost },
+    claim,
+    route.config.on_store_error,
+  );
+  if (outcome.kind !== 'idempotent') {
+    c.set('idempotentForward', { body, capture: undefined });
+    return answer(c, next, outcome, plan, options);
+  }
+  const { decision } = outcome;
+  switch (decision.kind) {
+    case 'denied':
+      return answer(c, next, { kind: 'decided', decision: decision.denial }, plan, options);
+    case 'replay':
+      c.set('decision', 'replayed');
+      return replayStoredResponse(c, decision.response);
+    case 'in-flight':
+      c.set('decision', 'denied');
+      throw keyInUse();
+    case 'reused':
+      c.set('decision', 'denied');
+      throw keyReused();
+    case 'admitted': {
+      const capture = new ResponseCapture(options.idempotency.maxResponseBytes);
+      c.set('idempotentForward', { body, capture });
+      await answer(c, next, { kind: 'decided', decision: decision.admission }, plan, options);
+      settle(c, options.limiter, decision.ticket, capture);
+      return;
+    }
+  }
+}
+
+/**
+ * Keeps the admitted request's response for replay, or releases its key when
+ * there is none to keep: the gateway answered an error (502, 504, …), the
+ * upstream answered 5xx or broke off, or the body outgrew the cap. Runs
+ * after the client's response has finished and is not awaited: it is off the
+ * client's path, and the limiter never rejects it.
+ */
+function settle(c: ProxyContext, limiter: GuardedLimiter, ticket: IdempotencyTicket, capture: ResponseCapture): void {
+  const kept = c.error === undefined && capture.status < 500 ? capture.response() : undefined;
+  void limiter.settleIdempotent(ticket, kept);
 }
 
 function headersOf(

@@ -1,11 +1,12 @@
 import type { MiddlewareHandler } from 'hono';
 import { GatewayError } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../metrics/metrics.js';
-import type { ProxyEnv } from '../context.js';
+import { answeredOutcome, type ProxyEnv } from '../context.js';
 
 /**
  * Counts every request by route, plan and outcome and times it whole. The
- * outcome is `forwarded`, or the code of the error the gateway answered with.
+ * outcome is `forwarded`, `replayed` (an Idempotency-Key replay), or the code
+ * of the error the gateway answered with.
  * Runs first, so it sees the final result of everything after it; also
  * keeps the in-flight gauge.
  */
@@ -19,7 +20,7 @@ export function requestMetrics(metrics: GatewayMetrics): MiddlewareHandler<Proxy
       metrics.inFlight.dec();
     }
     const error = c.error;
-    const outcome = error === undefined ? 'forwarded' : error instanceof GatewayError ? error.code : 'internal_error';
+    const outcome = error === undefined ? answeredOutcome(c.get('decision')) : error instanceof GatewayError ? error.code : 'internal_error';
     const route = c.get('route')?.config.name ?? '';
     metrics.requests.inc({ route, plan: c.get('identity')?.plan ?? '', outcome });
     metrics.requestDuration.observe({ route, outcome }, (performance.now() - startMs) / 1000);

@@ -1,0 +1,69 @@
+import type { Readable } from 'node:stream';
+import type { StoredResponse } from '../core/idempotency.js';
+
+/** Response fields that belong to one exchange, never to a replay of it. */
+const PER_EXCHANGE_HEADERS: ReadonlySet<string> = new Set(['content-length', 'x-request-id']);
+
+/**
+ * Keeps a copy of the response the forwarder streams to the client, up to
+ * `maxBodyBytes` of body, for an Idempotency-Key replay. It listens beside
+ * the pipe to the client (no extra copy on the way, no change to
+ * backpressure) and lets go of the body once it outgrows the cap.
+ */
+export class ResponseCapture {
+  #status = 0;
+  #headers: Array<readonly [string, string]> = [];
+  #chunks: Buffer[] = [];
+  #bodyBytes = 0;
+  #overflowed = false;
+  #ended = false;
+
+  constructor(readonly maxBodyBytes: number) {}
+
+  /**
+   * Called by the forwarder once it wrote the head: the status, the header
+   * list written (`[name, value, …]`) and the upstream's body, which it
+   * has just started to pipe to the client.
+   */
+  observe(status: number, flatHeaders: readonly string[], body: Readable): void {
+    this.#status = status;
+    for (let i = 0; i + 1 < flatHeaders.length; i += 2) {
+      const name = flatHeaders[i]!.toLowerCase();
+      if (!PER_EXCHANGE_HEADERS.has(name)) this.#headers.push([name, flatHeaders[i + 1]!]);
+    }
+    const onData = (chunk: Buffer): void => {
+      this.#bodyBytes += chunk.length;
+      if (this.#bodyBytes > this.maxBodyBytes) {
+        this.#overflowed = true;
+        this.#chunks = [];
+        body.removeListener('data', onData);
+        return;
+      }
+      this.#chunks.push(chunk);
+    };
+    body.on('data', onData);
+    body.once('end', () => {
+      this.#ended = true;
+    });
+  }
+
+  /** The upstream's status; 0 before the head arrived. */
+  get status(): number {
+    return this.#status;
+  }
+
+  /** Whether the body outgrew `maxBodyBytes`. */
+  get overflowed(): boolean {
+    return this.#overflowed;
+  }
+
+  /**
+   * The response as kept for replay, or undefined when there is none to keep:
+   * no head arrived, the upstream's body did not end (it broke off, or the
+   * client left first), or it outgrew the cap.
+   */
+  response(): StoredResponse | undefined {
+    if (this.#status === 0 || !this.#ended || this.#overflowed) return undefined;
+    return { status: this.#status, headers: this.#headers, body: Buffer.concat(this.#chunks, this.#bodyBytes) };
+  }
+}
