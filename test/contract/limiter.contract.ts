@@ -39,11 +39,10 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
       }
     }
     let subjectSeq = 0;
-    const request = (policies: Policy[], cost = 1, subject?: string, idempotencyKey?: string): ConsumeRequest => ({
+    const request = (policies: Policy[], cost = 1, subject?: string): ConsumeRequest => ({
       subject: subject ?? `subject-${++subjectSeq}-${Math.random().toString(36).slice(2)}`,
       policies,
       cost,
-      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     });
     /** A subject unique to this run, so suites sharing a store never see each other's counters. */
     const fresh = (label: string) => `${label}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
@@ -165,7 +164,7 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
     it('admits everything when no window applies', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const decision = await limiter.consume(request([], 1_000));
-        expect(decision).toEqual({ allowed: true, policies: [], replayed: false });
+        expect(decision).toEqual({ allowed: true, policies: [] });
       });
     });
     it('charges meters with an admission, never limits or reports them, and refunds them with the charge', async () => {
@@ -213,47 +212,111 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
       });
     });
 
-    it('replays an idempotent request without charging it again', async () => {
+    /** A completed response with a binary body and a repeated header. */
+    const storedResponse = {
+      status: 201,
+      headers: [['content-type', 'application/octet-stream'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']] as const,
+      body: Buffer.from([0, 1, 255, 13, 10, 0x7b]),
+    };
+
+    it('marks an admitted Idempotency-Key in flight, replays it once completed, and charges neither repeat', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const subject = fresh('idempotent');
         const policies = windows(['hour', 5]);
-        const first = await limiter.consume(request(policies, 1, subject, 'order-1'));
-        const again = await limiter.consume(request(policies, 1, subject, 'order-1'));
-        expect(first).toMatchObject({ allowed: true, replayed: false });
-        expect(again).toMatchObject({ allowed: true, replayed: true });
-        expect(remainingOf(again)).toEqual({ hour: 4 });
-        expect('receipt' in again && again.receipt !== undefined).toBe(false);
-        const other = await limiter.consume(request(policies, 1, subject, 'order-2'));
-        expect(remainingOf(other)).toEqual({ hour: 3 });
+        const claim = { key: 'order-1', fingerprint: 'fp-1' };
+        const first = await limiter.consumeIdempotent(request(policies, 1, subject), claim);
+        if (first.kind !== 'admitted') throw new Error(`expected an admission, got ${first.kind}`);
+        expect(remainingOf(first.admission)).toEqual({ hour: 4 });
+        expect(first.admission.receipt).toBeDefined();
+        expect(first.ticket).toMatchObject({ subject, key: 'order-1' });
+        expect(await limiter.consumeIdempotent(request(policies, 1, subject), claim)).toEqual({ kind: 'in-flight' });
+        await limiter.completeIdempotent(first.ticket, storedResponse);
+        expect(await limiter.consumeIdempotent(request(policies, 1, subject), claim)).toEqual({ kind: 'replay', response: storedResponse });
+        expect(await limiter.consumeIdempotent(request(policies, 1, subject), claim)).toEqual({ kind: 'replay', response: storedResponse });
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 4 });
+        const other = await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'order-2', fingerprint: 'fp-1' });
+        expect(other.kind === 'admitted' && remainingOf(other.admission)).toEqual({ hour: 3 });
         // The key is scoped to the subject.
-        const elsewhere = await limiter.consume(request(policies, 1, fresh('other-subject'), 'order-1'));
-        expect(elsewhere).toMatchObject({ allowed: true, replayed: false });
+        const elsewhere = await limiter.consumeIdempotent(request(policies, 1, fresh('other-subject')), claim);
+        expect(elsewhere.kind).toBe('admitted');
       });
     });
 
-    it('charges concurrent retries of one idempotent request once', async () => {
+    it('refuses a key held by a request with another fingerprint, in flight or completed, charging nothing', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('idempotent-reused');
+        const policies = windows(['hour', 5]);
+        const first = await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'k', fingerprint: 'fp-a' });
+        if (first.kind !== 'admitted') throw new Error('expected an admission');
+        expect(await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'k', fingerprint: 'fp-b' })).toEqual({ kind: 'reused' });
+        await limiter.completeIdempotent(first.ticket, storedResponse);
+        expect(await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'k', fingerprint: 'fp-b' })).toEqual({ kind: 'reused' });
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 4 });
+      });
+    });
+
+    it('admits exactly one of concurrent requests with one key; the others find it in flight', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const subject = fresh('idempotent-concurrent');
         const policies = windows(['hour', 50]);
         const decisions = await Promise.all(
-          Array.from({ length: 20 }, () => limiter.consume(request(policies, 1, subject, 'retry-me'))),
+          Array.from({ length: 20 }, () => limiter.consumeIdempotent(request(policies, 1, subject), { key: 'retry-me', fingerprint: 'fp' })),
         );
-        expect(decisions.every((d) => d.allowed)).toBe(true);
-        expect(decisions.filter((d) => d.allowed && !d.replayed)).toHaveLength(1);
-        const after = await limiter.consume(request(policies, 1, subject));
-        expect(remainingOf(after)).toEqual({ hour: 48 });
+        expect(decisions.filter((d) => d.kind === 'admitted')).toHaveLength(1);
+        expect(decisions.filter((d) => d.kind === 'in-flight')).toHaveLength(19);
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 49 });
       });
     });
 
-    it('does not remember denials under an idempotency key', async () => {
+    it('releases a key so it can be used again, and ignores a stale ticket', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('idempotent-release');
+        const policies = windows(['hour', 5]);
+        const claim = { key: 'k', fingerprint: 'fp' };
+        const first = await limiter.consumeIdempotent(request(policies, 1, subject), claim);
+        if (first.kind !== 'admitted') throw new Error('expected an admission');
+        await limiter.releaseIdempotent(first.ticket);
+        // Released, the key is free for any request; this one is charged afresh.
+        const second = await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'k', fingerprint: 'fp-2' });
+        if (second.kind !== 'admitted') throw new Error('expected an admission');
+        expect(remainingOf(second.admission)).toEqual({ hour: 3 });
+        expect(second.ticket.attempt).not.toBe(first.ticket.attempt);
+        // The first attempt's ticket no longer settles the key.
+        await limiter.completeIdempotent(first.ticket, storedResponse);
+        await limiter.releaseIdempotent(first.ticket);
+        expect(await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'k', fingerprint: 'fp-2' })).toEqual({ kind: 'in-flight' });
+        // A completed record is no longer released by its ticket.
+        await limiter.completeIdempotent(second.ticket, storedResponse);
+        await limiter.releaseIdempotent(second.ticket);
+        expect(await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'k', fingerprint: 'fp-2' })).toEqual({ kind: 'replay', response: storedResponse });
+      });
+    });
+
+    it('leaves no record for a denial under a key', async () => {
       await withLimiter(MID_MONTH, async (limiter, clock) => {
         const subject = fresh('idempotent-denied');
         const policies = windows(['minute', 1]);
         await limiter.consume(request(policies, 1, subject));
-        expect((await limiter.consume(request(policies, 1, subject, 'k'))).allowed).toBe(false);
+        const denied = await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'k', fingerprint: 'fp' });
+        expect(denied).toMatchObject({ kind: 'denied', denial: { allowed: false, violated: ['minute'] } });
         clock.advance(60_000);
-        const retried = await limiter.consume(request(policies, 1, subject, 'k'));
-        expect(retried).toMatchObject({ allowed: true, replayed: false });
+        const retried = await limiter.consumeIdempotent(request(policies, 1, subject), { key: 'k', fingerprint: 'fp' });
+        expect(retried.kind).toBe('admitted');
+      });
+    });
+
+    it('keeps Idempotency-Key records for a plan with no policy', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('idempotent-unlimited');
+        const first = await limiter.consumeIdempotent(request([], 1, subject), { key: 'k', fingerprint: 'fp' });
+        if (first.kind !== 'admitted') throw new Error('expected an admission');
+        expect(first.admission).toEqual({ allowed: true, policies: [] });
+        expect(await limiter.consumeIdempotent(request([], 1, subject), { key: 'k', fingerprint: 'fp' })).toEqual({ kind: 'in-flight' });
+        await limiter.completeIdempotent(first.ticket, { status: 204, headers: [], body: Buffer.alloc(0) });
+        expect(await limiter.consumeIdempotent(request([], 1, subject), { key: 'k', fingerprint: 'fp' })).toEqual({
+          kind: 'replay',
+          response: { status: 204, headers: [], body: Buffer.alloc(0) },
+        });
       });
     });
 

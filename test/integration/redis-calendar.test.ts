@@ -74,7 +74,7 @@ describe('consume.lua calendar periods match src/core/calendar.ts', () => {
     const decision = await runConsumeScript(
       client,
       { subject: 'calendar', policies, cost: 1 },
-      { keyPrefix, idempotencyTtlMs: 1_000, nowOverrideMs: nowMs },
+      { keyPrefix, inFlightTtlMs: 1_000, nowOverrideMs: nowMs },
     );
     if (!decision.allowed || decision.receipt === undefined) throw new Error('expected a charge');
     const starts = decision.receipt.charges.map((charge) => charge.periodStartMs);

@@ -44,10 +44,15 @@ describe('RedisLimiter on a 3-primary Redis Cluster', () => {
     const limiter = new RedisLimiter({ client, keyPrefix, nowForTesting: () => Date.UTC(2026, 5, 15, 10, 30) });
     const policies = [windowPolicy('minute', 5), windowPolicy('hour', 50), quotaPolicy('search', 'month', 500)];
     const subjects = Array.from({ length: 24 }, (_, i) => `spread-${i}{x}`);
+    const stored = { status: 201, headers: [['x-order', 'o-1']] as const, body: Buffer.from([0, 255, 10]) };
     for (const subject of subjects) {
-      const decision = await limiter.consume({ subject, policies, cost: 1, idempotencyKey: 'same' });
-      expect(decision.allowed).toBe(true);
-      if (decision.allowed && decision.receipt !== undefined) await limiter.refund(decision.receipt);
+      const request = { subject, policies, cost: 1 };
+      const decision = await limiter.consumeIdempotent(request, { key: 'same', fingerprint: 'f1' });
+      if (decision.kind !== 'admitted') throw new Error(`expected an admission, got ${decision.kind}`);
+      if (decision.admission.receipt !== undefined) await limiter.refund(decision.admission.receipt);
+      // The settle script and the replay's Buffer reply work on a cluster too.
+      await limiter.completeIdempotent(decision.ticket, stored);
+      expect(await limiter.consumeIdempotent(request, { key: 'same', fingerprint: 'f1' })).toEqual({ kind: 'replay', response: stored });
     }
     const keys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.includes(':{spread-'));
     expect(keys).toHaveLength(subjects.length * 4);

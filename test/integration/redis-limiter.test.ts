@@ -36,11 +36,12 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
     const subject = `tagged-${Math.random().toString(36).slice(2)}`;
     const limiter = new RedisLimiter({ client, keyPrefix, nowForTesting: () => MID_MONTH });
     const policies = [windowPolicy('hour', 10), windowPolicy('day', 10), quotaPolicy('search', 'month', 10)];
-    await limiter.consume({ subject, policies, cost: 1, idempotencyKey: 'order-7' });
+    const admitted = await limiter.consumeIdempotent({ subject, policies, cost: 1 }, { key: 'order-7', fingerprint: 'f' });
+    if (admitted.kind !== 'admitted') throw new Error('expected an admission');
 
     const keys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.includes(subject)).sort();
-    expect(keys.map((key) => key.replace(/:idem:[0-9a-f]{64}$/, ':idem:<sha256>'))).toEqual([
-      `${keyPrefix}:v1:{${subject}}:idem:<sha256>`,
+    expect(keys.map((key) => key.replace(/:idem2:[0-9a-f]{64}$/, ':idem2:<sha256>'))).toEqual([
+      `${keyPrefix}:v1:{${subject}}:idem2:<sha256>`,
       `${keyPrefix}:v1:{${subject}}:q:search:month`,
       `${keyPrefix}:v1:{${subject}}:w:day`,
       `${keyPrefix}:v1:{${subject}}:w:hour`,
@@ -50,10 +51,11 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
       'w:hour': 30 * 60_000 + graceMs,
       'w:day': 13.5 * 3_600_000 + graceMs,
       'q:search:month': (15 * 24 + 13.5) * 3_600_000 + graceMs,
-      idem: 24 * 3_600_000,
+      // In flight: idempotency.in_flight_ttl_ms.
+      idem: 120_000,
     };
     for (const key of keys) {
-      const suffix = key.includes(':idem:') ? 'idem' : key.slice(key.indexOf('}:') + 2);
+      const suffix = key.includes(':idem2:') ? 'idem' : key.slice(key.indexOf('}:') + 2);
       const ttlMs = await client.pttl(key);
       // Set from the injected time, then counting down on the real clock since.
       expect(ttlMs, key).toBeLessThanOrEqual(expectedTtlMs[suffix]!);
@@ -63,6 +65,12 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
       p: String(Date.UTC(2026, 5, 15, 10) / 1000),
       n: '1',
     });
+    // Completed, the record is kept for idempotency.ttl_ms.
+    const record = keys.find((key) => key.includes(':idem2:'))!;
+    expect(await client.hgetall(record)).toEqual({ f: 'f', a: admitted.ticket.attempt });
+    await limiter.completeIdempotent(admitted.ticket, { status: 200, headers: [], body: Buffer.from('done') });
+    expect(await client.pttl(record)).toBeGreaterThan(24 * 3_600_000 - 10_000);
+    expect(await client.hgetall(record)).toEqual({ f: 'f', a: admitted.ticket.attempt, s: '200', h: '[]', b: 'done' });
   });
 
   it('takes the time from Redis TIME when no test time is injected', async () => {
@@ -117,9 +125,13 @@ describe('RedisLimiter on a dedicated redis-server', () => {
     await server?.stop();
   });
 
-  it('sends exactly one command (EVALSHA) per consume, allowed, denied or replayed', async () => {
+  it('sends exactly one command (EVALSHA) per consume, with or without an Idempotency-Key, whatever the answer', async () => {
     // The first call on a connection is an EVAL that loads the script.
     await limiter.consume({ subject: 'warm-up', policies, cost: 1 });
+    const counted = { subject: 'counted', policies: [windowPolicy('minute', 20)], cost: 1 };
+    const done = await limiter.consumeIdempotent(counted, { key: 'done', fingerprint: 'f' });
+    if (done.kind !== 'admitted') throw new Error('expected an admission');
+    await limiter.completeIdempotent(done.ticket, { status: 200, headers: [], body: Buffer.from('ok') });
     const sent: string[] = [];
     const onStart = (message: unknown) => {
       const context = message as CommandTraceContext;
@@ -130,14 +142,21 @@ describe('RedisLimiter on a dedicated redis-server', () => {
     const outcomes: string[] = [];
     try {
       for (let i = 0; i < 50; i++) {
-        const decision = await limiter.consume({ subject: 'counted', policies, cost: 1, idempotencyKey: `r-${i % 45}` });
-        outcomes.push(decision.allowed ? (decision.replayed ? 'replayed' : 'allowed') : 'denied');
+        if (i % 2 === 0) {
+          const decision = await limiter.consume(counted);
+          outcomes.push(decision.allowed ? 'allowed' : 'denied');
+        } else {
+          // Keys: `done` (replay, or reused under another fingerprint), fresh ones, and repeats of them in flight.
+          const key = i % 5 === 1 ? 'done' : `r-${i % 9}`;
+          const decision = await limiter.consumeIdempotent(counted, { key, fingerprint: i % 10 === 3 ? 'other' : 'f' });
+          outcomes.push(decision.kind);
+        }
       }
     } finally {
       unsubscribe('tracing:ioredis:command:start', onStart);
     }
     const after = commandCalls(await redisCli(server.port, 'INFO', 'commandstats'));
-    expect(new Set(outcomes)).toEqual(new Set(['allowed', 'denied', 'replayed']));
+    expect(new Set(outcomes)).toEqual(new Set(['allowed', 'denied', 'admitted', 'replay', 'in-flight', 'reused']));
     expect(sent).toEqual(Array.from({ length: 50 }, () => 'evalsha'));
     expect((after.evalsha ?? 0) - (before.evalsha ?? 0)).toBe(50);
     expect((after.eval ?? 0) - (before.eval ?? 0)).toBe(0);

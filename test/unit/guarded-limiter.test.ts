@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../../src/core/decision.js';
+import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../../src/core/idempotency.js';
 import { type Policy, windowPolicy } from '../../src/core/policy.js';
 import { CircuitBreaker } from '../../src/limiter/circuit-breaker.js';
 import { GuardedLimiter } from '../../src/limiter/guarded-limiter.js';
@@ -17,6 +18,18 @@ class SwitchableStore implements Limiter {
   consume(request: ConsumeRequest): Promise<Decision> {
     this.calls++;
     return this.down ? Promise.reject(new Error('store down')) : this.inner.consume(request);
+  }
+  consumeIdempotent(request: ConsumeRequest, claim: IdempotencyClaim): Promise<IdempotentDecision> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.consumeIdempotent(request, claim);
+  }
+  completeIdempotent(ticket: IdempotencyTicket, response: StoredResponse): Promise<void> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.completeIdempotent(ticket, response);
+  }
+  releaseIdempotent(ticket: IdempotencyTicket): Promise<void> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.releaseIdempotent(ticket);
   }
   refund(receipt: ChargeReceipt): Promise<void> {
     this.calls++;
@@ -104,12 +117,39 @@ describe('GuardedLimiter', () => {
     expect(local).toMatchObject({ kind: 'local-deny', decision: { allowed: false, violated: ['hour'] } });
     expect(store.calls).toBe(callsBefore);
     expect(await metricValue(metrics, 'quotagate_decisions_total', { reason: 'local-deny' })).toBe(1);
-    // Idempotent retries still reach the store: only it knows whether they are replays.
-    await guard.decide({ ...request(), idempotencyKey: 'k' }, 'closed');
-    expect(store.calls).toBe(callsBefore + 1);
     guard.forget('s');
     await guard.decide(request(), 'closed');
-    expect(store.calls).toBe(callsBefore + 2);
+    expect(store.calls).toBe(callsBefore + 1);
+  });
+
+  it('answers an exhausted subject from the local deny cache also when its requests carry fresh Idempotency-Keys', async () => {
+    const { store, guard } = setup();
+    for (let i = 0; i < 3; i++) await guard.decide(request(), 'closed');
+    const callsBefore = store.calls;
+    for (let i = 0; i < 20; i++) {
+      const outcome = await guard.decideIdempotent(request(), { key: `fresh-${i}`, fingerprint: 'f' }, 'closed');
+      expect(outcome).toMatchObject({ kind: 'local-deny', decision: { allowed: false, violated: ['hour'] } });
+    }
+    expect(store.calls).toBe(callsBefore);
+  });
+
+  it('settles an Idempotency-Key through the breaker and never throws when the store is down', async () => {
+    const { store, guard, metrics } = setup();
+    const admitted = await guard.decideIdempotent(request('t'), { key: 'k', fingerprint: 'f' }, 'closed');
+    if (admitted.kind !== 'idempotent' || admitted.decision.kind !== 'admitted') throw new Error('expected an admission');
+    store.down = true;
+    await guard.settleIdempotent(admitted.decision.ticket, undefined);
+    expect(await metricValue(metrics, 'quotagate_store_errors_total', { kind: 'connection' })).toBe(1);
+    store.down = false;
+    // Still in flight: the failed release changed nothing.
+    expect(await guard.decideIdempotent(request('t'), { key: 'k', fingerprint: 'f' }, 'closed')).toEqual({
+      kind: 'idempotent',
+      decision: { kind: 'in-flight' },
+    });
+    await guard.settleIdempotent(admitted.decision.ticket, undefined);
+    const retried = await guard.decideIdempotent(request('t'), { key: 'k', fingerprint: 'f' }, 'closed');
+    expect(retried).toMatchObject({ kind: 'idempotent', decision: { kind: 'admitted' } });
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { reason: 'idempotency-in-flight' })).toBe(1);
   });
 
   it('counts local deny cache checks as hits and misses, and none when the cache is off', async () => {
