@@ -33,6 +33,13 @@ describe('parseConfigText', () => {
         request_timeout_ms: 300_000,
       },
       headers: { reset_format: 'delta-seconds' },
+      idempotency: {
+        max_body_bytes: 1_048_576,
+        max_response_bytes: 1_048_576,
+        ttl_ms: 86_400_000,
+        in_flight_ttl_ms: 120_000,
+        memory: { max_bytes: 268_435_456, subject_max_bytes: 16_777_216 },
+      },
       postgres: { data_dir: './data', max_connections: 10, statement_timeout_ms: 5_000, connect_timeout_ms: 5_000 },
       auth: {
         api_keys: {
@@ -56,7 +63,8 @@ describe('parseConfigText', () => {
         },
       },
       routes: [
-        { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', forward_token: true, cost: 1, on_store_error: 'closed', hide_headers: false, refund_on: [] },
+        { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', forward_token: true, cost: 1, on_store_error: 'closed', hide_headers: false, refund_on: [],
+          idempotency_methods: ['POST', 'PATCH'] },
       ],
       plans: { free: { limits: {}, quotas: {}, quota_status: 429 } },
       usage: { flush_interval_ms: 5_000 },

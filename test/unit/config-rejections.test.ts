@@ -91,6 +91,16 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
   { rule: 'a negative limit', file: 'negative-limit.yaml', problem: 'plans.free.limits.minute: must be at least 1' },
   { rule: 'a limit above 10^12 (only the schema bound, not the safe-integer one)', file: 'huge-limit.yaml', problem: 'plans.free.limits.month: must be at most 1000000000000' },
   { rule: 'a shorter window allowing more than a longer one', file: 'limit-order.yaml', problem: 'plans.free.limits.minute: 100 exceeds the hour limit of 60' },
+  {
+    rule: "a subject's share of idempotency records over the total",
+    file: 'idempotency-share-over-total.yaml',
+    problem: 'idempotency.memory.subject_max_bytes: 2000000 exceeds memory.max_bytes (1000000)',
+  },
+  {
+    rule: 'an unknown method among idempotency_methods',
+    file: 'bad-idempotency-methods.yaml',
+    problem: 'routes[0].idempotency_methods[1]: expected one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"',
+  },
   { rule: 'a plan name that breaks the name pattern', file: 'bad-plan-name.yaml', problem: `plans.Pro: invalid name: ${NAME_RULE}` },
   { rule: 'an upgrade URL that is not a URL', file: 'bad-upgrade-url.yaml', problem: 'plans.free.upgrade_url: expected a URL' },
   { rule: 'a max_keys below 1', file: 'bad-max-keys.yaml', problem: 'plans.free.max_keys: must be at least 1' },
