@@ -58,17 +58,9 @@ export class GuardedLimiter {
   }
 
   async decide(request: ConsumeRequest, onStoreError: StoreFailurePolicy): Promise<LimitOutcome> {
-    const { breaker, denyCache, metrics, storeName } = this.options;
-    const known = denyCache.check(request.subject, request.policies);
-    if (denyCache.enabled) metrics.localDenyLookups.inc({ result: known === undefined ? 'miss' : 'hit' });
-    if (known !== undefined) {
-      metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
-      return { kind: 'local-deny', decision: known };
-    }
-    if (!breaker.allowCall()) {
-      metrics.storeErrors.inc({ store: storeName, kind: 'circuit_open' });
-      return this.failure(onStoreError);
-    }
+    const { denyCache, metrics } = this.options;
+    const settled = this.settledWithoutStore(request, onStoreError);
+    if (settled !== undefined) return settled;
     const startMs = performance.now();
     let decision: Decision;
     try {
@@ -99,17 +91,9 @@ export class GuardedLimiter {
     claim: IdempotencyClaim,
     onStoreError: StoreFailurePolicy,
   ): Promise<IdempotentLimitOutcome> {
-    const { breaker, denyCache, metrics, storeName } = this.options;
-    const known = denyCache.check(request.subject, request.policies);
-    if (denyCache.enabled) metrics.localDenyLookups.inc({ result: known === undefined ? 'miss' : 'hit' });
-    if (known !== undefined) {
-      metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
-      return { kind: 'local-deny', decision: known };
-    }
-    if (!breaker.allowCall()) {
-      metrics.storeErrors.inc({ store: storeName, kind: 'circuit_open' });
-      return this.failure(onStoreError);
-    }
+    const { denyCache, metrics } = this.options;
+    const settled = this.settledWithoutStore(request, onStoreError);
+    if (settled !== undefined) return settled;
     const startMs = performance.now();
     let decision: IdempotentDecision;
     try {
@@ -208,6 +192,26 @@ export class GuardedLimiter {
 
   close(): Promise<void> {
     return this.options.limiter.close();
+  }
+
+  /**
+   * The answer that needs no store call, if there is one: a local denial for
+   * a subject known to be exhausted, or the failure policy while the circuit
+   * is open.
+   */
+  private settledWithoutStore(request: ConsumeRequest, onStoreError: StoreFailurePolicy): Exclude<LimitOutcome, { readonly kind: 'decided' }> | undefined {
+    const { breaker, denyCache, metrics, storeName } = this.options;
+    const known = denyCache.check(request.subject, request.policies);
+    if (denyCache.enabled) metrics.localDenyLookups.inc({ result: known === undefined ? 'miss' : 'hit' });
+    if (known !== undefined) {
+      metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
+      return { kind: 'local-deny', decision: known };
+    }
+    if (!breaker.allowCall()) {
+      metrics.storeErrors.inc({ store: storeName, kind: 'circuit_open' });
+      return this.failure(onStoreError);
+    }
+    return undefined;
   }
 
   private recordSuccess(startMs: number): void {
