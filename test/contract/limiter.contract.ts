@@ -242,6 +242,27 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
       });
     });
 
+    it('charges meters with an admission under an Idempotency-Key, not with its repeats, and refunds them with the charge', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('idempotent-meter');
+        const policies = windows(['hour', 5]);
+        const meters = metersBesides(policies);
+        const claim = { key: 'metered', fingerprint: 'fp' };
+        const first = await limiter.consumeIdempotent({ subject, policies, meters, cost: 2 }, claim);
+        if (first.kind !== 'admitted') throw new Error(`expected an admission, got ${first.kind}`);
+        expect(first.admission.policies.map((state) => state.name)).toEqual(['hour']);
+        expect(first.admission.receipt?.charges.map((charge) => charge.counterId)).toEqual(['w:hour', 'w:day', 'w:month']);
+        expect(await limiter.consumeIdempotent({ subject, policies, meters, cost: 2 }, claim)).toEqual({ kind: 'in-flight' });
+        await limiter.completeIdempotent(first.ticket, storedResponse);
+        expect(await limiter.consumeIdempotent({ subject, policies, meters, cost: 2 }, claim)).toEqual({ kind: 'replay', response: storedResponse });
+        expect(await limiter.consumeIdempotent({ subject, policies, meters, cost: 2 }, { ...claim, fingerprint: 'other' })).toEqual({ kind: 'reused' });
+        const counted = windows(['hour', 100], ['day', 100], ['month', 100]);
+        expect(statesRemaining(await limiter.peek({ subject, policies: counted }))).toEqual({ hour: 98, day: 98, month: 98 });
+        await limiter.refund(first.admission.receipt!);
+        expect(statesRemaining(await limiter.peek({ subject, policies: counted }))).toEqual({ hour: 100, day: 100, month: 100 });
+      });
+    });
+
     it('refuses a key held by a request with another fingerprint, in flight or completed, charging nothing', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const subject = fresh('idempotent-reused');

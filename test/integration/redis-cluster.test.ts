@@ -77,7 +77,12 @@ describe('RedisLimiter on a 3-primary Redis Cluster', () => {
       const nowForTesting = () => Date.UTC(2026, 5, 15, 10, 30);
       const charging = new RedisLimiter({ client, keyPrefix, ledger, nowForTesting });
       const subjects = Array.from({ length: 24 }, (_, i) => `indexed-${i}`);
-      for (const subject of subjects) expect((await charging.consume({ subject, policies: [windowPolicy('hour', 50)], cost: 2 })).allowed).toBe(true);
+      for (const [i, subject] of subjects.entries()) {
+        const request = { subject, policies: [windowPolicy('hour', 50)], cost: 2 };
+        // Every other one under an Idempotency-Key: its record is the call's last key, after the index.
+        if (i % 2 === 0) expect((await charging.consume(request)).allowed).toBe(true);
+        else expect((await charging.consumeIdempotent(request, { key: `k-${i}`, fingerprint: 'f' })).kind).toBe('admitted');
+      }
       // The index keys share each subject's slot (consume.lua wrote both in one call), across several primaries.
       const indexKeys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.endsWith(':dirty-index'));
       const slotsOfSubjects = new Set(subjects.map((subject) => clusterSlotOf(`{${subject}}`)));

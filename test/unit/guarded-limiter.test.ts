@@ -149,7 +149,22 @@ describe('GuardedLimiter', () => {
     await guard.settleIdempotent(admitted.decision.ticket, undefined);
     const retried = await guard.decideIdempotent(request('t'), { key: 'k', fingerprint: 'f' }, 'closed');
     expect(retried).toMatchObject({ kind: 'idempotent', decision: { kind: 'admitted' } });
-    expect(await metricValue(metrics, 'quotagate_decisions_total', { reason: 'idempotency-in-flight' })).toBe(1);
+    expect(await metricValue(metrics, 'quotagate_decisions_total', { outcome: 'idempotency', reason: 'idempotency-in-flight' })).toBe(1);
+  });
+
+  it('counts answers from an Idempotency-Key record under their own outcome, neither allowed nor denied', async () => {
+    const { guard, metrics } = setup();
+    const admitted = await guard.decideIdempotent(request('r'), { key: 'k', fingerprint: 'f' }, 'closed');
+    if (admitted.kind !== 'idempotent' || admitted.decision.kind !== 'admitted') throw new Error('expected an admission');
+    await guard.settleIdempotent(admitted.decision.ticket, { status: 200, headers: [], body: Buffer.from('ok') });
+    expect((await guard.decideIdempotent(request('r'), { key: 'k', fingerprint: 'f' }, 'closed')).kind).toBe('idempotent');
+    await guard.decideIdempotent(request('r'), { key: 'k', fingerprint: 'other' }, 'closed');
+    const decisions = await metrics.decisions.get();
+    expect(Object.fromEntries(decisions.values.map((v) => [`${v.labels.outcome}/${v.labels.reason}`, v.value]))).toEqual({
+      'allowed/allowed': 1,
+      'idempotency/idempotency-replayed': 1,
+      'idempotency/idempotency-reused': 1,
+    });
   });
 
   it('counts local deny cache checks as hits and misses, and none when the cache is off', async () => {
