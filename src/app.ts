@@ -29,6 +29,7 @@ import type { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 import type { ClientAddressResolver } from './proxy/client-address.js';
 import type { Forwarder } from './proxy/forwarder.js';
+import { bodyPaceLimitsOf } from './proxy/body-pace.js';
 
 /** Everything the HTTP apps need, built by main.ts (or a test). */
 export interface AppDeps {
@@ -95,6 +96,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
       resetFormat: config.headers.reset_format,
       clock: deps.clock,
       maxBodyBytes: config.proxy.max_body_bytes,
+      requestBodyPace: bodyPaceLimitsOf(config.proxy),
       idempotency: {
         maxBodyBytes: config.idempotency.max_body_bytes,
         maxResponseBytes: config.idempotency.max_response_bytes,

@@ -44,6 +44,7 @@ import type { GatewayMetrics } from './metrics/metrics.js';
 import { createMetrics, registerDatabaseQueries } from './metrics/metrics.js';
 import { ClientAddressResolver } from './proxy/client-address.js';
 import { Forwarder } from './proxy/forwarder.js';
+import { bodyPaceLimitsOf } from './proxy/body-pace.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import { DatabaseUsageLedger } from './usage/database-ledger.js';
 import { LedgerFlusher } from './usage/ledger-flusher.js';
@@ -107,7 +108,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     const forwarder = new Forwarder({
       pools: new UpstreamPools(config.upstreams),
       clientAddress,
-      requestBodyPace: { idleTimeoutMs: config.proxy.body_idle_timeout_ms, minBytesPerSecond: config.proxy.body_min_bytes_per_s },
+      requestBodyPace: bodyPaceLimitsOf(config.proxy),
     });
     const apps = buildApp({
       config,

@@ -2,6 +2,8 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { GatewayError } from '../core/errors.js';
 import { type IdempotencyClaim, requestFingerprint, type StoredResponse } from '../core/idempotency.js';
 import { readWholeBody } from '../proxy/body-limit.js';
+import { type BodyPaceLimits, BodyTooSlowError } from '../proxy/body-pace.js';
+import { toGatewayError } from '../proxy/upstream-errors.js';
 import { type ProxyContext, requestHeader } from './context.js';
 
 /** Longest accepted Idempotency-Key, in characters. */
@@ -30,9 +32,16 @@ export interface IdempotentRequest {
  * Checks the key, reads the body (at most `maxBodyBytes`) and fingerprints
  * the request: method, route, path and query as forwarded, body digest.
  *
- * @throws GatewayError `idempotency_key_invalid` (400), `payload_too_large` (413).
+ * @param pace `proxy.body_idle_timeout_ms` and `proxy.body_min_bytes_per_s`.
+ * @throws GatewayError `idempotency_key_invalid` (400), `payload_too_large` (413),
+ *   `request_timeout` (408, the body stalled or trickled).
  */
-export async function readIdempotentRequest(c: ProxyContext, key: string, maxBodyBytes: number): Promise<IdempotentRequest> {
+export async function readIdempotentRequest(
+  c: ProxyContext,
+  key: string,
+  maxBodyBytes: number,
+  pace: BodyPaceLimits,
+): Promise<IdempotentRequest> {
   if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !VISIBLE_ASCII.test(key)) {
     throw new GatewayError(
       'idempotency_key_invalid',
@@ -41,7 +50,13 @@ export async function readIdempotentRequest(c: ProxyContext, key: string, maxBod
   }
   const incoming = c.env?.incoming;
   if (incoming === undefined) throw new Error('reading the body needs the node request (serve the app with @hono/node-server)');
-  const body = await readWholeBody(incoming, maxBodyBytes);
+  let body: Buffer;
+  try {
+    body = await readWholeBody(incoming, maxBodyBytes, pace);
+  } catch (error) {
+    // A stalled or trickling body: 408 request_timeout, as when it streams upstream.
+    throw error instanceof BodyTooSlowError ? toGatewayError(error, true) : error;
+  }
   const fingerprint = requestFingerprint({
     method: c.req.method,
     route: c.get('route').config.name,

@@ -117,18 +117,35 @@ export function payloadTooLarge(maxBodyBytes: number): GatewayError {
  * `maxBodyBytes` (a declared `Content-Length` over it is refused before a
  * byte is read). For bodies that must be known before the request is
  * decided (an Idempotency-Key's fingerprint); everything else streams.
+ * With `pace`, the body is held to it as a streamed one is (see
+ * {@link BodyPace}; the gateway reads as fast as the client sends, so there
+ * is no backpressure to discount).
  *
  * @throws GatewayError `payload_too_large` (413, `Connection: close`: the
- *   rest is left unread), or `bad_request` when the client cut the body off.
+ *   rest is left unread), or `bad_request` when the client cut the body off;
+ *   BodyTooSlowError when it stalled or trickled (the rest is left unread).
  */
-export function readWholeBody(incoming: IncomingMessage, maxBodyBytes: number): Promise<Buffer> {
+export function readWholeBody(incoming: IncomingMessage, maxBodyBytes: number, pace?: BodyPaceLimits): Promise<Buffer> {
   const { headers } = incoming;
   if (!hasRequestBody(headers)) return Promise.resolve(Buffer.alloc(0));
   assertBodyWithinLimit(headers, maxBodyBytes);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
+    const watch =
+      pace === undefined
+        ? undefined
+        : new BodyPace(
+            pace,
+            (error) => {
+              cleanUp();
+              incoming.pause();
+              reject(error);
+            },
+            () => false,
+          );
     const cleanUp = (): void => {
+      watch?.stop();
       incoming.removeListener('data', onData);
       incoming.removeListener('end', onEnd);
       incoming.removeListener('close', onClose);
@@ -136,6 +153,7 @@ export function readWholeBody(incoming: IncomingMessage, maxBodyBytes: number): 
     };
     const onData = (chunk: Buffer): void => {
       bytes += chunk.length;
+      watch?.received(chunk.length);
       if (bytes > maxBodyBytes) {
         cleanUp();
         incoming.pause();

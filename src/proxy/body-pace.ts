@@ -6,6 +6,11 @@ export interface BodyPaceLimits {
   readonly minBytesPerSecond: number;
 }
 
+/** The pace limits of `proxy.body_idle_timeout_ms` and `proxy.body_min_bytes_per_s`. */
+export function bodyPaceLimitsOf(proxy: { readonly body_idle_timeout_ms: number; readonly body_min_bytes_per_s: number }): BodyPaceLimits {
+  return { idleTimeoutMs: proxy.body_idle_timeout_ms, minBytesPerSecond: proxy.body_min_bytes_per_s };
+}
+
 /** The error a request body fails with when it stalls or trickles (408 `request_timeout`). */
 export class BodyTooSlowError extends Error {
   constructor(

@@ -175,6 +175,30 @@ describe('client resources (memory store)', () => {
       expect(await settledInFlight(gw!)).toBe(0);
     });
 
+    it('holds the body of a request with an Idempotency-Key, read before the limit call, to the same pace: 408, nothing charged or forwarded', async () => {
+      const { proxyUrl } = await start({ proxy: '  headers_timeout_ms: 2000\n  body_idle_timeout_ms: 200\n  body_min_bytes_per_s: 0' });
+      const client = await openRawClient(proxyUrl);
+      await client.send(
+        `POST /upload/a HTTP/1.1\r\nHost: gw\r\nX-API-Key: ${TEST_KEY}\r\nIdempotency-Key: stalled\r\nContent-Length: 100\r\n\r\n` + 'x'.repeat(40),
+      );
+      const received = await within(client.closed, WAIT_MS, 'the stalled idempotent upload to be answered');
+      expect(statusLines(received)).toEqual(['HTTP/1.1 408 Request Timeout']);
+      expect(received).toContain('"code":"request_timeout"');
+      expect(uploads.requests).toHaveLength(0);
+
+      // The key was never taken and nothing was charged: the whole request goes through with it.
+      const next = await request(`${proxyUrl}/upload/a`, {
+        method: 'POST',
+        headers: { 'x-api-key': TEST_KEY, 'idempotency-key': 'stalled' },
+        body: 'x'.repeat(100),
+      });
+      expect(next.statusCode).toBe(200);
+      expect(next.headers['x-ratelimit-remaining-minute']).toBe('999');
+      await next.body.text();
+      expect(uploads.requests.map((r) => r.body.length)).toEqual([100]);
+      expect(await settledInFlight(gw!)).toBe(0);
+    });
+
     it('answers 408 to a body that keeps trickling below body_min_bytes_per_s, though no pause reaches the idle timeout', async () => {
       const { proxyUrl } = await start({
         proxy: '  headers_timeout_ms: 2000\n  body_idle_timeout_ms: 300\n  body_min_bytes_per_s: 100',

@@ -8,6 +8,7 @@ import { type HeaderPair, type ResetFormat, rateLimitHeaders } from '../../core/
 import type { IdempotencyTicket } from '../../core/idempotency.js';
 import type { Policy } from '../../core/policy.js';
 import type { GuardedLimiter, LimitOutcome } from '../../limiter/guarded-limiter.js';
+import type { BodyPaceLimits } from '../../proxy/body-pace.js';
 import { ResponseCapture } from '../../proxy/response-capture.js';
 import type { ProxyContext, ProxyEnv } from '../context.js';
 import { idempotencyKeyOf, keyInUse, keyReused, readIdempotentRequest, replayStoredResponse } from '../idempotent-request.js';
@@ -19,6 +20,8 @@ export interface LimitOptions {
   readonly clock: Clock;
   /** `proxy.max_body_bytes`: a route's `max_body_bytes` overrides it. */
   readonly maxBodyBytes: number;
+  /** How fast the body of a request with an Idempotency-Key must arrive while it is read (`proxy.body_*`). */
+  readonly requestBodyPace: BodyPaceLimits;
   /** `idempotency.max_body_bytes` and `idempotency.max_response_bytes`. */
   readonly idempotency: { readonly maxBodyBytes: number; readonly maxResponseBytes: number };
 }
@@ -114,7 +117,7 @@ async function limitIdempotent(
 ): Promise<void | Response> {
   const route = c.get('route');
   const maxBodyBytes = Math.min(route.config.max_body_bytes ?? options.maxBodyBytes, options.idempotency.maxBodyBytes);
-  const { claim, body } = await readIdempotentRequest(c, key, maxBodyBytes);
+  const { claim, body } = await readIdempotentRequest(c, key, maxBodyBytes, options.requestBodyPace);
   const outcome = await options.limiter.decideIdempotent(
     { subject: c.get('identity').subject, policies, meters: plan.meters, cost: route.config.cost },
     claim,
