@@ -323,6 +323,9 @@ async function buildGuardedLimiter(
       keyPrefix: store.redis.key_prefix,
       ownsClient: true,
       idempotency: idempotencyTimes,
+      commandTimeoutMs: store.redis.command_timeout_ms,
+      connectTimeoutMs: store.redis.connect_timeout_ms,
+      onLostCharge: (outcome) => metrics.lostCharges.inc({ result: outcome }),
       ...(ledger === undefined ? {} : { ledger }),
     });
     probe = new RedisReadinessProbe({
@@ -420,7 +423,8 @@ function readinessReporter(
  * until the client, which reconnects by itself, is ready.
  */
 async function connectRedisClient(redis: RedisStoreConfig, logger: Logger, metrics: GatewayMetrics): Promise<RedisClient> {
-  const client = createRedisClient(redis);
+  // The limiter times each command itself, from when it is sent; the client's own timeout is a backstop.
+  const client = createRedisClient(redis, { commandTimeoutMs: redis.command_timeout_ms + CLIENT_TIMEOUT_BACKSTOP_MS });
   registerNoscriptGauge(metrics.registry, client);
   let lastError = '';
   client.on('error', (error: Error) => {
@@ -437,6 +441,13 @@ async function connectRedisClient(redis: RedisStoreConfig, logger: Logger, metri
   });
   return client;
 }
+
+/**
+ * How much longer than command_timeout_ms the limiter client's own command
+ * timeout is, in ms: it bounds what the client sends by itself (the ready
+ * check of a new connection, which a blackhole would otherwise stall for good).
+ */
+const CLIENT_TIMEOUT_BACKSTOP_MS = 1_000;
 
 type FetchHandler = Parameters<typeof serve>[0]['fetch'];
 

@@ -48,6 +48,14 @@ export class CircuitBreaker {
     if (this.currentState !== 'closed') this.transition('closed');
   }
 
+  /**
+   * The probe ended without saying anything about the store (the gateway's
+   * own queue, say): back to open as it was, so that the next call probes.
+   */
+  abandonProbe(): void {
+    if (this.currentState === 'half-open') this.transition('open');
+  }
+
   recordFailure(): void {
     this.consecutiveFailures += 1;
     if (this.currentState === 'half-open' || this.consecutiveFailures >= this.options.failureThreshold) {

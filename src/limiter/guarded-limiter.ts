@@ -6,6 +6,7 @@ import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { CircuitBreaker, CircuitState } from './circuit-breaker.js';
 import type { ConsumeRequest, Limiter, PeekRequest } from './limiter.js';
 import type { LocalDenyCache } from './local-deny-cache.js';
+import { NotAStoreFault } from './store-call-gate.js';
 
 /** What a route does when the store cannot decide: forward unchecked, or refuse with 503. */
 export type StoreFailurePolicy = 'open' | 'closed';
@@ -220,8 +221,20 @@ export class GuardedLimiter {
     breaker.recordSuccess();
   }
 
+  /**
+   * Counts a failed store call and tells the breaker, unless the failure was
+   * of the gateway's own making (NotAStoreFault: a call that waited too long
+   * in the gateway's queue during a burst, or one lost with a connection
+   * retired after another call's timeout, which was counted): that says
+   * nothing about the store, and must not open the circuit for every subject.
+   */
   private recordFailure(error: unknown): void {
     const { breaker, metrics, storeName, classifyError } = this.options;
+    if (error instanceof NotAStoreFault) {
+      metrics.storeErrors.inc({ store: storeName, kind: error.kind });
+      breaker.abandonProbe();
+      return;
+    }
     metrics.storeErrors.inc({ store: storeName, kind: classifyError?.(error) ?? 'error' });
     breaker.recordFailure();
   }

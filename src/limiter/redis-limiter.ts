@@ -1,12 +1,14 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { periodOf } from '../core/calendar.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import { IDEMPOTENCY_DEFAULTS } from '../config/schema.js';
 import type { Policy } from '../core/policy.js';
 import { Cluster } from 'ioredis';
+import { runUndoChargeScript, type UndoChargeInput } from '../redis/charge-undo.js';
 import { closeRedisClient, type RedisClient } from '../redis/client.js';
 import { clusterSlotOf } from '../redis/cluster-slots.js';
+import { isRedisCommandTimeout, retireRedisConnection } from '../redis/connection-retirement.js';
 import { subjectHashTag } from '../redis/keys.js';
 import type { DirtyUsage, DirtyUsageSource, UsageHistory } from '../core/usage-ledger.js';
 import {
@@ -23,6 +25,8 @@ import { runIdempotentConsumeScript, runSettleIdempotencyScript } from '../redis
 import { clearUsageMarker, readUsageIndex, readUsageMarker, runHydrateScript, scanUsageMarkers } from '../redis/usage-markers.js';
 import { currentPeriodEntries, hydrationSinceMs, SingleFlight } from './hydration.js';
 import { type ConsumeRequest, type IdempotencyTimes, type Limiter, type PeekRequest } from './limiter.js';
+import { type LostChargeOutcome, LostCharges } from './lost-charges.js';
+import { StoreCallGate } from './store-call-gate.js';
 
 export interface RedisLimiterOptions {
   readonly client: RedisClient;
@@ -45,7 +49,50 @@ export interface RedisLimiterOptions {
   readonly ledger?: UsageHistory;
   /** How long Idempotency-Key records live; default the config's defaults. */
   readonly idempotency?: IdempotencyTimes;
+  /**
+   * Longest a sent command may go unanswered, in ms (`command_timeout_ms`),
+   * counted from when it is sent; a timeout retires the connection. Default:
+   * none of the limiter's own, the client's command timeout decides (and
+   * retires the connection just the same).
+   */
+  readonly commandTimeoutMs?: number;
+  /** Longest commands wait for a connection that replaces a retired one, in ms (`connect_timeout_ms`). Default 1,000. */
+  readonly connectTimeoutMs?: number;
+  /** Commands sent and unanswered at once; more wait in the limiter's queue (at most commandTimeoutMs). Default 128. */
+  readonly maxInFlight?: number;
+  /** Told how each lost charge was settled (the `quotagate_lost_charges_total` metric). */
+  readonly onLostCharge?: (outcome: LostChargeOutcome) => void;
 }
+
+/** A consume call whose reply was lost. */
+type LostConsume = UndoChargeInput;
+
+/** A consume request with the request id its call is sent with. */
+type IdentifiedConsume = ConsumeRequest & {
+  readonly requestId: string;
+  /** With an Idempotency-Key: the key and the attempt id its in-flight mark was written under. */
+  readonly idempotency?: { readonly key: string; readonly attempt: string };
+};
+
+/**
+ * What undoing `request`'s call needs: its counters (policies, then meters,
+ * as consume.lua got them), and its Idempotency-Key's in-flight mark.
+ */
+function lostConsumeOf(request: IdentifiedConsume): LostConsume {
+  return {
+    subject: request.subject,
+    requestId: request.requestId,
+    counterIds: [...request.policies, ...(request.meters ?? [])].map((counter) => counter.counterId),
+    ...(request.idempotency === undefined ? {} : { idempotency: request.idempotency }),
+  };
+}
+
+const DEFAULT_MAX_IN_FLIGHT = 512;
+const DEFAULT_CONNECT_TIMEOUT_MS = 1_000;
+/** Without a commandTimeoutMs: the limiter's own deadline, far behind the client's. */
+const UNBOUNDED_COMMAND_TIMEOUT_MS = 60_000;
+/** Lost charges kept for undoing at most (about 100 bytes each). */
+const MAX_LOST_CHARGES = 100_000;
 
 /** consume() tries this often when Redis keeps losing the hydration marker (a FLUSHALL loop). */
 const MAX_HYDRATION_ATTEMPTS = 3;
@@ -60,6 +107,15 @@ const MAX_HYDRATION_ATTEMPTS = 3;
  *
  * Denials resolve; connection errors and timeouts reject, for the caller's
  * failure policy (`on_store_error`) to answer.
+ *
+ * Every command goes through a StoreCallGate: at most `maxInFlight` are sent
+ * at once, each timed from when it is sent, and a timeout retires the
+ * connection (its replies could otherwise be matched to the wrong commands
+ * for good). A consume whose reply was lost may still have charged: it is
+ * undone by its request id (lua/undo-charge.lua) as soon as Redis answers
+ * again, and always before the ledger flusher reads that subject's usage.
+ * So neither a refused request nor a fail-open one forwarded without the
+ * store's answer is ever billed.
  */
 export class RedisLimiter implements Limiter, DirtyUsageSource {
   private readonly client: RedisClient;
@@ -71,6 +127,11 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   private readonly clustered: boolean;
   private readonly hydrations = new SingleFlight();
   private readonly idempotency: IdempotencyTimes;
+  private readonly gate: StoreCallGate;
+  private readonly lostCharges: LostCharges<LostConsume>;
+  /** Request ids are this instance's random token and a sequence number. */
+  private readonly requestIdPrefix = randomBytes(9).toString('base64url');
+  private requestSequence = 0;
 
   constructor(options: RedisLimiterOptions) {
     this.client = options.client;
@@ -83,15 +144,35 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
       inFlightTtlMs: IDEMPOTENCY_DEFAULTS.in_flight_ttl_ms,
       ttlMs: IDEMPOTENCY_DEFAULTS.ttl_ms,
     };
+    const timeoutMs = options.commandTimeoutMs ?? UNBOUNDED_COMMAND_TIMEOUT_MS;
+    this.gate = new StoreCallGate({
+      timeoutMs,
+      maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+      maxQueueWaitMs: timeoutMs,
+      reconnectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      retireConnection: () => retireRedisConnection(this.client),
+      isTimeout: isRedisCommandTimeout,
+    });
+    this.lostCharges = new LostCharges<LostConsume>({
+      undo: (charge) => this.undoCharge(charge),
+      maxPending: MAX_LOST_CHARGES,
+      ...(options.onLostCharge === undefined ? {} : { onOutcome: options.onLostCharge }),
+    });
+    this.client.on('ready', this.onClientReady);
+    this.client.on('error', this.onClientError);
     registerScripts(this.client);
   }
+
+  private readonly onClientReady = (): void => this.gate.connectionReady();
+  private readonly onClientError = (): void => this.gate.connectionFailed();
 
   async consume(request: ConsumeRequest): Promise<Decision> {
     // Nothing to count: no need to ask Redis.
     if (request.policies.length === 0 && (request.meters?.length ?? 0) === 0) return { allowed: true, policies: [] };
     const options = this.scriptOptions(request.subject);
+    const input = { ...request, requestId: this.nextRequestId() };
     for (let attempt = 1; ; attempt++) {
-      const answer = await runTrackedConsumeScript(this.client, request, options);
+      const answer = await this.send(() => runTrackedConsumeScript(this.client, input, options), input);
       if (answer !== NEEDS_HYDRATION) return answer;
       if (attempt >= MAX_HYDRATION_ATTEMPTS) throw new Error(`subject still not hydrated after ${attempt} attempts`);
       await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
@@ -101,8 +182,9 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   async consumeIdempotent(request: ConsumeRequest, claim: IdempotencyClaim): Promise<IdempotentDecision> {
     const options = this.scriptOptions(request.subject);
     const attempt = randomUUID();
+    const input = { ...request, requestId: this.nextRequestId(), idempotency: { key: claim.key, attempt } };
     for (let tries = 1; ; tries++) {
-      const answer = await runIdempotentConsumeScript(this.client, request, { ...claim, attempt }, options);
+      const answer = await this.send(() => runIdempotentConsumeScript(this.client, input, { ...claim, attempt }, options), input);
       if (answer !== NEEDS_HYDRATION) {
         if (answer.kind !== 'decided') return answer;
         const { decision } = answer;
@@ -115,45 +197,55 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   }
 
   completeIdempotent(ticket: IdempotencyTicket, response: StoredResponse): Promise<void> {
-    return runSettleIdempotencyScript(this.client, this.keyPrefix, ticket, response, this.idempotency.ttlMs);
+    return this.send(() => runSettleIdempotencyScript(this.client, this.keyPrefix, ticket, response, this.idempotency.ttlMs));
   }
 
   releaseIdempotent(ticket: IdempotencyTicket): Promise<void> {
-    return runSettleIdempotencyScript(this.client, this.keyPrefix, ticket, undefined, this.idempotency.ttlMs);
+    return this.send(() => runSettleIdempotencyScript(this.client, this.keyPrefix, ticket, undefined, this.idempotency.ttlMs));
   }
 
   async refund(receipt: ChargeReceipt): Promise<void> {
-    await runRefundScript(this.client, this.keyPrefix, receipt, this.ledger !== undefined);
+    await this.send(() => runRefundScript(this.client, this.keyPrefix, receipt, this.ledger !== undefined));
   }
 
   peek({ subject, policies }: PeekRequest): Promise<PolicyState[]> {
-    return runPeekScript(this.client, this.keyPrefix, subject, policies, this.nowForTesting?.());
+    return this.send(() => runPeekScript(this.client, this.keyPrefix, subject, policies, this.nowForTesting?.()));
   }
 
   reset(subject: string, policies: readonly Policy[]): Promise<void> {
-    return deleteCounters(this.client, this.keyPrefix, subject, policies);
+    return this.send(() => deleteCounters(this.client, this.keyPrefix, subject, policies));
   }
 
   /**
    * Every subject the usage index lists, charged by any instance (a dead one
    * too) and not flushed yet; with `includeLeftovers`, also markers the
-   * index does not list (written before it existed), found by SCAN.
+   * index does not list (written before it existed), found by SCAN. This
+   * instance's lost charges are undone first: the flush that follows must
+   * not copy a count that includes one.
    */
   async dirtySubjects(includeLeftovers: boolean): Promise<string[]> {
+    await this.lostCharges.drain();
     const listed = await readUsageIndex(this.client, this.keyPrefix);
     if (!includeLeftovers) return listed;
     return [...new Set([...listed, ...(await scanUsageMarkers(this.client, this.keyPrefix))])];
   }
 
+  /**
+   * The subject's usage marker. None while a lost charge of the subject is
+   * still to be undone here (its counts may include that charge, and the
+   * ledger only ever raises a count); the index keeps listing the subject,
+   * so the next flush offers it again.
+   */
   async readDirty(subject: string): Promise<DirtyUsage | undefined> {
-    const dirty = await readUsageMarker(this.client, this.keyPrefix, subject);
+    if (this.lostCharges.hasPendingFor(subject)) return undefined;
+    const dirty = await this.send(() => readUsageMarker(this.client, this.keyPrefix, subject));
     // Flushed by another instance, or expired: the index must not keep listing it.
-    if (dirty === undefined) await clearUsageMarker(this.client, this.keyPrefix, subject, '', this.slotOf(subject));
+    if (dirty === undefined) await this.send(() => clearUsageMarker(this.client, this.keyPrefix, subject, '', this.slotOf(subject)));
     return dirty;
   }
 
   clearDirty(dirty: DirtyUsage): Promise<boolean> {
-    return clearUsageMarker(this.client, this.keyPrefix, dirty.subject, dirty.version, this.slotOf(dirty.subject));
+    return this.send(() => clearUsageMarker(this.client, this.keyPrefix, dirty.subject, dirty.version, this.slotOf(dirty.subject)));
   }
 
   /** The Cluster slot of the subject's keys; undefined on one Redis (one usage index). */
@@ -172,6 +264,42 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     };
   }
 
+  /** A new request id: names one consume call's charge record. */
+  private nextRequestId(): string {
+    return `${this.requestIdPrefix}.${(this.requestSequence++).toString(36)}`;
+  }
+
+  /** Lost charges still to be undone. */
+  get lostChargesPending(): number {
+    return this.lostCharges.size;
+  }
+
+  /**
+   * Sends one command through the gate. If it was sent on a ready connection
+   * and then failed, its reply was lost: a `consume` (given) may have charged
+   * and is kept for undoing. Once Redis answers, the lost charges are undone.
+   */
+  private async send<T>(command: () => Promise<T>, consume?: IdentifiedConsume): Promise<T> {
+    let sent = false;
+    let answer: T;
+    try {
+      answer = await this.gate.run(() => {
+        sent = this.client.status === 'ready';
+        return command();
+      });
+    } catch (error) {
+      if (sent && consume !== undefined) this.lostCharges.add(lostConsumeOf(consume));
+      throw error;
+    }
+    if (this.lostCharges.size > 0) void this.lostCharges.drain();
+    return answer;
+  }
+
+  /** One lost consume undone by its request id (with a ledger, its usage marker is lowered too). */
+  private undoCharge(charge: LostConsume): Promise<number> {
+    return this.gate.run(() => runUndoChargeScript(this.client, this.keyPrefix, charge, this.ledger !== undefined));
+  }
+
   /** Restores the subject's current-period counters from the ledger (one query, one script). */
   private async hydrate(subject: string): Promise<void> {
     const nowMs = this.nowForTesting?.() ?? Date.now();
@@ -181,10 +309,12 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
       ttlMs: entry.endMs - nowMs + COUNTER_EXPIRY_GRACE_MS,
     }));
     const monthEndMs = periodOf('month', nowMs).endMs;
-    await runHydrateScript(this.client, this.keyPrefix, subject, entries, monthEndMs - nowMs + COUNTER_EXPIRY_GRACE_MS);
+    await this.send(() => runHydrateScript(this.client, this.keyPrefix, subject, entries, monthEndMs - nowMs + COUNTER_EXPIRY_GRACE_MS));
   }
 
   async close(): Promise<void> {
+    this.client.off('ready', this.onClientReady);
+    this.client.off('error', this.onClientError);
     if (this.ownsClient) await closeRedisClient(this.client);
   }
 }

@@ -38,9 +38,11 @@ export interface GatewayMetrics {
   /** Duration of one limiter call to the store, in seconds. */
   readonly storeDuration: Histogram<'store'>;
   /**
-   * Failed or skipped store calls by kind: `circuit_open` (skipped), or a
-   * Redis error kind (src/redis/error-kinds.ts: `timeout`, `connection`,
-   * `oom`, `noperm`, …), `error` when unknown.
+   * Failed or skipped store calls by kind: `circuit_open` (skipped),
+   * `queue_timeout` and `connection_retired` (of the gateway's own making,
+   * not counted by the breaker), or a Redis error kind
+   * (src/redis/error-kinds.ts: `timeout`, `connection`, `oom`, `noperm`, …),
+   * `error` when unknown.
    */
   readonly storeErrors: Counter<'store' | 'kind'>;
   /** Readiness probes of the store by result: `ok`, a Redis error kind, or `ledger_unavailable`. */
@@ -55,6 +57,13 @@ export interface GatewayMetrics {
   readonly circuitState: Gauge<'store'>;
   /** Charges given back (refund_on, or a request the gateway refused after charging it), by result (`ok`, `failed`). */
   readonly refunds: Counter<'result'>;
+  /**
+   * Store calls whose reply was lost (timeout, dropped connection), settled
+   * once the store answered again, by result: `refunded` (the call had
+   * charged; undone), `not_charged` (it had not), `dropped` (too many waited;
+   * its charge, if any, stays).
+   */
+  readonly lostCharges: Counter<'result'>;
   /**
    * API key lookups that reached the database key cache, by result: `hit`
    * and `negative_hit` made no query, `miss` asked the database.
@@ -144,7 +153,7 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     }),
     storeErrors: new Counter({
       name: 'quotagate_store_errors_total',
-      help: 'Store calls that failed or were skipped, by kind (circuit_open, or the Redis error kind: timeout, connection, oom, noperm, ...).',
+      help: 'Store calls that failed or were skipped, by kind (circuit_open, queue_timeout, connection_retired, or the Redis error kind: timeout, connection, oom, noperm, ...).',
       labelNames: ['store', 'kind'],
       registers: [registry],
     }),
@@ -180,6 +189,12 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
     refunds: new Counter({
       name: 'quotagate_refunds_total',
       help: 'Charges given back after an upstream failure (refund_on) or a request the gateway refused after charging it, by result (ok, failed).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    lostCharges: new Counter({
+      name: 'quotagate_lost_charges_total',
+      help: 'Store calls whose reply was lost, settled once the store answered again, by result (refunded, not_charged, dropped).',
       labelNames: ['result'],
       registers: [registry],
     }),

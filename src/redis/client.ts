@@ -14,7 +14,8 @@ export type RedisClient = Redis | Cluster;
 /** Longest pause between two reconnection attempts, in ms. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
 
-const reconnectDelayMs = (attempt: number): number => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS);
+/** The first attempt goes at once (a connection retired after a timeout is replaced without a pause), then 100 ms more each time. */
+const reconnectDelayMs = (attempt: number): number => Math.min((attempt - 1) * 100, MAX_RECONNECT_DELAY_MS);
 
 /**
  * A client for `config`: `url` → one Redis, `sentinel` → the master that the
@@ -29,10 +30,15 @@ const reconnectDelayMs = (attempt: number): number => Math.min(attempt * 100, MA
  *
  * The caller should listen to `error` events (ioredis logs unhandled ones to
  * stderr) and may await `waitUntilReady`.
+ *
+ * `overrides.commandTimeoutMs` replaces command_timeout_ms as the client's own
+ * command timeout: a caller that bounds each of its calls itself (the
+ * limiter's StoreCallGate) sets a longer one, a backstop for the commands
+ * the client sends by itself (the ready check on a new connection).
  */
-export function createRedisClient(config: RedisConnectionConfig): RedisClient {
+export function createRedisClient(config: RedisConnectionConfig, overrides: { readonly commandTimeoutMs?: number } = {}): RedisClient {
   const options: RedisOptions = {
-    commandTimeout: config.command_timeout_ms,
+    commandTimeout: overrides.commandTimeoutMs ?? config.command_timeout_ms,
     connectTimeout: config.connect_timeout_ms,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -106,19 +112,25 @@ export function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<
   });
 }
 
+/** Longest closeRedisClient waits for QUIT's reply, in ms, before it disconnects. */
+const QUIT_TIMEOUT_MS = 1_000;
+
 /**
  * Closes `client`: QUIT when connected (pending replies arrive first), else an
- * immediate disconnect, which also stops reconnection attempts.
+ * immediate disconnect, which also stops reconnection attempts. A QUIT that
+ * gets no reply within a second (a blackholed connection) is given up.
  */
 export async function closeRedisClient(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'ready') {
-    try {
-      await client.quit();
-      return;
-    } catch {
-      // Fall through: the connection is gone or QUIT timed out.
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const quit = await Promise.race([
+      client.quit().then(() => true, () => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), QUIT_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (quit) return;
+    // Fall through: the connection is gone, or QUIT went unanswered.
   }
   client.disconnect();
 }

@@ -20,6 +20,9 @@ import { hashTagOfSlot } from './cluster-slots.js';
  *   lua/settle-idempotency.lua). `idem2`, not `idem`: the STRING records of
  *   earlier releases live under `idem:`, so neither release ever reads the
  *   other's as the wrong type during a rolling upgrade;
+ * - `charge:<request id>`: what one consume call charged (a STRING with a
+ *   short TTL), so that a call whose reply was lost can be undone by its id;
+ *   see lua/consume.lua and lua/undo-charge.lua;
  * - `dirty`: the usage marker, what changed since the ledger flusher last
  *   copied the subject (a HASH; see lua/consume.lua);
  * - `hydrated`: present once the subject's counters were restored from the
@@ -61,6 +64,14 @@ export function counterKey(prefix: string, subject: string, counterId: string): 
 export function idempotencyRecordKey(prefix: string, subject: string, idempotencyKey: string): string {
   const digest = createHash('sha256').update(idempotencyKey).digest('hex');
   return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:idem2:${digest}`;
+}
+
+/**
+ * The charge record of one consume call, named by the request id the gateway
+ * gave that call (its own token, never client data).
+ */
+export function chargeRecordKey(prefix: string, subject: string, requestId: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:charge:${requestId}`;
 }
 
 /** The subject's usage marker: what the ledger flusher has yet to copy. */

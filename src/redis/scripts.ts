@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Result } from 'ioredis';
@@ -7,7 +8,7 @@ import { denialOf } from '../core/denial.js';
 import { policyStateAt } from '../core/policy-state.js';
 import type { Meter, Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { counterKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { chargeRecordKey, counterKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -30,6 +31,8 @@ declare module 'ioredis' {
     quotagatePeek(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/hydrate.lua; replies how many counters were raised. */
     quotagateHydrate(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/undo-charge.lua; replies how many counters were refunded, -1 when the request id charged nothing. */
+    quotagateUndoCharge(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/clear-usage-marker.lua; replies 1 if the marker was deleted. */
     quotagateClearUsageMarker(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
   }
@@ -46,6 +49,11 @@ export interface ConsumeScriptInput {
   readonly meters?: readonly Meter[];
   /** Units to charge every policy; a positive integer. */
   readonly cost: number;
+  /**
+   * Names this call's charge, so that it can be undone if its reply is lost
+   * (runUndoChargeScript); unique per call. Default: a random UUID.
+   */
+  readonly requestId?: string;
 }
 
 export interface ConsumeScriptOptions {
@@ -63,6 +71,14 @@ export interface ConsumeScriptOptions {
   /** On a Redis Cluster, the slot of the subject's keys (its usage index is that slot's); absent on one Redis. */
   readonly slot?: number;
 }
+
+/**
+ * How long a charge record (what one consume call charged, by its request id)
+ * lives, in ms: the time within which a call whose reply was lost can still
+ * be undone. Every charge writes one (a short STRING), so this bounds their
+ * number: charges per second × 120.
+ */
+export const CHARGE_RECORD_TTL_MS = 120_000;
 
 /** How long an unflushed usage marker lives, in ms: past any period, so a leftover is found by a later sweep. */
 export const USAGE_MARKER_TTL_MS = 40 * 86_400_000;
@@ -91,6 +107,7 @@ export function registerScripts(client: RedisClient, luaDir: string = luaDirecto
     quotagateHydrate: 'hydrate.lua',
     quotagateClearUsageMarker: 'clear-usage-marker.lua',
     quotagateSettleIdempotency: 'settle-idempotency.lua',
+    quotagateUndoCharge: 'undo-charge.lua',
   } as const;
   for (const [name, file] of Object.entries(scripts)) {
     if (typeof (client as unknown as Record<string, unknown>)[name] === 'function') continue;
@@ -126,7 +143,7 @@ export async function runTrackedConsumeScript(
   return parseConsumeReply(reply, input);
 }
 
-/** An Idempotency-Key's part of a consume.lua call: its record key and ARGV[8+3n], ARGV[9+3n]. */
+/** An Idempotency-Key's part of a consume.lua call: its record key (KEYS[n+5]) and ARGV[9+3n], ARGV[10+3n]. */
 export interface IdempotencyScriptPart {
   readonly recordKey: string;
   readonly fingerprint: string;
@@ -137,7 +154,7 @@ export interface IdempotencyScriptPart {
  * The arguments of one consume.lua call: the number of keys, the KEYS, then
  * the ARGV (see the script's header). KEYS: the policies' counters, the
  * meters' counters, the usage marker, the hydration marker, the usage index,
- * then the Idempotency-Key record when there is one.
+ * the call's charge record, then the Idempotency-Key record when there is one.
  */
 export function consumeScriptCall(
   input: ConsumeScriptInput,
@@ -151,6 +168,7 @@ export function consumeScriptCall(
     usageMarkerKey(options.keyPrefix, input.subject),
     hydrationMarkerKey(options.keyPrefix, input.subject),
     usageIndexKey(options.keyPrefix, options.slot),
+    chargeRecordKey(options.keyPrefix, input.subject, input.requestId ?? randomUUID()),
   );
   if (idempotency !== undefined) keys.push(idempotency.recordKey);
   const call: [number, ...Array<string | number>] = [
@@ -167,6 +185,7 @@ export function consumeScriptCall(
   for (const policy of input.policies) call.push(policy.window, policy.limit, policy.counterId);
   // A limit of 0: counted, never limiting.
   for (const meter of meters) call.push(meter.window, 0, meter.counterId);
+  call.push(CHARGE_RECORD_TTL_MS);
   if (idempotency !== undefined) call.push(idempotency.fingerprint, idempotency.attempt);
   return call;
 }

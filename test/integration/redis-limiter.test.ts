@@ -40,7 +40,9 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
     if (admitted.kind !== 'admitted') throw new Error('expected an admission');
 
     const keys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.includes(subject)).sort();
-    expect(keys.map((key) => key.replace(/:idem2:[0-9a-f]{64}$/, ':idem2:<sha256>'))).toEqual([
+    const named = (key: string) => key.replace(/:idem2:[0-9a-f]{64}$/, ':idem2:<sha256>').replace(/:charge:[\w-]{12}\.\w+$/, ':charge:<request id>');
+    expect(keys.map(named)).toEqual([
+      `${keyPrefix}:v1:{${subject}}:charge:<request id>`,
       `${keyPrefix}:v1:{${subject}}:idem2:<sha256>`,
       `${keyPrefix}:v1:{${subject}}:q:search:month`,
       `${keyPrefix}:v1:{${subject}}:w:day`,
@@ -53,9 +55,10 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
       'q:search:month': (15 * 24 + 13.5) * 3_600_000 + graceMs,
       // In flight: idempotency.in_flight_ttl_ms.
       idem: 120_000,
+      charge: 120_000,
     };
     for (const key of keys) {
-      const suffix = key.includes(':idem2:') ? 'idem' : key.slice(key.indexOf('}:') + 2);
+      const suffix = key.includes(':idem2:') ? 'idem' : key.includes(':charge:') ? 'charge' : key.slice(key.indexOf('}:') + 2);
       const ttlMs = await client.pttl(key);
       // Set from the injected time, then counting down on the real clock since.
       expect(ttlMs, key).toBeLessThanOrEqual(expectedTtlMs[suffix]!);
@@ -174,17 +177,24 @@ describe('RedisLimiter on a dedicated redis-server', () => {
     expect((await limiter.consume({ subject, policies, cost: 1 })).allowed).toBe(true);
   });
 
-  it('rejects a call Redis does not answer within command_timeout_ms, and carries on afterwards', async () => {
+  it('rejects a call Redis does not answer within command_timeout_ms, retires the connection, and undoes what the call charged', async () => {
     const impatient = await connect(server.url, { command_timeout_ms: 50 });
     const limiter50 = new RedisLimiter({ client: impatient, keyPrefix: 'qg', ownsClient: true, nowForTesting: () => MID_MONTH });
+    const subject = `paused-${Math.random().toString(36).slice(2)}`;
     try {
-      await limiter50.consume({ subject: 'paused', policies, cost: 1 }); // load the script on this connection
+      await limiter50.consume({ subject, policies, cost: 1 }); // load the script on this connection
       // Redis holds every client's commands for 500 ms, as a stalled server would.
       expect(await redisCli(server.port, 'CLIENT', 'PAUSE', '500', 'ALL')).toBe('OK');
-      const stalled = limiter50.consume({ subject: 'paused', policies, cost: 1 });
+      const stalled = limiter50.consume({ subject, policies, cost: 1 });
       await expect(within(stalled, 400, 'the command timeout')).rejects.toThrow(/timed out/i);
+      expect(limiter50.lostChargesPending).toBe(1);
       await redisCli(server.port, 'PING'); // held until the pause is over
-      expect((await limiter50.consume({ subject: 'paused', policies, cost: 1 })).allowed).toBe(true);
+      await within(waitUntilReady(impatient, 3_000), 4_000, 'a new connection');
+      expect((await limiter50.consume({ subject, policies, cost: 1 })).allowed).toBe(true);
+      // Whether or not the stalled call ran, it is undone: two admitted, two counted.
+      await limiter50.dirtySubjects(false);
+      expect(limiter50.lostChargesPending).toBe(0);
+      expect((await limiter50.peek({ subject, policies })).map((state) => state.remaining)).toEqual([38, 98, 998]);
     } finally {
       await limiter50.close();
     }

@@ -1,0 +1,80 @@
+--[[
+undo-charge.lua: undoes the charge of one consume call, by the request id it
+was sent with, when the gateway never got its reply (a timeout, a dropped
+connection) and so refused or forwarded the request without the store's
+answer. It applies only if that call charged (its charge record exists),
+and only once: the record is deleted with the refund.
+
+KEYS (built by src/redis/keys.ts; one subject, so one hash tag)
+  KEYS[1..n]  the subject's counters the call was given (policies, then
+              meters), in the order consume.lua was given them (HASHes with
+              p and n)
+  KEYS[n+1]   the subject's usage marker (see lua/consume.lua)
+  KEYS[n+2]   the charge record of the request id (see lua/consume.lua):
+              `<cost>,<period start 1>,…,<period start n>` (epoch seconds)
+  KEYS[n+3]   optional: the Idempotency-Key record the call was sent with
+              (a HASH, see lua/consume.lua); given only with ARGV[3+n]
+
+ARGV
+  ARGV[1]     n: number of counters
+  ARGV[2]     track_usage: 1 when a ledger backs the counters (lower the
+              usage marker to the refunded counts), else 0
+  ARGV[2+i]   counter i's counterId (`w:hour`), for the usage marker
+  ARGV[3+n]   with KEYS[n+3]: the attempt id the call was sent with
+
+Reply: integer. -1 when there is no charge record: the call charged nothing
+(it was denied, never ran, or was undone already), or the record expired.
+Otherwise how many counters were given the cost back (a counter that moved on
+to a newer period, or expired, is left alone); a count never goes below 0.
+
+With track_usage, the usage marker's fields of the refunded counters are
+lowered (only fields that are there, as lua/refund.lua does) and `_v` is
+bumped, so the ledger flusher copies the lowered counts and a flush that read
+the marker before cannot clear it.
+
+With KEYS[n+3], the record is deleted while it is still that attempt's
+in-flight mark (`a` = ARGV[3+n], no `s`; as lua/settle-idempotency.lua
+releases it), charge record or not: a retry with that key is then decided
+afresh instead of refused as in flight for an admission the client never saw.
+]]
+
+local n = tonumber(ARGV[1])
+local track_usage = ARGV[2] == '1'
+local usage_marker_key = KEYS[n + 1]
+local charge_record_key = KEYS[n + 2]
+local idempotency_key = KEYS[n + 3]
+
+if idempotency_key and redis.call('HGET', idempotency_key, 'a') == ARGV[3 + n]
+    and redis.call('HEXISTS', idempotency_key, 's') == 0 then
+  redis.call('DEL', idempotency_key)
+end
+
+local record = redis.call('GET', charge_record_key)
+if not record then return -1 end
+
+local fields = {}
+for value in string.gmatch(record, '[^,]+') do fields[#fields + 1] = value end
+local cost = tonumber(fields[1])
+
+local refunded = 0
+local marker_changed = false
+for i = 1, n do
+  local period_start = fields[i + 1]
+  local counter = redis.call('HMGET', KEYS[i], 'p', 'n')
+  if period_start and counter[1] and tonumber(counter[1]) == tonumber(period_start) then
+    local remaining = (tonumber(counter[2]) or 0) - cost
+    if remaining < 0 then remaining = 0 end
+    redis.call('HSET', KEYS[i], 'n', remaining)
+    if track_usage then
+      local field = period_start .. ':' .. ARGV[2 + i]
+      if redis.call('HEXISTS', usage_marker_key, field) == 1 then
+        redis.call('HSET', usage_marker_key, field, remaining)
+        marker_changed = true
+      end
+    end
+    refunded = refunded + 1
+  end
+end
+if marker_changed then redis.call('HINCRBY', usage_marker_key, '_v', 1) end
+redis.call('DEL', charge_record_key)
+return refunded

@@ -1,0 +1,42 @@
+import type { RedisClient } from './client.js';
+import { chargeRecordKey, counterKey, idempotencyRecordKey, usageMarkerKey } from './keys.js';
+import { ScriptReplyError } from './scripts.js';
+
+/** A consume call whose reply was lost: what it was sent with. */
+export interface UndoChargeInput {
+  readonly subject: string;
+  /** The counters the call was given (its policies', then its meters'), in the same order. */
+  readonly counterIds: readonly string[];
+  /** The request id the call was sent with (its charge record's name). */
+  readonly requestId: string;
+  /** With an Idempotency-Key: the key and the attempt id the call marked it in flight under (released by the undo). */
+  readonly idempotency?: { readonly key: string; readonly attempt: string };
+}
+
+/** runUndoChargeScript's answer when the call charged nothing (or was undone already). */
+export const NOT_CHARGED = -1;
+
+/**
+ * Undoes the charge of one consume call by its request id, with one EVALSHA
+ * of lua/undo-charge.lua: only if that call charged, and only once. Resolves
+ * to how many counters were given the cost back, or NOT_CHARGED.
+ * `trackUsage`: a ledger backs the counters (the refunded counts go into the
+ * usage marker for the next flush).
+ */
+export async function runUndoChargeScript(
+  client: RedisClient,
+  keyPrefix: string,
+  input: UndoChargeInput,
+  trackUsage: boolean,
+): Promise<number> {
+  const keys = input.counterIds.map((counterId) => counterKey(keyPrefix, input.subject, counterId));
+  keys.push(usageMarkerKey(keyPrefix, input.subject), chargeRecordKey(keyPrefix, input.subject, input.requestId));
+  const args: Array<string | number> = [input.counterIds.length, trackUsage ? 1 : 0, ...input.counterIds];
+  if (input.idempotency !== undefined) {
+    keys.push(idempotencyRecordKey(keyPrefix, input.subject, input.idempotency.key));
+    args.push(input.idempotency.attempt);
+  }
+  const reply = await client.quotagateUndoCharge(keys.length, ...keys, ...args);
+  if (typeof reply !== 'number' || !Number.isInteger(reply) || reply < NOT_CHARGED) throw new ScriptReplyError('undo-charge.lua', reply);
+  return reply;
+}
