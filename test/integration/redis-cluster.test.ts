@@ -55,7 +55,8 @@ describe('RedisLimiter on a 3-primary Redis Cluster', () => {
       expect(await limiter.consumeIdempotent(request, { key: 'same', fingerprint: 'f1' })).toEqual({ kind: 'replay', response: stored });
     }
     const keys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.includes(':{spread-'));
-    expect(keys).toHaveLength(subjects.length * 4);
+    // Three counters, the idempotency record and the charge record of each subject.
+    expect(keys).toHaveLength(subjects.length * 5);
     const slotsBySubject = new Map<string, Set<number>>();
     for (const key of keys) {
       const subject = key.slice(key.indexOf('{') + 1, key.indexOf('}'));

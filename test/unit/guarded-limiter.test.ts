@@ -8,6 +8,7 @@ import { GuardedLimiter } from '../../src/limiter/guarded-limiter.js';
 import type { ConsumeRequest, Limiter, PeekRequest } from '../../src/limiter/limiter.js';
 import { LocalDenyCache } from '../../src/limiter/local-deny-cache.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
+import { StoreConnectionRetiredError, StoreQueueTimeoutError } from '../../src/limiter/store-call-gate.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 
 /** A memory limiter whose store "goes down" on demand, counting the calls that reached it. */
@@ -214,5 +215,38 @@ describe('GuardedLimiter', () => {
     store.down = false;
     await expect(guard.refund(outcome.decision.receipt)).resolves.toBe(true);
     expect(await metricValue(metrics, 'quotagate_refunds_total', { result: 'ok' })).toBe(1);
+  });
+
+  it('does not open the circuit for failures of its own making (a queue timeout, a retired connection)', async () => {
+    const { store, guard, metrics } = setup();
+    const original = store.consume.bind(store);
+    let failure: Error | undefined = new StoreQueueTimeoutError(150);
+    store.consume = (request) => (failure === undefined ? original(request) : Promise.reject(failure));
+    for (let i = 0; i < 5; i++) expect((await guard.decide(request(), 'closed')).kind).toBe('fail-closed');
+    failure = new StoreConnectionRetiredError(new Error('Connection is closed.'));
+    for (let i = 0; i < 5; i++) expect((await guard.decide(request(), 'closed')).kind).toBe('fail-closed');
+    expect(guard.storeState).toBe('closed');
+    expect(await metricValue(metrics, 'quotagate_store_errors_total', { kind: 'queue_timeout' })).toBe(5);
+    expect(await metricValue(metrics, 'quotagate_store_errors_total', { kind: 'connection_retired' })).toBe(5);
+    expect(await metricValue(metrics, 'quotagate_store_errors_total', { kind: 'circuit_open' })).toBe(0);
+    failure = undefined;
+    expect((await guard.decide(request(), 'closed')).kind).toBe('decided');
+  });
+
+  it('lets the next call probe when a probe ends without a store fault', async () => {
+    const { clock, store, guard } = setup();
+    store.down = true;
+    await guard.decide(request(), 'closed');
+    await guard.decide(request(), 'closed');
+    expect(guard.storeState).toBe('open');
+    clock.advance(1_000);
+    store.down = false;
+    const original = store.consume.bind(store);
+    store.consume = () => Promise.reject(new StoreQueueTimeoutError(150));
+    expect((await guard.decide(request(), 'closed')).kind).toBe('fail-closed');
+    expect(guard.storeState).toBe('open');
+    store.consume = original;
+    expect((await guard.decide(request(), 'closed')).kind).toBe('decided');
+    expect(guard.storeState).toBe('closed');
   });
 });
