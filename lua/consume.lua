@@ -28,15 +28,16 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
               on a Cluster the one of the subject's slot): the marker's key
               is added with every charge, so any ledger flusher finds it.
               Written only when ARGV[6] is 1.
-  KEYS[n+4]   the charge record of this call's request id (a STRING):
-              written when the call admits, so that a call whose reply the
-              gateway lost can be undone by that id (lua/undo-charge.lua)
+  KEYS[n+4]   the subject's charge records of this minute (a HASH, request
+              id → what that call charged): written on every admission, so
+              that a call whose reply the gateway lost can be undone by its
+              id (lua/undo-charge.lua)
   KEYS[n+5]   optional: the Idempotency-Key record (a HASH) with
                 f = the fingerprint of the request that took the key
                 a = the attempt id of that request
               and, once its response completed (lua/settle-idempotency.lua),
                 s = status, h = headers (JSON), b = body
-              Without s the key is in flight. Given only with ARGV[9+3n].
+              Without s the key is in flight. Given only with ARGV[10+3n].
 
 ARGV
   ARGV[1]     cost: units to charge every policy (positive integer)
@@ -54,12 +55,14 @@ ARGV
   ARGV[9+3(i-1)]   policy i's limit: units per period (positive integer), or
                    0 for a meter: charged with the others, never limiting
   ARGV[10+3(i-1)]  policy i's counterId (`w:hour`), for the usage marker
-  ARGV[8+3n]  charge_record_ttl_ms: how long the charge record lives (ms)
-  ARGV[9+3n]  with KEYS[n+5]: the request's fingerprint (hex)
-  ARGV[10+3n] with KEYS[n+5]: this attempt's id, stored in `a`
+  ARGV[8+3n]  charge_record_ttl_ms: how long the charge records live after
+              the last write (ms)
+  ARGV[9+3n]  request_id: this call's id, the charge record's field
+  ARGV[10+3n] with KEYS[n+5]: the request's fingerprint (hex)
+  ARGV[11+3n] with KEYS[n+5]: this attempt's id, stored in `a`
 
 Reply, when the Idempotency-Key record exists (nothing decided or charged):
-  { -2 }                          its fingerprint differs from ARGV[9+3n]
+  { -2 }                          its fingerprint differs from ARGV[10+3n]
   { -3 }                          same fingerprint, still in flight
   { -4, status, headers, body }   same fingerprint, completed: the response
 { -1 } when track_usage is 1 and the hydration marker is absent:
@@ -78,10 +81,11 @@ call again. Otherwise a flat array of integers
 
 A denial writes nothing. An admission with no policy or meter (n = 0)
 charges nothing (but does mark its Idempotency-Key). Every admission also
-writes the charge record, `<cost>,<period start 1>,…,<period start n>`
-(epoch seconds, in KEYS order; just `<cost>` when n = 0), for
-charge_record_ttl_ms; a replay or a refusal by the record writes none (it
-charged nothing). An admission sets each
+writes its charge record, field request_id =
+`<cost>,<period start 1>,…,<period start n>` (epoch seconds, in KEYS order;
+just `<cost>` when n = 0), and sets the records to expire
+charge_record_ttl_ms later; an answer from the Idempotency-Key record
+writes none (it charged nothing). An admission sets each
 counter to expire expiry_grace_ms after its period ends, as a relative PEXPIRE
 from `now`: in production the same instant as a PEXPIREAT, and still right
 when a test overrides `now`.
@@ -143,11 +147,12 @@ local usage_index_key = KEYS[n + 3]
 local charge_record_key = KEYS[n + 4]
 local idempotency_key = KEYS[n + 5]
 local charge_record_ttl_ms = tonumber(ARGV[8 + 3 * n])
+local request_id = ARGV[9 + 3 * n]
 
 if idempotency_key then
   local record = redis.call('HMGET', idempotency_key, 'f', 's', 'h', 'b')
   if record[1] then
-    if record[1] ~= ARGV[9 + 3 * n] then return { -2 } end
+    if record[1] ~= ARGV[10 + 3 * n] then return { -2 } end
     if not record[2] then return { -3 } end
     return { -4, tonumber(record[2]), record[3], record[4] }
   end
@@ -216,9 +221,10 @@ if track_usage and n > 0 then
   redis.call('PEXPIRE', usage_marker_key, usage_marker_ttl_ms)
   redis.call('SADD', usage_index_key, usage_marker_key)
 end
-redis.call('SET', charge_record_key, table.concat(charge_record, ','), 'PX', charge_record_ttl_ms)
+redis.call('HSET', charge_record_key, request_id, table.concat(charge_record, ','))
+redis.call('PEXPIRE', charge_record_key, charge_record_ttl_ms)
 if idempotency_key then
-  redis.call('HSET', idempotency_key, 'f', ARGV[9 + 3 * n], 'a', ARGV[10 + 3 * n])
+  redis.call('HSET', idempotency_key, 'f', ARGV[10 + 3 * n], 'a', ARGV[11 + 3 * n])
   redis.call('PEXPIRE', idempotency_key, in_flight_ttl_ms)
 end
 return reply

@@ -10,17 +10,19 @@ KEYS (built by src/redis/keys.ts; one subject, so one hash tag)
               meters), in the order consume.lua was given them (HASHes with
               p and n)
   KEYS[n+1]   the subject's usage marker (see lua/consume.lua)
-  KEYS[n+2]   the charge record of the request id (see lua/consume.lua):
+  KEYS[n+2]   the charge records the call was sent to (a HASH, see
+              lua/consume.lua): field request id =
               `<cost>,<period start 1>,…,<period start n>` (epoch seconds)
   KEYS[n+3]   optional: the Idempotency-Key record the call was sent with
-              (a HASH, see lua/consume.lua); given only with ARGV[3+n]
+              (a HASH, see lua/consume.lua); given only with ARGV[4+n]
 
 ARGV
   ARGV[1]     n: number of counters
   ARGV[2]     track_usage: 1 when a ledger backs the counters (lower the
               usage marker to the refunded counts), else 0
   ARGV[2+i]   counter i's counterId (`w:hour`), for the usage marker
-  ARGV[3+n]   with KEYS[n+3]: the attempt id the call was sent with
+  ARGV[3+n]   the request id the call was sent with
+  ARGV[4+n]   with KEYS[n+3]: the attempt id the call was sent with
 
 Reply: integer. -1 when there is no charge record: the call charged nothing
 (it was denied, never ran, or was undone already), or the record expired.
@@ -33,7 +35,7 @@ bumped, so the ledger flusher copies the lowered counts and a flush that read
 the marker before cannot clear it.
 
 With KEYS[n+3], the record is deleted while it is still that attempt's
-in-flight mark (`a` = ARGV[3+n], no `s`; as lua/settle-idempotency.lua
+in-flight mark (`a` = ARGV[4+n], no `s`; as lua/settle-idempotency.lua
 releases it), charge record or not: a retry with that key is then decided
 afresh instead of refused as in flight for an admission the client never saw.
 ]]
@@ -41,15 +43,16 @@ afresh instead of refused as in flight for an admission the client never saw.
 local n = tonumber(ARGV[1])
 local track_usage = ARGV[2] == '1'
 local usage_marker_key = KEYS[n + 1]
-local charge_record_key = KEYS[n + 2]
+local charge_records_key = KEYS[n + 2]
+local request_id = ARGV[3 + n]
 local idempotency_key = KEYS[n + 3]
 
-if idempotency_key and redis.call('HGET', idempotency_key, 'a') == ARGV[3 + n]
+if idempotency_key and redis.call('HGET', idempotency_key, 'a') == ARGV[4 + n]
     and redis.call('HEXISTS', idempotency_key, 's') == 0 then
   redis.call('DEL', idempotency_key)
 end
 
-local record = redis.call('GET', charge_record_key)
+local record = redis.call('HGET', charge_records_key, request_id)
 if not record then return -1 end
 
 local fields = {}
@@ -76,5 +79,5 @@ for i = 1, n do
   end
 end
 if marker_changed then redis.call('HINCRBY', usage_marker_key, '_v', 1) end
-redis.call('DEL', charge_record_key)
+redis.call('HDEL', charge_records_key, request_id)
 return refunded

@@ -15,6 +15,7 @@ import {
   type ConsumeScriptOptions,
   COUNTER_EXPIRY_GRACE_MS,
   deleteCounters,
+  chargeMinuteOf,
   NEEDS_HYDRATION,
   registerScripts,
   runPeekScript,
@@ -70,6 +71,8 @@ type LostConsume = UndoChargeInput;
 /** A consume request with the request id its call is sent with. */
 type IdentifiedConsume = ConsumeRequest & {
   readonly requestId: string;
+  /** The minute (chargeMinuteOf, this instance's clock) whose charge records the call writes to. */
+  readonly chargeMinute: number;
   /** With an Idempotency-Key: the key and the attempt id its in-flight mark was written under. */
   readonly idempotency?: { readonly key: string; readonly attempt: string };
 };
@@ -82,6 +85,7 @@ function lostConsumeOf(request: IdentifiedConsume): LostConsume {
   return {
     subject: request.subject,
     requestId: request.requestId,
+    chargeMinute: request.chargeMinute,
     counterIds: [...request.policies, ...(request.meters ?? [])].map((counter) => counter.counterId),
     ...(request.idempotency === undefined ? {} : { idempotency: request.idempotency }),
   };
@@ -170,7 +174,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     // Nothing to count: no need to ask Redis.
     if (request.policies.length === 0 && (request.meters?.length ?? 0) === 0) return { allowed: true, policies: [] };
     const options = this.scriptOptions(request.subject);
-    const input = { ...request, requestId: this.nextRequestId() };
+    const input = { ...request, ...this.nextCallId() };
     for (let attempt = 1; ; attempt++) {
       const answer = await this.send(() => runTrackedConsumeScript(this.client, input, options), input);
       if (answer !== NEEDS_HYDRATION) return answer;
@@ -182,7 +186,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   async consumeIdempotent(request: ConsumeRequest, claim: IdempotencyClaim): Promise<IdempotentDecision> {
     const options = this.scriptOptions(request.subject);
     const attempt = randomUUID();
-    const input = { ...request, requestId: this.nextRequestId(), idempotency: { key: claim.key, attempt } };
+    const input = { ...request, ...this.nextCallId(), idempotency: { key: claim.key, attempt } };
     for (let tries = 1; ; tries++) {
       const answer = await this.send(() => runIdempotentConsumeScript(this.client, input, { ...claim, attempt }, options), input);
       if (answer !== NEEDS_HYDRATION) {
@@ -264,9 +268,12 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     };
   }
 
-  /** A new request id: names one consume call's charge record. */
-  private nextRequestId(): string {
-    return `${this.requestIdPrefix}.${(this.requestSequence++).toString(36)}`;
+  /** A new request id, naming one consume call's charge record, and the minute whose records it goes to. */
+  private nextCallId(): { readonly requestId: string; readonly chargeMinute: number } {
+    return {
+      requestId: `${this.requestIdPrefix}.${(this.requestSequence++).toString(36)}`,
+      chargeMinute: chargeMinuteOf(Date.now()),
+    };
   }
 
   /** Lost charges still to be undone. */

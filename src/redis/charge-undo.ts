@@ -1,5 +1,5 @@
 import type { RedisClient } from './client.js';
-import { chargeRecordKey, counterKey, idempotencyRecordKey, usageMarkerKey } from './keys.js';
+import { chargeRecordsKey, counterKey, idempotencyRecordKey, usageMarkerKey } from './keys.js';
 import { ScriptReplyError } from './scripts.js';
 
 /** A consume call whose reply was lost: what it was sent with. */
@@ -9,6 +9,8 @@ export interface UndoChargeInput {
   readonly counterIds: readonly string[];
   /** The request id the call was sent with (its charge record's name). */
   readonly requestId: string;
+  /** The minute whose charge records the call was sent to (its `chargeMinute`). */
+  readonly chargeMinute: number;
   /** With an Idempotency-Key: the key and the attempt id the call marked it in flight under (released by the undo). */
   readonly idempotency?: { readonly key: string; readonly attempt: string };
 }
@@ -30,8 +32,8 @@ export async function runUndoChargeScript(
   trackUsage: boolean,
 ): Promise<number> {
   const keys = input.counterIds.map((counterId) => counterKey(keyPrefix, input.subject, counterId));
-  keys.push(usageMarkerKey(keyPrefix, input.subject), chargeRecordKey(keyPrefix, input.subject, input.requestId));
-  const args: Array<string | number> = [input.counterIds.length, trackUsage ? 1 : 0, ...input.counterIds];
+  keys.push(usageMarkerKey(keyPrefix, input.subject), chargeRecordsKey(keyPrefix, input.subject, input.chargeMinute));
+  const args: Array<string | number> = [input.counterIds.length, trackUsage ? 1 : 0, ...input.counterIds, input.requestId];
   if (input.idempotency !== undefined) {
     keys.push(idempotencyRecordKey(keyPrefix, input.subject, input.idempotency.key));
     args.push(input.idempotency.attempt);

@@ -20,9 +20,10 @@ import { hashTagOfSlot } from './cluster-slots.js';
  *   lua/settle-idempotency.lua). `idem2`, not `idem`: the STRING records of
  *   earlier releases live under `idem:`, so neither release ever reads the
  *   other's as the wrong type during a rolling upgrade;
- * - `charge:<request id>`: what one consume call charged (a STRING with a
- *   short TTL), so that a call whose reply was lost can be undone by its id;
- *   see lua/consume.lua and lua/undo-charge.lua;
+ * - `charges:<minute>`: what each consume call charged, by request id (a
+ *   HASH, one per minute of the sending instance's clock, with a short TTL),
+ *   so that a call whose reply was lost can be undone by its id; see
+ *   lua/consume.lua and lua/undo-charge.lua;
  * - `dirty`: the usage marker, what changed since the ledger flusher last
  *   copied the subject (a HASH; see lua/consume.lua);
  * - `hydrated`: present once the subject's counters were restored from the
@@ -67,11 +68,14 @@ export function idempotencyRecordKey(prefix: string, subject: string, idempotenc
 }
 
 /**
- * The charge record of one consume call, named by the request id the gateway
- * gave that call (its own token, never client data).
+ * The subject's charge records of one minute (`minute`: epoch ms / 60,000 on
+ * the sending instance's clock): a HASH from the request id the gateway gave
+ * a consume call (its own token, never client data) to what that call
+ * charged. One key a minute, not one a request, keeps a busy subject's slot
+ * small (a Cluster migrates it key by key).
  */
-export function chargeRecordKey(prefix: string, subject: string, requestId: string): string {
-  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:charge:${requestId}`;
+export function chargeRecordsKey(prefix: string, subject: string, minute: number): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:charges:${minute}`;
 }
 
 /** The subject's usage marker: what the ledger flusher has yet to copy. */

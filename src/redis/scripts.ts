@@ -8,7 +8,7 @@ import { denialOf } from '../core/denial.js';
 import { policyStateAt } from '../core/policy-state.js';
 import type { Meter, Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { chargeRecordKey, counterKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { chargeRecordsKey, counterKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -54,6 +54,8 @@ export interface ConsumeScriptInput {
    * (runUndoChargeScript); unique per call. Default: a random UUID.
    */
   readonly requestId?: string;
+  /** The minute (chargeMinuteOf) whose charge records get this call's. Default: the current one. */
+  readonly chargeMinute?: number;
 }
 
 export interface ConsumeScriptOptions {
@@ -73,12 +75,17 @@ export interface ConsumeScriptOptions {
 }
 
 /**
- * How long a charge record (what one consume call charged, by its request id)
- * lives, in ms: the time within which a call whose reply was lost can still
- * be undone. Every charge writes one (a short STRING), so this bounds their
- * number: charges per second × 120.
+ * How long a minute's charge records (what each consume call charged, by
+ * request id) live after the last one was written, in ms: a call whose reply
+ * was lost can be undone for at least this long. Every charge adds one field
+ * (tens of bytes), so this bounds their number: charges per second × 180.
  */
 export const CHARGE_RECORD_TTL_MS = 120_000;
+
+/** The minute whose charge records a call sent at `nowMs` (this instance's clock) goes to. */
+export function chargeMinuteOf(nowMs: number): number {
+  return Math.floor(nowMs / 60_000);
+}
 
 /** How long an unflushed usage marker lives, in ms: past any period, so a leftover is found by a later sweep. */
 export const USAGE_MARKER_TTL_MS = 40 * 86_400_000;
@@ -143,7 +150,7 @@ export async function runTrackedConsumeScript(
   return parseConsumeReply(reply, input);
 }
 
-/** An Idempotency-Key's part of a consume.lua call: its record key (KEYS[n+5]) and ARGV[9+3n], ARGV[10+3n]. */
+/** An Idempotency-Key's part of a consume.lua call: its record key (KEYS[n+5]) and ARGV[10+3n], ARGV[11+3n]. */
 export interface IdempotencyScriptPart {
   readonly recordKey: string;
   readonly fingerprint: string;
@@ -168,7 +175,7 @@ export function consumeScriptCall(
     usageMarkerKey(options.keyPrefix, input.subject),
     hydrationMarkerKey(options.keyPrefix, input.subject),
     usageIndexKey(options.keyPrefix, options.slot),
-    chargeRecordKey(options.keyPrefix, input.subject, input.requestId ?? randomUUID()),
+    chargeRecordsKey(options.keyPrefix, input.subject, input.chargeMinute ?? chargeMinuteOf(Date.now())),
   );
   if (idempotency !== undefined) keys.push(idempotency.recordKey);
   const call: [number, ...Array<string | number>] = [
@@ -185,7 +192,7 @@ export function consumeScriptCall(
   for (const policy of input.policies) call.push(policy.window, policy.limit, policy.counterId);
   // A limit of 0: counted, never limiting.
   for (const meter of meters) call.push(meter.window, 0, meter.counterId);
-  call.push(CHARGE_RECORD_TTL_MS);
+  call.push(CHARGE_RECORD_TTL_MS, input.requestId ?? randomUUID());
   if (idempotency !== undefined) call.push(idempotency.fingerprint, idempotency.attempt);
   return call;
 }

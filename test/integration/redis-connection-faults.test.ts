@@ -8,7 +8,7 @@ import { LocalDenyCache } from '../../src/limiter/local-deny-cache.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
 import { StoreCallGate } from '../../src/limiter/store-call-gate.js';
 import { closeRedisClient, createRedisClient, type RedisClient, waitUntilReady } from '../../src/redis/client.js';
-import { classifyRedisError } from '../../src/redis/errors.js';
+import { classifyRedisError } from '../../src/redis/error-kinds.js';
 import { counterKey } from '../../src/redis/keys.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { BLACKHOLE, delayBy, type FaultProxy, PASS, startFaultProxy } from '../support/fault-proxy.js';

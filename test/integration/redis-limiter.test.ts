@@ -40,9 +40,9 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
     if (admitted.kind !== 'admitted') throw new Error('expected an admission');
 
     const keys = (await keysWithPrefix(client, keyPrefix)).filter((key) => key.includes(subject)).sort();
-    const named = (key: string) => key.replace(/:idem2:[0-9a-f]{64}$/, ':idem2:<sha256>').replace(/:charge:[\w-]{12}\.\w+$/, ':charge:<request id>');
+    const named = (key: string) => key.replace(/:idem2:[0-9a-f]{64}$/, ':idem2:<sha256>').replace(/:charges:\d+$/, ':charges:<minute>');
     expect(keys.map(named)).toEqual([
-      `${keyPrefix}:v1:{${subject}}:charge:<request id>`,
+      `${keyPrefix}:v1:{${subject}}:charges:<minute>`,
       `${keyPrefix}:v1:{${subject}}:idem2:<sha256>`,
       `${keyPrefix}:v1:{${subject}}:q:search:month`,
       `${keyPrefix}:v1:{${subject}}:w:day`,
@@ -58,7 +58,7 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
       charge: 120_000,
     };
     for (const key of keys) {
-      const suffix = key.includes(':idem2:') ? 'idem' : key.includes(':charge:') ? 'charge' : key.slice(key.indexOf('}:') + 2);
+      const suffix = key.includes(':idem2:') ? 'idem' : key.includes(':charges:') ? 'charge' : key.slice(key.indexOf('}:') + 2);
       const ttlMs = await client.pttl(key);
       // Set from the injected time, then counting down on the real clock since.
       expect(ttlMs, key).toBeLessThanOrEqual(expectedTtlMs[suffix]!);
