@@ -9,7 +9,7 @@ import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
 import { StoreCallGate } from '../../src/limiter/store-call-gate.js';
 import { closeRedisClient, createRedisClient, type RedisClient, waitUntilReady } from '../../src/redis/client.js';
 import { classifyRedisError } from '../../src/redis/error-kinds.js';
-import { counterKey } from '../../src/redis/keys.js';
+import { counterKey, idempotencyRecordKey } from '../../src/redis/keys.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { BLACKHOLE, delayBy, type FaultProxy, PASS, startFaultProxy } from '../support/fault-proxy.js';
 import { redisCli, type RedisServer, startRedisServer } from '../support/redis-server.js';
@@ -47,6 +47,21 @@ describe('Redis connection faults, through a fault proxy', () => {
     cleanups.push(() => closeRedisClient(client));
     await waitUntilReady(client, 5_000);
     return client;
+  }
+
+  /** A limiter (command_timeout_ms 100) through a fault proxy, recording how each lost charge was settled. */
+  async function lostChargeLimiter(): Promise<{ faults: FaultProxy; client: RedisClient; limiter: RedisLimiter; settled: string[] }> {
+    const faults = await startProxiedRedis();
+    const client = await limiterClient(faults.url, 100);
+    const settled: string[] = [];
+    const limiter = new RedisLimiter({
+      client,
+      keyPrefix: 'qg',
+      commandTimeoutMs: 100,
+      nowForTesting: () => MID_MONTH,
+      onLostCharge: (outcome) => settled.push(outcome),
+    });
+    return { faults, client, limiter, settled };
   }
 
   it('reproduction: with plain ioredis, a blackholed command leaves every later reply matched to an older command', async () => {
@@ -91,16 +106,7 @@ describe('Redis connection faults, through a fault proxy', () => {
   });
 
   it('undoes a charge whose reply was lost, by its request id, exactly once', async () => {
-    const faults = await startProxiedRedis();
-    const client = await limiterClient(faults.url, 100);
-    const settled: string[] = [];
-    const limiter = new RedisLimiter({
-      client,
-      keyPrefix: 'qg',
-      commandTimeoutMs: 100,
-      nowForTesting: () => MID_MONTH,
-      onLostCharge: (outcome) => settled.push(outcome),
-    });
+    const { faults, client, limiter, settled } = await lostChargeLimiter();
     const subject = 'delayed';
     expect((await limiter.consume({ subject, policies, cost: 3 })).allowed).toBe(true);
     // 80 ms each way: the command runs on Redis after 80 ms, its reply would come after 160 ms.
@@ -119,6 +125,33 @@ describe('Redis connection faults, through a fault proxy', () => {
     expect(await redisCli(redis!.port, 'HGET', counterKey('qg', subject, 'w:hour'), 'n')).toBe('6');
     expect(await redisCli(redis!.port, 'HGET', counterKey('qg', subject, 'q:search:month'), 'n')).toBe('6');
     expect(settled).toEqual(['refunded']);
+  });
+
+  it('undoes a lost idempotent consume the same way, and releases its key so that a retry is decided afresh', async () => {
+    const { faults, client, limiter, settled } = await lostChargeLimiter();
+    const subject = 'delayed-idempotent';
+    const claim = { key: 'order-9', fingerprint: 'f9' };
+    const recordKey = idempotencyRecordKey('qg', subject, claim.key);
+    expect((await limiter.consume({ subject, policies, cost: 3 })).allowed).toBe(true);
+    // The command runs on Redis after 80 ms; its reply would come after 160 ms.
+    faults.setMode(delayBy(80));
+    await expect(limiter.consumeIdempotent({ subject, policies, cost: 3 }, claim)).rejects.toThrow(/timed out/);
+    expect(limiter.lostChargesPending).toBe(1);
+    const acceptedBefore = faults.accepted;
+    faults.setMode(PASS);
+    await eventually(() => faults.accepted > acceptedBefore && client.status === 'ready', 5_000, 'a new connection');
+    // It ran: charged, and its key marked in flight.
+    expect(await redisCli(redis!.port, 'HGET', counterKey('qg', subject, 'w:hour'), 'n')).toBe('6');
+    expect(await redisCli(redis!.port, 'HGET', recordKey, 'f')).toBe(claim.fingerprint);
+
+    await limiter.dirtySubjects(false);
+    expect(limiter.lostChargesPending).toBe(0);
+    expect(settled).toEqual(['refunded']);
+    expect(await redisCli(redis!.port, 'HGET', counterKey('qg', subject, 'w:hour'), 'n')).toBe('3');
+    expect(await redisCli(redis!.port, 'EXISTS', recordKey)).toBe('0');
+    // The client's retry with the key is admitted (not 409 in flight) and charged once.
+    expect((await limiter.consumeIdempotent({ subject, policies, cost: 3 }, claim)).kind).toBe('admitted');
+    expect(await redisCli(redis!.port, 'HGET', counterKey('qg', subject, 'q:search:month'), 'n')).toBe('6');
   });
 
   it('a reply that arrived while the gateway stalled past the deadline is not a timeout', async () => {
