@@ -9,20 +9,17 @@ import { buildPlans } from './config/plans.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
 import type { ReloadResult } from './config/restart.js';
-import type { ProxyEnv } from './http/context.js';
 import { accessLog } from './http/middleware/access-log.js';
 import { bodyLimit } from './http/middleware/body-limit.js';
 import { forward } from './http/middleware/forward.js';
 import { type CredentialMode, identify } from './http/middleware/identify.js';
 import { limit } from './http/middleware/limit.js';
 import { matchRoute } from './http/middleware/match-route.js';
-import { requestId } from './http/middleware/request-id.js';
-import { requestMetrics } from './http/middleware/request-metrics.js';
-import { asGatewayError, problemResponse } from './http/problem-response.js';
+import { type ProxyRequestListener, proxyHandler } from './http/proxy-handler.js';
 import { RouteTable } from './http/route-table.js';
 import { type HealthState, adminRoutes } from './http/routes/admin.js';
 import { adminApi } from './http/routes/admin-api/admin-api.js';
-import { SELF_USAGE_PATH, selfUsage } from './http/routes/self-usage.js';
+import { selfUsage } from './http/routes/self-usage.js';
 import type { UsageStore } from './http/usage-store.js';
 import type { Database } from './db/database.js';
 import type { GuardedLimiter } from './limiter/guarded-limiter.js';
@@ -60,8 +57,8 @@ export interface AppDeps {
 }
 
 export interface GatewayApps {
-  /** The proxy listener: every request is routed, identified, limited and forwarded. */
-  readonly proxy: Hono<ProxyEnv>;
+  /** The proxy listener (node:http): every request is routed, identified, limited and forwarded. */
+  readonly proxy: ProxyRequestListener;
   /** The admin listener: health, readiness, metrics. */
   readonly admin: Hono;
 }
@@ -69,28 +66,23 @@ export interface GatewayApps {
 /** Wires middleware and routes. Does no I/O; `main.ts` serves the result. */
 export function buildApp(deps: AppDeps): GatewayApps {
   const { config, metrics } = deps;
-  const proxy = new Hono<ProxyEnv>();
   const authenticators = credentialAuthenticators(deps);
   const plans = buildPlans(config.plans);
   const onAuthFailure = (reason: string) => metrics.authFailures.inc({ reason });
   const { access_log: accessLogConfig } = config.logging;
-  if (accessLogConfig.enabled) proxy.use(accessLog({ logger: deps.logger, includeSubject: accessLogConfig.include_subject }));
-  proxy.use(requestId());
-  proxy.use(requestMetrics(metrics));
-  // Answered by the gateway itself, before the route table; charges nothing.
-  proxy.get(SELF_USAGE_PATH, selfUsage({ authenticators, onAuthFailure, clientAddress: deps.clientAddress, plans, usage: deps.usage, clock: deps.clock }));
-  proxy.all(
-    '*',
-    matchRoute(new RouteTable(config.routes)),
-    bodyLimit({ maxBodyBytes: config.proxy.max_body_bytes }),
-    identify({
+  const proxy = proxyHandler({
+    // Answered by the gateway itself, before the route table; charges nothing.
+    selfUsage: selfUsage({ authenticators, onAuthFailure, clientAddress: deps.clientAddress, plans, usage: deps.usage, clock: deps.clock }),
+    matchRoute: matchRoute(new RouteTable(config.routes)),
+    bodyLimit: bodyLimit({ maxBodyBytes: config.proxy.max_body_bytes }),
+    identify: identify({
       authenticators,
       clientAddress: deps.clientAddress,
       anonymousPlan: config.auth.anonymous_plan,
       apiKeyPrefix: config.auth.api_keys.prefix,
       onAuthFailure,
     }),
-    limit({
+    limit: limit({
       limiter: deps.limiter,
       plans,
       resetFormat: config.headers.reset_format,
@@ -102,20 +94,15 @@ export function buildApp(deps: AppDeps): GatewayApps {
         maxResponseBytes: config.idempotency.max_response_bytes,
       },
     }),
-    forward({
+    forward: forward({
       forwarder: deps.forwarder,
       maxBodyBytes: config.proxy.max_body_bytes,
       onUpstreamTimed: (route, seconds) => metrics.upstreamDuration.observe({ route }, seconds),
       refund: (receipt) => deps.limiter.refund(receipt),
     }),
-  );
-  proxy.onError((error, c) => {
-    const gatewayError = asGatewayError(error);
-    if (gatewayError.code === 'internal_error') deps.logger.error({ err: error }, 'request failed');
-    // Denials carry their own rate-limit headers; later failures (502, 504) get the admitted ones.
-    const limitHeaders =
-      gatewayError.code === 'rate_limited' || gatewayError.code === 'quota_exceeded' ? [] : (c.get('rateLimitHeaders') ?? []);
-    return problemResponse(c, gatewayError, limitHeaders);
+    logAccess: accessLogConfig.enabled ? accessLog({ logger: deps.logger, includeSubject: accessLogConfig.include_subject }) : undefined,
+    metrics,
+    logger: deps.logger,
   });
   const admin = adminRoutes({
     metrics,

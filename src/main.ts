@@ -5,7 +5,7 @@
  * owns shutdown. Nothing runs at import; src/cli/bin.ts calls main().
  */
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
@@ -33,6 +33,7 @@ import { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { IdempotencyTimes, Limiter } from './limiter/limiter.js';
 import { LocalDenyCache } from './limiter/local-deny-cache.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
+import type { ProxyRequestListener } from './http/proxy-handler.js';
 import { ConfigReloader, type ServingGeneration } from './reload.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { closeRedisClient, createRedisClient, type RedisClient, type RedisStoreConfig, waitUntilReady } from './redis/client.js';
@@ -142,7 +143,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
         reload: () => reloader.reload('admin'),
       },
     });
-    return { config, proxy: apps.proxy.fetch, admin: apps.admin.fetch, retire: () => forwarder.close(), destroy: () => forwarder.destroy() };
+    return { config, proxy: apps.proxy, admin: apps.admin.fetch, retire: () => forwarder.close(), destroy: () => forwarder.destroy() };
   };
   const reloader = new ConfigReloader({
     initial: buildGeneration(config),
@@ -155,7 +156,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   // The first verdict is known before /readyz can be asked (bounded by command_timeout_ms).
   await probe?.start();
   const proxyLimits = listenerLimitsOf(config);
-  const proxyServer = await listen(reloader.proxy, config.listeners.proxy, proxyLimits);
+  const proxyServer = await listenProxy(reloader.proxy, config.listeners.proxy, proxyLimits);
   // The admin listener gets the same timeouts; its connections are few and not capped.
   const adminServer = await listen(reloader.admin, config.listeners.admin, { ...proxyLimits, maxConnections: undefined });
   health.ready = true;
@@ -462,10 +463,33 @@ function listenerLimitsOf(config: GatewayConfig): ListenerLimits {
   };
 }
 
+/** The admin listener: hono on @hono/node-server. */
 function listen(fetch: FetchHandler, listener: { host: string; port: number }, limits: ListenerLimits): Promise<Server> {
+  const server = serve({ fetch, hostname: listener.host, port: listener.port, serverOptions: listenerServerOptions(limits) }) as Server;
+  enforceListenerLimits(server, limits);
+  return listening(server);
+}
+
+/** The proxy listener: plain node:http, no framework between the socket and the pipeline. */
+function listenProxy(handler: ProxyRequestListener, listener: { host: string; port: number }, limits: ListenerLimits): Promise<Server> {
+  const server = createServer(listenerServerOptions(limits), (req, res) => {
+    // The pipeline answers every failure itself; this only keeps a programming fault from crashing the process.
+    handler(req, res).catch((error: unknown) => {
+      res.destroy(error instanceof Error ? error : undefined);
+    });
+  });
+  enforceListenerLimits(server, limits);
+  server.listen(listener.port, listener.host);
+  return listening(server);
+}
+
+/** Resolves once `server` listens; rejects with its listen error (a port in use). */
+function listening(server: Server): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname: listener.host, port: listener.port, serverOptions: listenerServerOptions(limits) }) as Server;
-    enforceListenerLimits(server, limits);
+    if (server.listening) {
+      resolve(server);
+      return;
+    }
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);

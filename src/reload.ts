@@ -3,6 +3,7 @@ import { ConfigError } from './config/load.js';
 import { type ReloadResult, sectionsNeedingRestart } from './config/restart.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
+import type { ProxyRequestListener } from './http/proxy-handler.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 
 /**
@@ -15,14 +16,14 @@ import type { GatewayMetrics } from './metrics/metrics.js';
  * that configure them cannot change without a restart.
  */
 
-/** A request handler of one listener, as @hono/node-server calls it. */
+/** The admin listener's request handler, as @hono/node-server calls it. */
 // `env` is @hono/node-server's bindings (the node request and response), passed through untouched.
 export type FetchHandler = (request: Request, env?: object) => Response | Promise<Response>;
 
 /** What one config is served with; built by main.ts. */
 export interface ServingGeneration {
   readonly config: GatewayConfig;
-  readonly proxy: FetchHandler;
+  readonly proxy: ProxyRequestListener;
   readonly admin: FetchHandler;
   /** Releases what only this generation uses (its upstream pools); called once no request of it is in flight. */
   retire(): Promise<void>;
@@ -72,10 +73,10 @@ export class ConfigReloader {
   }
 
   /** The proxy listener's handler: the current generation's, counted until its response is done. */
-  readonly proxy: FetchHandler = (request, env) => this.#serve(this.#current, 'proxy', request, env);
+  readonly proxy: ProxyRequestListener = (req, res) => this.#serveProxy(this.#current, req, res);
 
   /** The admin listener's handler. */
-  readonly admin: FetchHandler = (request, env) => this.#serve(this.#current, 'admin', request, env);
+  readonly admin: FetchHandler = (request, env) => this.#serveAdmin(this.#current, request, env);
 
   /** Re-reads the config file and swaps it in when it is valid and applicable. */
   reload(trigger: string): Promise<ReloadResult> {
@@ -97,10 +98,19 @@ export class ConfigReloader {
     await Promise.allSettled(generations.map((generation) => generation.destroy()));
   }
 
-  async #serve(tracked: Tracked, listener: 'proxy' | 'admin', request: Request, env: object | undefined): Promise<Response> {
+  async #serveProxy(tracked: Tracked, req: Parameters<ProxyRequestListener>[0], res: Parameters<ProxyRequestListener>[1]): Promise<void> {
     tracked.inFlight++;
     try {
-      return await tracked.generation[listener](request, env);
+      await tracked.generation.proxy(req, res);
+    } finally {
+      if (--tracked.inFlight === 0) tracked.onIdle?.();
+    }
+  }
+
+  async #serveAdmin(tracked: Tracked, request: Request, env: object | undefined): Promise<Response> {
+    tracked.inFlight++;
+    try {
+      return await tracked.generation.admin(request, env);
     } finally {
       if (--tracked.inFlight === 0) tracked.onIdle?.();
     }

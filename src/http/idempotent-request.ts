@@ -1,10 +1,9 @@
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { GatewayError } from '../core/errors.js';
 import { type IdempotencyClaim, requestFingerprint, type StoredResponse } from '../core/idempotency.js';
 import { readWholeBody } from '../proxy/body-limit.js';
 import { type BodyPaceLimits, BodyTooSlowError } from '../proxy/body-pace.js';
 import { toGatewayError } from '../proxy/upstream-errors.js';
-import { type ProxyContext, requestHeader } from './context.js';
+import type { Exchange } from './exchange.js';
 
 /** Longest accepted Idempotency-Key, in characters. */
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
@@ -17,8 +16,8 @@ export const REPLAYED_HEADER = 'idempotency-replayed';
 export const IN_FLIGHT_RETRY_AFTER_SECONDS = 1;
 
 /** The client's Idempotency-Key (or the legacy X-Idempotency-Key), if it sent one. */
-export function idempotencyKeyOf(c: ProxyContext): string | undefined {
-  return requestHeader(c, 'idempotency-key') ?? requestHeader(c, 'x-idempotency-key');
+export function idempotencyKeyOf(exchange: Exchange): string | undefined {
+  return exchange.header('idempotency-key') ?? exchange.header('x-idempotency-key');
 }
 
 /** A request carrying an Idempotency-Key, read and fingerprinted. */
@@ -37,7 +36,7 @@ export interface IdempotentRequest {
  *   `request_timeout` (408, the body stalled or trickled).
  */
 export async function readIdempotentRequest(
-  c: ProxyContext,
+  exchange: Exchange,
   key: string,
   maxBodyBytes: number,
   pace: BodyPaceLimits,
@@ -48,8 +47,7 @@ export async function readIdempotentRequest(
       `The Idempotency-Key must be 1–${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters.`,
     );
   }
-  const incoming = c.env?.incoming;
-  if (incoming === undefined) throw new Error('reading the body needs the node request (serve the app with @hono/node-server)');
+  const incoming = exchange.req;
   let body: Buffer;
   try {
     body = await readWholeBody(incoming, maxBodyBytes, pace);
@@ -58,9 +56,9 @@ export async function readIdempotentRequest(
     throw error instanceof BodyTooSlowError ? toGatewayError(error, true) : error;
   }
   const fingerprint = requestFingerprint({
-    method: c.req.method,
-    route: c.get('route').config.name,
-    pathAndQuery: c.get('forwardPath'),
+    method: incoming.method ?? 'GET',
+    route: exchange.route!.config.name,
+    pathAndQuery: exchange.forwardPath!,
     body,
   });
   return { claim: { key, fingerprint }, body };
@@ -75,19 +73,16 @@ function bodiless(status: number, method: string): boolean {
  * Answers with a stored response: its status, headers and body, plus this
  * exchange's `Content-Length` and `X-Request-Id`, and `Idempotency-Replayed: true`.
  */
-export function replayStoredResponse(c: ProxyContext, response: StoredResponse): Response {
-  const outgoing = c.env?.outgoing;
-  if (outgoing === undefined) throw new Error('replaying needs the node response (serve the app with @hono/node-server)');
+export function replayStoredResponse(exchange: Exchange, response: StoredResponse): void {
+  const outgoing = exchange.res;
   const headers: string[] = [];
   for (const [name, value] of response.headers) headers.push(name, value);
-  const withBody = !bodiless(response.status, c.req.method);
+  const withBody = !bodiless(response.status, exchange.req.method ?? 'GET');
   if (withBody) headers.push('content-length', String(response.body.length));
-  const requestId = c.get('requestId');
-  if (requestId !== undefined) headers.push('x-request-id', requestId);
+  headers.push('x-request-id', exchange.requestId);
   headers.push(REPLAYED_HEADER, 'true');
   outgoing.writeHead(response.status, headers);
   outgoing.end(withBody ? response.body : undefined);
-  return RESPONSE_ALREADY_SENT;
 }
 
 /** The 409 for a key whose first request has not completed. */

@@ -1,10 +1,7 @@
-import type { ProxyContext } from './context.js';
-
-/** The request target as received: node's raw `url`, or the Web Request's path and query. */
-export function requestTarget(c: ProxyContext): string {
-  const raw = c.env?.incoming?.url;
-  if (raw !== undefined && raw.charCodeAt(0) === 47 /* / */) return raw;
-  const url = new URL(raw ?? c.req.url, 'http://gateway.invalid');
+/** The request target as received: node's raw `url` (origin form), or the path and query of an absolute-form one. */
+export function requestTarget(rawUrl: string | undefined): string {
+  if (rawUrl !== undefined && rawUrl.charCodeAt(0) === 47 /* / */) return rawUrl;
+  const url = new URL(rawUrl ?? '/', 'http://gateway.invalid');
   return url.pathname + url.search;
 }
 

@@ -1,7 +1,6 @@
-import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { GatewayError } from '../../core/errors.js';
-import { answeredOutcome, type ProxyEnv } from '../context.js';
+import { answeredOutcome, type Exchange } from '../exchange.js';
 import { requestTarget, withoutQuery } from '../request-target.js';
 
 export interface AccessLogOptions {
@@ -18,32 +17,28 @@ export interface AccessLogOptions {
  * `decision` (the limit's: allowed, denied, local-deny, fail-open,
  * fail-closed, replayed; refunded when the charge was given back),
  * `duration_ms` and `upstream_ms`; `subject` only when
- * configured. Never a key, token or request header. Runs first, so its
- * duration covers the whole request.
+ * configured. Never a key, token or request header. Called by the pipeline
+ * when the request is done, so its duration covers the whole request.
  */
-export function accessLog(options: AccessLogOptions): MiddlewareHandler<ProxyEnv> {
+export function accessLog(options: AccessLogOptions): (exchange: Exchange) => void {
   const { logger, includeSubject } = options;
-  return async function accessLogMiddleware(c, next) {
-    const startMs = performance.now();
-    await next();
+  return function logAccess(exchange) {
     if (!logger.isLevelEnabled('info')) return;
-    const error = c.error;
-    const outgoing = c.env?.outgoing;
-    const identity = c.get('identity');
+    const { error, identity, forwardPath } = exchange;
     logger.info(
       {
-        request_id: c.get('requestId'),
-        method: c.req.method,
+        request_id: exchange.requestId,
+        method: exchange.req.method,
         // The path forwarded; for a request refused before a route matched (404 route_not_found, 400), the one received.
-        path: withoutQuery(c.get('forwardPath') ?? requestTarget(c)),
-        route: c.get('route')?.config.name,
+        path: withoutQuery(forwardPath ?? requestTarget(exchange.req.url)),
+        route: exchange.route?.config.name,
         plan: identity?.plan,
         ...(includeSubject && identity !== undefined ? { subject: identity.subject } : {}),
-        status: outgoing?.headersSent === true ? outgoing.statusCode : c.res.status,
-        outcome: error === undefined ? answeredOutcome(c.get('decision')) : error instanceof GatewayError ? error.code : 'internal_error',
-        decision: c.get('decision'),
-        duration_ms: round(performance.now() - startMs),
-        upstream_ms: roundOrUndefined(c.get('upstreamMs')),
+        status: exchange.res.statusCode,
+        outcome: error === undefined ? answeredOutcome(exchange.decision) : error instanceof GatewayError ? error.code : 'internal_error',
+        decision: exchange.decision,
+        duration_ms: round(performance.now() - exchange.startMs),
+        upstream_ms: roundOrUndefined(exchange.upstreamMs),
       },
       'access',
     );

@@ -1,11 +1,9 @@
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { MiddlewareHandler } from 'hono';
 import type { RouteConfig } from '../../config/schema.js';
 import type { ChargeReceipt } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
 import type { ForwardOutcome, Forwarder } from '../../proxy/forwarder.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../proxy/request-headers.js';
-import type { ProxyEnv } from '../context.js';
+import type { Exchange } from '../exchange.js';
 
 export interface ForwardOptions {
   readonly forwarder: Forwarder;
@@ -17,10 +15,10 @@ export interface ForwardOptions {
   readonly refund: (receipt: ChargeReceipt) => Promise<boolean>;
 }
 
-/** The gateway's response headers plus `x-request-id` (when the request-id middleware ran). */
-function withRequestId(headers: readonly (readonly [string, string])[] | undefined, requestId: string | undefined): (readonly [string, string])[] {
-  const out = headers === undefined ? [] : [...headers];
-  if (requestId !== undefined) out.push(['x-request-id', requestId]);
+/** The gateway's response headers plus `x-request-id`. */
+function withRequestId(headers: readonly (readonly [string, string])[], requestId: string): (readonly [string, string])[] {
+  const out = [...headers];
+  out.push(['x-request-id', requestId]);
   return out;
 }
 
@@ -63,16 +61,13 @@ function refusedByGateway(error: unknown): boolean {
  * a request the gateway refused itself before the upstream answered is
  * always given back. A given-back charge shows as decision `refunded`.
  */
-export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
-  return async function forwardHandler(c) {
-    const { incoming, outgoing } = c.env ?? {};
-    if (incoming === undefined || outgoing === undefined) {
-      throw new Error('forwarding needs the node request and response (serve the app with @hono/node-server)');
-    }
-    const route = c.get('route');
-    const receipt = c.get('receipt');
+export function forward(options: ForwardOptions): (exchange: Exchange) => Promise<void> {
+  return async function forwardStep(exchange) {
+    const { req: incoming, res: outgoing } = exchange;
+    const route = exchange.route!;
+    const receipt = exchange.receipt;
     // Set only for a request with an Idempotency-Key: its body was read already.
-    const idempotent = c.get('idempotentForward');
+    const idempotent = exchange.idempotentForward;
     let outcome: ForwardOutcome;
     try {
       outcome = await options.forwarder.forward({
@@ -81,23 +76,22 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
         outgoing,
         body: idempotent?.body,
         capture: idempotent?.capture,
-        method: c.req.method,
-        path: c.get('forwardPath'),
-        identity: c.get('identity'),
-        responseHeaders: withRequestId(c.get('rateLimitHeaders'), c.get('requestId')),
-        requestId: c.get('requestId'),
+        method: incoming.method ?? 'GET',
+        path: exchange.forwardPath!,
+        identity: exchange.identity,
+        responseHeaders: withRequestId(exchange.rateLimitHeaders, exchange.requestId),
+        requestId: exchange.requestId,
         maxBodyBytes: route.config.max_body_bytes ?? options.maxBodyBytes,
-        credentialHeaders: withheldHeaders(c.get('credentialHeaders'), c.get('methodOverrideWithheld')),
+        credentialHeaders: withheldHeaders(exchange.credentialHeaders, exchange.methodOverrideWithheld),
       });
     } catch (error) {
       if (refusedByGateway(error)) await refund();
       else await refundIfFailed(error as GatewayError);
       throw error;
     }
-    c.set('upstreamMs', outcome.upstreamMs);
+    exchange.upstreamMs = outcome.upstreamMs;
     options.onUpstreamTimed(route.config.name, outcome.upstreamMs / 1000);
     await refundIfFailed(outcome);
-    return RESPONSE_ALREADY_SENT;
 
     async function refundIfFailed(result: ForwardOutcome | GatewayError): Promise<void> {
       if (receipt === undefined || route.config.refund_on.length === 0) return;
@@ -106,7 +100,7 @@ export function forward(options: ForwardOptions): MiddlewareHandler<ProxyEnv> {
     }
 
     async function refund(): Promise<void> {
-      if (receipt !== undefined && (await options.refund(receipt))) c.set('decision', 'refunded');
+      if (receipt !== undefined && (await options.refund(receipt))) exchange.decision = 'refunded';
     }
   };
 }

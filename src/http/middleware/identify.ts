@@ -1,10 +1,9 @@
-import type { MiddlewareHandler } from 'hono';
-import type { AuthFailureReason, AuthResult, Authenticator } from '../../auth/authenticator.js';
+import type { AuthFailureReason, AuthResult, Authenticator, PresentedCredentials } from '../../auth/authenticator.js';
 import { isBearerApiKey } from '../../auth/credentials.js';
 import { missingScopes } from '../../auth/token-claims.js';
 import { type ErrorCode, GatewayError } from '../../core/errors.js';
 import type { ClientAddressResolver } from '../../proxy/client-address.js';
-import { type ProxyContext, type ProxyEnv, requestHeader } from '../context.js';
+import type { Exchange } from '../exchange.js';
 
 /** The `auth` modes of a route that take credentials. */
 export type CredentialMode = 'api_key' | 'jwt' | 'any';
@@ -77,32 +76,41 @@ const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; cha
  * keys or the key store cannot be reached); a credential without the route's
  * `scopes` is 403 `insufficient_scope`.
  */
-export function identify(options: IdentifyOptions): MiddlewareHandler<ProxyEnv> {
+export function identify(options: IdentifyOptions): (exchange: Exchange) => Promise<void> | void {
   const keyPrefix = `${options.apiKeyPrefix}_`;
-  return async function identifyMiddleware(c, next) {
-    const route = c.get('route');
+  return function identifyStep(exchange) {
+    const route = exchange.route!;
     const mode = route.config.auth;
     if (mode === 'none') {
-      const peer = c.env?.incoming?.socket.remoteAddress ?? '';
-      const { clientIp } = options.clientAddress.resolve(peer, requestHeader(c, 'x-forwarded-for'));
-      c.set('identity', { subject: `ip:${clientIp}`, plan: options.anonymousPlan });
-      c.set('credentialHeaders', withheldCredentials(c, false, keyPrefix));
-      return next();
+      const peer = exchange.req.socket.remoteAddress ?? '';
+      const { clientIp } = options.clientAddress.resolve(peer, exchange.header('x-forwarded-for'));
+      exchange.identity = { subject: `ip:${clientIp}`, plan: options.anonymousPlan };
+      exchange.credentialHeaders = withheldCredentials(exchange, false, keyPrefix);
+      return;
     }
-    const result = await authenticateCaller(c, mode, options, route.config.name);
-    const required = route.config.scopes;
-    if (required !== undefined) {
-      const missing = missingScopes(result.scopes, required);
-      if (missing.length > 0) {
-        options.onAuthFailure('insufficient_scope');
-        throw new GatewayError('insufficient_scope', `This route needs the scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, {}, [
-          ['www-authenticate', `Bearer error="insufficient_scope", scope="${required.join(' ')}"`],
-        ]);
+    return authenticateCaller(credentialsOf(exchange, options.clientAddress), mode, options, route.config.name).then((result) => {
+      const required = route.config.scopes;
+      if (required !== undefined) {
+        const missing = missingScopes(result.scopes, required);
+        if (missing.length > 0) {
+          options.onAuthFailure('insufficient_scope');
+          throw new GatewayError('insufficient_scope', `This route needs the scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, {}, [
+            ['www-authenticate', `Bearer error="insufficient_scope", scope="${required.join(' ')}"`],
+          ]);
+        }
       }
-    }
-    c.set('identity', result.identity);
-    c.set('credentialHeaders', withheldCredentials(c, !route.config.forward_token, keyPrefix));
-    return next();
+      exchange.identity = result.identity;
+      exchange.credentialHeaders = withheldCredentials(exchange, !route.config.forward_token, keyPrefix);
+    });
+  };
+}
+
+/** The credential-bearing headers of the exchange's request, and its client address (worked out only if asked). */
+export function credentialsOf(exchange: Exchange, clientAddress: ClientAddressResolver): PresentedCredentials {
+  return {
+    xApiKey: exchange.header('x-api-key'),
+    authorization: exchange.header('authorization'),
+    clientAddress: () => clientAddress.resolve(exchange.req.socket.remoteAddress ?? '', exchange.header('x-forwarded-for')).clientIp,
   };
 }
 
@@ -115,8 +123,8 @@ const AUTHORIZATION: readonly string[] = Object.freeze(['authorization']);
  * an API key as a bearer token, on any route, and whenever the route does
  * not forward tokens (`forward_token: false`).
  */
-function withheldCredentials(c: ProxyContext, withholdTokens: boolean, keyPrefix: string): readonly string[] {
-  const authorization = requestHeader(c, 'authorization');
+function withheldCredentials(exchange: Exchange, withholdTokens: boolean, keyPrefix: string): readonly string[] {
+  const authorization = exchange.header('authorization');
   if (authorization === undefined) return NOTHING;
   return withholdTokens || isBearerApiKey(authorization, keyPrefix) ? AUTHORIZATION : NOTHING;
 }
@@ -129,19 +137,14 @@ function withheldCredentials(c: ProxyContext, withholdTokens: boolean, keyPrefix
  * (`GET /_quotagate/usage`), so credentials are checked one way.
  */
 export async function authenticateCaller(
-  c: ProxyContext,
+  credentials: PresentedCredentials,
   mode: CredentialMode,
-  options: Pick<IdentifyOptions, 'authenticators' | 'onAuthFailure' | 'clientAddress'>,
+  options: Pick<IdentifyOptions, 'authenticators' | 'onAuthFailure'>,
   routeName: string,
 ): Promise<Extract<AuthResult, { ok: true }>> {
   const authenticator = options.authenticators[mode];
   if (authenticator === undefined) throw new Error(`route "${routeName}" uses auth: ${mode}, which has no authenticator`);
-  const result = await authenticator.authenticate({
-    xApiKey: requestHeader(c, 'x-api-key'),
-    authorization: requestHeader(c, 'authorization'),
-    clientAddress: () =>
-      options.clientAddress.resolve(c.env?.incoming?.socket.remoteAddress ?? '', requestHeader(c, 'x-forwarded-for')).clientIp,
-  });
+  const result = await authenticator.authenticate(credentials);
   if (!result.ok) {
     options.onAuthFailure(result.reason);
     const failure = FAILURES[result.reason];

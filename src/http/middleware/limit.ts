@@ -1,4 +1,3 @@
-import type { MiddlewareHandler } from 'hono';
 import type { Clock } from '../../core/clock.js';
 import type { Denial } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
@@ -10,7 +9,7 @@ import type { Policy } from '../../core/policy.js';
 import type { GuardedLimiter, LimitOutcome } from '../../limiter/guarded-limiter.js';
 import type { BodyPaceLimits } from '../../proxy/body-pace.js';
 import { ResponseCapture } from '../../proxy/response-capture.js';
-import type { ProxyContext, ProxyEnv } from '../context.js';
+import type { Exchange } from '../exchange.js';
 import { idempotencyKeyOf, keyInUse, keyReused, readIdempotentRequest, replayStoredResponse } from '../idempotent-request.js';
 
 export interface LimitOptions {
@@ -26,10 +25,9 @@ export interface LimitOptions {
   readonly idempotency: { readonly maxBodyBytes: number; readonly maxResponseBytes: number };
 }
 
-type Next = () => Promise<void>;
-
 /** Response header on requests forwarded unchecked because the store failed (`on_store_error: open`). */
 export const UNENFORCED_HEADER: HeaderPair = ['X-Quotagate-Limit', 'unenforced'];
+const UNENFORCED_HEADERS: readonly HeaderPair[] = Object.freeze([UNENFORCED_HEADER]);
 
 /**
  * Charges the route's cost against every window of the caller's plan, with
@@ -37,7 +35,7 @@ export const UNENFORCED_HEADER: HeaderPair = ['X-Quotagate-Limit', 'unenforced']
  * the route's metered quota, if it names one) in one limiter call, together
  * with the plan's meters (hour, day and month usage for the ledger).
  *
- * - admitted: sets `rateLimitHeaders` and `receipt`, and continues;
+ * - admitted: sets `rateLimitHeaders` and `receipt`; the pipeline forwards;
  * - denied (by the store or the local deny cache): 429 `rate_limited`, or the
  *   plan's `quota_status` with `quota_exceeded`, with `Retry-After` (the latest
  *   reset among the violated policies) and the rate-limit headers; nothing
@@ -53,38 +51,39 @@ export const UNENFORCED_HEADER: HeaderPair = ['X-Quotagate-Limit', 'unenforced']
  * `idempotency_key_in_use`; the key on another request gets 422
  * `idempotency_key_reused`. Once an admitted request's response is known,
  * it is kept for replay, or (a 5xx, an upstream failure, a body over
- * `idempotency.max_response_bytes`) the key is released.
+ * `idempotency.max_response_bytes`) the key is released. A replay is
+ * answered here (`exchange.answered`): the pipeline forwards nothing.
  */
-export function limit(options: LimitOptions): MiddlewareHandler<ProxyEnv> {
-  return async function limitMiddleware(c, next) {
-    const route = c.get('route');
-    const identity = c.get('identity');
+export function limit(options: LimitOptions): (exchange: Exchange) => Promise<void> {
+  return async function limitStep(exchange) {
+    const route = exchange.route!;
+    const identity = exchange.identity!;
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
     const policies = policiesFor(plan, route.config.quota);
-    if ((route.config.idempotency_methods as readonly string[]).includes(c.req.method)) {
-      const idempotencyKey = idempotencyKeyOf(c);
-      if (idempotencyKey !== undefined) return limitIdempotent(c, next, options, plan, policies, idempotencyKey);
+    if ((route.config.idempotency_methods as readonly string[]).includes(exchange.req.method ?? 'GET')) {
+      const idempotencyKey = idempotencyKeyOf(exchange);
+      if (idempotencyKey !== undefined) return limitIdempotent(exchange, options, plan, policies, idempotencyKey);
     }
     const outcome = await options.limiter.decide(
       { subject: identity.subject, policies, meters: plan.meters, cost: route.config.cost },
       route.config.on_store_error,
     );
-    return answer(c, next, outcome, plan, options);
+    answer(exchange, outcome, plan, options);
   };
 }
 
-/** Continues with an admitted (or unchecked) request, or throws the refusal. */
-function answer(c: ProxyContext, next: Next, outcome: LimitOutcome, plan: Plan, options: LimitOptions): Promise<void> {
-  const route = c.get('route');
+/** Records an admitted (or unchecked) request on the exchange, or throws the refusal. */
+function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, options: LimitOptions): void {
+  const route = exchange.route!;
   switch (outcome.kind) {
     case 'fail-open':
-      c.set('decision', 'fail-open');
-      c.set('rateLimitHeaders', [UNENFORCED_HEADER]);
-      return next();
+      exchange.decision = 'fail-open';
+      exchange.rateLimitHeaders = UNENFORCED_HEADERS;
+      return;
     case 'fail-closed':
-      c.set('decision', 'fail-closed');
+      exchange.decision = 'fail-closed';
       throw new GatewayError(
         'store_unavailable',
         'The limit store is unavailable and this route does not forward unchecked requests.',
@@ -92,59 +91,63 @@ function answer(c: ProxyContext, next: Next, outcome: LimitOutcome, plan: Plan, 
         [['retry-after', String(outcome.retryAfterSeconds)]],
       );
     case 'local-deny':
-      c.set('decision', 'local-deny');
+      exchange.decision = 'local-deny';
       throw denial(outcome.decision, plan, headersOf(outcome.decision.policies, options, route.config.hide_headers));
     case 'decided': {
       const { decision } = outcome;
       const headers = headersOf(decision.policies, options, route.config.hide_headers);
-      c.set('decision', decision.allowed ? 'allowed' : 'denied');
+      exchange.decision = decision.allowed ? 'allowed' : 'denied';
       if (!decision.allowed) throw denial(decision, plan, headers);
-      c.set('rateLimitHeaders', headers);
-      if (decision.receipt !== undefined) c.set('receipt', decision.receipt);
-      return next();
+      exchange.rateLimitHeaders = headers;
+      exchange.receipt = decision.receipt;
+      return;
     }
   }
 }
 
 /** The limit step of a request with an Idempotency-Key (see `limit`). */
 async function limitIdempotent(
-  c: ProxyContext,
-  next: Next,
+  exchange: Exchange,
   options: LimitOptions,
   plan: Plan,
   policies: readonly Policy[],
   key: string,
-): Promise<void | Response> {
-  const route = c.get('route');
+): Promise<void> {
+  const route = exchange.route!;
   const maxBodyBytes = Math.min(route.config.max_body_bytes ?? options.maxBodyBytes, options.idempotency.maxBodyBytes);
-  const { claim, body } = await readIdempotentRequest(c, key, maxBodyBytes, options.requestBodyPace);
+  const { claim, body } = await readIdempotentRequest(exchange, key, maxBodyBytes, options.requestBodyPace);
   const outcome = await options.limiter.decideIdempotent(
-    { subject: c.get('identity').subject, policies, meters: plan.meters, cost: route.config.cost },
+    { subject: exchange.identity!.subject, policies, meters: plan.meters, cost: route.config.cost },
     claim,
     route.config.on_store_error,
   );
   if (outcome.kind !== 'idempotent') {
-    c.set('idempotentForward', { body, capture: undefined });
-    return answer(c, next, outcome, plan, options);
+    exchange.idempotentForward = { body, capture: undefined };
+    answer(exchange, outcome, plan, options);
+    return;
   }
   const { decision } = outcome;
   switch (decision.kind) {
     case 'denied':
-      return answer(c, next, { kind: 'decided', decision: decision.denial }, plan, options);
+      answer(exchange, { kind: 'decided', decision: decision.denial }, plan, options);
+      return;
     case 'replay':
-      c.set('decision', 'replayed');
-      return replayStoredResponse(c, decision.response);
+      exchange.decision = 'replayed';
+      replayStoredResponse(exchange, decision.response);
+      exchange.answered = true;
+      return;
     case 'in-flight':
-      c.set('decision', 'denied');
+      exchange.decision = 'denied';
       throw keyInUse();
     case 'reused':
-      c.set('decision', 'denied');
+      exchange.decision = 'denied';
       throw keyReused();
     case 'admitted': {
       const capture = new ResponseCapture(options.idempotency.maxResponseBytes);
-      c.set('idempotentForward', { body, capture });
-      await answer(c, next, { kind: 'decided', decision: decision.admission }, plan, options);
-      settle(c, options.limiter, decision.ticket, capture);
+      exchange.idempotentForward = { body, capture };
+      // Once answered (forwarded, or refused after this), the response is kept or the key released.
+      exchange.onAnswered = () => settle(exchange, options.limiter, decision.ticket, capture);
+      answer(exchange, { kind: 'decided', decision: decision.admission }, plan, options);
       return;
     }
   }
@@ -157,8 +160,8 @@ async function limitIdempotent(
  * after the client's response has finished and is not awaited: it is off the
  * client's path, and the limiter never rejects it.
  */
-function settle(c: ProxyContext, limiter: GuardedLimiter, ticket: IdempotencyTicket, capture: ResponseCapture): void {
-  const kept = c.error === undefined && capture.status < 500 ? capture.response() : undefined;
+function settle(exchange: Exchange, limiter: GuardedLimiter, ticket: IdempotencyTicket, capture: ResponseCapture): void {
+  const kept = exchange.error === undefined && capture.status < 500 ? capture.response() : undefined;
   void limiter.settleIdempotent(ticket, kept);
 }
 

@@ -1,9 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { MiddlewareHandler } from 'hono';
 import { GatewayError } from '../../core/errors.js';
 import { isPathRefusal, normalizeRequestPath } from '../../core/request-path.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../proxy/request-headers.js';
-import type { ProxyEnv } from '../context.js';
+import type { Exchange } from '../exchange.js';
 import { requestTarget } from '../request-target.js';
 import type { CompiledRoute, RouteTable } from '../route-table.js';
 
@@ -22,13 +21,13 @@ import type { CompiledRoute, RouteTable } from '../route-table.js';
  *
  * Sets `route` and `forwardPath` (normalized path plus the original query).
  */
-export function matchRoute(routes: RouteTable): MiddlewareHandler<ProxyEnv> {
-  return async function matchRouteMiddleware(c, next) {
-    const target = requestTarget(c);
+export function matchRoute(routes: RouteTable): (exchange: Exchange) => void {
+  return function matchRouteStep(exchange) {
+    const target = requestTarget(exchange.req.url);
     const queryStart = target.indexOf('?');
     const path = normalizeRequestPath(queryStart === -1 ? target : target.slice(0, queryStart));
     if (isPathRefusal(path)) throw new GatewayError('bad_request', `The request path ${path.refused}.`);
-    const method = c.req.method;
+    const method = exchange.req.method ?? 'GET';
     const route = routes.match(method, path);
     if (route === 'ambiguous-case') {
       throw new GatewayError('bad_request', 'The request path matches another route when case is ignored; use the case the API documents.');
@@ -38,14 +37,10 @@ export function matchRoute(routes: RouteTable): MiddlewareHandler<ProxyEnv> {
     if (query.length > 1 && hasMethodParameter(query) && !overrideHarmless(routes, route, path, queryMethodOverride(query))) {
       throw new GatewayError('bad_request', `Route "${route.config.name}" does not take a _method query parameter (method override).`);
     }
-    const headers = c.env?.incoming?.headers;
-    if (headers !== undefined) {
-      const overridden = headerMethodOverride(headers);
-      if (overridden !== undefined && !overrideHarmless(routes, route, path, overridden)) c.set('methodOverrideWithheld', true);
-    }
-    c.set('route', route);
-    c.set('forwardPath', path + query);
-    await next();
+    const overridden = headerMethodOverride(exchange.req.headers);
+    if (overridden !== undefined && !overrideHarmless(routes, route, path, overridden)) exchange.methodOverrideWithheld = true;
+    exchange.route = route;
+    exchange.forwardPath = path + query;
   };
 }
 

@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { MiddlewareHandler } from 'hono';
-import { type ProxyEnv, requestHeader } from '../context.js';
 
 /** Longest client `X-Request-Id` kept, in characters; longer ones are replaced. */
 export const MAX_REQUEST_ID_LENGTH = 128;
@@ -15,18 +12,10 @@ export function isWellFormedRequestId(value: string | undefined): value is strin
 }
 
 /**
- * Names each request: the client's `X-Request-Id` when well-formed (see
- * {@link isWellFormedRequestId}), else a new UUID. Sets `requestId`, which
- * forward() sends upstream and adds to the forwarded response; every answer
- * the gateway writes itself (problems included) carries it here.
+ * Names a request: the client's `X-Request-Id` when well-formed (see
+ * {@link isWellFormedRequestId}), else a new UUID. The id is sent upstream in
+ * place of the client's and returned on every answer, problems included.
  */
-export function requestId(): MiddlewareHandler<ProxyEnv> {
-  return async function requestIdMiddleware(c, next) {
-    const offered = requestHeader(c, 'x-request-id');
-    const id = isWellFormedRequestId(offered) ? offered : randomUUID();
-    c.set('requestId', id);
-    await next();
-    // A forwarded response is written by the forwarder (with the id); c.res is then a shared marker.
-    if (c.res !== RESPONSE_ALREADY_SENT) c.res.headers.set('x-request-id', id);
-  };
+export function requestIdOf(offered: string | undefined): string {
+  return isWellFormedRequestId(offered) ? offered : randomUUID();
 }

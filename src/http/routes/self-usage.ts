@@ -1,11 +1,11 @@
-import type { Handler } from 'hono';
 import type { Authenticator } from '../../auth/authenticator.js';
 import type { Clock } from '../../core/clock.js';
 import { GatewayError } from '../../core/errors.js';
 import type { Plan } from '../../core/plan.js';
 import { applyLimitOverrides } from '../../core/limit-overrides.js';
-import type { ProxyEnv } from '../context.js';
-import { authenticateCaller, type CredentialMode, type IdentifyOptions } from '../middleware/identify.js';
+import type { Exchange } from '../exchange.js';
+import { authenticateCaller, type CredentialMode, credentialsOf, type IdentifyOptions } from '../middleware/identify.js';
+import { writeJson } from '../node-response.js';
 import type { UsageStore } from '../usage-store.js';
 import { allPolicies } from './admin-api/operations.js';
 import { policyUsageView } from './admin-api/views.js';
@@ -15,7 +15,7 @@ export const SELF_USAGE_PATH = '/_quotagate/usage';
 
 export interface SelfUsageOptions {
   /** The authenticators identify() uses; an API key, or a token when issuers are configured. */
-  readonly authenticators: IdentifyOptions['authenticators'];
+  readonly authenticators: Readonly<Partial<Record<CredentialMode, Authenticator>>>;
   readonly onAuthFailure: IdentifyOptions['onAuthFailure'];
   /** Resolves the client address for the unknown-key throttle, as identify() does. */
   readonly clientAddress: IdentifyOptions['clientAddress'];
@@ -24,17 +24,25 @@ export interface SelfUsageOptions {
   readonly clock: Clock;
 }
 
+/** Whether the request is `GET` (or `HEAD`) of {@link SELF_USAGE_PATH}, with or without a query. */
+export function isSelfUsageRequest(method: string | undefined, rawUrl: string | undefined): boolean {
+  if (rawUrl === undefined || !rawUrl.startsWith(SELF_USAGE_PATH)) return false;
+  if (rawUrl.length !== SELF_USAGE_PATH.length && rawUrl.charCodeAt(SELF_USAGE_PATH.length) !== 63 /* ? */) return false;
+  return method === 'GET' || method === 'HEAD';
+}
+
 /**
  * `GET /_quotagate/usage`: the caller's own plan and every window and quota
  * of it with used / limit / remaining / reset / percent, read from the store
  * without charging. Authenticated like a route with `auth: any` (or
- * `api_key` when no token issuer is configured).
+ * `api_key` when no token issuer is configured). Refusals are thrown as
+ * GatewayErrors, answered by the pipeline.
  */
-export function selfUsage(options: SelfUsageOptions): Handler<ProxyEnv> {
+export function selfUsage(options: SelfUsageOptions): (exchange: Exchange) => Promise<void> {
   const mode: CredentialMode = options.authenticators.any !== undefined ? 'any' : 'api_key';
-  return async function selfUsageHandler(c) {
-    const { identity } = await authenticateCaller(c, mode, options, SELF_USAGE_PATH);
-    c.set('identity', identity);
+  return async function selfUsageStep(exchange) {
+    const { identity } = await authenticateCaller(credentialsOf(exchange, options.clientAddress), mode, options, SELF_USAGE_PATH);
+    exchange.identity = identity;
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
@@ -47,10 +55,9 @@ export function selfUsage(options: SelfUsageOptions): Handler<ProxyEnv> {
       throw new GatewayError('usage_unavailable', 'The limit store did not answer; retry later.', {}, [['retry-after', '1']]);
     }
     const now = options.clock.now();
-    return c.json(
-      { plan: plan.name, policies: states.map((state) => policyUsageView(state, now)) },
-      200,
-      { 'cache-control': 'no-store' },
-    );
+    writeJson(exchange.res, 200, { plan: plan.name, policies: states.map((state) => policyUsageView(state, now)) }, [
+      ['cache-control', 'no-store'],
+      ['x-request-id', exchange.requestId],
+    ]);
   };
 }

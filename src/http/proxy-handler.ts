@@ -1,0 +1,88 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { GatewayMetrics } from '../metrics/metrics.js';
+import { Exchange } from './exchange.js';
+import { writeProblem } from './node-response.js';
+import { asGatewayError } from './problem-response.js';
+import { requestIdOf } from './middleware/request-id.js';
+import { isSelfUsageRequest } from './routes/self-usage.js';
+import { RequestCounters } from './request-counters.js';
+
+/** The proxy listener's request handler, as node:http calls it; resolves once the answer is written. */
+export type ProxyRequestListener = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+/** A step of the pipeline: it fills in the exchange, or throws a GatewayError the pipeline answers. */
+export type SyncStep = (exchange: Exchange) => void;
+/** A step that may need I/O; it returns a promise only when it does. */
+export type Step = (exchange: Exchange) => Promise<void> | void;
+
+/** The steps of one config generation, compiled by buildApp(). */
+export interface ProxyPipeline {
+  readonly matchRoute: SyncStep;
+  readonly bodyLimit: SyncStep;
+  readonly identify: Step;
+  readonly limit: Step;
+  readonly forward: (exchange: Exchange) => Promise<void>;
+  /** `GET /_quotagate/usage`, answered before the route table. */
+  readonly selfUsage: (exchange: Exchange) => Promise<void>;
+  /** Writes the access-log line; absent when the access log is off. */
+  readonly logAccess?: ((exchange: Exchange) => void) | undefined;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+}
+
+/**
+ * The proxy listener: one async function per request over one fixed-shape
+ * {@link Exchange}, calling the steps in order — route → body limit →
+ * identify → limit → forward — and awaiting a step only when it returned a
+ * promise. Whatever a step throws is answered here as problem+json (with the
+ * admitted rate-limit headers, except on denials, which carry their own);
+ * then the request is counted, timed and logged.
+ */
+export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
+  const { metrics, logger, logAccess } = pipeline;
+  const counters = new RequestCounters(metrics);
+  return async function handleProxyRequest(req, res) {
+    const exchange = new Exchange(req, res, performance.now());
+    metrics.inFlight.inc();
+    try {
+      exchange.requestId = requestIdOf(exchange.header('x-request-id'));
+      if (isSelfUsageRequest(req.method, req.url)) await pipeline.selfUsage(exchange);
+      else await runSteps(pipeline, exchange);
+    } catch (error) {
+      exchange.error = error;
+      answerWithProblem(exchange, error, logger);
+    } finally {
+      metrics.inFlight.dec();
+    }
+    exchange.onAnswered?.();
+    counters.record(exchange);
+    logAccess?.(exchange);
+  };
+}
+
+async function runSteps(pipeline: ProxyPipeline, exchange: Exchange): Promise<void> {
+  pipeline.matchRoute(exchange);
+  pipeline.bodyLimit(exchange);
+  const identified = pipeline.identify(exchange);
+  if (identified !== undefined) await identified;
+  const limited = pipeline.limit(exchange);
+  if (limited !== undefined) await limited;
+  if (exchange.answered) return;
+  await pipeline.forward(exchange);
+}
+
+function answerWithProblem(exchange: Exchange, error: unknown, logger: Logger): void {
+  const gatewayError = asGatewayError(error);
+  if (gatewayError.code === 'internal_error') logger.error({ err: error }, 'request failed');
+  const { res } = exchange;
+  if (res.headersSent || res.destroyed) {
+    // Nothing more can be said on this connection.
+    res.destroy();
+    return;
+  }
+  // Denials carry their own rate-limit headers; later failures (502, 504) get the admitted ones.
+  const denial = gatewayError.code === 'rate_limited' || gatewayError.code === 'quota_exceeded';
+  const limitHeaders = denial ? [] : exchange.rateLimitHeaders;
+  writeProblem(res, gatewayError, [...limitHeaders, ['x-request-id', exchange.requestId]]);
+}
