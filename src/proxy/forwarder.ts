@@ -1,17 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
-import { assertBodyWithinLimit, BodyLimitStream, BodyTooLargeError, hasRequestBody } from './body-limit.js';
-import { type BodyPaceLimits, BodyTooSlowError } from './body-pace.js';
+import { assertBodyWithinLimit, BodyLimitStream, hasRequestBody } from './body-limit.js';
+import type { BodyPaceLimits } from './body-pace.js';
+import { ClientGoneSignal } from './client-gone.js';
 import type { ClientAddressResolver } from './client-address.js';
-import { ClientClosedError, ClientGoneSignal } from './client-gone.js';
 import { buildUpstreamRequestHeaders } from './request-headers.js';
 import type { ResponseCapture } from './response-capture.js';
-import { buildClientResponseHeaders } from './response-headers.js';
-import { CLIENT_CLOSED, streamResponseBody } from './response-stream.js';
-import { isUpstreamTimeout, toGatewayError } from './upstream-errors.js';
+import { type AbortCause, type RelayEnd, ResponseRelay } from './response-relay.js';
+import { toGatewayError } from './upstream-errors.js';
 import type { UpstreamPools } from './upstream-pools.js';
 
 export { assertBodyWithinLimit } from './body-limit.js';
@@ -44,16 +42,7 @@ export interface ForwardRequest {
   readonly requestId?: string | undefined;
 }
 
-/**
- * Why an exchange ended early, once the client's response had begun (or the
- * client had gone): `client_closed` (the client left), `upstream_failed`
- * (the upstream's connection broke or its response was malformed),
- * `upstream_timeout` (the body stalled beyond `body_timeout_ms`),
- * `payload_too_large` (the request body passed the limit after the upstream
- * had already answered), `request_timeout` (the request body stalled or
- * trickled after the upstream had already answered).
- */
-export type AbortCause = 'client_closed' | 'upstream_failed' | 'upstream_timeout' | 'payload_too_large' | 'request_timeout';
+export type { AbortCause } from './response-relay.js';
 
 /** How a forwarded exchange ended. Failures before the response began are thrown instead. */
 export interface ForwardOutcome {
@@ -138,28 +127,49 @@ export class Forwarder {
       incoming.pipe(body);
     }
 
-    const clientGone = new ClientGoneSignal(outgoing);
-    const startedAt = performance.now();
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await upstream.pool.request({
-        method: request.method as Dispatcher.HttpMethod,
-        path: request.path,
-        headers: upstreamHeaders,
-        body: request.body ?? body,
-        headersTimeout: upstream.headersTimeoutMs,
-        bodyTimeout: upstream.bodyTimeoutMs,
-        signal: clientGone,
-      });
-    } catch (error) {
-      const upstreamMs = performance.now() - startedAt;
-      if (outgoing.destroyed) return aborted(0, upstreamMs, 'client_closed');
-      throw toGatewayError(error, releaseRequestBody(incoming, body));
-    } finally {
-      // From here on, a closing client connection is noticed by streamResponseBody.
-      clientGone.release();
+    const pool = upstream.pool;
+    if (!pool.slots.tryAcquire()) {
+      // Every connection is busy: wait (bounded by queue_timeout_ms) unless the client leaves first.
+      const clientGone = new ClientGoneSignal(outgoing);
+      try {
+        await pool.slots.wait(clientGone);
+      } catch (error) {
+        if (outgoing.destroyed) return aborted(0, 0, 'client_closed');
+        throw toGatewayError(error, releaseRequestBody(incoming, body));
+      } finally {
+        clientGone.release();
+      }
     }
-    return this.#respond(request, response, performance.now() - startedAt, body);
+    const startedAt = performance.now();
+    let upstreamMs = 0;
+    const end = await new Promise<RelayEnd>((resolve) => {
+      const relay = new ResponseRelay(outgoing, request.responseHeaders, request.capture, (end) => {
+        pool.slots.release();
+        upstreamMs = relay.headersAtMs - startedAt;
+        resolve(end);
+      });
+      pool.dispatch(
+        {
+          method: request.method as Dispatcher.HttpMethod,
+          path: request.path,
+          headers: upstreamHeaders,
+          body: request.body ?? body,
+          headersTimeout: upstream.headersTimeoutMs,
+          bodyTimeout: upstream.bodyTimeoutMs,
+        },
+        relay,
+      );
+    });
+    switch (end.kind) {
+      case 'failed':
+        throw toGatewayError(end.error, releaseRequestBody(incoming, body));
+      case 'aborted':
+        return aborted(end.status, upstreamMs, end.cause);
+      case 'completed':
+        // The upstream may answer without reading the whole request body; drop the rest.
+        releaseRequestBody(incoming, body);
+        return { status: end.status, upstreamMs, aborted: false };
+    }
   }
 
   /** Graceful: lets dispatched requests finish, then closes every upstream connection. */
@@ -171,55 +181,10 @@ export class Forwarder {
   destroy(): Promise<void> {
     return this.#pools.destroy();
   }
-
-  /** Writes the upstream's status and headers (plus the gateway's) and streams its body to the client. */
-  async #respond(
-    request: ForwardRequest,
-    response: Dispatcher.ResponseData,
-    upstreamMs: number,
-    body: BodyLimitStream | null,
-  ): Promise<ForwardOutcome> {
-    const { incoming, outgoing } = request;
-    const status = response.statusCode;
-    if (outgoing.destroyed) {
-      discardResponseBody(response.body);
-      return aborted(status, upstreamMs, 'client_closed');
-    }
-    let clientHeaders: string[];
-    try {
-      clientHeaders = buildClientResponseHeaders(response.headers, request.responseHeaders);
-      outgoing.writeHead(status, clientHeaders);
-    } catch (error) {
-      // node refused a header the upstream sent: nothing is written yet, so it is still a 502.
-      discardResponseBody(response.body);
-      throw toGatewayError(error, releaseRequestBody(incoming, body));
-    }
-    const streaming = streamResponseBody(response.body, outgoing);
-    request.capture?.observe(status, clientHeaders, response.body);
-    const end = await streaming;
-    if (end !== undefined) return aborted(status, upstreamMs, end === CLIENT_CLOSED ? 'client_closed' : abortCauseOf(end));
-    // The upstream may answer without reading the whole request body; drop the rest.
-    releaseRequestBody(incoming, body);
-    return { status, upstreamMs, aborted: false };
-  }
-}
-
-/** Aborts the upstream response; undici then fails the body, which nobody reads any more. */
-function discardResponseBody(body: Readable): void {
-  body.on('error', ignoreError);
-  body.destroy();
 }
 
 function aborted(status: number, upstreamMs: number, abortCause: AbortCause): ForwardOutcome {
   return { status, upstreamMs, aborted: true, abortCause };
-}
-
-/** What broke a response already under way, from the error its body failed with. */
-function abortCauseOf(error: Error): AbortCause {
-  if (error instanceof ClientClosedError) return 'client_closed';
-  if (error instanceof BodyTooLargeError) return 'payload_too_large';
-  if (error instanceof BodyTooSlowError) return 'request_timeout';
-  return isUpstreamTimeout(error) ? 'upstream_timeout' : 'upstream_failed';
 }
 
 /**

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import type { StoredResponse } from '../core/idempotency.js';
 
 /** Response fields that belong to one exchange, never to a replay of it. */
@@ -6,9 +5,10 @@ const PER_EXCHANGE_HEADERS: ReadonlySet<string> = new Set(['content-length', 'x-
 
 /**
  * Keeps a copy of the response the forwarder streams to the client, up to
- * `maxBodyBytes` of body, for an Idempotency-Key replay. It listens beside
- * the pipe to the client (no extra copy on the way, no change to
- * backpressure) and lets go of the body once it outgrows the cap.
+ * `maxBodyBytes` of body, for an Idempotency-Key replay. The forwarder's
+ * relay hands it the head and each chunk as it writes them to the client
+ * (no extra copy on the way, no change to backpressure); it lets go of the
+ * body once it outgrows the cap.
  */
 export class ResponseCapture {
   #status = 0;
@@ -21,33 +21,34 @@ export class ResponseCapture {
   constructor(readonly maxBodyBytes: number) {}
 
   /**
-   * Called by the forwarder once it wrote the head: the status, the header
-   * list written (`[name, value, …]`) and the upstream's body, which it
-   * has just started to pipe to the client.
+   * Called by the forwarder once it wrote the head: the status and the
+   * header list written (`[name, value, …]`).
    */
-  observe(status: number, flatHeaders: readonly string[], body: Readable): void {
+  head(status: number, flatHeaders: readonly string[]): void {
     this.#status = status;
     for (let i = 0; i + 1 < flatHeaders.length; i += 2) {
       const name = flatHeaders[i]!.toLowerCase();
       if (!PER_EXCHANGE_HEADERS.has(name)) this.#headers.push([name, flatHeaders[i + 1]!]);
     }
-    const onData = (chunk: Buffer): void => {
-      this.#bodyBytes += chunk.length;
-      if (this.#bodyBytes > this.maxBodyBytes) {
-        this.#overflowed = true;
-        this.#chunks = [];
-        body.removeListener('data', onData);
-        return;
-      }
-      this.#chunks.push(chunk);
-    };
-    body.on('data', onData);
-    body.once('end', () => {
-      this.#ended = true;
-    });
   }
 
-  /** The upstream's status; 0 before the head arrived. */
+  /** Called with each body chunk as it is written to the client; lets go of the body once it passes the cap. */
+  chunk(chunk: Buffer): void {
+    if (this.#overflowed) return;
+    this.#bodyBytes += chunk.length;
+    if (this.#bodyBytes > this.maxBodyBytes) {
+      this.#overflowed = true;
+      this.#chunks = [];
+      return;
+    }
+    this.#chunks.push(chunk);
+  }
+
+  /** Called once the whole body was written. */
+  end(): void {
+    this.#ended = true;
+  }
+
   get status(): number {
     return this.#status;
   }

@@ -45,11 +45,20 @@ export class BoundedPool {
    * reason when it aborts while waiting.
    */
   request(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
-    if (this.slots.tryAcquire()) return this.#dispatch(options);
-    return this.slots.wait(waitSignalOf(options.signal)).then(() => this.#dispatch(options));
+    if (this.slots.tryAcquire()) return this.#request(options);
+    return this.slots.wait(waitSignalOf(options.signal)).then(() => this.#request(options));
   }
 
-  #dispatch(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
+  /**
+   * undici's `dispatch` (the forwarder's path). The caller holds a slot
+   * (`slots.tryAcquire()` or `slots.wait()`) and releases it when the
+   * handler's exchange ends.
+   */
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void {
+    this.#pool.dispatch(options, handler);
+  }
+
+  #request(options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData> {
     return this.#pool.request(options).then(this.#holdUntilBodyCloses, this.#releaseAndRethrow);
   }
 
@@ -81,7 +90,7 @@ export class BoundedPool {
   }
 }
 
-/** The signal in a form the slot wait can watch: an emitter of `abort` (the forwarder's ClientGoneSignal). */
+/** The signal in a form the slot wait can watch: an emitter of `abort`. */
 function waitSignalOf(signal: Dispatcher.RequestOptions['signal']): WaitSignal | undefined {
   const candidate = signal as Partial<WaitSignal> | null | undefined;
   return typeof candidate?.once === 'function' ? (candidate as WaitSignal) : undefined;
