@@ -23,6 +23,14 @@ export interface PgliteDatabaseOptions {
  * would corrupt it; `open` takes a lock file (`quotagate.lock`, holding the
  * pid) and refuses a directory that a live process holds.
  */
+/**
+ * PostgreSQL settings of the embedded engine. Its tables (keys, subjects,
+ * the ledger) are small, and PostgreSQL's default 128 MB of shared buffers
+ * is most of what PGlite's WebAssembly memory holds: 16 MB keeps about
+ * 100 MB less resident (measured: 711 → 606 MiB RSS for PGlite alone).
+ */
+const EMBEDDED_SETTINGS: readonly string[] = ['shared_buffers=16MB'];
+
 export class PgliteDatabase implements Database {
   readonly engine = 'pglite' as const;
   readonly #counter: StatementCounter;
@@ -36,7 +44,7 @@ export class PgliteDatabase implements Database {
     this.#counter = new StatementCounter(detectNestedUse);
   }
 
-  /** Opens (or creates) the database in `options.dataDir`. */
+  /** Opens (or creates) the database in `options.dataDir`, sized for a gateway's small tables (see EMBEDDED_SETTINGS). */
   static async open(options: PgliteDatabaseOptions): Promise<PgliteDatabase> {
     let lockFile: string | undefined;
     let dataDir = options.dataDir;
@@ -46,7 +54,10 @@ export class PgliteDatabase implements Database {
       lockFile = lockDataDir(dataDir);
     }
     try {
-      const pg = await PGlite.create(dataDir, { parsers: { [types.INT8]: (raw: string) => Number(raw) } });
+      const pg = await PGlite.create(dataDir, {
+        parsers: { [types.INT8]: (raw: string) => Number(raw) },
+        postgresqlconf: [...EMBEDDED_SETTINGS],
+      });
       return new PgliteDatabase(pg, lockFile, options.detectNestedUse ?? false);
     } catch (error) {
       if (lockFile !== undefined) rmSync(lockFile, { force: true });
