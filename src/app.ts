@@ -86,6 +86,11 @@ export function buildApp(deps: AppDeps): GatewayApps {
       limiter: deps.limiter,
       plans,
       resetFormat: config.headers.reset_format,
+      headerSets: {
+        ietf: config.headers.ietf,
+        legacy: config.headers.legacy,
+        legacyPerWindow: config.headers.legacy_per_window,
+      },
       clock: deps.clock,
       maxBodyBytes: config.proxy.max_body_bytes,
       requestBodyPace: bodyPaceLimitsOf(config.proxy),

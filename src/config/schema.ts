@@ -247,6 +247,12 @@ export const IDEMPOTENCY_DEFAULTS = {
 const headersSchema = z.strictObject({
   /** X-RateLimit-Reset as seconds until reset (default) or as epoch seconds. */
   reset_format: z.enum(['delta-seconds', 'epoch-seconds']).default('delta-seconds'),
+  /** IETF RateLimit-Policy and RateLimit on limited responses. */
+  ietf: z.boolean().default(true),
+  /** X-RateLimit-Limit, -Remaining and -Reset (the most constraining policy). */
+  legacy: z.boolean().default(true),
+  /** X-RateLimit-Limit-<Window> and -Remaining-<Window> for each rate window. */
+  legacy_per_window: z.boolean().default(true),
 });
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, {
@@ -351,7 +357,7 @@ const configObject = z.strictObject({
     local_deny_cache: { max_entries: 10_000 },
   }),
   proxy: proxySchema.default({ max_body_bytes: 10 * 1024 * 1024, trusted_proxies: [], ...PROXY_LIMIT_DEFAULTS }),
-  headers: headersSchema.default({ reset_format: 'delta-seconds' }),
+  headers: headersSchema.default({ reset_format: 'delta-seconds', ietf: true, legacy: true, legacy_per_window: true }),
   idempotency: idempotencySchema.default(IDEMPOTENCY_DEFAULTS),
   postgres: postgresSchema.default({
     data_dir: './data',

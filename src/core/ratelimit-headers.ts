@@ -6,6 +6,19 @@ export type HeaderPair = readonly [name: string, value: string];
 
 export type ResetFormat = 'delta-seconds' | 'epoch-seconds';
 
+/** Which families of rate-limit headers a response carries (`headers:` in gateway.yaml). */
+export interface HeaderSets {
+  /** IETF `RateLimit-Policy` and `RateLimit`. */
+  readonly ietf: boolean;
+  /** `X-RateLimit-Limit`, `-Remaining`, `-Reset` for the most constraining policy. */
+  readonly legacy: boolean;
+  /** `X-RateLimit-Limit-<Window>` and `X-RateLimit-Remaining-<Window>` per rate window. */
+  readonly legacyPerWindow: boolean;
+}
+
+/** Every family: the default, and what the headers below were first specified as. */
+export const ALL_HEADER_SETS: HeaderSets = Object.freeze({ ietf: true, legacy: true, legacyPerWindow: true });
+
 /**
  * The policy that constrains the caller most: fewest units remaining; ties
  * go to the longer period (its reset is the one the caller must wait for).
@@ -38,29 +51,31 @@ export function mostConstraining(policies: readonly PolicyState[]): PolicyState 
  * - per rate window (not per quota) `X-RateLimit-Limit-<Window>` and
  *   `X-RateLimit-Remaining-<Window>`.
  *
- * Empty when no policy applies. `nowMs` is only read for `epoch-seconds`.
+ * Only the families `sets` turns on are written (all by default). Empty when
+ * no policy applies. `nowMs` is only read for `epoch-seconds`.
  */
 export function rateLimitHeaders(
   policies: readonly PolicyState[],
   resetFormat: ResetFormat,
   nowMs: number,
+  sets: HeaderSets = ALL_HEADER_SETS,
 ): HeaderPair[] {
-  const constraining = mostConstraining(policies);
-  if (constraining === undefined) return [];
-  const headers: HeaderPair[] = [
-    ['RateLimit-Policy', policies.map((p) => `"${p.name}";q=${p.limit};w=${p.periodSeconds}`).join(', ')],
-    ['RateLimit', policies.map((p) => `"${p.name}";r=${p.remaining};t=${p.resetSeconds}`).join(', ')],
-    ['X-RateLimit-Limit', String(constraining.limit)],
-    ['X-RateLimit-Remaining', String(constraining.remaining)],
-    [
+  if (policies.length === 0) return [];
+  const headers: HeaderPair[] = [];
+  if (sets.ietf) {
+    headers.push(['RateLimit-Policy', policies.map((p) => `"${p.name}";q=${p.limit};w=${p.periodSeconds}`).join(', ')]);
+    headers.push(['RateLimit', policies.map((p) => `"${p.name}";r=${p.remaining};t=${p.resetSeconds}`).join(', ')]);
+  }
+  if (sets.legacy) {
+    const constraining = mostConstraining(policies)!;
+    headers.push(['X-RateLimit-Limit', String(constraining.limit)]);
+    headers.push(['X-RateLimit-Remaining', String(constraining.remaining)]);
+    headers.push([
       'X-RateLimit-Reset',
-      String(
-        resetFormat === 'epoch-seconds'
-          ? Math.floor(nowMs / 1000) + constraining.resetSeconds
-          : constraining.resetSeconds,
-      ),
-    ],
-  ];
+      String(resetFormat === 'epoch-seconds' ? Math.floor(nowMs / 1000) + constraining.resetSeconds : constraining.resetSeconds),
+    ]);
+  }
+  if (!sets.legacyPerWindow) return headers;
   for (const policy of policies) {
     if (policy.kind !== 'window') continue;
     const title = windowTitle(policy.window);

@@ -371,3 +371,36 @@ describe('admin listener', () => {
     }
   });
 });
+
+describe('header sets', () => {
+  it('sends only the IETF pair when the legacy families are turned off, on answers and denials alike', async () => {
+    const upstream = await startRecordingUpstream({ reply: { body: 'ok' } });
+    const gw = await startTestGateway(
+      testConfig({
+        upstreamOrigin: upstream.origin,
+        routes: '  - { name: api, path_prefix: /api, upstream: app }',
+        plans: '  small: { limits: { minute: 1 } }',
+        extra: 'headers: { legacy: false, legacy_per_window: false }',
+      }),
+    );
+    try {
+      const headersOf = async () => {
+        const res = await request(`${gw.proxyUrl}/api/x`, { headers: { 'x-api-key': TEST_KEY } });
+        await res.body.text();
+        return { status: res.statusCode, headers: res.headers };
+      };
+      const admitted = await headersOf();
+      const denied = await headersOf();
+      expect([admitted.status, denied.status]).toEqual([200, 429]);
+      for (const { headers } of [admitted, denied]) {
+        expect(headers['ratelimit-policy']).toBe('"minute";q=1;w=60');
+        expect(Object.keys(headers).filter((name) => name.startsWith('x-ratelimit'))).toEqual([]);
+      }
+      expect(admitted.headers['ratelimit']).toBe('"minute";r=0;t=60');
+      expect(denied.headers['retry-after']).toBe('60');
+    } finally {
+      await gw.gateway.shutdown();
+      await upstream.close();
+    }
+  });
+});

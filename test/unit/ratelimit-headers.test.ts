@@ -60,6 +60,24 @@ describe('rateLimitHeaders over a sequence of requests', () => {
     await limiter.close();
   });
 
+  it('writes only the header families turned on', () => {
+    const states = [
+      { name: 'hour', kind: 'window', window: 'hour', limit: 5, remaining: 4, resetSeconds: 1260, periodSeconds: 3600 },
+    ] as const;
+    const names = (sets: { ietf: boolean; legacy: boolean; legacyPerWindow: boolean }) =>
+      rateLimitHeaders(states, 'delta-seconds', 0, sets).map(([name]) => name);
+    expect(names({ ietf: true, legacy: false, legacyPerWindow: false })).toEqual(['RateLimit-Policy', 'RateLimit']);
+    expect(names({ ietf: false, legacy: true, legacyPerWindow: false })).toEqual([
+      'X-RateLimit-Limit',
+      'X-RateLimit-Remaining',
+      'X-RateLimit-Reset',
+    ]);
+    expect(names({ ietf: false, legacy: false, legacyPerWindow: true })).toEqual(['X-RateLimit-Limit-Hour', 'X-RateLimit-Remaining-Hour']);
+    expect(names({ ietf: true, legacy: true, legacyPerWindow: true })).toEqual(
+      rateLimitHeaders(states, 'delta-seconds', 0).map(([name]) => name),
+    );
+  });
+
   it('sends nothing when no window applies', () => {
     expect(rateLimitHeaders([], 'delta-seconds', 0)).toEqual([]);
   });

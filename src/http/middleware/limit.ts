@@ -3,7 +3,7 @@ import type { Denial } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
 import { applyLimitOverrides } from '../../core/limit-overrides.js';
 import { type Plan, policiesFor } from '../../core/plan.js';
-import { type HeaderPair, type ResetFormat, rateLimitHeaders } from '../../core/ratelimit-headers.js';
+import { type HeaderPair, type HeaderSets, type ResetFormat, rateLimitHeaders } from '../../core/ratelimit-headers.js';
 import type { IdempotencyTicket } from '../../core/idempotency.js';
 import type { Policy } from '../../core/policy.js';
 import type { GuardedLimiter, LimitOutcome } from '../../limiter/guarded-limiter.js';
@@ -16,6 +16,8 @@ export interface LimitOptions {
   readonly limiter: GuardedLimiter;
   readonly plans: ReadonlyMap<string, Plan>;
   readonly resetFormat: ResetFormat;
+  /** Which rate-limit header families responses carry. */
+  readonly headerSets: HeaderSets;
   readonly clock: Clock;
   /** `proxy.max_body_bytes`: a route's `max_body_bytes` overrides it. */
   readonly maxBodyBytes: number;
@@ -170,7 +172,7 @@ function headersOf(
   options: LimitOptions,
   hidden: boolean,
 ): readonly HeaderPair[] {
-  return hidden ? [] : rateLimitHeaders(policies, options.resetFormat, options.clock.now());
+  return hidden ? [] : rateLimitHeaders(policies, options.resetFormat, options.clock.now(), options.headerSets);
 }
 
 function denial(decision: Denial, plan: Plan, headers: readonly HeaderPair[]): GatewayError {
