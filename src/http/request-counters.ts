@@ -1,10 +1,10 @@
-import type { Counter, Histogram } from 'prom-client';
 import { GatewayError } from '../core/errors.js';
+import type { CounterCell, HistogramCell } from '../metrics/hot-metrics.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { answeredOutcome, type Exchange } from './exchange.js';
 
-type CounterChild = ReturnType<Counter<'route' | 'plan' | 'outcome'>['labels']>;
-type HistogramChild = ReturnType<Histogram<'route' | 'outcome'>['labels']>;
+type CounterChild = CounterCell;
+type HistogramChild = HistogramCell;
 
 interface RouteHandles {
   /** `plan → outcome → requests_total child`. */
@@ -16,8 +16,8 @@ interface RouteHandles {
 /**
  * `quotagate_requests_total{route,plan,outcome}` and
  * `quotagate_request_duration_seconds{route,outcome}` through metric
- * children resolved once per label combination and kept: a request costs
- * two or three Map lookups, never a hash of a labels object. Label values
+ * cells resolved once per label combination and kept: a request costs
+ * three Map lookups, never a labels object. Label values
  * are bounded (configured routes and plans, the fixed set of outcomes), so
  * the maps are too.
  */

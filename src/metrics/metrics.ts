@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
 
 /**
  * Every metric quotagate exposes, on a registry of its own (never prom-client's
@@ -10,11 +11,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface GatewayMetrics {
   readonly registry: Registry;
   /** Requests by route, plan and outcome (`forwarded` or an error code). */
-  readonly requests: Counter<'route' | 'plan' | 'outcome'>;
+  readonly requests: HotCounter<'route' | 'plan' | 'outcome'>;
   /** Whole request duration in seconds, from the first middleware to the last byte written. */
-  readonly requestDuration: Histogram<'route' | 'outcome'>;
+  readonly requestDuration: HotHistogram<'route' | 'outcome'>;
   /** Time from sending upstream to the upstream's response headers, in seconds. */
-  readonly upstreamDuration: Histogram<'route'>;
+  readonly upstreamDuration: HotHistogram<'route'>;
   /**
    * Refused credentials by reason: `missing`, `malformed`, `unknown`,
    * `revoked`, `expired`, `suspended`, `key_store_unavailable` (API keys), a
@@ -34,9 +35,9 @@ export interface GatewayMetrics {
    * or charged: `idempotency-replayed`, `idempotency-in-flight` (409),
    * `idempotency-reused` (422)).
    */
-  readonly decisions: Counter<'outcome' | 'reason'>;
+  readonly decisions: HotCounter<'outcome' | 'reason'>;
   /** Duration of one limiter call to the store, in seconds. */
-  readonly storeDuration: Histogram<'store'>;
+  readonly storeDuration: HotHistogram<'store'>;
   /**
    * Failed or skipped store calls by kind: `circuit_open` (skipped),
    * `queue_timeout` and `connection_retired` (of the gateway's own making,
@@ -106,20 +107,20 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
   }
   return {
     registry,
-    requests: new Counter({
+    requests: new HotCounter({
       name: 'quotagate_requests_total',
       help: 'Requests handled, by route, plan and outcome (forwarded, or the error code answered).',
       labelNames: ['route', 'plan', 'outcome'],
       registers: [registry],
     }),
-    requestDuration: new Histogram({
+    requestDuration: new HotHistogram({
       name: 'quotagate_request_duration_seconds',
       help: 'Whole request duration through the gateway, in seconds.',
       labelNames: ['route', 'outcome'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers: [registry],
     }),
-    upstreamDuration: new Histogram({
+    upstreamDuration: new HotHistogram({
       name: 'quotagate_upstream_duration_seconds',
       help: 'Time from forwarding a request to the upstream response headers, in seconds.',
       labelNames: ['route'],
@@ -138,13 +139,13 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       labelNames: ['outcome'],
       registers: [registry],
     }),
-    decisions: new Counter({
+    decisions: new HotCounter({
       name: 'quotagate_decisions_total',
       help: 'Limit decisions by outcome (allowed, denied, unenforced: forwarded unchecked, refused: 503 with the store down, idempotency: answered from an Idempotency-Key record) and reason (allowed, window, quota, local-deny, fail-open, fail-closed, idempotency-replayed, idempotency-in-flight, idempotency-reused).',
       labelNames: ['outcome', 'reason'],
       registers: [registry],
     }),
-    storeDuration: new Histogram({
+    storeDuration: new HotHistogram({
       name: 'quotagate_store_duration_seconds',
       help: 'Duration of one limiter call to the store, in seconds.',
       labelNames: ['store'],
