@@ -32,7 +32,7 @@ describe('parseConfigText', () => {
         body_min_bytes_per_s: 1_024,
         request_timeout_ms: 300_000,
       },
-      headers: { reset_format: 'delta-seconds' },
+      headers: { reset_format: 'delta-seconds', ietf: true, legacy: true, legacy_per_window: true },
       idempotency: {
         max_body_bytes: 1_048_576,
         max_response_bytes: 1_048_576,
