@@ -1,7 +1,8 @@
 import { type Clock, systemClock } from '../core/clock.js';
-import { hashApiKey, isWellFormedApiKey } from '../core/api-key.js';
+import type { Identity } from '../core/identity.js';
 import { type AuthResult, type Authenticator, NO_SCOPES, type PresentedCredentials } from './authenticator.js';
 import { presentedApiKey } from './credentials.js';
+import { KeyHashMemo } from './key-hash-memo.js';
 import { type ApiKeyRecord, KeyLookupThrottledError, type KeyStore, KeyStoreUnavailableError } from './key-store.js';
 
 export interface ApiKeyAuthenticatorOptions {
@@ -24,18 +25,23 @@ export interface ApiKeyAuthenticatorOptions {
  */
 export class ApiKeyAuthenticator implements Authenticator {
   readonly #clock: Clock;
+  readonly #hashes: KeyHashMemo;
+  /** The identity of each record the key store hands out (records are cached there, so one object serves every request). */
+  readonly #identities = new WeakMap<ApiKeyRecord, Identity>();
 
   constructor(private readonly options: ApiKeyAuthenticatorOptions) {
     this.#clock = options.clock ?? systemClock;
+    this.#hashes = new KeyHashMemo(options.prefix);
   }
 
   async authenticate({ xApiKey, authorization, clientAddress }: PresentedCredentials): Promise<AuthResult> {
     const presented = presentedApiKey(xApiKey, authorization, this.options.prefix);
     if (presented === undefined) return { ok: false, reason: 'missing' };
-    if (!isWellFormedApiKey(presented.key, this.options.prefix)) return { ok: false, reason: 'malformed' };
+    const hash = this.#hashes.hashOf(presented.key);
+    if (hash === undefined) return { ok: false, reason: 'malformed' };
     let record: ApiKeyRecord | undefined;
     try {
-      record = await this.options.keyStore.findByHash(hashApiKey(presented.key), clientAddress);
+      record = await this.options.keyStore.findByHash(hash, clientAddress);
     } catch (error) {
       if (error instanceof KeyStoreUnavailableError) return { ok: false, reason: 'key_store_unavailable' };
       if (error instanceof KeyLookupThrottledError) return { ok: false, reason: 'throttled' };
@@ -46,14 +52,18 @@ export class ApiKeyAuthenticator implements Authenticator {
     if (record.expiresAtMs !== undefined && this.#clock.now() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
     if (record.suspended === true) return { ok: false, reason: 'suspended' };
     this.options.onKeyAccepted?.(record);
-    return {
-      ok: true,
-      identity:
+    return { ok: true, identity: this.#identityOf(record), credentialHeader: presented.header, scopes: NO_SCOPES };
+  }
+
+  #identityOf(record: ApiKeyRecord): Identity {
+    let identity = this.#identities.get(record);
+    if (identity === undefined) {
+      identity =
         record.overrides === undefined
           ? { subject: record.subject, plan: record.plan, keyId: record.id }
-          : { subject: record.subject, plan: record.plan, keyId: record.id, overrides: record.overrides },
-      credentialHeader: presented.header,
-      scopes: NO_SCOPES,
-    };
+          : { subject: record.subject, plan: record.plan, keyId: record.id, overrides: record.overrides };
+      this.#identities.set(record, identity);
+    }
+    return identity;
   }
 }
