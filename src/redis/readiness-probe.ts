@@ -45,11 +45,6 @@ export const PROBE_STATE_TTL_MS = 86_400_000;
 /** The subject whose ledger rows the probe reads to learn that the ledger answers; no real subject has rows under it. */
 const LEDGER_PROBE_SUBJECT = 'quotagate:readiness-probe';
 
-/**
- * The sha of a script never loaded anywhere: `EVALSHA` of it answers
- * NOSCRIPT when the user may run EVALSHA and NOPERM when not, running nothing.
- */
-const NEVER_LOADED_SHA = createHash('sha1').update('quotagate readiness probe: is EVALSHA permitted?').digest('hex');
 
 /**
  * Checks, every `intervalMs` and never on the request path, that Redis would
@@ -57,10 +52,10 @@ const NEVER_LOADED_SHA = createHash('sha1').update('quotagate readiness probe: i
  * load balancer before its clients see errors and puts it back when Redis
  * works again, with no request traffic needed either way:
  *
- * 1. `EVALSHA` is permitted (ioredis runs every script with it; the probe
- *    asks for a sha no one loaded, which runs nothing);
- * 2. `EVAL` of lua/probe.lua is permitted (ioredis sends EVAL first on each
- *    connection), and the script runs every command the gateway's scripts
+ * 1. `EVALSHA` is permitted (ioredis runs every script with it): the probe
+ *    runs lua/probe.lua by its sha, as ioredis runs the gateway's scripts;
+ * 2. `EVAL` of it is permitted (sent when Redis answers NOSCRIPT, after a
+ *    restart or a flush, as ioredis does), and the script runs every command the gateway's scripts
  *    run, with writes, on keys under the prefix: an ACL that refuses one, or
  *    a Redis at maxmemory under `noeviction`, fails the probe as it would
  *    fail a request, and the reason names the refused command;
@@ -81,6 +76,8 @@ const NEVER_LOADED_SHA = createHash('sha1').update('quotagate readiness probe: i
 export class RedisReadinessProbe {
   readonly #options: ReadinessProbeOptions;
   readonly #script: string;
+  /** SHA-1 of the script: what EVALSHA names it by. */
+  readonly #sha: string;
   #readiness: StoreReadiness = { state: 'unknown', warnings: [] };
   #seenState = false;
   #timer: NodeJS.Timeout | undefined;
@@ -90,6 +87,7 @@ export class RedisReadinessProbe {
   constructor(options: ReadinessProbeOptions) {
     this.#options = options;
     this.#script = readFileSync(resolve(luaDirectory(), 'probe.lua'), 'utf8');
+    this.#sha = createHash('sha1').update(this.#script).digest('hex');
   }
 
   /** What the last probe found (`unknown` before the first answered). */
@@ -137,7 +135,6 @@ export class RedisReadinessProbe {
       return report;
     };
     try {
-      await this.#checkEvalshaPermitted();
       const state = await this.#runScript(false);
       if (state.refused !== '') return finish(scriptRefusal(state.refused, state.message));
       emptied = this.#seenState && !state.existed;
@@ -161,26 +158,22 @@ export class RedisReadinessProbe {
     }
   }
 
-  /** Rejects unless Redis lets this user run EVALSHA (NOSCRIPT, the expected answer, means it does). */
-  async #checkEvalshaPermitted(): Promise<void> {
-    try {
-      await this.#options.client.evalsha(NEVER_LOADED_SHA, 0);
-    } catch (error) {
-      if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
-    }
-  }
-
-  /** One EVAL of lua/probe.lua; rejects only for a failure outside the script (connection, timeout, EVAL refused). */
+  /**
+   * One run of lua/probe.lua: EVALSHA, then EVAL when Redis has not got it
+   * (NOSCRIPT, only after a restart or a flush: the probe never inflates
+   * `quotagate_redis_noscript_errors` otherwise). Rejects only for a failure
+   * outside the script (connection, timeout, EVALSHA or EVAL refused).
+   */
   async #runScript(markRestorable: boolean): Promise<{ existed: boolean; restorable: boolean; refused: string; message: string }> {
     const { client, keyPrefix } = this.#options;
-    const reply = await client.eval(
-      this.#script,
-      2,
-      readinessStateKey(keyPrefix),
-      readinessScratchKey(keyPrefix),
-      PROBE_STATE_TTL_MS,
-      markRestorable ? 1 : 0,
-    );
+    const args = [2, readinessStateKey(keyPrefix), readinessScratchKey(keyPrefix), PROBE_STATE_TTL_MS, markRestorable ? 1 : 0] as const;
+    let reply: unknown;
+    try {
+      reply = await client.evalsha(this.#sha, ...args);
+    } catch (error) {
+      if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
+      reply = await client.eval(this.#script, ...args);
+    }
     if (!Array.isArray(reply) || reply.length !== 4) throw new Error(`unexpected reply from probe.lua: ${JSON.stringify(reply)?.slice(0, 200)}`);
     const [existed, restorable, refused, message] = reply as [unknown, unknown, unknown, unknown];
     return { existed: existed === 1, restorable: restorable === 1, refused: String(refused), message: String(message) };
