@@ -102,7 +102,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
     forward: forward({
       forwarder: deps.forwarder,
       maxBodyBytes: config.proxy.max_body_bytes,
-      onUpstreamTimed: (route, seconds) => metrics.upstreamDuration.observe({ route }, seconds),
+      onUpstreamTimed: upstreamTimer(metrics),
       refund: (receipt) => deps.limiter.refund(receipt),
     }),
     logAccess: accessLogConfig.enabled ? accessLog({ logger: deps.logger, includeSubject: accessLogConfig.include_subject }) : undefined,
@@ -145,4 +145,17 @@ function credentialAuthenticators(deps: AppDeps): Partial<Record<CredentialMode,
     return { api_key: apiKeys };
   }
   return { api_key: apiKeys, jwt: tokens, any: new KeyOrTokenAuthenticator(apiKeys, tokens) };
+}
+
+/** Records upstream time per route through one histogram cell per route, resolved on first use (hot path). */
+function upstreamTimer(metrics: GatewayMetrics): (routeName: string, seconds: number) => void {
+  const cells = new Map<string, ReturnType<GatewayMetrics['upstreamDuration']['labels']>>();
+  return (routeName, seconds) => {
+    let cell = cells.get(routeName);
+    if (cell === undefined) {
+      cell = metrics.upstreamDuration.labels(routeName);
+      cells.set(routeName, cell);
+    }
+    cell.observe(seconds);
+  };
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import type { ChargeReceipt, Decision, Denial, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import type { Policy } from '../core/policy.js';
+import type { CounterCell, HistogramCell } from '../metrics/hot-metrics.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { CircuitBreaker, CircuitState } from './circuit-breaker.js';
 import type { ConsumeRequest, Limiter, PeekRequest } from './limiter.js';
@@ -51,7 +52,14 @@ export interface GuardedLimiterOptions {
  * It never throws for a store fault: the request gets a LimitOutcome.
  */
 export class GuardedLimiter {
-  constructor(private readonly options: GuardedLimiterOptions) {}
+  /** The metric cells every admitted request updates, resolved once (hot path). */
+  readonly #admittedDecisions: CounterCell;
+  readonly #storeDuration: HistogramCell;
+
+  constructor(private readonly options: GuardedLimiterOptions) {
+    this.#admittedDecisions = options.metrics.decisions.labels('allowed', 'allowed');
+    this.#storeDuration = options.metrics.storeDuration.labels(options.storeName);
+  }
 
   /** The breaker's view of the store, for /readyz. */
   get storeState(): CircuitState {
@@ -72,7 +80,7 @@ export class GuardedLimiter {
     }
     this.recordSuccess(startMs);
     if (decision.allowed) {
-      metrics.decisions.inc({ outcome: 'allowed', reason: 'allowed' });
+      this.#admittedDecisions.inc();
     } else {
       metrics.decisions.inc({ outcome: 'denied', reason: decision.reason });
       denyCache.remember(request.subject, request.policies, decision);
@@ -216,9 +224,8 @@ export class GuardedLimiter {
   }
 
   private recordSuccess(startMs: number): void {
-    const { breaker, metrics, storeName } = this.options;
-    metrics.storeDuration.observe({ store: storeName }, (performance.now() - startMs) / 1000);
-    breaker.recordSuccess();
+    this.#storeDuration.observe((performance.now() - startMs) / 1000);
+    this.options.breaker.recordSuccess();
   }
 
   /**
