@@ -52,14 +52,14 @@ export interface GuardedLimiterOptions {
  * It never throws for a store fault: the request gets a LimitOutcome.
  */
 export class GuardedLimiter {
-  /** The metric cells every admitted request updates, resolved once (hot path). */
-  readonly #admittedDecisions: CounterCell;
-  readonly #storeDuration: HistogramCell;
+  /**
+   * The metric cells every admitted request updates, resolved on first use
+   * and kept (hot path); not before, so no series shows until it counts.
+   */
+  #admittedDecisions: CounterCell | undefined;
+  #storeDuration: HistogramCell | undefined;
 
-  constructor(private readonly options: GuardedLimiterOptions) {
-    this.#admittedDecisions = options.metrics.decisions.labels('allowed', 'allowed');
-    this.#storeDuration = options.metrics.storeDuration.labels(options.storeName);
-  }
+  constructor(private readonly options: GuardedLimiterOptions) {}
 
   /** The breaker's view of the store, for /readyz. */
   get storeState(): CircuitState {
@@ -80,7 +80,7 @@ export class GuardedLimiter {
     }
     this.recordSuccess(startMs);
     if (decision.allowed) {
-      this.#admittedDecisions.inc();
+      (this.#admittedDecisions ??= metrics.decisions.labels('allowed', 'allowed')).inc();
     } else {
       metrics.decisions.inc({ outcome: 'denied', reason: decision.reason });
       denyCache.remember(request.subject, request.policies, decision);
@@ -224,6 +224,7 @@ export class GuardedLimiter {
   }
 
   private recordSuccess(startMs: number): void {
+    this.#storeDuration ??= this.options.metrics.storeDuration.labels(this.options.storeName);
     this.#storeDuration.observe((performance.now() - startMs) / 1000);
     this.options.breaker.recordSuccess();
   }
