@@ -51,6 +51,8 @@ export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
       else await runSteps(pipeline, exchange);
     } catch (error) {
       exchange.error = error;
+      // An admitted Idempotency-Key is released before the client can see the error and retry.
+      exchange.onAnswered?.();
       answerWithProblem(exchange, error, logger);
     } finally {
       metrics.inFlight.dec();

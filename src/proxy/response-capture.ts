@@ -18,14 +18,23 @@ export class ResponseCapture {
   #overflowed = false;
   #ended = false;
 
-  constructor(readonly maxBodyBytes: number) {}
+  /**
+   * @param onServerError called when the head is a 5xx, before it is written
+   *   to the client: nothing will be kept, so the key can be released before
+   *   the client can retry.
+   */
+  constructor(
+    readonly maxBodyBytes: number,
+    private readonly onServerError?: () => void,
+  ) {}
 
   /**
-   * Called by the forwarder once it wrote the head: the status and the
-   * header list written (`[name, value, …]`).
+   * Called by the forwarder just before it writes the head: the status and
+   * the header list (`[name, value, …]`).
    */
   head(status: number, flatHeaders: readonly string[]): void {
     this.#status = status;
+    if (status >= 500) this.onServerError?.();
     for (let i = 0; i + 1 < flatHeaders.length; i += 2) {
       const name = flatHeaders[i]!.toLowerCase();
       if (!PER_EXCHANGE_HEADERS.has(name)) this.#headers.push([name, flatHeaders[i + 1]!]);

@@ -92,8 +92,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     }
     try {
       const clientHeaders = buildClientResponseHeaders(headers, this.#gatewayHeaders);
-      outgoing.writeHead(statusCode, clientHeaders);
       this.#capture?.head(statusCode, clientHeaders);
+      outgoing.writeHead(statusCode, clientHeaders);
     } catch (error) {
       // node refused a header the upstream sent: nothing is written yet, so it is still a 502.
       this.#status = 0;

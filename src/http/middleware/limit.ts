@@ -145,10 +145,17 @@ async function limitIdempotent(
       exchange.decision = 'denied';
       throw keyReused();
     case 'admitted': {
-      const capture = new ResponseCapture(options.idempotency.maxResponseBytes);
+      // Settled once: when a 5xx head arrives (before the client can retry), or once the request is answered.
+      let settled = false;
+      const settleOnce = (): void => {
+        if (settled) return;
+        settled = true;
+        settle(exchange, options.limiter, decision.ticket, capture);
+      };
+      const capture = new ResponseCapture(options.idempotency.maxResponseBytes, settleOnce);
       exchange.idempotentForward = { body, capture };
       // Once answered (forwarded, or refused after this), the response is kept or the key released.
-      exchange.onAnswered = () => settle(exchange, options.limiter, decision.ticket, capture);
+      exchange.onAnswered = settleOnce;
       answer(exchange, { kind: 'decided', decision: decision.admission }, plan, options);
       return;
     }
