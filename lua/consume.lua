@@ -29,9 +29,10 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
               is added with every charge, so any ledger flusher finds it.
               Written only when ARGV[6] is 1.
   KEYS[n+4]   the subject's charge records of this minute (a HASH, request
-              id → what that call charged): written on every admission, so
-              that a call whose reply the gateway lost can be undone by its
-              id (lua/undo-charge.lua)
+              id → what that call charged, plus `_c` = 1 marking that its
+              lifetime is set): written on every admission, so that a call
+              whose reply the gateway lost can be undone by its id
+              (lua/undo-charge.lua)
   KEYS[n+5]   optional: the Idempotency-Key record (a HASH) with
                 f = the fingerprint of the request that took the key
                 a = the attempt id of that request
@@ -50,13 +51,15 @@ ARGV
   ARGV[5]     n: number of policies and meters (the number of counter KEYS)
   ARGV[6]     track_usage: 1 when a ledger backs the counters (check the
               hydration marker, write the usage marker), else 0
-  ARGV[7]     usage_marker_ttl_ms: how long an unflushed usage marker lives (ms)
+  ARGV[7]     usage_marker_ttl_ms: how long an unflushed usage marker lives
+              after its first charge (ms)
   ARGV[8+3(i-1)]   policy i's window: second | minute | hour | day | month
   ARGV[9+3(i-1)]   policy i's limit: units per period (positive integer), or
                    0 for a meter: charged with the others, never limiting
   ARGV[10+3(i-1)]  policy i's counterId (`w:hour`), for the usage marker
   ARGV[8+3n]  charge_record_ttl_ms: how long the charge records live after
-              the last write (ms)
+              the minute's first one was written (ms); the caller covers the
+              minute itself in it
   ARGV[9+3n]  request_id: this call's id, the charge record's field
   ARGV[10+3n] with KEYS[n+5]: the request's fingerprint (hex)
   ARGV[11+3n] with KEYS[n+5]: this attempt's id, stored in `a`
@@ -83,12 +86,18 @@ A denial writes nothing. An admission with no policy or meter (n = 0)
 charges nothing (but does mark its Idempotency-Key). Every admission also
 writes its charge record, field request_id =
 `<cost>,<period start 1>,…,<period start n>` (epoch seconds, in KEYS order;
-just `<cost>` when n = 0), and sets the records to expire
-charge_record_ttl_ms later; an answer from the Idempotency-Key record
-writes none (it charged nothing). An admission sets each
-counter to expire expiry_grace_ms after its period ends, as a relative PEXPIRE
-from `now`: in production the same instant as a PEXPIREAT, and still right
-when a test overrides `now`.
+just `<cost>` when n = 0); the minute's first record sets the records to
+expire charge_record_ttl_ms later. An answer from the Idempotency-Key record
+writes none (it charged nothing).
+
+The steady path does the fewest calls (redis.call costs ~1-4 µs each inside
+Redis): a counter of the current period is incremented and keeps the expiry
+set when its period began; a counter of a new period (or none) is written
+whole and set to expire expiry_grace_ms after its period ends, as a relative
+PEXPIRE from `now` (in production the same instant as a PEXPIREAT, and still
+right when a test overrides `now`). The usage marker gets all its fields in
+one HSET; its lifetime and its place in the usage index are set only on its
+first charge since a flusher cleared it.
 ]]
 
 local DAY_MS = 86400000
@@ -169,7 +178,7 @@ else
 end
 
 -- Check every policy before charging any.
-local starts, ends, used = {}, {}, {}
+local starts, ends, used, current = {}, {}, {}, {}
 local allowed = 1
 local reply = { 0, 0, n }
 for i = 1, n do
@@ -178,8 +187,9 @@ for i = 1, n do
   local start_ms, end_ms = period_of(window, now_ms)
   local counter = redis.call('HMGET', KEYS[i], 'p', 'n')
   local count = 0
-  if counter[1] and tonumber(counter[1]) * 1000 == start_ms then count = tonumber(counter[2]) or 0 end
-  starts[i], ends[i], used[i] = start_ms, end_ms, count
+  local is_current = counter[1] and tonumber(counter[1]) * 1000 == start_ms
+  if is_current then count = tonumber(counter[2]) or 0 end
+  starts[i], ends[i], used[i], current[i] = start_ms, end_ms, count, is_current
   local violated = 0
   if limit > 0 and count + cost > limit then
     violated = 1
@@ -206,23 +216,42 @@ end
 
 if allowed == 0 then return reply end
 
--- Admitted: charge every counter and let it expire shortly after its period.
+-- Admitted: charge every counter. A counter of the current period is
+-- incremented (its expiry was set when the period began); one of an older
+-- period, or none, is overwritten and set to expire shortly after its period.
 local charge_record = { cost }
+local marker_fields = { 'HSET', usage_marker_key }
 for i = 1, n do
-  charge_record[i + 1] = starts[i] / 1000
-  redis.call('HSET', KEYS[i], 'p', starts[i] / 1000, 'n', used[i] + cost)
-  redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms)
+  local start_seconds = starts[i] / 1000
+  charge_record[i + 1] = start_seconds
+  local count
+  if current[i] then
+    count = redis.call('HINCRBY', KEYS[i], 'n', cost)
+  else
+    count = used[i] + cost
+    redis.call('HSET', KEYS[i], 'p', start_seconds, 'n', count)
+    redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms)
+  end
   if track_usage then
-    redis.call('HSET', usage_marker_key, (starts[i] / 1000) .. ':' .. ARGV[7 + 3 * i], used[i] + cost)
+    marker_fields[#marker_fields + 1] = start_seconds .. ':' .. ARGV[7 + 3 * i]
+    marker_fields[#marker_fields + 1] = count
   end
 end
 if track_usage and n > 0 then
-  redis.call('HINCRBY', usage_marker_key, '_v', 1)
-  redis.call('PEXPIRE', usage_marker_key, usage_marker_ttl_ms)
-  redis.call('SADD', usage_index_key, usage_marker_key)
+  redis.call(unpack(marker_fields))
+  -- `_v` is 1 only on the marker's first charge since a flusher cleared it:
+  -- only then does it need its lifetime and its place in the usage index
+  -- (clear-usage-marker.lua removes both together; refunds never create it).
+  if redis.call('HINCRBY', usage_marker_key, '_v', 1) == 1 then
+    redis.call('PEXPIRE', usage_marker_key, usage_marker_ttl_ms)
+    redis.call('SADD', usage_index_key, usage_marker_key)
+  end
 end
-redis.call('HSET', charge_record_key, request_id, table.concat(charge_record, ','))
-redis.call('PEXPIRE', charge_record_key, charge_record_ttl_ms)
+-- HSET answers how many fields were new: 2 only when `_c` was absent too,
+-- i.e. on the minute's first record, which alone sets the records' lifetime.
+if redis.call('HSET', charge_record_key, request_id, table.concat(charge_record, ','), '_c', 1) == 2 then
+  redis.call('PEXPIRE', charge_record_key, charge_record_ttl_ms)
+end
 if idempotency_key then
   redis.call('HSET', idempotency_key, 'f', ARGV[10 + 3 * n], 'a', ARGV[11 + 3 * n])
   redis.call('PEXPIRE', idempotency_key, in_flight_ttl_ms)

@@ -75,12 +75,19 @@ export interface ConsumeScriptOptions {
 }
 
 /**
- * How long a minute's charge records (what each consume call charged, by
- * request id) live after the last one was written, in ms: a call whose reply
- * was lost can be undone for at least this long. Every charge adds one field
- * (tens of bytes), so this bounds their number: charges per second × 180.
+ * How long a call's charge record (what it charged, by request id) can be
+ * read after it was written, in ms: a call whose reply was lost can be
+ * undone for at least this long. Every charge adds one field (tens of
+ * bytes), so this bounds their number: charges per second × 180.
  */
 export const CHARGE_RECORD_TTL_MS = 120_000;
+
+/**
+ * The lifetime consume.lua gives a minute's charge records, from the
+ * minute's first one: the minute itself plus CHARGE_RECORD_TTL_MS, so the
+ * last record of the minute lives as long as the first.
+ */
+export const CHARGE_RECORDS_KEY_TTL_MS = 60_000 + CHARGE_RECORD_TTL_MS;
 
 /** The minute whose charge records a call sent at `nowMs` (this instance's clock) goes to. */
 export function chargeMinuteOf(nowMs: number): number {
@@ -192,7 +199,7 @@ export function consumeScriptCall(
   for (const policy of input.policies) call.push(policy.window, policy.limit, policy.counterId);
   // A limit of 0: counted, never limiting.
   for (const meter of meters) call.push(meter.window, 0, meter.counterId);
-  call.push(CHARGE_RECORD_TTL_MS, input.requestId ?? randomUUID());
+  call.push(CHARGE_RECORDS_KEY_TTL_MS, input.requestId ?? randomUUID());
   if (idempotency !== undefined) call.push(idempotency.fingerprint, idempotency.attempt);
   return call;
 }

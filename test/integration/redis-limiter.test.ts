@@ -55,7 +55,8 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
       'q:search:month': (15 * 24 + 13.5) * 3_600_000 + graceMs,
       // In flight: idempotency.in_flight_ttl_ms.
       idem: 120_000,
-      charge: 120_000,
+      // The minute's records live the minute plus two minutes from its first one.
+      charge: 180_000,
     };
     for (const key of keys) {
       const suffix = key.includes(':idem2:') ? 'idem' : key.includes(':charges:') ? 'charge' : key.slice(key.indexOf('}:') + 2);
@@ -74,6 +75,30 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
     await limiter.completeIdempotent(admitted.ticket, { status: 200, headers: [], body: Buffer.from('done') });
     expect(await client.pttl(record)).toBeGreaterThan(24 * 3_600_000 - 10_000);
     expect(await client.hgetall(record)).toEqual({ f: 'f', a: admitted.ticket.attempt, s: '200', h: '[]', b: 'done' });
+  });
+
+  it('sets a counter\'s expiry when its period begins and keeps it while the period runs; a new period resets it', async () => {
+    const subject = `expiry-${Math.random().toString(36).slice(2)}`;
+    let now = MID_MONTH;
+    const limiter = new RedisLimiter({ client, keyPrefix, nowForTesting: () => now });
+    const policies = [windowPolicy('hour', 10)];
+    const key = counterKey(keyPrefix, subject, 'w:hour');
+    expect((await limiter.consume({ subject, policies, cost: 1 })).allowed).toBe(true);
+    const firstTtlMs = await client.pttl(key);
+    // 10:30 → the hour ends at 11:00, plus the 60 s grace.
+    expect(firstTtlMs).toBeGreaterThan(31 * 60_000 - 10_000);
+    now = MID_MONTH + 20 * 60_000; // 10:50, same hour: incremented, expiry untouched (not re-set to 11 min).
+    expect((await limiter.consume({ subject, policies, cost: 2 })).allowed).toBe(true);
+    expect(await client.hgetall(key)).toEqual({ p: String(Date.UTC(2026, 5, 15, 10) / 1000), n: '3' });
+    const keptTtlMs = await client.pttl(key);
+    expect(keptTtlMs).toBeLessThanOrEqual(firstTtlMs);
+    expect(keptTtlMs).toBeGreaterThan(20 * 60_000);
+    now = MID_MONTH + 40 * 60_000; // 11:10: a new hour overwrites the counter and its expiry (50 min + grace).
+    expect((await limiter.consume({ subject, policies, cost: 1 })).allowed).toBe(true);
+    expect(await client.hgetall(key)).toEqual({ p: String(Date.UTC(2026, 5, 15, 11) / 1000), n: '1' });
+    const newTtlMs = await client.pttl(key);
+    expect(newTtlMs).toBeLessThanOrEqual(51 * 60_000);
+    expect(newTtlMs).toBeGreaterThan(51 * 60_000 - 10_000);
   });
 
   it('takes the time from Redis TIME when no test time is injected', async () => {
