@@ -10,6 +10,7 @@ import { closeRedisClient, type RedisClient } from '../redis/client.js';
 import { clusterSlotOf } from '../redis/cluster-slots.js';
 import { isRedisCommandTimeout, retireRedisConnection } from '../redis/connection-retirement.js';
 import { subjectHashTag } from '../redis/keys.js';
+import { TurnCoalescedWrites } from '../redis/turn-coalesced-writes.js';
 import type { DirtyUsage, DirtyUsageSource, UsageHistory } from '../core/usage-ledger.js';
 import {
   type ConsumeScriptOptions,
@@ -133,6 +134,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   private readonly idempotency: IdempotencyTimes;
   private readonly gate: StoreCallGate;
   private readonly lostCharges: LostCharges<LostConsume>;
+  private readonly writes: TurnCoalescedWrites;
   /** Request ids are this instance's random token and a sequence number. */
   private readonly requestIdPrefix = randomBytes(9).toString('base64url');
   private requestSequence = 0;
@@ -162,6 +164,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
       maxPending: MAX_LOST_CHARGES,
       ...(options.onLostCharge === undefined ? {} : { onOutcome: options.onLostCharge }),
     });
+    this.writes = new TurnCoalescedWrites(this.client);
     this.client.on('ready', this.onClientReady);
     this.client.on('error', this.onClientError);
     registerScripts(this.client);
@@ -292,6 +295,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     try {
       answer = await this.gate.run(() => {
         sent = this.client.status === 'ready';
+        this.writes.beforeSend();
         return command();
       });
     } catch (error) {
