@@ -1,6 +1,6 @@
 import type { PostgresConfig } from '../config/schema.js';
 import type { Database } from './database.js';
-import { PgliteDatabase } from './pglite-database.js';
+import { EmbeddedDatabase } from './embedded-database.js';
 import { PostgresDatabase } from './postgres-database.js';
 
 /** The databases of one gateway: the primary, and where key lookups go. */
@@ -16,12 +16,14 @@ export interface DatabaseConnections {
 /**
  * Opens the configured engine: a server pool per URL (connections open on
  * first use, so this does not wait for the server), or the embedded engine in
- * `data_dir` (opened here; it refuses a directory another process holds).
+ * `data_dir` (PGlite, in a child process, opened here; it refuses a
+ * directory another process holds).
  * Migrations are not run here; see migrate().
  */
 export async function openDatabases(config: PostgresConfig, applicationName = 'quotagate'): Promise<DatabaseConnections> {
   if (config.url === undefined) {
-    const db = await PgliteDatabase.open({ dataDir: config.data_dir });
+    // In a process of its own: the engine's memory and work stay out of the gateway's (see EmbeddedDatabase).
+    const db = await EmbeddedDatabase.open({ dataDir: config.data_dir });
     return { primary: db, keyLookups: db, close: () => db.close() };
   }
   const server = (url: string) =>
