@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedDatabase } from '../../src/db/embedded-database.js';
 import { isDatabaseUnavailable, isUniqueViolation } from '../../src/db/errors.js';
@@ -114,5 +117,40 @@ describe('EmbeddedDatabase: PGlite in a process of its own', () => {
     expect(isDatabaseUnavailable(later)).toBe(true);
     expect(String(later)).toContain('the embedded database process exited (SIGKILL)');
     await db.close();
+  });
+
+  it('exits and releases the data directory when the gateway dies without closing it (kill -9)', async () => {
+    const dataDir = freshDir();
+    const module = pathToFileURL(resolve(import.meta.dirname, '../../src/db/embedded-database.ts')).href;
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const gateway = spawn(
+      process.execPath,
+      ['--import', tsx, '-e', `import(${JSON.stringify(module)}).then(async ({ EmbeddedDatabase }) => {
+        const db = await EmbeddedDatabase.open({ dataDir: ${JSON.stringify(dataDir)} });
+        console.log('engine ' + db.enginePid);
+        setInterval(() => {}, 1000);
+      })`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      const enginePid = await within(
+        new Promise<number>((resolvePid) => {
+          let out = '';
+          gateway.stdout!.on('data', (chunk: Buffer) => {
+            out += chunk.toString();
+            const match = /engine (\d+)/.exec(out);
+            if (match) resolvePid(Number(match[1]));
+          });
+        }),
+        60_000,
+        'the engine process to start',
+      );
+      expect(readFileSync(join(dataDir, 'quotagate.lock'), 'utf8')).toBe(`${enginePid}\n`);
+      gateway.kill('SIGKILL');
+      await exitOf(enginePid);
+      expect(existsSync(join(dataDir, 'quotagate.lock'))).toBe(false);
+    } finally {
+      gateway.kill('SIGKILL');
+    }
   });
 });
