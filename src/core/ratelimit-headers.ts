@@ -19,6 +19,44 @@ export interface HeaderSets {
 /** Every family: the default, and what the headers below were first specified as. */
 export const ALL_HEADER_SETS: HeaderSets = Object.freeze({ ietf: true, legacy: true, legacyPerWindow: true });
 
+/** The `RateLimit-Policy` value of `policies`: `"<name>";q=<limit>;w=<period seconds>` items. */
+function policyHeaderValue(policies: readonly PolicyState[]): string {
+  return policies.map((p) => `"${p.name}";q=${p.limit};w=${p.periodSeconds}`).join(', ');
+}
+
+/**
+ * The `RateLimit-Policy` value of one list of policies (one plan's, for
+ * one route), kept while it stays true: it changes only when a period's
+ * length does (a month's, when the month turns) or a limit does (or a
+ * caller passes another list's states). Checking
+ * that costs one comparison per policy; building it, a string per policy.
+ * One instance per policy list (see rateLimitHeaders' `policyValues`).
+ */
+export class PolicyHeaderValues {
+  #names: string[] = [];
+  #limits: number[] = [];
+  #periods: number[] = [];
+  #value: string | undefined;
+
+  valueFor(policies: readonly PolicyState[]): string {
+    if (this.#value !== undefined && this.#matches(policies)) return this.#value;
+    this.#names = policies.map((policy) => policy.name);
+    this.#limits = policies.map((policy) => policy.limit);
+    this.#periods = policies.map((policy) => policy.periodSeconds);
+    this.#value = policyHeaderValue(policies);
+    return this.#value;
+  }
+
+  #matches(policies: readonly PolicyState[]): boolean {
+    if (policies.length !== this.#limits.length) return false;
+    for (let i = 0; i < policies.length; i++) {
+      const policy = policies[i]!;
+      if (policy.limit !== this.#limits[i] || policy.periodSeconds !== this.#periods[i] || policy.name !== this.#names[i]) return false;
+    }
+    return true;
+  }
+}
+
 /**
  * The policy that constrains the caller most: fewest units remaining; ties
  * go to the longer period (its reset is the one the caller must wait for).
@@ -52,18 +90,21 @@ export function mostConstraining(policies: readonly PolicyState[]): PolicyState 
  *   `X-RateLimit-Remaining-<Window>`.
  *
  * Only the families `sets` turns on are written (all by default). Empty when
- * no policy applies. `nowMs` is only read for `epoch-seconds`.
+ * no policy applies. `nowMs` is only read for `epoch-seconds`. `policyValues`,
+ * given for a fixed list of policies, keeps the `RateLimit-Policy` value
+ * between calls.
  */
 export function rateLimitHeaders(
   policies: readonly PolicyState[],
   resetFormat: ResetFormat,
   nowMs: number,
   sets: HeaderSets = ALL_HEADER_SETS,
+  policyValues?: PolicyHeaderValues,
 ): HeaderPair[] {
   if (policies.length === 0) return [];
   const headers: HeaderPair[] = [];
   if (sets.ietf) {
-    headers.push(['RateLimit-Policy', policies.map((p) => `"${p.name}";q=${p.limit};w=${p.periodSeconds}`).join(', ')]);
+    headers.push(['RateLimit-Policy', policyValues?.valueFor(policies) ?? policyHeaderValue(policies)]);
     headers.push(['RateLimit', policies.map((p) => `"${p.name}";r=${p.remaining};t=${p.resetSeconds}`).join(', ')]);
   }
   if (sets.legacy) {

@@ -13,6 +13,7 @@ import { subjectHashTag } from '../redis/keys.js';
 import { TurnCoalescedWrites } from '../redis/turn-coalesced-writes.js';
 import type { DirtyUsage, DirtyUsageSource, UsageHistory } from '../core/usage-ledger.js';
 import {
+  ConsumeCallParts,
   type ConsumeScriptOptions,
   COUNTER_EXPIRY_GRACE_MS,
   deleteCounters,
@@ -135,6 +136,9 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   private readonly gate: StoreCallGate;
   private readonly lostCharges: LostCharges<LostConsume>;
   private readonly writes: TurnCoalescedWrites;
+  /** The script options of every call, when they do not depend on the subject or the test clock (one Redis, real time). */
+  private readonly fixedScriptOptions: ConsumeScriptOptions | undefined;
+  private readonly callParts = new ConsumeCallParts();
   /** Request ids are this instance's random token and a sequence number. */
   private readonly requestIdPrefix = randomBytes(9).toString('base64url');
   private requestSequence = 0;
@@ -165,6 +169,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
       ...(options.onLostCharge === undefined ? {} : { onOutcome: options.onLostCharge }),
     });
     this.writes = new TurnCoalescedWrites(this.client);
+    this.fixedScriptOptions = this.clustered || this.nowForTesting !== undefined ? undefined : this.scriptOptionsNow(undefined);
     this.client.on('ready', this.onClientReady);
     this.client.on('error', this.onClientError);
     registerScripts(this.client);
@@ -262,12 +267,17 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
 
   /** consume.lua's options for one call about `subject`. */
   private scriptOptions(subject: string): ConsumeScriptOptions {
+    return this.fixedScriptOptions ?? this.scriptOptionsNow(subject);
+  }
+
+  private scriptOptionsNow(subject: string | undefined): ConsumeScriptOptions {
     return {
       keyPrefix: this.keyPrefix,
       inFlightTtlMs: this.idempotency.inFlightTtlMs,
       trackUsage: this.ledger !== undefined,
+      callParts: this.callParts,
       ...(this.nowForTesting === undefined ? {} : { nowOverrideMs: this.nowForTesting() }),
-      ...(this.clustered ? { slot: this.slotOf(subject) } : {}),
+      ...(this.clustered && subject !== undefined ? { slot: this.slotOf(subject) } : {}),
     };
   }
 

@@ -75,7 +75,12 @@ export function idempotencyRecordKey(prefix: string, subject: string, idempotenc
  * small (a Cluster migrates it key by key).
  */
 export function chargeRecordsKey(prefix: string, subject: string, minute: number): string {
-  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:charges:${minute}`;
+  return `${chargeRecordsKeyPrefix(prefix, subject)}${minute}`;
+}
+
+/** chargeRecordsKey without its minute, for callers that add the minute per call. */
+export function chargeRecordsKeyPrefix(prefix: string, subject: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:charges:`;
 }
 
 /** The subject's usage marker: what the ledger flusher has yet to copy. */

@@ -8,7 +8,7 @@ import { denialOf } from '../core/denial.js';
 import { policyStateAt } from '../core/policy-state.js';
 import type { Meter, Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { chargeRecordsKey, counterKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { chargeRecordsKeyPrefix, counterKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -72,6 +72,63 @@ export interface ConsumeScriptOptions {
   readonly trackUsage?: boolean;
   /** On a Redis Cluster, the slot of the subject's keys (its usage index is that slot's); absent on one Redis. */
   readonly slot?: number;
+  /** Keeps the keys and policy arguments of recent subjects' calls (one per limiter: they depend on keyPrefix and slot). */
+  readonly callParts?: ConsumeCallParts;
+}
+
+/** What every consume.lua call of one subject with one list of policies and meters shares. */
+interface CallParts {
+  readonly meters: readonly Meter[];
+  /** KEYS[1..n+3]: the counters, the usage marker, the hydration marker, the usage index. */
+  readonly keys: readonly string[];
+  /** KEYS[n+4] but its minute. */
+  readonly chargeRecordsKeyPrefix: string;
+  /** ARGV[8..7+3n]: window, limit (0 for a meter) and counterId of each counter. */
+  readonly counterArgs: ReadonlyArray<string | number>;
+}
+
+/** Subjects whose call parts are kept per list of policies; past it, the list's entries start over. */
+const MAX_SUBJECTS_PER_POLICY_LIST = 10_000;
+
+/**
+ * The parts of consume.lua calls that do not change between a subject's
+ * requests (key names, per-counter arguments), built once per subject and
+ * list of policies rather than per request: building a key encodes the
+ * subject's hash tag with a regex. The policy lists are the plans' own
+ * (PlansWithOverrides keeps one per subject with overrides), so a list is
+ * collected with its plan (WeakMap); the subjects under one list are capped.
+ */
+export class ConsumeCallParts {
+  readonly #byPolicies = new WeakMap<readonly Policy[], Map<string, CallParts>>();
+
+  partsOf(input: ConsumeScriptInput, options: ConsumeScriptOptions): CallParts {
+    const meters = input.meters ?? NO_METERS;
+    let bySubject = this.#byPolicies.get(input.policies);
+    if (bySubject === undefined) this.#byPolicies.set(input.policies, (bySubject = new Map()));
+    const kept = bySubject.get(input.subject);
+    if (kept !== undefined && kept.meters === meters) return kept;
+    if (bySubject.size >= MAX_SUBJECTS_PER_POLICY_LIST) bySubject.clear();
+    const parts = callPartsOf(input, meters, options);
+    bySubject.set(input.subject, parts);
+    return parts;
+  }
+}
+
+const NO_METERS: readonly Meter[] = Object.freeze([]);
+
+function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], options: ConsumeScriptOptions): CallParts {
+  const keys = input.policies.map((policy) => counterKey(options.keyPrefix, input.subject, policy.counterId));
+  for (const meter of meters) keys.push(counterKey(options.keyPrefix, input.subject, meter.counterId));
+  keys.push(
+    usageMarkerKey(options.keyPrefix, input.subject),
+    hydrationMarkerKey(options.keyPrefix, input.subject),
+    usageIndexKey(options.keyPrefix, options.slot),
+  );
+  const counterArgs: Array<string | number> = [];
+  for (const policy of input.policies) counterArgs.push(policy.window, policy.limit, policy.counterId);
+  // A limit of 0: counted, never limiting.
+  for (const meter of meters) counterArgs.push(meter.window, 0, meter.counterId);
+  return { meters, keys, chargeRecordsKeyPrefix: chargeRecordsKeyPrefix(options.keyPrefix, input.subject), counterArgs };
 }
 
 /**
@@ -175,31 +232,24 @@ export function consumeScriptCall(
   options: ConsumeScriptOptions,
   idempotency?: IdempotencyScriptPart,
 ): [number, ...Array<string | number>] {
-  const meters = input.meters ?? [];
-  const keys = input.policies.map((policy) => counterKey(options.keyPrefix, input.subject, policy.counterId));
-  for (const meter of meters) keys.push(counterKey(options.keyPrefix, input.subject, meter.counterId));
-  keys.push(
-    usageMarkerKey(options.keyPrefix, input.subject),
-    hydrationMarkerKey(options.keyPrefix, input.subject),
-    usageIndexKey(options.keyPrefix, options.slot),
-    chargeRecordsKey(options.keyPrefix, input.subject, input.chargeMinute ?? chargeMinuteOf(Date.now())),
-  );
-  if (idempotency !== undefined) keys.push(idempotency.recordKey);
-  const call: [number, ...Array<string | number>] = [
-    keys.length,
-    ...keys,
+  const parts = options.callParts?.partsOf(input, options) ?? callPartsOf(input, input.meters ?? NO_METERS, options);
+  const counters = input.policies.length + parts.meters.length;
+  const keyCount = parts.keys.length + (idempotency === undefined ? 1 : 2);
+  const call: [number, ...Array<string | number>] = [keyCount, ...parts.keys];
+  call.push(`${parts.chargeRecordsKeyPrefix}${input.chargeMinute ?? chargeMinuteOf(Date.now())}`);
+  if (idempotency !== undefined) call.push(idempotency.recordKey);
+  call.push(
     input.cost,
     options.nowOverrideMs === undefined ? '' : Math.floor(options.nowOverrideMs),
     options.inFlightTtlMs,
     COUNTER_EXPIRY_GRACE_MS,
-    input.policies.length + meters.length,
+    counters,
     options.trackUsage === true ? 1 : 0,
     USAGE_MARKER_TTL_MS,
-  ];
-  for (const policy of input.policies) call.push(policy.window, policy.limit, policy.counterId);
-  // A limit of 0: counted, never limiting.
-  for (const meter of meters) call.push(meter.window, 0, meter.counterId);
-  call.push(CHARGE_RECORDS_KEY_TTL_MS, input.requestId ?? randomUUID());
+    ...parts.counterArgs,
+    CHARGE_RECORDS_KEY_TTL_MS,
+    input.requestId ?? randomUUID(),
+  );
   if (idempotency !== undefined) call.push(idempotency.fingerprint, idempotency.attempt);
   return call;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import { mostConstraining, rateLimitHeaders } from '../../src/core/ratelimit-headers.js';
+import { mostConstraining, PolicyHeaderValues, rateLimitHeaders } from '../../src/core/ratelimit-headers.js';
 import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 
@@ -101,5 +101,33 @@ describe('mostConstraining', () => {
   it('breaks ties toward the longer window', () => {
     expect(mostConstraining([w('minute', 0), w('hour', 0), w('day', 3)])?.name).toBe('hour');
     expect(mostConstraining([w('minute', 7), w('day', 7)])?.name).toBe('day');
+  });
+});
+
+describe('PolicyHeaderValues', () => {
+  const state = (name: string, limit: number, periodSeconds: number) => ({
+    name,
+    kind: 'window' as const,
+    window: 'month' as const,
+    limit,
+    remaining: 1,
+    resetSeconds: 1,
+    periodSeconds,
+  });
+  const policyHeader = (states: ReturnType<typeof state>[], values?: PolicyHeaderValues) =>
+    rateLimitHeaders(states, 'delta-seconds', 0, { ietf: true, legacy: false, legacyPerWindow: false }, values)[0]![1];
+
+  it('gives the value rateLimitHeaders builds, and follows a month of another length, a new limit or other names', () => {
+    const values = new PolicyHeaderValues();
+    const november = [state('hour', 100, 3600), state('month', 1000, 30 * 86400)];
+    expect(policyHeader(november, values)).toBe(policyHeader(november));
+    expect(policyHeader(november, values)).toBe('"hour";q=100;w=3600, "month";q=1000;w=2592000');
+    const december = [state('hour', 100, 3600), state('month', 1000, 31 * 86400)];
+    expect(policyHeader(december, values)).toBe('"hour";q=100;w=3600, "month";q=1000;w=2678400');
+    const raised = [state('hour', 200, 3600), state('month', 1000, 31 * 86400)];
+    expect(policyHeader(raised, values)).toBe('"hour";q=200;w=3600, "month";q=1000;w=2678400');
+    const renamed = [state('day', 200, 3600), state('month', 1000, 31 * 86400)];
+    expect(policyHeader(renamed, values)).toBe('"day";q=200;w=3600, "month";q=1000;w=2678400');
+    expect(policyHeader(renamed.slice(1), values)).toBe('"month";q=1000;w=2678400');
   });
 });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
-import { luaDirectory, parseConsumeReply, ScriptReplyError } from '../../src/redis/scripts.js';
+import { ConsumeCallParts, consumeScriptCall, luaDirectory, parseConsumeReply, ScriptReplyError } from '../../src/redis/scripts.js';
+import { metersBesides } from '../../src/core/policy.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const input = {
@@ -77,5 +78,36 @@ describe('lua/ scripts', () => {
     expect(header).toMatch(/^KEYS\b/m);
     expect(header).toMatch(/^ARGV\b/m);
     expect(header).toMatch(/^Reply\b/m);
+  });
+});
+
+describe('ConsumeCallParts', () => {
+  it('gives every call the arguments it would have without it, per subject, minute, meters and Idempotency-Key', () => {
+    const policies = [windowPolicy('hour', 10), quotaPolicy('search', 'month', 5)];
+    const meters = metersBesides([windowPolicy('hour', 10)]);
+    const parts = new ConsumeCallParts();
+    const options = { keyPrefix: 'qg', inFlightTtlMs: 1_000, trackUsage: true };
+    const cases = [
+      { subject: 'acme', policies, cost: 1, requestId: 'r1', chargeMinute: 7 },
+      { subject: 'acme', policies, cost: 2, requestId: 'r2', chargeMinute: 8 },
+      { subject: '{braces}', policies, cost: 1, requestId: 'r3', chargeMinute: 8 },
+      { subject: 'acme', policies, meters, cost: 1, requestId: 'r4', chargeMinute: 8 },
+      { subject: 'acme', policies: policies.slice(0, 1), cost: 1, requestId: 'r5', chargeMinute: 9 },
+    ];
+    for (const input of cases) {
+      expect(consumeScriptCall(input, { ...options, callParts: parts })).toEqual(consumeScriptCall(input, options));
+    }
+    const idempotency = { recordKey: 'qg:v1:{acme}:idem2:x', fingerprint: 'f', attempt: 'a' };
+    expect(consumeScriptCall(cases[0]!, { ...options, callParts: parts }, idempotency)).toEqual(consumeScriptCall(cases[0]!, options, idempotency));
+    // Spot-check the layout the script reads: 2 counters + 3 keys + the charge records of minute 7.
+    expect(consumeScriptCall(cases[0]!, { ...options, callParts: parts }).slice(0, 7)).toEqual([
+      6,
+      'qg:v1:{acme}:w:hour',
+      'qg:v1:{acme}:q:search:month',
+      'qg:v1:{acme}:dirty',
+      'qg:v1:{acme}:hydrated',
+      'qg:v1:dirty-index',
+      'qg:v1:{acme}:charges:7',
+    ]);
   });
 });

@@ -1,9 +1,9 @@
 import type { Clock } from '../../core/clock.js';
 import type { Denial } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
-import { applyLimitOverrides } from '../../core/limit-overrides.js';
+import { applyLimitOverrides, type LimitOverrides } from '../../core/limit-overrides.js';
 import { type Plan, policiesFor } from '../../core/plan.js';
-import { type HeaderPair, type HeaderSets, type ResetFormat, rateLimitHeaders } from '../../core/ratelimit-headers.js';
+import { type HeaderPair, type HeaderSets, PolicyHeaderValues, type ResetFormat, rateLimitHeaders } from '../../core/ratelimit-headers.js';
 import type { IdempotencyTicket } from '../../core/idempotency.js';
 import type { Policy } from '../../core/policy.js';
 import type { GuardedLimiter, LimitOutcome } from '../../limiter/guarded-limiter.js';
@@ -57,12 +57,13 @@ const UNENFORCED_HEADERS: readonly HeaderPair[] = Object.freeze([UNENFORCED_HEAD
  * answered here (`exchange.answered`): the pipeline forwards nothing.
  */
 export function limit(options: LimitOptions): (exchange: Exchange) => Promise<void> {
+  const plansWithOverrides = new PlansWithOverrides();
   return async function limitStep(exchange) {
     const route = exchange.route!;
     const identity = exchange.identity!;
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
-    const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
+    const plan = identity.overrides === undefined ? configured : plansWithOverrides.get(configured, identity.overrides);
     const policies = policiesFor(plan, route.config.quota);
     if ((route.config.idempotency_methods as readonly string[]).includes(exchange.req.method ?? 'GET')) {
       const idempotencyKey = idempotencyKeyOf(exchange);
@@ -72,12 +73,32 @@ export function limit(options: LimitOptions): (exchange: Exchange) => Promise<vo
       { subject: identity.subject, policies, meters: plan.meters, cost: route.config.cost },
       route.config.on_store_error,
     );
-    answer(exchange, outcome, plan, options);
+    answer(exchange, outcome, plan, policies, options);
   };
 }
 
+/**
+ * A plan with a subject's overrides applied, built once per overrides object
+ * and plan, not per request. The key caches keep one Identity (and so one
+ * overrides object) per cached key record or token, so a hot subject hits
+ * here; a changed subject gets a new record, a new object, and a new entry,
+ * and the old one is collected with its record (WeakMap). The policy lists
+ * keep their identity too, which the header and Redis caches key on.
+ */
+class PlansWithOverrides {
+  readonly #byOverrides = new WeakMap<LimitOverrides, Map<Plan, Plan>>();
+
+  get(plan: Plan, overrides: LimitOverrides): Plan {
+    let plans = this.#byOverrides.get(overrides);
+    if (plans === undefined) this.#byOverrides.set(overrides, (plans = new Map()));
+    let applied = plans.get(plan);
+    if (applied === undefined) plans.set(plan, (applied = applyLimitOverrides(plan, overrides)));
+    return applied;
+  }
+}
+
 /** Records an admitted (or unchecked) request on the exchange, or throws the refusal. */
-function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, options: LimitOptions): void {
+function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: readonly Policy[], options: LimitOptions): void {
   const route = exchange.route!;
   switch (outcome.kind) {
     case 'fail-open':
@@ -94,10 +115,10 @@ function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, options: 
       );
     case 'local-deny':
       exchange.decision = 'local-deny';
-      throw denial(outcome.decision, plan, headersOf(outcome.decision.policies, options, route.config.hide_headers));
+      throw denial(outcome.decision, plan, headersOf(charged, outcome.decision.policies, options, route.config.hide_headers));
     case 'decided': {
       const { decision } = outcome;
-      const headers = headersOf(decision.policies, options, route.config.hide_headers);
+      const headers = headersOf(charged, decision.policies, options, route.config.hide_headers);
       exchange.decision = decision.allowed ? 'allowed' : 'denied';
       if (!decision.allowed) throw denial(decision, plan, headers);
       exchange.rateLimitHeaders = headers;
@@ -125,13 +146,13 @@ async function limitIdempotent(
   );
   if (outcome.kind !== 'idempotent') {
     exchange.idempotentForward = { body, capture: undefined };
-    answer(exchange, outcome, plan, options);
+    answer(exchange, outcome, plan, policies, options);
     return;
   }
   const { decision } = outcome;
   switch (decision.kind) {
     case 'denied':
-      answer(exchange, { kind: 'decided', decision: decision.denial }, plan, options);
+      answer(exchange, { kind: 'decided', decision: decision.denial }, plan, policies, options);
       return;
     case 'replay':
       exchange.decision = 'replayed';
@@ -156,7 +177,7 @@ async function limitIdempotent(
       exchange.idempotentForward = { body, capture };
       // Once answered (forwarded, or refused after this), the response is kept or the key released.
       exchange.onAnswered = settleOnce;
-      answer(exchange, { kind: 'decided', decision: decision.admission }, plan, options);
+      answer(exchange, { kind: 'decided', decision: decision.admission }, plan, policies, options);
       return;
     }
   }
@@ -174,12 +195,19 @@ function settle(exchange: Exchange, limiter: GuardedLimiter, ticket: Idempotency
   void limiter.settleIdempotent(ticket, kept);
 }
 
+/** One PolicyHeaderValues per list of policies charged (a plan's, for one route), collected with the list. */
+const policyHeaderValues = new WeakMap<readonly Policy[], PolicyHeaderValues>();
+
 function headersOf(
+  charged: readonly Policy[],
   policies: Denial['policies'],
   options: LimitOptions,
   hidden: boolean,
 ): readonly HeaderPair[] {
-  return hidden ? [] : rateLimitHeaders(policies, options.resetFormat, options.clock.now(), options.headerSets);
+  if (hidden) return [];
+  let values = policyHeaderValues.get(charged);
+  if (values === undefined) policyHeaderValues.set(charged, (values = new PolicyHeaderValues()));
+  return rateLimitHeaders(policies, options.resetFormat, options.clock.now(), options.headerSets, values);
 }
 
 function denial(decision: Denial, plan: Plan, headers: readonly HeaderPair[]): GatewayError {
