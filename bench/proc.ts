@@ -117,6 +117,15 @@ export function cpuMsBetween(before: ReadonlyMap<number, number>, after: Readonl
   return total;
 }
 
+/** The peak RSS (`VmHWM`, KiB) of `pid` alone; undefined when it cannot be read. */
+export function processPeakRssKiB(pid: number): number | undefined {
+  try {
+    return parseVmHwmKiB(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sum of the peak RSS (`VmHWM`, KiB) of `pid` and its live descendants; undefined when `pid` cannot be read. */
 export function treePeakRssKiB(pid: number): number | undefined {
   let total: number | undefined;

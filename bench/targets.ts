@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { findFreePort, type ChildProcesses } from './children.js';
 
 /**
@@ -114,7 +117,7 @@ export async function defineTargets(context: TargetContext): Promise<BenchTarget
     },
     {
       name: 'quotagate',
-      description: 'quotagate, memory store, valid key in X-API-Key, hour/day/month limits never reached, embedded ledger database (in memory)',
+      description: 'quotagate, memory store, valid key in X-API-Key, hour/day/month limits never reached, embedded ledger database (a fresh data directory)',
       url: `${gatewayUrl}${BENCH_PATH}`,
       headers: { 'X-API-Key': BENCH_API_KEY },
       usesRedis: false,
@@ -127,6 +130,7 @@ export async function defineTargets(context: TargetContext): Promise<BenchTarget
             QG_PORT: String(gatewayPort),
             QG_ADMIN_PORT: String(adminPort),
             UPSTREAM_URL: context.upstreamUrl,
+            QG_DATA_DIR: freshDataDir(),
           },
           readyUrl: gatewayUrl,
           ...pinned,
@@ -149,6 +153,7 @@ export async function defineTargets(context: TargetContext): Promise<BenchTarget
             QG_PORT: String(redisGatewayPort),
             QG_ADMIN_PORT: String(redisAdminPort),
             UPSTREAM_URL: context.upstreamUrl,
+            QG_DATA_DIR: freshDataDir(),
             REDIS_URL: context.redisUrl(),
           },
           readyUrl: redisGatewayUrl,
@@ -158,4 +163,9 @@ export async function defineTargets(context: TargetContext): Promise<BenchTarget
       },
     },
   ];
+}
+
+/** A new, empty directory for one start's embedded database, under the system's temp directory. */
+function freshDataDir(): string {
+  return join(mkdtempSync(join(tmpdir(), 'quotagate-bench-')), 'data');
 }

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { fetchOnce } from './children.js';
 import type { ForeignCpuMeter } from './cpu.js';
 import { createLoadGenerator, type LoadOptions, type LoadResult } from './measure.js';
-import { cpuMsBetween, treeCpuMs, treePeakRssKiB } from './proc.js';
+import { cpuMsBetween, treeCpuMs, treePeakRssKiB, processPeakRssKiB } from './proc.js';
 import { commandsBetween, scriptCalls, type BenchRedis } from './redis.js';
 import { cpuUsPerRequest, median } from './stats.js';
 import type { BenchTarget, StartedTarget } from './targets.js';
@@ -43,6 +43,8 @@ export interface Trial {
   readonly coreShare: number | undefined;
   /** Peak RSS (VmHWM, MiB) of the target's process tree at the end of the trial. */
   readonly peakRssMiB: number | undefined;
+  /** Peak RSS (VmHWM, MiB) of the target's own process, without its children (quotagate's embedded database process). */
+  readonly ownPeakRssMiB: number | undefined;
   /**
    * Redis script calls (EVALSHA, …: client round trips) per request of the paced measurement (of the
    * saturation one when paced is skipped), for rows using the bench's Redis.
@@ -130,6 +132,7 @@ export async function runTrial(
       }
     }
     const peakRssKiB = treePeakRssKiB(started.pid);
+    const ownPeakRssKiB = processPeakRssKiB(started.pid);
     const exit = started.unexpectedExit();
     if (exit !== undefined) {
       problems.push(exit.split('\n')[0]!);
@@ -148,6 +151,7 @@ export async function runTrial(
       cpuUsPerRequest: cpuUsPerRequest(cpuMs, result.totalRequests),
       coreShare: cpuMs === undefined ? undefined : cpuMs / elapsedMs,
       peakRssMiB: peakRssKiB === undefined ? undefined : peakRssKiB / 1024,
+      ownPeakRssMiB: ownPeakRssKiB === undefined ? undefined : ownPeakRssKiB / 1024,
       ...perRequest(redisCommands, redisRequests),
       problems,
     };
@@ -162,7 +166,7 @@ function describeTrial(trial: Trial): string {
   const parts = [`${Math.round(trial.result.requestsPerSec)} requests/s`, `p99 ${trial.result.p99Ms.toFixed(2)} ms`];
   if (trial.cpuUsPerRequest !== undefined) parts.push(`${trial.cpuUsPerRequest.toFixed(0)} µs CPU/request`);
   if (trial.paced !== undefined) parts.push(`paced p99 ${trial.paced.p99Ms.toFixed(2)} ms${(trial.paced.unsent ?? 0) > 0 ? ` (could not keep up: ${trial.paced.unsent} requests not sent)` : ''}`);
-  if (trial.peakRssMiB !== undefined) parts.push(`peak RSS ${trial.peakRssMiB.toFixed(0)} MiB`);
+  if (trial.peakRssMiB !== undefined) parts.push(`peak RSS ${trial.peakRssMiB.toFixed(0)} MiB (own ${trial.ownPeakRssMiB?.toFixed(0) ?? '—'})`);
   if (trial.redisCommandMix !== undefined) parts.push(`Redis per request: ${formatCommandMix(trial.redisCommandMix)}`);
   if (trial.foreignCpuShare !== undefined) parts.push(`other processes used ${Math.round(trial.foreignCpuShare * 100)}% of the CPUs`);
   return parts.join(', ');
@@ -178,6 +182,7 @@ function emptyTrial(): Omit<Trial, 'problems'> {
     cpuUsPerRequest: undefined,
     coreShare: undefined,
     peakRssMiB: undefined,
+    ownPeakRssMiB: undefined,
     redisCommandsPerRequest: undefined,
     redisCommandMix: undefined,
   };
@@ -222,6 +227,7 @@ export function medianOf(trials: readonly Trial[]): TrialMedians {
     cpuUsPerRequest: median(trials.map((trial) => trial.cpuUsPerRequest)),
     coreShare: median(trials.map((trial) => trial.coreShare)),
     peakRssMiB: median(trials.map((trial) => trial.peakRssMiB)),
+    ownPeakRssMiB: median(trials.map((trial) => trial.ownPeakRssMiB)),
     redisCommandsPerRequest: median(trials.map((trial) => trial.redisCommandsPerRequest)),
     // The mix of the trial whose total is the median (or the first counted), for the report's line.
     redisCommandMix: medianTrialMix(trials),

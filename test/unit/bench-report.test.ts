@@ -109,7 +109,8 @@ function trial(requestsPerSec: number, cpuUs: number, pacedP99Ms: number, rssMiB
     foreignCpuShare: 0,
     cpuUsPerRequest: cpuUs,
     coreShare: 1,
-    peakRssMiB: rssMiB,
+    peakRssMiB: rssMiB + 150,
+    ownPeakRssMiB: rssMiB,
     redisCommandsPerRequest: redisCalls,
     redisCommandMix: redisCalls === undefined ? undefined : [['evalsha', redisCalls]],
     problems: [],
@@ -128,7 +129,8 @@ describe('medianOf', () => {
     expect(medians.cpuUsPerRequest).toBe(60);
     expect(medians.paced?.p99Ms).toBe(2.0);
     expect(medians.paced?.maxMs).toBe(40);
-    expect(medians.peakRssMiB).toBe(100);
+    expect(medians.ownPeakRssMiB).toBe(100);
+    expect(medians.peakRssMiB).toBe(250);
   });
 });
 
