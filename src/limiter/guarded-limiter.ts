@@ -66,18 +66,30 @@ export class GuardedLimiter {
     return this.options.breaker.state;
   }
 
-  async decide(request: ConsumeRequest, onStoreError: StoreFailurePolicy): Promise<LimitOutcome> {
-    const { denyCache, metrics } = this.options;
+  /** The outcome itself when the store answered without I/O (the memory store), else a promise of it. */
+  decide(request: ConsumeRequest, onStoreError: StoreFailurePolicy): LimitOutcome | Promise<LimitOutcome> {
     const settled = this.settledWithoutStore(request, onStoreError);
     if (settled !== undefined) return settled;
     const startMs = performance.now();
-    let decision: Decision;
+    let consumed: Decision | Promise<Decision>;
     try {
-      decision = await this.options.limiter.consume(request);
+      consumed = this.options.limiter.consume(request);
     } catch (error) {
       this.recordFailure(error);
       return this.failure(onStoreError);
     }
+    if (!(consumed instanceof Promise)) return this.decided(request, consumed, startMs);
+    return consumed.then(
+      (decision) => this.decided(request, decision, startMs),
+      (error: unknown) => {
+        this.recordFailure(error);
+        return this.failure(onStoreError);
+      },
+    );
+  }
+
+  private decided(request: ConsumeRequest, decision: Decision, startMs: number): LimitOutcome {
+    const { denyCache, metrics } = this.options;
     this.recordSuccess(startMs);
     if (decision.allowed) {
       (this.#admittedDecisions ??= metrics.decisions.labels('allowed', 'allowed')).inc();

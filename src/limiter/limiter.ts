@@ -52,9 +52,13 @@ export interface PeekRequest {
  *   below zero, and leaves a counter alone once its period has passed;
  * - a denial resolves to `{ allowed: false }`; only infrastructure faults
  *   reject the promise.
+ *
+ * consume() may answer with the Decision itself when it needed no I/O (the
+ * memory store, once a subject is hydrated): the hot path awaits only a
+ * real promise. An error it throws then means what a rejection means.
  */
 export interface Limiter {
-  consume(request: ConsumeRequest): Promise<Decision>;
+  consume(request: ConsumeRequest): Decision | Promise<Decision>;
   /** consume() for a request carrying an Idempotency-Key (see the contract above). */
   consumeIdempotent(request: ConsumeRequest, claim: IdempotencyClaim): Promise<IdempotentDecision>;
   /**

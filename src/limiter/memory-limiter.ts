@@ -88,9 +88,10 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     }
   }
 
-  async consume(request: ConsumeRequest): Promise<Decision> {
-    await this.hydrateBeforeCharging(request);
-    return this.consumeNow(request);
+  /** Synchronous once the subject is hydrated (or without a ledger); a promise only while it hydrates. */
+  consume(request: ConsumeRequest): Decision | Promise<Decision> {
+    if (!this.needsHydration(request)) return this.consumeNow(request);
+    return this.hydrateBeforeCharging(request).then(() => this.consumeNow(request));
   }
 
   async consumeIdempotent(request: ConsumeRequest, claim: IdempotencyClaim): Promise<IdempotentDecision> {
@@ -116,11 +117,14 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   }
 
   /** With a ledger, restores the subject's counters before its first charge (once). */
-  private async hydrateBeforeCharging({ subject, policies, meters = [] }: ConsumeRequest): Promise<void> {
+  private async hydrateBeforeCharging(request: ConsumeRequest): Promise<void> {
+    if (this.needsHydration(request)) await this.hydrations.run(request.subject, () => this.hydrate(request.subject));
+  }
+
+  /** With a ledger, whether the subject's counters must be restored before this request charges them. */
+  private needsHydration({ subject, policies, meters = [] }: ConsumeRequest): boolean {
     const charges = policies.length > 0 || meters.length > 0;
-    if (this.ledger !== undefined && charges && this.subjects.get(subject)?.hydrated !== true) {
-      await this.hydrations.run(subject, () => this.hydrate(subject));
-    }
+    return this.ledger !== undefined && charges && this.subjects.get(subject)?.hydrated !== true;
   }
 
   completeIdempotent(ticket: IdempotencyTicket, response: StoredResponse): Promise<void> {

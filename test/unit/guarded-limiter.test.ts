@@ -16,7 +16,7 @@ class SwitchableStore implements Limiter {
   down = false;
   calls = 0;
   constructor(private readonly inner: Limiter) {}
-  consume(request: ConsumeRequest): Promise<Decision> {
+  consume(request: ConsumeRequest): Decision | Promise<Decision> {
     this.calls++;
     return this.down ? Promise.reject(new Error('store down')) : this.inner.consume(request);
   }

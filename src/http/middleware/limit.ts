@@ -56,9 +56,10 @@ const UNENFORCED_HEADERS: readonly HeaderPair[] = Object.freeze([UNENFORCED_HEAD
  * `idempotency.max_response_bytes`) the key is released. A replay is
  * answered here (`exchange.answered`): the pipeline forwards nothing.
  */
-export function limit(options: LimitOptions): (exchange: Exchange) => Promise<void> {
+export function limit(options: LimitOptions): (exchange: Exchange) => Promise<void> | void {
   const plansWithOverrides = new PlansWithOverrides();
-  return async function limitStep(exchange) {
+  // Returns a promise only when the decision needs I/O (Redis, a hydration, an Idempotency-Key's body).
+  return function limitStep(exchange) {
     const route = exchange.route!;
     const identity = exchange.identity!;
     const configured = options.plans.get(identity.plan);
@@ -69,10 +70,11 @@ export function limit(options: LimitOptions): (exchange: Exchange) => Promise<vo
       const idempotencyKey = idempotencyKeyOf(exchange);
       if (idempotencyKey !== undefined) return limitIdempotent(exchange, options, plan, policies, idempotencyKey);
     }
-    const outcome = await options.limiter.decide(
+    const outcome = options.limiter.decide(
       { subject: identity.subject, policies, meters: plan.meters, cost: route.config.cost },
       route.config.on_store_error,
     );
+    if (outcome instanceof Promise) return outcome.then((decided) => answer(exchange, decided, plan, policies, options));
     answer(exchange, outcome, plan, policies, options);
   };
 }
