@@ -58,6 +58,10 @@ export class GuardedLimiter {
    */
   #admittedDecisions: CounterCell | undefined;
   #storeDuration: HistogramCell | undefined;
+  // Cells of the per-request local deny cache lookups (a deny flood is answered here), resolved on first use.
+  #denyCacheMisses: CounterCell | undefined;
+  #denyCacheHits: CounterCell | undefined;
+  #localDenials: CounterCell | undefined;
 
   constructor(private readonly options: GuardedLimiterOptions) {}
 
@@ -223,9 +227,11 @@ export class GuardedLimiter {
   private settledWithoutStore(request: ConsumeRequest, onStoreError: StoreFailurePolicy): Exclude<LimitOutcome, { readonly kind: 'decided' }> | undefined {
     const { breaker, denyCache, metrics, storeName } = this.options;
     const known = denyCache.check(request.subject, request.policies);
-    if (denyCache.enabled) metrics.localDenyLookups.inc({ result: known === undefined ? 'miss' : 'hit' });
-    if (known !== undefined) {
-      metrics.decisions.inc({ outcome: 'denied', reason: 'local-deny' });
+    if (known === undefined) {
+      if (denyCache.enabled) (this.#denyCacheMisses ??= metrics.localDenyLookups.labels('miss')).inc();
+    } else {
+      (this.#denyCacheHits ??= metrics.localDenyLookups.labels('hit')).inc();
+      (this.#localDenials ??= metrics.decisions.labels('denied', 'local-deny')).inc();
       return { kind: 'local-deny', decision: known };
     }
     if (!breaker.allowCall()) {

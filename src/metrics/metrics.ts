@@ -89,7 +89,7 @@ export interface GatewayMetrics {
   /** JWT token cache lookups by result (`hit`: no verification, `miss`). */
   readonly tokenCacheLookups: Counter<'result'>;
   /** Local deny cache checks by result (`hit`: denied with no store call, `miss`). */
-  readonly localDenyLookups: Counter<'result'>;
+  readonly localDenyLookups: HotCounter<'result'>;
 }
 
 /** Bucket bounds in seconds; sub-millisecond resolution for the gateway's own work. */
@@ -256,7 +256,7 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       labelNames: ['result'],
       registers: [registry],
     }),
-    localDenyLookups: new Counter({
+    localDenyLookups: new HotCounter({
       name: 'quotagate_local_deny_cache_lookups_total',
       help: 'Local deny cache checks by result: hit (denied with no store call), miss (the store decides).',
       labelNames: ['result'],
