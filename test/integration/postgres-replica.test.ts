@@ -7,7 +7,7 @@ import { type PostgresCluster, startPostgresCluster, startPostgresReplica } from
 import { connectTestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { startTestGateway, testConfig, type TestGateway } from '../support/test-gateway.js';
-import { within } from '../support/within.js';
+import { eventuallyAsync, within } from '../support/within.js';
 
 /**
  * Key lookups on a real streaming replica: a throwaway PostgreSQL 15
@@ -60,13 +60,8 @@ async function replicaState(gw: TestGateway): Promise<string | undefined> {
   return /^quotagate_db_replica_state\{state="(\w+)"\} 1$/m.exec(await metricsText(gw))?.[1];
 }
 
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + STATE_TIMEOUT_MS;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${STATE_TIMEOUT_MS} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** Waits (bounded by STATE_TIMEOUT_MS) for a replica or gateway to reach a state. */
+const until = (check: () => Promise<boolean>, what: string) => eventuallyAsync(check, STATE_TIMEOUT_MS, what);
 
 describe('API key lookups on a streaming replica (PostgreSQL 15, pg_basebackup)', () => {
   let primary: PostgresCluster;
