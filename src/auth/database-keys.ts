@@ -76,6 +76,25 @@ export function fallbackPlanOf(config: GatewayConfig): string | undefined {
   return Object.values(plan.limits).some((limit) => limit !== undefined) ? name : undefined;
 }
 
+/** With a replica: its lag checks, and the view of it key lookups ask. */
+function buildReplicaLookups(options: DatabaseKeysOptions): { replica?: ReplicaKeyLookups; replicaMonitor?: ReplicaMonitor } {
+  if (options.replica === undefined) return {};
+  const maxLagMs = options.config.postgres.replica_max_lag_ms;
+  const replicaMonitor = new ReplicaMonitor({
+    replica: options.replica.checks,
+    primary: options.primary,
+    maxLagMs,
+    ...(options.onReplicaVerdict === undefined ? {} : { onVerdict: options.onReplicaVerdict }),
+  });
+  const replica = new ReplicaKeyLookups({
+    db: options.replica.lookups,
+    monitor: replicaMonitor,
+    maxLagMs,
+    onFailure: (error) => options.onError?.('replica_lookup', error),
+  });
+  return { replica, replicaMonitor };
+}
+
 /**
  * Builds format check → (file keys) → LRU cache → negative cache →
  * per-address throttle of unknown-key queries → database (the replica
@@ -86,25 +105,7 @@ export function fallbackPlanOf(config: GatewayConfig): string | undefined {
 export function buildDatabaseKeys(options: DatabaseKeysOptions): DatabaseKeys {
   const { config } = options;
   const cacheConfig = config.auth.api_keys.cache;
-  const maxLagMs = config.postgres.replica_max_lag_ms;
-  const replicaMonitor =
-    options.replica === undefined
-      ? undefined
-      : new ReplicaMonitor({
-          replica: options.replica.checks,
-          primary: options.primary,
-          maxLagMs,
-          ...(options.onReplicaVerdict === undefined ? {} : { onVerdict: options.onReplicaVerdict }),
-        });
-  const replica =
-    options.replica === undefined || replicaMonitor === undefined
-      ? undefined
-      : new ReplicaKeyLookups({
-          db: options.replica.lookups,
-          monitor: replicaMonitor,
-          maxLagMs,
-          onFailure: (error) => options.onError?.('replica_lookup', error),
-        });
+  const { replica, replicaMonitor } = buildReplicaLookups(options);
   const firstReplicaCheck = replicaMonitor?.start();
   const cache = new CachingKeyStore({
     store: new DatabaseKeyStore({
