@@ -42,7 +42,7 @@ import { type ProbeReport, RedisReadinessProbe } from './redis/readiness-probe.j
 import { ALWAYS_READY } from './core/readiness.js';
 import { registerNoscriptGauge } from './redis/noscript-gauge.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
-import { createMetrics, registerDatabaseQueries } from './metrics/metrics.js';
+import { createMetrics, registerDatabaseQueries, registerReplicaGauges } from './metrics/metrics.js';
 import { ClientAddressResolver } from './proxy/client-address.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { bodyPaceLimitsOf } from './proxy/body-pace.js';
@@ -220,7 +220,7 @@ async function startDatabaseKeys(
   const keys = buildDatabaseKeys({
     config,
     primary: databases.primary,
-    keyLookups: databases.keyLookups,
+    ...(databases.replicaChecks === undefined ? {} : { replica: { lookups: databases.keyLookups, checks: databases.replicaChecks } }),
     clock,
     ...(redisConfig === undefined
       ? {}
@@ -236,6 +236,13 @@ async function startDatabaseKeys(
       metrics.keyLookupDuration.observe({ result: ok ? 'ok' : 'error' }, seconds);
       if (!ok) metrics.databaseErrors.inc({ operation: 'key_lookup' });
     },
+    onServed: (served) => metrics.keyLookupsServed.inc({ served_by: served.servedBy, reason: served.reason }),
+    onReplicaVerdict: (verdict, previous) => {
+      if (verdict.state === previous.state) return;
+      const line = { state: verdict.state, was: previous.state, lagMs: verdict.lagMs };
+      if (verdict.state === 'fresh') logger.info(line, 'key lookups go to the replica');
+      else logger.warn(line, 'key lookups go to the primary: the replica is not fresh');
+    },
     onUnknownPlan: (plan) => logger.warn({ plan }, 'a stored subject has a plan gateway.yaml does not define; using the fallback plan'),
     onError: (what, error) => {
       if (what === 'last_used_flush') metrics.databaseErrors.inc({ operation: what });
@@ -243,11 +250,12 @@ async function startDatabaseKeys(
     },
     onResubscribed: () => logger.info('key invalidation resubscribed; key cache cleared'),
   });
-  if (redisConfig !== undefined) {
-    await keys.ready(redisConfig.connect_timeout_ms).catch((error: unknown) => {
-      logger.warn({ err: error }, 'key invalidation not subscribed at start; keys are cached for at most auth.api_keys.cache.ttl_ms meanwhile');
-    });
-  }
+  const replicaMonitor = keys.replicaMonitor;
+  if (replicaMonitor !== undefined) registerReplicaGauges(metrics.registry, () => replicaMonitor.verdict);
+  // Without Redis only the replica's first check is awaited, and nothing rejects.
+  await keys.ready(redisConfig?.connect_timeout_ms ?? 0).catch((error: unknown) => {
+    logger.warn({ err: error }, 'key invalidation not subscribed at start; keys are cached for at most auth.api_keys.cache.ttl_ms meanwhile');
+  });
   return {
     keys,
     async close() {

@@ -330,6 +330,12 @@ const postgresSchema = z
     url: postgresUrl.optional(),
     /** A read replica that serves API key lookups only; every write goes to `url`. */
     replica_url: postgresUrl.optional(),
+    /**
+     * How far behind the primary the replica may be and still serve key
+     * lookups, in ms; checked every half of it (at most every second) off the
+     * request path. Beyond it, or while the replica is down, lookups go to `url`.
+     */
+    replica_max_lag_ms: durationMs(1_000),
     /** Where the embedded engine keeps its files (no `url`); `memory://` keeps nothing. */
     data_dir: z.string().min(1).default('./data'),
     /** Most connections to the server (and to the replica, each). */
@@ -361,6 +367,7 @@ const configObject = z.strictObject({
   idempotency: idempotencySchema.default(IDEMPOTENCY_DEFAULTS),
   postgres: postgresSchema.default({
     data_dir: './data',
+    replica_max_lag_ms: 1_000,
     max_connections: 10,
     statement_timeout_ms: 5_000,
     connect_timeout_ms: 5_000,

@@ -9,7 +9,13 @@ export interface DatabaseConnections {
   readonly primary: Database;
   /** findApiKeyByHash: the replica when `replica_url` is set, else the primary itself. */
   readonly keyLookups: Database;
-  /** Closes both (once each). */
+  /**
+   * With `replica_url`: one more connection to the replica, for the lag
+   * checks (ReplicaMonitor), so they never wait behind lookups nor count as
+   * them in `keyLookups.queryCount`. Undefined without a replica.
+   */
+  readonly replicaChecks: Database | undefined;
+  /** Closes them all (once each). */
   close(): Promise<void>;
 }
 
@@ -24,23 +30,25 @@ export async function openDatabases(config: PostgresConfig, applicationName = 'q
   if (config.url === undefined) {
     // In a process of its own: the engine's memory and work stay out of the gateway's (see EmbeddedDatabase).
     const db = await EmbeddedDatabase.open({ dataDir: config.data_dir });
-    return { primary: db, keyLookups: db, close: () => db.close() };
+    return { primary: db, keyLookups: db, replicaChecks: undefined, close: () => db.close() };
   }
-  const server = (url: string) =>
+  const server = (url: string, maxConnections = config.max_connections) =>
     new PostgresDatabase({
       url,
-      maxConnections: config.max_connections,
+      maxConnections,
       statementTimeoutMs: config.statement_timeout_ms,
       connectTimeoutMs: config.connect_timeout_ms,
       applicationName,
     });
   const primary = server(config.url);
   const replica = config.replica_url === undefined ? undefined : server(config.replica_url);
+  const replicaChecks = config.replica_url === undefined ? undefined : server(config.replica_url, 1);
   return {
     primary,
     keyLookups: replica ?? primary,
+    replicaChecks,
     close: async () => {
-      await Promise.all([primary.close(), replica?.close()]);
+      await Promise.all([primary.close(), replica?.close(), replicaChecks?.close()]);
     },
   };
 }

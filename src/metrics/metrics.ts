@@ -70,6 +70,11 @@ export interface GatewayMetrics {
    * and `negative_hit` made no query, `miss` asked the database.
    */
   readonly keyLookups: Counter<'result'>;
+  /**
+   * Answered database key lookups by the database that answered (`replica`,
+   * `primary`) and why that one (KeyLookupServed in src/auth/database-key-store.ts).
+   */
+  readonly keyLookupsServed: Counter<'served_by' | 'reason'>;
   /** Time one ledger flush took (read markers, upsert, clear), in seconds. */
   readonly ledgerFlushDuration: Histogram;
   /** Ledger flushes that failed (the marks stay; the next flush retries). */
@@ -205,6 +210,12 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       labelNames: ['result'],
       registers: [registry],
     }),
+    keyLookupsServed: new Counter({
+      name: 'quotagate_key_lookups_served_total',
+      help: 'Answered database key lookups by the database that answered (replica, primary) and why (fresh, replica_miss, replica_lagging, replica_down, recent_change, no_replica, ...).',
+      labelNames: ['served_by', 'reason'],
+      registers: [registry],
+    }),
     ledgerFlushDuration: new Histogram({
       name: 'quotagate_ledger_flush_duration_seconds',
       help: 'Time one usage-ledger flush took, in seconds.',
@@ -279,6 +290,44 @@ export function registerDatabaseQueries(registry: Registry, read: () => Readonly
     collect() {
       this.reset();
       for (const [database, count] of read()) this.inc({ database }, count);
+    },
+  });
+}
+
+/** What the replica gauges read when Prometheus scrapes: the latest lag check. */
+export interface ReplicaGaugeSource {
+  /** `fresh`, `lagging`, `down`, `not_in_recovery` or `unchecked`. */
+  readonly state: string;
+  /** The lag the latest check measured, in ms; undefined when it could not be measured. */
+  readonly lagMs: number | undefined;
+}
+
+/** Every state `quotagate_db_replica_state` reports, one series each. */
+const REPLICA_STATES = ['fresh', 'lagging', 'down', 'not_in_recovery', 'unchecked'] as const;
+
+/**
+ * With a key-lookup replica: `quotagate_db_replica_lag_seconds` (the lag the
+ * latest check measured; NaN when it could not be measured) and
+ * `quotagate_db_replica_state{state}` (1 for the current state, 0 for the others).
+ */
+export function registerReplicaGauges(registry: Registry, read: () => ReplicaGaugeSource): void {
+  new Gauge({
+    name: 'quotagate_db_replica_lag_seconds',
+    help: 'How far the key-lookup replica was behind the primary at its latest check, in seconds (NaN when unmeasurable).',
+    registers: [registry],
+    collect() {
+      const { lagMs } = read();
+      this.set(lagMs === undefined ? Number.NaN : lagMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'quotagate_db_replica_state',
+    help: 'State of the key-lookup replica: 1 for the current one of fresh, lagging, down, not_in_recovery, unchecked.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const { state } = read();
+      for (const candidate of REPLICA_STATES) this.set({ state: candidate }, candidate === state ? 1 : 0);
     },
   });
 }

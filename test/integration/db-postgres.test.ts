@@ -116,12 +116,15 @@ describe('PostgresDatabase', () => {
   });
 
   it('opens the primary, and the replica for key lookups only when one is configured', async () => {
-    const config = { url, data_dir: './unused', max_connections: 2, statement_timeout_ms: 1_000, connect_timeout_ms: 1_000 };
+    const config = { url, data_dir: './unused', max_connections: 2, statement_timeout_ms: 1_000, connect_timeout_ms: 1_000, replica_max_lag_ms: 1_000 };
     const single = await openDatabases(config);
     const replicated = await openDatabases({ ...config, replica_url: url });
     try {
       expect(single.keyLookups).toBe(single.primary);
+      expect(single.replicaChecks).toBeUndefined();
       expect(replicated.keyLookups).not.toBe(replicated.primary);
+      expect(replicated.replicaChecks).toBeDefined();
+      expect(replicated.replicaChecks).not.toBe(replicated.keyLookups);
       const lookups: Database = replicated.keyLookups;
       await lookups.query('SELECT 1');
       expect([replicated.primary.queryCount, lookups.queryCount]).toEqual([0, 1]);

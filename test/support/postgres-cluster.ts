@@ -38,12 +38,16 @@ async function pg(tool: string, args: readonly string[]): Promise<void> {
   await run(file, argv, { timeout: TIMEOUT_MS });
 }
 
-/** initdb + start; the caller destroys it in afterAll. */
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+/** A fresh temp directory the server's user owns (the `postgres` user when running as root). */
+async function serverDirectory(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'quotagate-pg-'));
   if (userInfo().uid === 0) chownSync(dir, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), 0);
+  return dir;
+}
+
+/** start/stop/destroy of the cluster in `dir`/data, on a free port, not started yet. */
+async function clusterIn(dir: string): Promise<PostgresCluster> {
   const dataDir = join(dir, 'data');
-  await pg('initdb', ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   const port = await unusedPort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
   let running = false;
@@ -63,6 +67,39 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  return cluster;
+}
+
+/** initdb + start; the caller destroys it in afterAll. */
+export async function startPostgresCluster(): Promise<PostgresCluster> {
+  const dir = await serverDirectory();
+  await pg('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync']);
+  const cluster = await clusterIn(dir);
   await cluster.start();
   return cluster;
+}
+
+/**
+ * A streaming replica (hot standby) of `primary`, a cluster of
+ * startPostgresCluster: `pg_basebackup -R -X stream` into a temp directory,
+ * then started on a free port; resolves once it accepts read-only
+ * connections. initdb's trust pg_hba.conf allows replication connections
+ * from 127.0.0.1, and PostgreSQL 15's defaults (wal_level replica,
+ * max_wal_senders 10) allow streaming, so the primary needs nothing more.
+ * The caller destroys it in afterAll, before the primary.
+ */
+export async function startPostgresReplica(primary: PostgresCluster): Promise<PostgresCluster> {
+  const dir = await serverDirectory();
+  try {
+    await pg('pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', join(dir, 'data'), '-R', '-X', 'stream', '--no-sync']);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    const stderr = (error as { stderr?: string }).stderr?.trim() ?? '';
+    throw new Error(`pg_basebackup from 127.0.0.1:${primary.port} failed (does its pg_hba.conf allow replication from 127.0.0.1?): ${stderr}`, {
+      cause: error,
+    });
+  }
+  const replica = await clusterIn(dir);
+  await replica.start();
+  return replica;
 }

@@ -27,6 +27,11 @@ export interface StartRedisServerOptions {
   readonly args?: readonly string[];
   /** Also keep port + 10000 (the cluster bus) free when picking a port. */
   readonly clusterBus?: boolean;
+  /**
+   * Run `redis-sentinel` instead, with these lines (`sentinel monitor …`) in
+   * its config file, which it rewrites as it learns the topology.
+   */
+  readonly sentinelConfig?: readonly string[];
 }
 
 /** Directories of servers started by test processes; their owner's pid is in `owner.pid`. */
@@ -44,7 +49,7 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
   for (let attempt = 0; ; attempt++) {
     const port = options.port ?? (await freePort(options.clusterBus ?? false));
     try {
-      return await launch(port, options.args ?? []);
+      return await launch(port, options.args ?? [], options.sentinelConfig);
     } catch (error) {
       // Someone took a port we picked between checking and binding: pick again.
       if (options.port !== undefined || attempt >= 4) throw error;
@@ -52,12 +57,15 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
   }
 }
 
-async function launch(port: number, extraArgs: readonly string[]): Promise<RedisServer> {
+async function launch(port: number, extraArgs: readonly string[], sentinelConfig: readonly string[] | undefined): Promise<RedisServer> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), DIR_PREFIX)));
   writeFileSync(join(dir, 'owner.pid'), String(process.pid));
+  const [binary, configFile] =
+    sentinelConfig === undefined ? ['redis-server', []] : ['redis-sentinel', [join(dir, 'sentinel.conf')]];
+  if (sentinelConfig !== undefined) writeFileSync(join(dir, 'sentinel.conf'), `${sentinelConfig.join('\n')}\n`);
   const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    binary,
+    [...configFile, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
       '--pidfile', join(dir, 'redis.pid'), '--daemonize', 'no', '--loglevel', 'warning', ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -23,3 +23,12 @@ export async function eventually(condition: () => boolean, timeoutMs: number, wh
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** Resolves once `check()` resolves to true, asking every 25 ms; rejects naming `what` after `timeoutMs`. */
+export async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

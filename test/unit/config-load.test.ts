@@ -40,7 +40,7 @@ describe('parseConfigText', () => {
         in_flight_ttl_ms: 120_000,
         memory: { max_bytes: 268_435_456, subject_max_bytes: 16_777_216 },
       },
-      postgres: { data_dir: './data', max_connections: 10, statement_timeout_ms: 5_000, connect_timeout_ms: 5_000 },
+      postgres: { data_dir: './data', max_connections: 10, statement_timeout_ms: 5_000, connect_timeout_ms: 5_000, replica_max_lag_ms: 1_000 },
       auth: {
         api_keys: {
           prefix: 'qg',

@@ -56,7 +56,7 @@ describe('migration files', () => {
 });
 
 describe('describeDatabase', () => {
-  const base = { data_dir: './data', max_connections: 10, statement_timeout_ms: 5_000, connect_timeout_ms: 5_000 };
+  const base = { data_dir: './data', max_connections: 10, statement_timeout_ms: 5_000, connect_timeout_ms: 5_000, replica_max_lag_ms: 1_000 };
 
   it('names the server and database, never the credentials', () => {
     expect(describeDatabase({ ...base, url: 'postgres://qg:s3cret@db.internal:5433/quotagate?sslmode=require' })).toBe(
