@@ -34,25 +34,32 @@ export class ApiKeyAuthenticator implements Authenticator {
     this.#hashes = new KeyHashMemo(options.prefix);
   }
 
-  async authenticate({ xApiKey, authorization, clientAddress }: PresentedCredentials): Promise<AuthResult> {
+  /** Synchronous when the key store answers from memory (a cached key); a promise while it looks the key up. */
+  authenticate({ xApiKey, authorization, clientAddress }: PresentedCredentials): AuthResult | Promise<AuthResult> {
     const presented = presentedApiKey(xApiKey, authorization, this.options.prefix);
-    if (presented === undefined) return { ok: false, reason: 'missing' };
+    if (presented === undefined) return MISSING;
     const hash = this.#hashes.hashOf(presented.key);
-    if (hash === undefined) return { ok: false, reason: 'malformed' };
-    let record: ApiKeyRecord | undefined;
+    if (hash === undefined) return MALFORMED;
+    let found: ApiKeyRecord | undefined | Promise<ApiKeyRecord | undefined>;
     try {
-      record = await this.options.keyStore.findByHash(hash, clientAddress);
+      found = this.options.keyStore.findByHash(hash, clientAddress);
     } catch (error) {
-      if (error instanceof KeyStoreUnavailableError) return { ok: false, reason: 'key_store_unavailable' };
-      if (error instanceof KeyLookupThrottledError) return { ok: false, reason: 'throttled' };
-      throw error;
+      return lookupFailure(error);
     }
+    if (!(found instanceof Promise)) return this.#resultOf(found, presented.header);
+    return found.then(
+      (record) => this.#resultOf(record, presented.header),
+      (error: unknown) => lookupFailure(error),
+    );
+  }
+
+  #resultOf(record: ApiKeyRecord | undefined, header: 'x-api-key' | 'authorization'): AuthResult {
     if (record === undefined) return { ok: false, reason: 'unknown' };
     if (record.revoked === true) return { ok: false, reason: 'revoked' };
     if (record.expiresAtMs !== undefined && this.#clock.now() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
     if (record.suspended === true) return { ok: false, reason: 'suspended' };
     this.options.onKeyAccepted?.(record);
-    return { ok: true, identity: this.#identityOf(record), credentialHeader: presented.header, scopes: NO_SCOPES };
+    return { ok: true, identity: this.#identityOf(record), credentialHeader: header, scopes: NO_SCOPES };
   }
 
   #identityOf(record: ApiKeyRecord): Identity {
@@ -66,4 +73,14 @@ export class ApiKeyAuthenticator implements Authenticator {
     }
     return identity;
   }
+}
+
+const MISSING: AuthResult = Object.freeze({ ok: false, reason: 'missing' });
+const MALFORMED: AuthResult = Object.freeze({ ok: false, reason: 'malformed' });
+
+/** A lookup that failed: the store's own refusals are results; anything else is a fault for the caller. */
+function lookupFailure(error: unknown): AuthResult {
+  if (error instanceof KeyStoreUnavailableError) return { ok: false, reason: 'key_store_unavailable' };
+  if (error instanceof KeyLookupThrottledError) return { ok: false, reason: 'throttled' };
+  throw error;
 }

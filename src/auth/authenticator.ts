@@ -67,7 +67,8 @@ export type AuthResult =
  * KeyOrTokenAuthenticator (for `auth: any`).
  */
 export interface Authenticator {
-  authenticate(credentials: PresentedCredentials): Promise<AuthResult>;
+  /** The result itself when it needed no I/O (a cached API key), else a promise of it. */
+  authenticate(credentials: PresentedCredentials): AuthResult | Promise<AuthResult>;
 }
 
 export const NO_SCOPES: ReadonlySet<string> = new Set();

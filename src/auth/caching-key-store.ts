@@ -83,9 +83,14 @@ export class CachingKeyStore implements KeyStore {
     }
   }
 
-  async findByHash(sha256Hex: string, requester?: KeyRequester): Promise<ApiKeyRecord | undefined> {
+  /** A remembered key (or a remembered unknown) is answered synchronously; a lookup returns a promise. */
+  findByHash(sha256Hex: string, requester?: KeyRequester): ApiKeyRecord | undefined | Promise<ApiKeyRecord | undefined> {
     const remembered = this.#remembered(sha256Hex);
     if (remembered !== NOT_REMEMBERED) return remembered;
+    return this.#findUncached(sha256Hex, requester);
+  }
+
+  async #findUncached(sha256Hex: string, requester?: KeyRequester): Promise<ApiKeyRecord | undefined> {
     let ticket: LookupTicket | undefined;
     if (this.#throttle !== undefined && requester !== undefined) {
       let admission = this.#throttle.admit(requester());

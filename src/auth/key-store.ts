@@ -37,8 +37,11 @@ export interface KeyStore {
    *
    * @param requester the client address asking, for the per-address
    *   throttle; called only when a lookup would reach the database.
+   *
+   * A store that answers from memory (a cache hit) may return the record
+   * itself rather than a promise: the hot path awaits only real promises.
    */
-  findByHash(sha256Hex: string, requester?: KeyRequester): Promise<ApiKeyRecord | undefined>;
+  findByHash(sha256Hex: string, requester?: KeyRequester): ApiKeyRecord | undefined | Promise<ApiKeyRecord | undefined>;
 }
 
 /** The client address a lookup is for (computed only when a lookup would query). */

@@ -53,6 +53,18 @@ describe('CachingKeyStore', () => {
     expect(results).toEqual(['miss', 'hit', 'miss']);
   });
 
+  it('answers a remembered key (or a remembered unknown) synchronously, and a lookup with a promise', async () => {
+    const { cache } = setup();
+    const unknown = 'd'.repeat(64);
+    expect(cache.findByHash(A)).toBeInstanceOf(Promise);
+    expect(cache.findByHash(unknown)).toBeInstanceOf(Promise);
+    await Promise.all([cache.findByHash(A), cache.findByHash(unknown)]);
+    const hit = cache.findByHash(A);
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect((hit as ApiKeyRecord | undefined)?.id).toBe('ka');
+    expect(cache.findByHash(unknown)).toBeUndefined();
+  });
+
   it('remembers an unknown hash for the negative TTL, and forgets it when the key changes', async () => {
     const { store, clock, cache, results } = setup();
     const unknown = 'd'.repeat(64);

@@ -90,7 +90,7 @@ describe('CachingKeyStore with a lookup throttle', () => {
   it('queries at most the budget of unknown keys per address and second, refusing the rest without a query', async () => {
     const { store, cache, results } = setup(2);
     const outcomes = await Promise.all(
-      [1, 2, 3, 4, 5].map((n) => cache.findByHash(hash(n), from('203.0.113.9')).then(() => 'unknown', (error: unknown) => error)),
+      [1, 2, 3, 4, 5].map((n) => Promise.resolve(cache.findByHash(hash(n), from('203.0.113.9'))).then(() => 'unknown', (error: unknown) => error)),
     );
     expect(outcomes.slice(0, 2)).toEqual(['unknown', 'unknown']);
     for (const refused of outcomes.slice(2)) expect(refused).toBeInstanceOf(KeyLookupThrottledError);
