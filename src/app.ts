@@ -20,7 +20,7 @@ import { RouteTable } from './http/route-table.js';
 import { type HealthState, adminRoutes } from './http/routes/admin.js';
 import { adminApi } from './http/routes/admin-api/admin-api.js';
 import { selfUsage } from './http/routes/self-usage.js';
-import type { UsageStore } from './http/usage-store.js';
+import type { UsageStore } from './core/usage-store.js';
 import type { Database } from './db/database.js';
 import type { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { GatewayMetrics } from './metrics/metrics.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * Dependencies point one way (STYLE.md §2):
- * core ← config ← {redis, db, metrics} ← {limiter, auth, proxy, usage} ← {http} ← {app, reload, cli} ← main ← bin.
+ * core ← config ← {redis, db, metrics} ← {limiter, auth, proxy, usage, admin} ← {http} ← {app, reload, cli} ← main ← bin.
  * A module may import from its own area or from a lower layer; never from a
  * higher layer, nor from another area of its own layer.
  */
@@ -18,6 +18,7 @@ const LAYER: Record<string, number> = {
   auth: 3,
   proxy: 3,
   usage: 3,
+  admin: 3,
   http: 4,
   'app.ts': 5,
   'reload.ts': 5,
