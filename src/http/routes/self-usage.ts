@@ -1,20 +1,17 @@
-import type { Authenticator } from '../../auth/authenticator.js';
+import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
 import type { Clock } from '../../core/clock.js';
 import { allPolicies, type Plan } from '../../core/plan.js';
 import { applyLimitOverrides } from '../../core/limit-overrides.js';
 import { callUsageStore, type UsageStore } from '../../core/usage-store.js';
 import type { Exchange } from '../exchange.js';
-import { authenticateCaller, type CredentialMode, credentialsOf, type IdentifyOptions } from '../middleware/identify.js';
+import { credentialsOf, type IdentifyOptions } from '../middleware/identify.js';
 import { writeJson } from '../node-response.js';
 import { policyUsageView } from './admin-api/views.js';
 
 /** The path the gateway answers itself on the proxy listener, before the route table. */
 export const SELF_USAGE_PATH = '/_quotagate/usage';
 
-export interface SelfUsageOptions {
-  /** The authenticators identify() uses; an API key, or a token when issuers are configured. */
-  readonly authenticators: Readonly<Partial<Record<CredentialMode, Authenticator>>>;
-  readonly onAuthFailure: IdentifyOptions['onAuthFailure'];
+export interface SelfUsageOptions extends CallerAuthentication {
   /** Resolves the client address for the unknown-key throttle, as identify() does. */
   readonly clientAddress: IdentifyOptions['clientAddress'];
   readonly plans: ReadonlyMap<string, Plan>;
