@@ -1,21 +1,16 @@
 /**
- * The composition root: the only module that reads process.env, opens
- * sockets, listens, installs signal handlers or exits. It loads the config,
- * builds the concrete parts, hands them to buildApp(), serves the apps and
- * owns shutdown. Nothing runs at import; src/cli/bin.ts calls main().
+ * The composition root: the only module that reads process.env, opens the
+ * listeners (through http/listeners.ts), installs signal handlers or exits.
+ * It loads the config, builds the concrete parts, hands them to buildApp(),
+ * serves the apps and owns shutdown. Nothing runs at import; src/bin.ts
+ * calls main(), which hands the command line to cli/commands.ts.
  */
-import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
-import { serve } from '@hono/node-server';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
 import { FileKeyStore } from './auth/file-key-store.js';
 import { createJwtAuthenticator } from './auth/jwt-authenticator.js';
-import { runCheckConfig } from './cli/check-config.js';
+import { runCommand } from './cli/commands.js';
 import type { CommandIo } from './cli/io.js';
-import { runKeys } from './cli/keys.js';
-import { runMigrate } from './cli/migrate.js';
-import { runSubjects, runUsage } from './cli/admin-commands.js';
 import { type CacheInvalidator, NO_CACHE_INVALIDATION } from './auth/cache-invalidation.js';
 import { type DatabaseKeys, buildDatabaseKeys } from './auth/database-keys.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
@@ -26,17 +21,18 @@ import type { ReloadResult } from './config/restart.js';
 import type { GatewayConfig } from './config/schema.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { DirtyUsageSource, UsageHistory } from './core/usage-ledger.js';
-import { enforceListenerLimits, type ListenerLimits, listenerServerOptions } from './http/listener-limits.js';
+import { listenerLimitsOf } from './http/listener-limits.js';
+import { drain, listenAdmin, listenProxy, settledBy, urlOf } from './http/listeners.js';
 import type { HealthState } from './http/routes/admin.js';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.js';
 import { GuardedLimiter } from './limiter/guarded-limiter.js';
-import type { IdempotencyTimes, Limiter } from './limiter/limiter.js';
+import type { Limiter } from './limiter/limiter.js';
 import { LocalDenyCache } from './limiter/local-deny-cache.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
-import type { ProxyRequestListener } from './http/proxy-handler.js';
-import { ConfigReloader, type ServingGeneration } from './reload.js';
+import { ConfigReloader, type Reloader, type ServingGeneration } from './reload.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
 import { closeRedisClient, createRedisClient, type RedisClient, type RedisStoreConfig, waitUntilReady } from './redis/client.js';
+import { logClientErrors } from './redis/client-error-log.js';
 import { classifyRedisError, FirstErrorOfKindLog } from './redis/error-kinds.js';
 import { type ProbeReport, RedisReadinessProbe } from './redis/readiness-probe.js';
 import { ALWAYS_READY } from './core/readiness.js';
@@ -95,70 +91,30 @@ export interface StartOptions {
 
 /** Builds every part from `config` and starts both listeners. */
 export async function startGateway(config: GatewayConfig, options: StartOptions): Promise<RunningGateway> {
+  const { logger } = options;
   const clock = options.clock ?? systemClock;
   const health: HealthState = { ready: false, draining: false, store: ALWAYS_READY };
   const metrics = createMetrics({ collectProcessMetrics: options.processMetrics ?? true });
-  const databases = options.database === false ? undefined : await openMigratedDatabases(config, options.logger);
-  const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, options.logger);
+  const databases = options.database === false ? undefined : await openMigratedDatabases(config, logger);
+  const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger);
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
-  const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, options.logger, ledger, health);
-  const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, options.logger);
-  // Everything built from the config that a reload replaces; `config` here is the generation's.
-  const buildGeneration = (config: GatewayConfig): ServingGeneration => {
-    const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
-    const forwarder = new Forwarder({
-      pools: new UpstreamPools(config.upstreams),
-      clientAddress,
-      requestBodyPace: bodyPaceLimitsOf(config.proxy),
-    });
-    const apps = buildApp({
-      config,
-      limiter,
-      keyStore: databaseKeys?.keys.keyStore ?? new FileKeyStore(config.auth.api_keys.keys),
-      onApiKeyAccepted: databaseKeys?.keys.onKeyAccepted,
-      tokenAuthenticator: createJwtAuthenticator(config.auth.jwt, {
-        planNames: Object.keys(config.plans),
-        clock,
-        onJwksFetch: (issuer, outcome) => {
-          metrics.jwksFetches.inc({ outcome: outcome.ok ? 'ok' : 'error' });
-          if (!outcome.ok) options.logger.warn({ issuer, err: outcome.error }, 'JWKS fetch failed; the keys already loaded stay in use');
-        },
-        onTokenCacheLookup: (result) => metrics.tokenCacheLookups.inc({ result }),
-      }),
-      forwarder,
-      clientAddress,
-      metrics,
-      clock,
-      logger: options.logger,
-      health,
-      usage: {
-        peek: (subject, policies) => limiter.peek({ subject, policies }),
-        reset: (subject, policies) => limiter.reset(subject, policies),
-        forget: (subject) => limiter.forget(subject),
-      },
-      admin: {
-        token: options.adminToken,
-        db: databases?.primary,
-        invalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION,
-        reload: () => reloader.reload('admin'),
-      },
-    });
-    return { config, proxy: apps.proxy, admin: apps.admin.fetch, retire: () => forwarder.close(), destroy: () => forwarder.destroy() };
-  };
+  const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health);
+  const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
+  const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken };
   const reloader = new ConfigReloader({
-    initial: buildGeneration(config),
-    build: buildGeneration,
+    initial: config,
+    build: (generationConfig, generationReloader) => buildGeneration(generationConfig, lasting, generationReloader),
     load: options.loadConfig ?? (() => Promise.reject(new ConfigError(['no config file to reload: the gateway was started from a config object']))),
     metrics,
-    logger: options.logger,
+    logger,
     clock,
   });
   // The first verdict is known before /readyz can be asked (bounded by command_timeout_ms).
   await probe?.start();
-  const proxyLimits = listenerLimitsOf(config);
+  const proxyLimits = listenerLimitsOf(config.proxy);
   const proxyServer = await listenProxy(reloader.proxy, config.listeners.proxy, proxyLimits);
   // The admin listener gets the same timeouts; its connections are few and not capped.
-  const adminServer = await listen(reloader.admin, config.listeners.admin, { ...proxyLimits, maxConnections: undefined });
+  const adminServer = await listenAdmin(reloader.admin, config.listeners.admin, { ...proxyLimits, maxConnections: undefined });
   health.ready = true;
 
   return {
@@ -177,13 +133,75 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       if ((await settledBy(reloader.close(), deadlineMs)) === 'late') await reloader.destroy();
       await drain(adminServer, Math.max(1, deadlineMs - performance.now()));
       // The last charges reach the ledger before the store closes.
-      await flusher?.stop().catch((error: unknown) => options.logger.error({ err: error }, 'final usage ledger flush failed'));
+      await flusher?.stop().catch((error: unknown) => logger.error({ err: error }, 'final usage ledger flush failed'));
       await probe?.stop();
-      await limiter.close().catch((error: unknown) => options.logger.warn({ err: error }, 'closing the limit store failed'));
+      await limiter.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the limit store failed'));
       await databaseKeys?.close();
       await databases?.close();
     },
   };
+}
+
+/** The parts every config generation shares: built once at start, closed at shutdown. */
+interface LastingParts {
+  readonly limiter: GuardedLimiter;
+  /** The database key lookup path; undefined without a database (keys then come from gateway.yaml only). */
+  readonly databaseKeys: DatabaseKeys | undefined;
+  readonly databases: DatabaseConnections | undefined;
+  readonly metrics: GatewayMetrics;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly health: HealthState;
+  readonly adminToken: string | undefined;
+}
+
+/**
+ * Everything built from one config that a reload replaces: the client
+ * address resolver, the forwarder with its upstream pools, the JWT
+ * authenticator and both apps. `reloader` serves the generation (the admin
+ * API's `POST /admin/reload` asks it).
+ */
+function buildGeneration(config: GatewayConfig, lasting: LastingParts, reloader: Reloader): ServingGeneration {
+  const { limiter, databaseKeys, metrics, clock, logger } = lasting;
+  const clientAddress = new ClientAddressResolver(config.proxy.trusted_proxies);
+  const forwarder = new Forwarder({
+    pools: new UpstreamPools(config.upstreams),
+    clientAddress,
+    requestBodyPace: bodyPaceLimitsOf(config.proxy),
+  });
+  const apps = buildApp({
+    config,
+    limiter,
+    keyStore: databaseKeys?.keyStore ?? new FileKeyStore(config.auth.api_keys.keys),
+    onApiKeyAccepted: databaseKeys?.onKeyAccepted,
+    tokenAuthenticator: createJwtAuthenticator(config.auth.jwt, {
+      planNames: Object.keys(config.plans),
+      clock,
+      onJwksFetch: (issuer, outcome) => {
+        metrics.jwksFetches.inc({ outcome: outcome.ok ? 'ok' : 'error' });
+        if (!outcome.ok) logger.warn({ issuer, err: outcome.error }, 'JWKS fetch failed; the keys already loaded stay in use');
+      },
+      onTokenCacheLookup: (result) => metrics.tokenCacheLookups.inc({ result }),
+    }),
+    forwarder,
+    clientAddress,
+    metrics,
+    clock,
+    logger,
+    health: lasting.health,
+    usage: {
+      peek: (subject, policies) => limiter.peek({ subject, policies }),
+      reset: (subject, policies) => limiter.reset(subject, policies),
+      forget: (subject) => limiter.forget(subject),
+    },
+    admin: {
+      token: lasting.adminToken,
+      db: lasting.databases?.primary,
+      invalidator: databaseKeys?.invalidator ?? NO_CACHE_INVALIDATION,
+      reload: () => reloader.reload('admin'),
+    },
+  });
+  return { config, proxy: apps.proxy, admin: apps.admin.fetch, retire: () => forwarder.close(), destroy: () => forwarder.destroy() };
 }
 
 /**
@@ -208,12 +226,7 @@ async function startDatabaseKeys(
   const clients: RedisClient[] = [];
   const connect = (role: string, redis: RedisStoreConfig): RedisClient => {
     const client = createRedisClient(redis);
-    let lastError = '';
-    client.on('error', (error: Error) => {
-      if (error.message !== lastError) logger.warn({ err: error, role }, 'redis error');
-      lastError = error.message;
-    });
-    client.on('ready', () => (lastError = ''));
+    logClientErrors(client, logger, { role });
     clients.push(client);
     return client;
   };
@@ -435,16 +448,7 @@ async function connectRedisClient(redis: RedisStoreConfig, logger: Logger, metri
   // The limiter times each command itself, from when it is sent; the client's own timeout is a backstop.
   const client = createRedisClient(redis, { commandTimeoutMs: redis.command_timeout_ms + CLIENT_TIMEOUT_BACKSTOP_MS });
   registerNoscriptGauge(metrics.registry, client);
-  let lastError = '';
-  client.on('error', (error: Error) => {
-    // ioredis repeats the same error on every reconnect attempt; log changes only.
-    if (error.message !== lastError) logger.warn({ err: error }, 'redis error');
-    lastError = error.message;
-  });
-  client.on('ready', () => {
-    lastError = '';
-    logger.info('redis ready');
-  });
+  logClientErrors(client, logger, { logReady: true });
   await waitUntilReady(client, redis.connect_timeout_ms).catch((error: unknown) => {
     logger.warn({ err: error }, 'redis not reachable at start; routes follow on_store_error until it is');
   });
@@ -457,96 +461,6 @@ async function connectRedisClient(redis: RedisStoreConfig, logger: Logger, metri
  * check of a new connection, which a blackhole would otherwise stall for good).
  */
 const CLIENT_TIMEOUT_BACKSTOP_MS = 1_000;
-
-type FetchHandler = Parameters<typeof serve>[0]['fetch'];
-
-/** The listener limits of `proxy:` (a reload cannot change them: they are set on the server at start). */
-function listenerLimitsOf(config: GatewayConfig): ListenerLimits {
-  const { proxy } = config;
-  return {
-    headersTimeoutMs: proxy.headers_timeout_ms,
-    keepAliveTimeoutMs: proxy.keep_alive_timeout_ms,
-    requestTimeoutMs: proxy.request_timeout_ms,
-    maxConnections: proxy.max_connections,
-  };
-}
-
-/** The admin listener: hono on @hono/node-server. */
-function listen(fetch: FetchHandler, listener: { host: string; port: number }, limits: ListenerLimits): Promise<Server> {
-  const server = serve({ fetch, hostname: listener.host, port: listener.port, serverOptions: listenerServerOptions(limits) }) as Server;
-  enforceListenerLimits(server, limits);
-  return listening(server);
-}
-
-/** The proxy listener: plain node:http, no framework between the socket and the pipeline. */
-function listenProxy(handler: ProxyRequestListener, listener: { host: string; port: number }, limits: ListenerLimits): Promise<Server> {
-  const server = createServer(listenerServerOptions(limits), (req, res) => {
-    // The pipeline answers every failure itself; this only keeps a programming fault from crashing the process.
-    handler(req, res).catch((error: unknown) => {
-      res.destroy(error instanceof Error ? error : undefined);
-    });
-  });
-  enforceListenerLimits(server, limits);
-  server.listen(listener.port, listener.host);
-  return listening(server);
-}
-
-/** Resolves once `server` listens; rejects with its listen error (a port in use). */
-function listening(server: Server): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    if (server.listening) {
-      resolve(server);
-      return;
-    }
-    server.once('error', reject);
-    server.once('listening', () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
-}
-
-function urlOf(server: Server): string {
-  const { address, family, port } = server.address() as AddressInfo;
-  return `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
-}
-
-/**
- * Stops accepting, then waits for open requests to finish. Idle keep-alive
- * connections are closed as they become idle; after `timeoutMs` the rest are
- * cut.
- */
-async function drain(server: Server, timeoutMs: number): Promise<void> {
-  const closed = closeServer(server);
-  server.closeIdleConnections();
-  const idleSweep = setInterval(() => server.closeIdleConnections(), 50);
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeoutMs);
-  });
-  const result = await Promise.race([closed.then(() => 'closed' as const), timedOut]);
-  clearInterval(idleSweep);
-  clearTimeout(timer);
-  if (result === 'timeout') {
-    server.closeAllConnections();
-    await closed;
-  }
-}
-
-/** Whether `work` settled (either way) before `deadlineMs` (a performance.now() time). */
-async function settledBy(work: Promise<unknown>, deadlineMs: number): Promise<'settled' | 'late'> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), Math.max(0, deadlineMs - performance.now()));
-  });
-  const result = await Promise.race([work.then(() => 'settled' as const, () => 'settled' as const), late]);
-  clearTimeout(timer);
-  return result;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
-}
 
 function configPath(argv: readonly string[], env: NodeJS.ProcessEnv): string {
   const flagAt = argv.indexOf('--config');
@@ -616,16 +530,6 @@ export async function runServe(argv: readonly string[], hooks: ServeHooks = {}):
   return 0;
 }
 
-const USAGE = `usage: quotagate <command>
-  serve [--config gateway.yaml]   run the gateway (config: --config, else $QUOTAGATE_CONFIG, else ./gateway.yaml)
-  check-config [file]             validate a config offline; exits 1 on error
-  keys generate | keys hash <key> API key helpers for gateway.yaml
-  keys create --subject S [--plan P] [--name N] | keys list --subject S | keys revoke <keyId>
-                                  API keys in the database (the embedded one only while the gateway is stopped)
-  subjects set-plan <S> <P>       move a subject to another plan
-  usage <S>                       a subject's current-period counts from the usage ledger
-  migrate [--config gateway.yaml] bring the database (postgres section) up to date`;
-
 const processIo: CommandIo = {
   env: process.env,
   stdout: (line) => process.stdout.write(`${line}\n`),
@@ -639,30 +543,5 @@ const processIo: CommandIo = {
 
 /** Runs the command in `argv` (without node and script) and exits with its status. */
 export async function main(argv: readonly string[]): Promise<never> {
-  const [command, ...rest] = argv;
-  let code: number;
-  switch (command) {
-    case 'serve':
-      code = await runServe(rest);
-      break;
-    case 'check-config':
-      code = await runCheckConfig(rest, processIo);
-      break;
-    case 'keys':
-      code = await runKeys(rest, processIo);
-      break;
-    case 'migrate':
-      code = await runMigrate(rest, processIo);
-      break;
-    case 'subjects':
-      code = await runSubjects(rest, processIo);
-      break;
-    case 'usage':
-      code = await runUsage(rest, processIo);
-      break;
-    default:
-      processIo.stderr(USAGE);
-      code = command === undefined || command === 'help' || command === '--help' ? 0 : 2;
-  }
-  process.exit(code);
+  process.exit(await runCommand(argv, processIo, (rest) => runServe(rest)));
 }

@@ -31,12 +31,22 @@ export interface ServingGeneration {
   destroy(): Promise<void>;
 }
 
+/** What a generation may ask of the reloader that serves it (the admin API's `POST /admin/reload`). */
+export interface Reloader {
+  /** See {@link ConfigReloader.reload}. */
+  reload(trigger: string): Promise<ReloadResult>;
+}
+
 export interface ConfigReloaderOptions {
-  readonly initial: ServingGeneration;
+  /** The config served first; its generation is built by `build` when the reloader is made. */
+  readonly initial: GatewayConfig;
   /** Reads and validates the config file; rejects with a ConfigError. */
   readonly load: () => Promise<GatewayConfig>;
-  /** Builds a generation from a valid config (no I/O beyond creating pools). */
-  readonly build: (config: GatewayConfig) => ServingGeneration;
+  /**
+   * Builds a generation from a valid config (no I/O beyond creating pools);
+   * `reloader` is the one that will serve it.
+   */
+  readonly build: (config: GatewayConfig, reloader: Reloader) => ServingGeneration;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly clock: Clock;
@@ -54,7 +64,7 @@ interface Tracked {
  * Holds the serving generation; `proxy` and `admin` are the stable handlers
  * the listeners call. Reloads run one at a time, in the order asked.
  */
-export class ConfigReloader {
+export class ConfigReloader implements Reloader {
   #current: Tracked;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #retiring = new Set<Promise<void>>();
@@ -64,7 +74,7 @@ export class ConfigReloader {
 
   constructor(options: ConfigReloaderOptions) {
     this.#options = options;
-    this.#current = { generation: options.initial, inFlight: 0 };
+    this.#current = { generation: options.build(options.initial, this), inFlight: 0 };
   }
 
   /** The config now serving. */
@@ -146,7 +156,7 @@ export class ConfigReloader {
         problems: [`${changed.join(', ')}: changed, and cannot be applied without a restart; nothing was reloaded`],
       };
     }
-    const next: Tracked = { generation: this.#options.build(config), inFlight: 0 };
+    const next: Tracked = { generation: this.#options.build(config, this), inFlight: 0 };
     const previous = this.#current;
     this.#current = next;
     this.#retire(previous);

@@ -1,29 +1,22 @@
+import { type AdminContext } from '../admin/admin-context.js';
+import { createKeyAudited, listSubjectKeys, revokeKeyAudited } from '../admin/keys.js';
+import { setPlanAudited } from '../admin/subjects.js';
+import { ledgerUsage } from '../admin/usage.js';
 import { publishInvalidation } from '../auth/redis-cache-invalidator.js';
 import type { GatewayConfig } from '../config/schema.js';
-import { periodOf } from '../core/calendar.js';
 import { systemClock } from '../core/clock.js';
 import { GatewayError } from '../core/errors.js';
-import { listApiKeys } from '../db/api-keys.js';
 import { describeDatabase, openDatabases } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import { loadMigrations, migrate } from '../db/migrations.js';
-import { getSubject } from '../db/subjects.js';
-import { readUsage } from '../db/usage.js';
-import {
-  type AdminContext,
-  createKeyAudited,
-  policiesOfSubject,
-  revokeKeyAudited,
-  setPlanAudited,
-} from '../http/routes/admin-api/operations.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/client.js';
 import type { CommandIo } from './io.js';
 import { loadConfigForCommand } from './load-config.js';
 
 /**
  * The admin commands of the CLI, on the configured database (the embedded
- * engine's data directory, or a server): the same writes as the admin API,
- * each audited in its transaction with the actor `cli:<user>`. The embedded
+ * engine's data directory, or a server): the admin service's operations, as
+ * the admin API calls them, each audited in its transaction with the actor `cli:<user>`. The embedded
  * engine allows one process at a time, so on it these run while the gateway
  * is stopped (the message says so otherwise). Against a server they run
  * beside the gateway: with the Redis store they publish the change to every
@@ -61,12 +54,12 @@ function parseArgs(argv: readonly string[], flags: readonly string[]): { flags: 
   return { flags: found, positional };
 }
 
-/** Loads the config, opens and migrates its database, runs `work`, closes; the exit code. */
+/** Loads the config, opens and migrates its database, runs `work` on the admin service's context for it, closes; the exit code. */
 async function withDatabase(
   command: string,
   configFile: string,
   io: CommandIo,
-  work: (db: Database, config: GatewayConfig) => Promise<number>,
+  work: (ctx: AdminContext) => Promise<number>,
 ): Promise<number> {
   const config = await loadConfigForCommand(configFile, io);
   if (config === undefined) return 1;
@@ -83,7 +76,7 @@ async function withDatabase(
     return 1;
   }
   try {
-    return await work(databases.primary, config);
+    return await work(contextOf(command, databases.primary, config, io));
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     io.stderr(`${command}: ${error.detail}`);
@@ -113,13 +106,15 @@ async function notifyGateways(command: string, config: GatewayConfig, subjectId:
   }
 }
 
-function contextOf(db: Database, config: GatewayConfig, io: CommandIo): AdminContext {
+/** The admin service's context for `command`: actor `cli:<user>`, running gateways told through Redis (notifyGateways); no limit store. */
+function contextOf(command: string, db: Database, config: GatewayConfig, io: CommandIo): AdminContext {
   return {
     db,
     plans: config.plans,
     keyPrefix: config.auth.api_keys.prefix,
     clock: systemClock,
     actor: `cli:${io.env.USER || io.env.USERNAME || 'unknown'}`,
+    subjectChanged: (subjectId) => notifyGateways(command, config, subjectId, io),
   };
 }
 
@@ -135,13 +130,14 @@ export async function runKeysAdmin(command: string, argv: readonly string[], io:
   const configFile = configFileOf(flags, io);
   const subject = flags.get('subject');
   if (command === 'create' && subject !== undefined && positional.length === 0) {
-    return withDatabase('keys create', configFile, io, async (db, config) => {
+    return withDatabase('keys create', configFile, io, async (ctx) => {
       const plan = flags.get('plan');
-      const name = flags.get('name');
-      if (plan === undefined && (await getSubject(db, subject)) === undefined) {
-        throw new GatewayError('subject_not_found', `There is no subject "${subject}"; pass --plan <plan> to create it.`);
-      }
-      const issued = await createKeyAudited(contextOf(db, config, io), subject, { name }, plan);
+      const issued = await createKeyAudited(ctx, subject, { name: flags.get('name') }, plan).catch((error: unknown) => {
+        if (plan === undefined && error instanceof GatewayError && error.code === 'subject_not_found') {
+          throw new GatewayError('subject_not_found', `There is no subject "${subject}"; pass --plan <plan> to create it.`);
+        }
+        throw error;
+      });
       if (issued.subjectCreated) io.stdout(`created subject ${subject} on plan ${plan}`);
       io.stdout(`key:    ${issued.plainKey}`);
       io.stdout(`id:     ${issued.key.id}`);
@@ -152,9 +148,8 @@ export async function runKeysAdmin(command: string, argv: readonly string[], io:
     });
   }
   if (command === 'list' && subject !== undefined && positional.length === 0 && !flags.has('plan') && !flags.has('name')) {
-    return withDatabase('keys list', configFile, io, async (db) => {
-      if ((await getSubject(db, subject)) === undefined) throw new GatewayError('subject_not_found', `There is no subject "${subject}".`);
-      const keys = await listApiKeys(db, subject);
+    return withDatabase('keys list', configFile, io, async (ctx) => {
+      const keys = await listSubjectKeys(ctx, subject);
       io.stdout(['id', 'prefix', 'name', 'created', 'expires', 'revoked'].join('\t'));
       for (const key of keys) {
         io.stdout(
@@ -165,9 +160,8 @@ export async function runKeysAdmin(command: string, argv: readonly string[], io:
     });
   }
   if (command === 'revoke' && positional.length === 1 && flags.size === (flags.has('config') ? 1 : 0)) {
-    return withDatabase('keys revoke', configFile, io, async (db, config) => {
-      const key = await revokeKeyAudited(contextOf(db, config, io), positional[0]!);
-      await notifyGateways('keys revoke', config, key.subjectId, io);
+    return withDatabase('keys revoke', configFile, io, async (ctx) => {
+      const key = await revokeKeyAudited(ctx, positional[0]!);
       io.stdout(`revoked ${key.id} (${key.displayPrefix}) of ${key.subjectId} at ${iso(key.revokedAt)}`);
       return 0;
     });
@@ -180,9 +174,8 @@ export async function runSubjects(argv: readonly string[], io: CommandIo): Promi
   const args = parseArgs(argv, ['config']);
   if (args === undefined || args.positional.length !== 3 || args.positional[0] !== 'set-plan') return usageError(io, SUBJECTS_USAGE);
   const [, subject, plan] = args.positional as [string, string, string];
-  return withDatabase('subjects set-plan', configFileOf(args.flags, io), io, async (db, config) => {
-    const updated = await setPlanAudited(contextOf(db, config, io), subject, plan);
-    await notifyGateways('subjects set-plan', config, updated.id, io);
+  return withDatabase('subjects set-plan', configFileOf(args.flags, io), io, async (ctx) => {
+    const updated = await setPlanAudited(ctx, subject, plan);
     io.stdout(`${updated.id}: plan ${updated.plan}`);
     return 0;
   });
@@ -197,21 +190,11 @@ export async function runUsage(argv: readonly string[], io: CommandIo): Promise<
   const args = parseArgs(argv, ['config']);
   if (args === undefined || args.positional.length !== 1) return usageError(io, USAGE_USAGE);
   const subjectId = args.positional[0]!;
-  return withDatabase('usage', configFileOf(args.flags, io), io, async (db, config) => {
-    const subject = await getSubject(db, subjectId);
-    if (subject === undefined) throw new GatewayError('subject_not_found', `There is no subject "${subjectId}".`);
-    const policies = policiesOfSubject(config.plans, subject.plan, subject.overrides) ?? [];
-    const nowMs = systemClock.now();
-    const periods = policies.map((policy) => ({ policy, period: periodOf(policy.window, nowMs) }));
-    const counts = await readUsage(
-      db,
-      subjectId,
-      periods.map(({ policy, period }) => ({ counterId: policy.counterId, periodStart: new Date(period.startMs) })),
-    );
+  return withDatabase('usage', configFileOf(args.flags, io), io, async (ctx) => {
+    const { subject, usage } = await ledgerUsage(ctx, subjectId, systemClock.now());
     io.stdout(`${subjectId}: plan ${subject.plan}${subject.suspendedAt === null ? '' : ' (suspended)'}`);
     io.stdout(['policy', 'used', 'limit', 'remaining', 'period start', 'resets at'].join('\t'));
-    for (const { policy, period } of periods) {
-      const used = counts.find((c) => c.counterId === policy.counterId && c.periodStart.getTime() === period.startMs)?.count ?? 0;
+    for (const { policy, period, used } of usage) {
       io.stdout(
         [policy.name, used, policy.limit, Math.max(0, policy.limit - used), iso(new Date(period.startMs)), iso(new Date(period.endMs))].join('\t'),
       );

@@ -28,3 +28,13 @@ export function policiesFor(plan: Plan, metric: string | undefined): readonly Po
   if (metric === undefined) return plan.windows;
   return plan.policiesByMetric.get(metric) ?? plan.windows;
 }
+
+/**
+ * Every policy of the plan: its windows, then each metered metric's quotas
+ * (what the usage endpoints report and an admin reset clears).
+ */
+export function allPolicies(plan: Plan): readonly Policy[] {
+  const policies = [...plan.windows];
+  for (const list of plan.policiesByMetric.values()) policies.push(...list.slice(plan.windows.length));
+  return policies;
+}

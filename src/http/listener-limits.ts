@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { GatewayConfig } from '../config/schema.js';
 
 /**
  * What one client connection may hold on a listener: the server-side
@@ -16,6 +17,16 @@ export interface ListenerLimits {
   readonly requestTimeoutMs: number;
   /** Most connections open at once; further ones are closed as they arrive. Absent: no cap. */
   readonly maxConnections?: number;
+}
+
+/** The listener limits of `proxy:` (a reload cannot change them: they are set on the server at start). */
+export function listenerLimitsOf(proxy: GatewayConfig['proxy']): ListenerLimits {
+  return {
+    headersTimeoutMs: proxy.headers_timeout_ms,
+    keepAliveTimeoutMs: proxy.keep_alive_timeout_ms,
+    requestTimeoutMs: proxy.request_timeout_ms,
+    maxConnections: proxy.max_connections,
+  };
 }
 
 /** How often node looks for requests past headers/request timeout: a quarter of the shorter one, within 10 ms – 30 s. */

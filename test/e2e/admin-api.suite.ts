@@ -3,7 +3,8 @@ import { request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { isWellFormedApiKey } from '../../src/core/api-key.js';
-import { createKeyAudited, revokeKeyAudited, setPlanAudited } from '../../src/http/routes/admin-api/operations.js';
+import { createKeyAudited, revokeKeyAudited } from '../../src/admin/keys.js';
+import { setPlanAudited } from '../../src/admin/subjects.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { FIXED_NOW_MS, startTestGateway, TEST_KEY, testConfig, type TestGateway } from '../support/test-gateway.js';
 
@@ -439,15 +440,17 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
     });
 
     describe('audit rows and their change commit together', () => {
-      it('rolls the change back when its audit row cannot be written', async () => {
+      it('rolls the change back when its audit row cannot be written, and tells no cache', async () => {
         const db = gw.gateway.databases!.primary;
-        const ctx = { db, plans: parseConfigText(testConfig({ upstreamOrigin: upstream.origin, routes: '  - { name: api, path_prefix: /, upstream: app }', plans: PLANS }), 't.yaml', {}).plans, keyPrefix: 'qg', clock: gw.clock, actor: 'x'.repeat(300) };
+        const told: string[] = [];
+        const ctx = { db, plans: parseConfigText(testConfig({ upstreamOrigin: upstream.origin, routes: '  - { name: api, path_prefix: /, upstream: app }', plans: PLANS }), 't.yaml', {}).plans, keyPrefix: 'qg', clock: gw.clock, actor: 'x'.repeat(300), subjectChanged: async (id: string) => void told.push(id) };
         const before = await call('GET', '/admin/subjects/list-a');
         await expect(setPlanAudited(ctx, 'list-a', 'pro')).rejects.toThrow();
         await expect(createKeyAudited(ctx, 'list-a', {})).rejects.toThrow();
         await expect(revokeKeyAudited(ctx, 'k_nope')).rejects.toMatchObject({ code: 'key_not_found' });
         expect((await call('GET', '/admin/subjects/list-a')).body).toEqual(before.body);
         expect((await call('GET', '/admin/subjects/list-a/keys')).body.items).toEqual([]);
+        expect(told).toEqual([]);
       });
     });
 

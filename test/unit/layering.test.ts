@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * Dependencies point one way (STYLE.md §2):
- * core ← config ← {redis, db, metrics} ← {limiter, auth, proxy, usage} ← {http} ← {app, reload, cli} ← main ← bin.
+ * core ← config ← {redis, db, metrics} ← {limiter, auth, proxy, usage, admin} ← {http} ← {app, reload, cli} ← main ← bin.
  * A module may import from its own area or from a lower layer; never from a
  * higher layer, nor from another area of its own layer.
  */
@@ -18,6 +18,7 @@ const LAYER: Record<string, number> = {
   auth: 3,
   proxy: 3,
   usage: 3,
+  admin: 3,
   http: 4,
   'app.ts': 5,
   'reload.ts': 5,
@@ -75,12 +76,26 @@ describe('module layering', () => {
     expect(violations).toEqual([]);
   });
 
-  it('keeps process.env, listen() and process.exit() in the processes\' entry points', () => {
+  // The entry points of processes: the gateway's, and the embedded database's own process.
+  const entryPoints = ['/main.ts', '/bin.ts', '/db/embedded-database-process.ts'];
+
+  it('keeps process.env and process.exit() in the processes\' entry points', () => {
     const offenders = files
-      // The entry points of processes: the gateway's, and the embedded database's own process.
-      .filter((file) => !['/main.ts', '/bin.ts', '/db/embedded-database-process.ts'].some((entry) => file.endsWith(entry)))
-      .filter((file) => /process\.env|\.listen\(|process\.exit\(/.test(withoutComments(readFileSync(file, 'utf8'))))
+      .filter((file) => !entryPoints.some((entry) => file.endsWith(entry)))
+      .filter((file) => /process\.env|process\.exit\(/.test(withoutComments(readFileSync(file, 'utf8'))))
       .map((file) => relative(SRC, file));
     expect(offenders).toEqual([]);
+  });
+
+  it('keeps listen() in the entry points and the listener module (http/listeners.ts) that only main.ts imports', () => {
+    const offenders = files
+      .filter((file) => ![...entryPoints, '/http/listeners.ts'].some((entry) => file.endsWith(entry)))
+      .filter((file) => /\.listen\(/.test(withoutComments(readFileSync(file, 'utf8'))))
+      .map((file) => relative(SRC, file));
+    expect(offenders).toEqual([]);
+    const importers = files
+      .filter((file) => relativeImports(readFileSync(file, 'utf8')).some((specifier) => resolve(dirname(file), specifier) === join(SRC, 'http/listeners.js')))
+      .map((file) => relative(SRC, file));
+    expect(importers).toEqual(['main.ts']);
   });
 });

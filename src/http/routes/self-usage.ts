@@ -1,22 +1,17 @@
-import type { Authenticator } from '../../auth/authenticator.js';
+import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
 import type { Clock } from '../../core/clock.js';
-import { GatewayError } from '../../core/errors.js';
-import type { Plan } from '../../core/plan.js';
+import { allPolicies, type Plan } from '../../core/plan.js';
 import { applyLimitOverrides } from '../../core/limit-overrides.js';
+import { callUsageStore, type UsageStore } from '../../core/usage-store.js';
 import type { Exchange } from '../exchange.js';
-import { authenticateCaller, type CredentialMode, credentialsOf, type IdentifyOptions } from '../middleware/identify.js';
+import { credentialsOf, type IdentifyOptions } from '../middleware/identify.js';
 import { writeJson } from '../node-response.js';
-import type { UsageStore } from '../usage-store.js';
-import { allPolicies } from './admin-api/operations.js';
 import { policyUsageView } from './admin-api/views.js';
 
 /** The path the gateway answers itself on the proxy listener, before the route table. */
 export const SELF_USAGE_PATH = '/_quotagate/usage';
 
-export interface SelfUsageOptions {
-  /** The authenticators identify() uses; an API key, or a token when issuers are configured. */
-  readonly authenticators: Readonly<Partial<Record<CredentialMode, Authenticator>>>;
-  readonly onAuthFailure: IdentifyOptions['onAuthFailure'];
+export interface SelfUsageOptions extends CallerAuthentication {
   /** Resolves the client address for the unknown-key throttle, as identify() does. */
   readonly clientAddress: IdentifyOptions['clientAddress'];
   readonly plans: ReadonlyMap<string, Plan>;
@@ -46,14 +41,8 @@ export function selfUsage(options: SelfUsageOptions): (exchange: Exchange) => Pr
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
-    if (options.usage === undefined) throw new GatewayError('usage_unavailable', 'This gateway cannot read its limit store.');
     const policies = allPolicies(plan);
-    let states;
-    try {
-      states = await options.usage.peek(identity.subject, policies);
-    } catch {
-      throw new GatewayError('usage_unavailable', 'The limit store did not answer; retry later.', {}, [['retry-after', '1']]);
-    }
+    const states = await callUsageStore(options.usage, (usage) => usage.peek(identity.subject, policies));
     const now = options.clock.now();
     writeJson(exchange.res, 200, { plan: plan.name, policies: states.map((state) => policyUsageView(state, now)) }, [
       ['cache-control', 'no-store'],

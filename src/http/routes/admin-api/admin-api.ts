@@ -4,7 +4,6 @@ import { resolve } from 'node:path';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { parse as parseYaml } from 'yaml';
-import type { CacheInvalidator } from '../../../auth/cache-invalidation.js';
 import { GatewayError } from '../../../core/errors.js';
 import { isDatabaseUnavailable } from '../../../db/errors.js';
 import { payloadTooLarge } from '../../../proxy/body-limit.js';
@@ -53,21 +52,20 @@ export function adminApi(deps: AdminApiDeps): Hono {
   app.use('/admin/*', adminAuth(token, hasToken ? 'no_database' : 'no_token'));
   if (deps.db !== undefined && token !== undefined && token !== '') {
     const routeDeps: AdminRouteDeps = {
-      ...deps,
-      db: deps.db,
+      config: deps.config,
+      clock: deps.clock,
       ctx: {
         db: deps.db,
         plans: deps.config.plans,
         keyPrefix: deps.config.auth.api_keys.prefix,
         clock: deps.clock,
         actor: adminActor(token),
-      },
-      invalidate: async (work: (invalidator: CacheInvalidator) => Promise<void>) => {
-        try {
-          await work(deps.invalidator);
-        } catch (error) {
-          deps.logger.warn({ err: error }, 'cache invalidation failed; caches expire by their TTL');
-        }
+        usage: deps.usage,
+        // The write committed and stands; the caches expire by their TTL instead.
+        subjectChanged: (subjectId) =>
+          deps.invalidator.subjectChanged(subjectId).catch((error: unknown) => {
+            deps.logger.warn({ err: error }, 'cache invalidation failed; caches expire by their TTL');
+          }),
       },
     };
     subjectRoutes(app, routeDeps);

@@ -3,9 +3,9 @@ import type { CacheInvalidator } from '../../../auth/cache-invalidation.js';
 import type { ReloadResult } from '../../../config/restart.js';
 import type { GatewayConfig } from '../../../config/schema.js';
 import type { Clock } from '../../../core/clock.js';
+import type { UsageStore } from '../../../core/usage-store.js';
 import type { Database } from '../../../db/database.js';
-import type { UsageStore } from '../../usage-store.js';
-import type { AdminContext } from './operations.js';
+import type { AdminContext } from '../../../admin/admin-context.js';
 
 /** What the admin API is built from; main.ts provides each. */
 export interface AdminApiDeps {
@@ -23,10 +23,10 @@ export interface AdminApiDeps {
   readonly reload?: (() => Promise<ReloadResult>) | undefined;
 }
 
-/** AdminApiDeps once the API is on: a database is open. */
-export interface AdminRouteDeps extends AdminApiDeps {
-  readonly db: Database;
+/** What the routes get once the API is on (a token and a database): the config, and the admin service's context. */
+export interface AdminRouteDeps {
+  readonly config: GatewayConfig;
+  readonly clock: Clock;
+  /** The service's context: this database, the actor of this token, cache invalidation that logs its failures. */
   readonly ctx: AdminContext;
-  /** Runs an invalidation after a committed write; a failure is logged, not answered (the write stands). */
-  readonly invalidate: (work: (invalidator: CacheInvalidator) => Promise<void>) => Promise<void>;
 }

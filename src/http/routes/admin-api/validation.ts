@@ -5,7 +5,7 @@ import { GatewayError } from '../../../core/errors.js';
 import { WINDOW_NAMES } from '../../../core/windows.js';
 import type { GatewayConfig } from '../../../config/schema.js';
 import { isAuditCursor } from '../../../db/audit-log.js';
-import { unknownPlanProblem, unmeteredMetricProblem } from './operations.js';
+import { unknownPlanProblem, unmeteredMetricProblem } from '../../../admin/plan-checks.js';
 
 /** One problem with a request, at a path into its body or query (`scopes[1]`, `limits.hour`). */
 export interface FieldError {

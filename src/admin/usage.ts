@@ -1,0 +1,140 @@
+import { type Period, periodOf } from '../core/calendar.js';
+import type { PolicyState } from '../core/decision.js';
+import { GatewayError } from '../core/errors.js';
+import type { Policy } from '../core/policy.js';
+import { callUsageStore } from '../core/usage-store.js';
+import { InvalidCursorError, listAudit, type AuditEntry, type ListAuditOptions } from '../db/audit-log.js';
+import { type CreditGrant, insertCreditGrant } from '../db/credit-grants.js';
+import type { Page } from '../db/database.js';
+import type { Subject } from '../db/subjects.js';
+import { lockSubject } from '../db/subjects.js';
+import { readUsage } from '../db/usage.js';
+import { type AdminContext, audited, subjectNotFound, subjectTarget, validationError } from './admin-context.js';
+import { policiesOfSubject, unmeteredMetricProblem } from './plan-checks.js';
+import { requireSubject } from './subjects.js';
+
+/**
+ * A subject's usage — live from the limit store, or as the usage ledger
+ * last recorded it —, counter resets, credit grants, and the audit log.
+ */
+
+/** A subject with every policy that applies to it (its plan's, with its overrides). */
+export interface SubjectPolicies {
+  readonly subject: Subject;
+  readonly policies: readonly Policy[];
+}
+
+/** The subject and its policies; 404 `subject_not_found`, 500 when its stored plan is not configured. */
+export async function subjectPolicies(ctx: Pick<AdminContext, 'db' | 'plans'>, id: string): Promise<SubjectPolicies> {
+  const subject = await requireSubject(ctx, id);
+  const policies = policiesOfSubject(ctx.plans, subject.plan, subject.overrides);
+  if (policies === undefined) throw new GatewayError('internal_error', `The subject's plan "${subject.plan}" is not configured.`);
+  return { subject, policies };
+}
+
+/** The subject's state of each policy in the limit store, charging nothing (503 `usage_unavailable` without a store answer). */
+export async function storeUsage(ctx: AdminContext, id: string): Promise<SubjectPolicies & { states: readonly PolicyState[] }> {
+  const { subject, policies } = await subjectPolicies(ctx, id);
+  const states = await callUsageStore(ctx.usage, (usage) => usage.peek(subject.id, policies));
+  return { subject, policies, states };
+}
+
+/**
+ * Deletes the subject's counters of every policy in the limit store, then
+ * records the reset in the audit log and tells the caches. Resolves to the
+ * policies reset.
+ */
+export async function resetUsageAudited(ctx: AdminContext, id: string): Promise<SubjectPolicies> {
+  const { subject, policies } = await subjectPolicies(ctx, id);
+  await callUsageStore(ctx.usage, (usage) => usage.reset(subject.id, policies));
+  await audited(ctx, 'subject.reset', async () => ({
+    result: undefined,
+    target: subjectTarget(subject.id),
+    subjectId: subject.id,
+    details: { policies: policies.map((policy) => policy.name) },
+  }));
+  await ctx.subjectChanged(subject.id);
+  return { subject, policies };
+}
+
+export interface CreditInput {
+  readonly metric: string;
+  readonly amount: number;
+  readonly expiresAt?: Date | undefined;
+  readonly reason?: string | undefined;
+}
+
+/**
+ * Grants credits of a metered metric (one some plan meters) to an existing
+ * subject; then this instance forgets the subject's local denial, and the
+ * caches are told.
+ */
+export async function grantCreditsAudited(ctx: AdminContext, subjectId: string, input: CreditInput): Promise<CreditGrant> {
+  const problem = unmeteredMetricProblem(ctx.plans, input.metric);
+  if (problem !== undefined) throw validationError('metric', problem);
+  const grant = await audited(ctx, 'subject.grant_credits', async (tx) => {
+    if ((await lockSubject(tx, subjectId)) === undefined) throw subjectNotFound(subjectId);
+    const grant = await insertCreditGrant(tx, {
+      subjectId,
+      metric: input.metric,
+      amount: input.amount,
+      grantedAt: new Date(ctx.clock.now()),
+      expiresAt: input.expiresAt ?? null,
+      reason: input.reason ?? null,
+    });
+    return {
+      result: grant,
+      target: subjectTarget(subjectId),
+      subjectId,
+      details: { grant_id: grant.id, metric: grant.metric, amount: grant.amount, reason: grant.reason },
+    };
+  });
+  ctx.usage?.forget(subjectId);
+  await ctx.subjectChanged(subjectId);
+  return grant;
+}
+
+/** One page of the audit log, newest first; a cursor this service did not hand out is 400 at `cursor`. */
+export async function listAuditPage(ctx: Pick<AdminContext, 'db'>, options: ListAuditOptions): Promise<Page<AuditEntry>> {
+  try {
+    return await listAudit(ctx.db, options);
+  } catch (error) {
+    if (error instanceof InvalidCursorError) throw validationError('cursor', 'not a cursor this API handed out');
+    throw error;
+  }
+}
+
+/** One policy of a subject with the ledger's count for its current period. */
+export interface LedgerPolicyUsage {
+  readonly policy: Policy;
+  readonly period: Period;
+  /** What the flusher last copied from the store for this period (0 when nothing was). */
+  readonly used: number;
+}
+
+/**
+ * The subject's count of each policy's current period at `nowMs`, as the
+ * usage ledger holds it (at most one flush interval behind the store).
+ * 404 `subject_not_found`; a subject whose plan is not configured has no
+ * policies.
+ */
+export async function ledgerUsage(
+  ctx: Pick<AdminContext, 'db' | 'plans'>,
+  subjectId: string,
+  nowMs: number,
+): Promise<{ subject: Subject; usage: readonly LedgerPolicyUsage[] }> {
+  const subject = await requireSubject(ctx, subjectId);
+  const policies = policiesOfSubject(ctx.plans, subject.plan, subject.overrides) ?? [];
+  const periods = policies.map((policy) => ({ policy, period: periodOf(policy.window, nowMs) }));
+  const counts = await readUsage(
+    ctx.db,
+    subjectId,
+    periods.map(({ policy, period }) => ({ counterId: policy.counterId, periodStart: new Date(period.startMs) })),
+  );
+  const usage = periods.map(({ policy, period }) => ({
+    policy,
+    period,
+    used: counts.find((c) => c.counterId === policy.counterId && c.periodStart.getTime() === period.startMs)?.count ?? 0,
+  }));
+  return { subject, usage };
+}
