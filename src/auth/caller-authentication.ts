@@ -65,16 +65,28 @@ const FAILURES: Record<AuthFailureReason, { code: ErrorCode; detail: string; cha
  * and the endpoints the gateway answers itself (`GET /_quotagate/usage`), so
  * credentials are checked one way. `routeName` only names a misconfiguration
  * (a mode without an authenticator: a programming fault, thrown as Error).
+ * Synchronous (returning or throwing) when the authenticator answered
+ * without I/O; a promise otherwise.
  */
-export async function authenticateCaller(
+export function authenticateCaller(
   credentials: PresentedCredentials,
   mode: CredentialMode,
   options: CallerAuthentication,
   routeName: string,
-): Promise<Extract<AuthResult, { ok: true }>> {
+): Authenticated | Promise<Authenticated> {
   const authenticator = options.authenticators[mode];
   if (authenticator === undefined) throw new Error(`route "${routeName}" uses auth: ${mode}, which has no authenticator`);
-  const result = await authenticator.authenticate(credentials);
+  const result = authenticator.authenticate(credentials);
+  // A cached key answers synchronously: no promise, and a refusal thrown here.
+  if (result instanceof Promise) return result.then((settled) => accepted(settled, mode, options));
+  return accepted(result, mode, options);
+}
+
+/** An authenticated result. */
+export type Authenticated = Extract<AuthResult, { ok: true }>;
+
+/** The result if it authenticated, else its refusal as a GatewayError (counted once). */
+function accepted(result: AuthResult, mode: CredentialMode, options: CallerAuthentication): Authenticated {
   if (!result.ok) {
     options.onAuthFailure(result.reason);
     const failure = FAILURES[result.reason];

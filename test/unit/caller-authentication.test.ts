@@ -14,7 +14,7 @@ const NO_CREDENTIALS = { xApiKey: undefined, authorization: undefined };
 async function refusal(reason: AuthFailureReason, mode: CredentialMode = 'api_key'): Promise<{ error: GatewayError; counted: string[] }> {
   const counted: string[] = [];
   const options = { authenticators: { [mode]: answering({ ok: false, reason }) }, onAuthFailure: (r: string) => void counted.push(r) };
-  const error = await authenticateCaller(NO_CREDENTIALS, mode, options, 'api').then(
+  const error = await (async () => authenticateCaller(NO_CREDENTIALS, mode, options, 'api'))().then(
     () => undefined,
     (e: unknown) => e,
   );
@@ -55,7 +55,8 @@ describe('authenticateCaller (the one check of a caller\'s credentials)', () => 
   });
 
   it('fails as a programming fault (not a GatewayError) when the mode has no authenticator', async () => {
-    const error = await authenticateCaller(NO_CREDENTIALS, 'jwt', { authenticators: {}, onAuthFailure: () => {} }, 'reports').catch((e: unknown) => e);
+    // Thrown synchronously; the async wrapper turns it into a rejection.
+    const error = await (async () => authenticateCaller(NO_CREDENTIALS, 'jwt', { authenticators: {}, onAuthFailure: () => {} }, 'reports'))().catch((e: unknown) => e);
     expect(error).not.toBeInstanceOf(GatewayError);
     expect((error as Error).message).toBe('route "reports" uses auth: jwt, which has no authenticator');
   });

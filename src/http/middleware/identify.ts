@@ -1,5 +1,5 @@
 import type { PresentedCredentials } from '../../auth/authenticator.js';
-import { authenticateCaller, type CallerAuthentication } from '../../auth/caller-authentication.js';
+import { type Authenticated, authenticateCaller, type CallerAuthentication } from '../../auth/caller-authentication.js';
 import { isBearerApiKey } from '../../auth/credentials.js';
 import { missingScopes } from '../../auth/token-claims.js';
 import { GatewayError } from '../../core/errors.js';
@@ -38,21 +38,27 @@ export function identify(options: IdentifyOptions): (exchange: Exchange) => Prom
       exchange.credentialHeaders = withheldCredentials(exchange, false, keyPrefix);
       return;
     }
-    return authenticateCaller(credentialsOf(exchange, options.clientAddress), mode, options, route.config.name).then((result) => {
-      const required = route.config.scopes;
-      if (required !== undefined) {
-        const missing = missingScopes(result.scopes, required);
-        if (missing.length > 0) {
-          options.onAuthFailure('insufficient_scope');
-          throw new GatewayError('insufficient_scope', `This route needs the scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, {}, [
-            ['www-authenticate', `Bearer error="insufficient_scope", scope="${required.join(' ')}"`],
-          ]);
-        }
-      }
-      exchange.identity = result.identity;
-      exchange.credentialHeaders = withheldCredentials(exchange, !route.config.forward_token, keyPrefix);
-    });
+    const authenticated = authenticateCaller(credentialsOf(exchange, options.clientAddress), mode, options, route.config.name);
+    if (authenticated instanceof Promise) return authenticated.then((result) => admit(exchange, result, options, keyPrefix));
+    admit(exchange, authenticated, options, keyPrefix);
   };
+}
+
+/** Records an authenticated caller on the exchange, or throws 403 `insufficient_scope` when the route's scopes are not all granted. */
+function admit(exchange: Exchange, result: Authenticated, options: IdentifyOptions, keyPrefix: string): void {
+  const route = exchange.route!;
+  const required = route.config.scopes;
+  if (required !== undefined) {
+    const missing = missingScopes(result.scopes, required);
+    if (missing.length > 0) {
+      options.onAuthFailure('insufficient_scope');
+      throw new GatewayError('insufficient_scope', `This route needs the scope${missing.length > 1 ? 's' : ''} ${missing.join(', ')}.`, {}, [
+        ['www-authenticate', `Bearer error="insufficient_scope", scope="${required.join(' ')}"`],
+      ]);
+    }
+  }
+  exchange.identity = result.identity;
+  exchange.credentialHeaders = withheldCredentials(exchange, !route.config.forward_token, keyPrefix);
 }
 
 /** The credential-bearing headers of the exchange's request, and its client address (worked out only if asked). */
