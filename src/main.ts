@@ -36,9 +36,10 @@ import { logClientErrors } from './redis/client-error-log.js';
 import { classifyRedisError, FirstErrorOfKindLog } from './redis/error-kinds.js';
 import { type ProbeReport, RedisReadinessProbe } from './redis/readiness-probe.js';
 import { ALWAYS_READY } from './core/readiness.js';
-import { registerNoscriptGauge } from './redis/noscript-gauge.js';
+import { readNoscriptErrors } from './redis/noscript-errors.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 import { createMetrics, registerDatabaseQueries, registerReplicaGauges } from './metrics/metrics.js';
+import { registerNoscriptGauge } from './metrics/noscript-gauge.js';
 import { ClientAddressResolver } from './proxy/client-address.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { bodyPaceLimitsOf } from './proxy/body-pace.js';
@@ -447,7 +448,7 @@ function readinessReporter(
 async function connectRedisClient(redis: RedisStoreConfig, logger: Logger, metrics: GatewayMetrics): Promise<RedisClient> {
   // The limiter times each command itself, from when it is sent; the client's own timeout is a backstop.
   const client = createRedisClient(redis, { commandTimeoutMs: redis.command_timeout_ms + CLIENT_TIMEOUT_BACKSTOP_MS });
-  registerNoscriptGauge(metrics.registry, client);
+  registerNoscriptGauge(metrics.registry, () => readNoscriptErrors(client));
   logClientErrors(client, logger, { logReady: true });
   await waitUntilReady(client, redis.connect_timeout_ms).catch((error: unknown) => {
     logger.warn({ err: error }, 'redis not reachable at start; routes follow on_store_error until it is');
