@@ -28,6 +28,12 @@ export interface TestGatewayOptions {
   readonly logLines?: string[];
   /** The file a reload re-reads (`gateway.reload()`, `POST /admin/reload`); absent: reloads are refused. */
   readonly configFile?: string;
+  /**
+   * With the Redis store: its scripts take the time from the manual clock
+   * (not Redis TIME), so windows move only when the test advances the clock
+   * and no request straddles a real boundary. Default false: Redis TIME.
+   */
+  readonly redisOnTestClock?: boolean;
 }
 
 /**
@@ -48,6 +54,7 @@ export async function startTestGateway(yaml: string, options: TestGatewayOptions
     processMetrics: false,
     database: options.database ?? false,
     adminToken: options.adminToken,
+    ...(options.redisOnTestClock === true ? { redisNowForTesting: () => clock.now() } : {}),
     ...(options.configFile === undefined ? {} : { loadConfig: () => loadConfigFile(options.configFile!, {}) }),
   });
   return { gateway, proxyUrl: gateway.proxyUrl, adminUrl: gateway.adminUrl, clock };
