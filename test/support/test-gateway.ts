@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { loadConfigFile, parseConfigText } from '../../src/config/load.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from './manual-clock.js';
 import { type RunningGateway, startGateway } from '../../src/main.js';
 
 /** A plain key for tests, valid with prefix `qg`, and its hash. */
