@@ -4,7 +4,7 @@ import { type ApiKeyRecord, type KeyStore, KeyStoreUnavailableError } from '../.
 import { hashApiKey } from '../../src/core/api-key.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { parseLimitOverrides } from '../../src/core/limit-overrides.js';
-import { TEST_KEY } from '../support/test-gateway.js';
+import { TEST_KEY } from '../support/test-keys.js';
 
 const NOW = Date.UTC(2026, 5, 15);
 
