@@ -36,9 +36,10 @@ import { logClientErrors } from './redis/client-error-log.js';
 import { classifyRedisError, FirstErrorOfKindLog } from './redis/error-kinds.js';
 import { type ProbeReport, RedisReadinessProbe } from './redis/readiness-probe.js';
 import { ALWAYS_READY } from './core/readiness.js';
-import { registerNoscriptGauge } from './redis/noscript-gauge.js';
+import { readNoscriptErrors } from './redis/noscript-errors.js';
 import type { GatewayMetrics } from './metrics/metrics.js';
 import { createMetrics, registerDatabaseQueries, registerReplicaGauges } from './metrics/metrics.js';
+import { registerNoscriptGauge } from './metrics/noscript-gauge.js';
 import { ClientAddressResolver } from './proxy/client-address.js';
 import { Forwarder } from './proxy/forwarder.js';
 import { bodyPaceLimitsOf } from './proxy/body-pace.js';
@@ -87,6 +88,13 @@ export interface StartOptions {
   readonly database?: boolean;
   /** Reads the config file again for a reload; absent: reloads are refused (no file to read). */
   readonly loadConfig?: () => Promise<GatewayConfig>;
+  /**
+   * Tests only (`quotagate serve` never sets it): the epoch ms the Redis
+   * store's scripts take as now instead of Redis TIME
+   * (RedisLimiter.nowForTesting), so a test's manual clock moves the
+   * store's windows too, and no test waits for a real boundary.
+   */
+  readonly redisNowForTesting?: () => number;
 }
 
 /** Builds every part from `config` and starts both listeners. */
@@ -98,7 +106,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const databases = options.database === false ? undefined : await openMigratedDatabases(config, logger);
   const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger);
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
-  const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health);
+  const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
   const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken };
   const reloader = new ConfigReloader({
@@ -330,6 +338,7 @@ async function buildGuardedLimiter(
   logger: Logger,
   ledger: UsageHistory | undefined,
   health: HealthState,
+  redisNowForTesting: (() => number) | undefined,
 ): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe }> {
   const { store, idempotency } = config;
   const storeName = store.type;
@@ -349,6 +358,7 @@ async function buildGuardedLimiter(
       connectTimeoutMs: store.redis.connect_timeout_ms,
       onLostCharge: (outcome) => metrics.lostCharges.inc({ result: outcome }),
       ...(ledger === undefined ? {} : { ledger }),
+      ...(redisNowForTesting === undefined ? {} : { nowForTesting: redisNowForTesting }),
     });
     probe = new RedisReadinessProbe({
       client,
@@ -447,7 +457,7 @@ function readinessReporter(
 async function connectRedisClient(redis: RedisStoreConfig, logger: Logger, metrics: GatewayMetrics): Promise<RedisClient> {
   // The limiter times each command itself, from when it is sent; the client's own timeout is a backstop.
   const client = createRedisClient(redis, { commandTimeoutMs: redis.command_timeout_ms + CLIENT_TIMEOUT_BACKSTOP_MS });
-  registerNoscriptGauge(metrics.registry, client);
+  registerNoscriptGauge(metrics.registry, () => readNoscriptErrors(client));
   logClientErrors(client, logger, { logReady: true });
   await waitUntilReady(client, redis.connect_timeout_ms).catch((error: unknown) => {
     logger.warn({ err: error }, 'redis not reachable at start; routes follow on_store_error until it is');

@@ -5,20 +5,3 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
-
-/** A clock that moves only when told to; for tests. */
-export class ManualClock implements Clock {
-  constructor(private currentMs: number) {}
-
-  now(): number {
-    return this.currentMs;
-  }
-
-  set(epochMs: number): void {
-    this.currentMs = epochMs;
-  }
-
-  advance(ms: number): void {
-    this.currentMs += ms;
-  }
-}

@@ -8,13 +8,6 @@ export const WINDOW_NAMES = ['second', 'minute', 'hour', 'day', 'month'] as cons
 /** The name of a calendar window, shortest first in WINDOW_NAMES. */
 export type WindowName = (typeof WINDOW_NAMES)[number];
 
-/** A window a plan limits, with its limit in cost units per period. */
-export interface WindowLimit {
-  readonly name: WindowName;
-  /** Cost units admitted per calendar period; at least 1. */
-  readonly limit: number;
-}
-
 /** Rank of a window by length: 0 for second … 4 for month. */
 export function windowRank(name: WindowName): number {
   return WINDOW_NAMES.indexOf(name);

@@ -11,6 +11,11 @@ export type RedisConnectionConfig = Omit<RedisStoreConfig, 'probe_interval_ms'>;
 /** A connection to a single Redis (possibly found through Sentinel) or to a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
 
+/** Whether `client` is a Redis Cluster client (else one Redis, possibly found through Sentinel). */
+export function isClusterClient(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
 /** Longest pause between two reconnection attempts, in ms. */
 const MAX_RECONNECT_DELAY_MS = 2_000;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import type { Decision, PolicyState } from '../../src/core/decision.js';
 import { metersBesides, type Policy, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import type { WindowName } from '../../src/core/windows.js';

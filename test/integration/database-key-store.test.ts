@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseKeyStore } from '../../src/auth/database-key-store.js';
 import { KeyStoreUnavailableError } from '../../src/auth/key-store.js';
 import { KeyUsageRecorder } from '../../src/auth/key-usage-recorder.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { getApiKey, revokeApiKey } from '../../src/db/api-keys.js';
 import type { Database } from '../../src/db/database.js';
 import { loadMigrations, migrate } from '../../src/db/migrations.js';

@@ -7,6 +7,7 @@ import { startPostgresCluster, type PostgresCluster } from '../support/postgres-
 import { connectTestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { startTestGateway, testConfig, type TestGateway } from '../support/test-gateway.js';
+import { eventuallyAsync } from '../support/within.js';
 
 /**
  * PostgreSQL stopped and started under a running gateway. The server is a
@@ -20,15 +21,6 @@ async function get(gw: TestGateway, key: string) {
   const res = await request(`${gw.proxyUrl}/things`, { headers: { 'x-api-key': key } });
   const text = await res.body.text();
   return { status: res.statusCode, contentType: res.headers['content-type'], body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : text };
-}
-
-async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('API keys while PostgreSQL is down', () => {
@@ -79,7 +71,7 @@ describe('API keys while PostgreSQL is down', () => {
 
     await cluster.start();
     // postgres.js reconnects on the next query: no restart of the gateway.
-    await eventuallyAsync(async () => (await get(gw, uncached.key)).status === 200, 20_000, 'the uncached key to resolve again');
+    await eventuallyAsync(async () => (await get(gw, uncached.key)).status === 200, 20_000, 'the uncached key to resolve again', 50);
     expect((await get(gw, cached.key)).status).toBe(200);
   }, 90_000);
 

@@ -8,6 +8,7 @@ import { connectTestDatabase, createTestDatabase, type TestDatabase } from '../s
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { startTestGateway, testConfig, TEST_KEY, UNKNOWN_KEY, type TestGateway } from '../support/test-gateway.js';
+import { eventuallyAsync } from '../support/within.js';
 
 /**
  * API keys from PostgreSQL on the request path: two gateways sharing one
@@ -32,16 +33,6 @@ async function get(gw: TestGateway, key: string) {
 async function lookupsServed(gw: TestGateway): Promise<number> {
   const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
   return [...text.matchAll(/^quotagate_key_lookups_served_total\{[^}]*\} (\d+)$/gm)].reduce((sum, [, count]) => sum + Number(count), 0);
-}
-
-/** Polls `check` until it holds; fails after `timeoutMs` (the bound the feature promises). */
-async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('API keys from the database (PostgreSQL 15, Redis pub/sub)', () => {
@@ -97,7 +88,7 @@ describe('API keys from the database (PostgreSQL 15, Redis pub/sub)', () => {
     expect((await get(first, stored.key)).status).toBe(200);
     await db.transaction((tx) => revokeApiKey(tx, stored.id));
     await first.gateway.cacheInvalidator.keyChanged(stored.hash);
-    await eventuallyAsync(async () => (await get(second, stored.key)).status === 401, 1_000, 'the second instance to refuse the key');
+    await eventuallyAsync(async () => (await get(second, stored.key)).status === 401, 1_000, 'the second instance to refuse the key', 10);
     const refused = await get(second, stored.key);
     expect(refused.headers['content-type']).toBe('application/problem+json');
     expect(refused.body).toMatchObject({ status: 401, code: 'key_revoked' });
@@ -111,7 +102,7 @@ describe('API keys from the database (PostgreSQL 15, Redis pub/sub)', () => {
     expect((await get(second, two.key)).status).toBe(200);
     await db.transaction((tx) => suspendSubject(tx, 'db-suspended'));
     await first.gateway.cacheInvalidator.subjectChanged('db-suspended');
-    await eventuallyAsync(async () => (await get(second, one.key)).status === 403, 1_000, 'the second instance to refuse the subject');
+    await eventuallyAsync(async () => (await get(second, one.key)).status === 403, 1_000, 'the second instance to refuse the subject', 10);
     for (const stored of [one, two]) {
       const refused = await get(second, stored.key);
       expect(refused.status).toBe(403);

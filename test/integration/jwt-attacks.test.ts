@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { JwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { AUDIENCE, ISSUER, jwksIssuer, jwtAuthenticatorFor, jwtTestConfig, outcomeOf, withBearer } from '../support/jwt-auth.js';
 import { type JwksServer, startJwksServer } from '../support/jwks-server.js';
 import { base64url, claimsAt, hmacToken, newSigner, signToken, type TestSigner, unsignedToken } from '../support/tokens.js';

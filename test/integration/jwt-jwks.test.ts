@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { JwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { AUDIENCE, ISSUER, jwksIssuer, jwtAuthenticatorFor, jwtTestConfig, outcomeOf, withBearer } from '../support/jwt-auth.js';
 import { type JwksOutage, type JwksServer, startJwksServer } from '../support/jwks-server.js';
 import { claimsAt, newSigner, signToken, type TestSigner } from '../support/tokens.js';

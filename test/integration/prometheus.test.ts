@@ -12,6 +12,10 @@ import { requireTool } from '../support/required-tool.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 import { TEST_KEY, TEST_KEY_HASH, UNKNOWN_KEY } from '../support/test-gateway.js';
+import { within } from '../support/within.js';
+
+/** What Prometheus logs (info) once it serves its API: the moment /-/ready answers 200. */
+const PROMETHEUS_READY_LINE = 'Server is ready to receive web requests.';
 
 /**
  * A real Prometheus (Debian's `prometheus` package; `npm test` installs it)
@@ -141,20 +145,25 @@ scrape_configs:
         `--config.file=${configFile}`,
         `--storage.tsdb.path=${join(workDir, 'data')}`,
         `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
+        // info: the line that says it is ready is an info line.
+        '--log.level=info',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    prometheus.stdout!.on('data', (chunk: Buffer) => (prometheusLog += chunk.toString()));
-    prometheus.stderr!.on('data', (chunk: Buffer) => (prometheusLog += chunk.toString()));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (prometheus.exitCode !== null) throw new Error(`prometheus exited (${prometheus.exitCode}):\n${prometheusLog}`);
-      const ready = await fetch(`${prometheusUrl}/-/ready`).then((r) => r.ok, () => false);
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error(`prometheus not ready after 30 s:\n${prometheusLog}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    // Ready once it says so (the same moment /-/ready turns 200); its exit first is a failure.
+    const ready = new Promise<void>((resolve, reject) => {
+      const onOutput = (chunk: Buffer): void => {
+        prometheusLog += chunk.toString();
+        if (prometheusLog.includes(PROMETHEUS_READY_LINE)) resolve();
+      };
+      prometheus!.stdout!.on('data', onOutput);
+      prometheus!.stderr!.on('data', onOutput);
+      prometheus!.once('exit', (code) => reject(new Error(`prometheus exited (${code}):\n${prometheusLog}`)));
+    });
+    await within(ready, 30_000, 'prometheus to be ready').catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; its log:\n${prometheusLog}`);
+    });
+    expect((await fetch(`${prometheusUrl}/-/ready`)).status).toBe(200);
   }, 90_000);
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import { CircuitBreaker } from '../../src/limiter/circuit-breaker.js';
 import { GuardedLimiter, type LimitOutcome } from '../../src/limiter/guarded-limiter.js';

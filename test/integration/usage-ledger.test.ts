@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import { loadMigrations, migrate } from '../../src/db/migrations.js';
 import { IN_MEMORY, PgliteDatabase } from '../../src/db/pglite-database.js';

@@ -1,13 +1,11 @@
 import { pino } from 'pino';
 import { loadConfigFile, parseConfigText } from '../../src/config/load.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from './manual-clock.js';
 import { type RunningGateway, startGateway } from '../../src/main.js';
+import { TEST_KEY_HASH } from './test-keys.js';
 
-/** A plain key for tests, valid with prefix `qg`, and its hash. */
-export const TEST_KEY = 'qg_gyHv9AT3WonldYsJ8ffUI9_0p4rsE';
-export const TEST_KEY_HASH = '00975063a56d962832bdba45488145875b2236883a4c0009d85c03f9704d0b00';
-/** A second, well-formed key that no config lists. */
-export const UNKNOWN_KEY = 'qg_EZRq9ocoO352BsoFcsGLvS_0V3G9A';
+/** The test keys, for the tests that import them from here. */
+export { TEST_KEY, TEST_KEY_HASH, UNKNOWN_KEY } from './test-keys.js';
 
 /** 2026-06-15T10:30:00Z: 30 minutes to the next hour, far from any day or month boundary. */
 export const FIXED_NOW_MS = Date.UTC(2026, 5, 15, 10, 30, 0);
@@ -28,6 +26,12 @@ export interface TestGatewayOptions {
   readonly logLines?: string[];
   /** The file a reload re-reads (`gateway.reload()`, `POST /admin/reload`); absent: reloads are refused. */
   readonly configFile?: string;
+  /**
+   * With the Redis store: its scripts take the time from the manual clock
+   * (not Redis TIME), so windows move only when the test advances the clock
+   * and no request straddles a real boundary. Default false: Redis TIME.
+   */
+  readonly redisOnTestClock?: boolean;
 }
 
 /**
@@ -48,6 +52,7 @@ export async function startTestGateway(yaml: string, options: TestGatewayOptions
     processMetrics: false,
     database: options.database ?? false,
     adminToken: options.adminToken,
+    ...(options.redisOnTestClock === true ? { redisNowForTesting: () => clock.now() } : {}),
     ...(options.configFile === undefined ? {} : { loadConfig: () => loadConfigFile(options.configFile!, {}) }),
   });
   return { gateway, proxyUrl: gateway.proxyUrl, adminUrl: gateway.adminUrl, clock };

@@ -24,11 +24,16 @@ export async function eventually(condition: () => boolean, timeoutMs: number, wh
   }
 }
 
-/** Resolves once `check()` resolves to true, asking every 25 ms; rejects naming `what` after `timeoutMs`. */
-export async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+/**
+ * Resolves once `check()` resolves true, asking again every `pollMs` (it
+ * asks a server: a request each time); rejects after `timeoutMs` naming
+ * `what`. For states no event announces (a cache dropped on another
+ * instance, a database back up).
+ */
+export async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number, what: string, pollMs = 25): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }

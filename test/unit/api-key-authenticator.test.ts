@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ApiKeyAuthenticator } from '../../src/auth/api-key-authenticator.js';
 import { type ApiKeyRecord, type KeyStore, KeyStoreUnavailableError } from '../../src/auth/key-store.js';
 import { hashApiKey } from '../../src/core/api-key.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { parseLimitOverrides } from '../../src/core/limit-overrides.js';
-import { TEST_KEY } from '../support/test-gateway.js';
+import { TEST_KEY } from '../support/test-keys.js';
 
 const NOW = Date.UTC(2026, 5, 15);
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyInvalidation, parseInvalidationMessage } from '../../src/auth/cache-invalidation.js';
 import { CachingKeyStore, type KeyLookupResult } from '../../src/auth/caching-key-store.js';
 import type { ApiKeyRecord, KeyStore } from '../../src/auth/key-store.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 /** An in-memory key store that counts its lookups and can hold one back. */
 class CountingStore implements KeyStore {

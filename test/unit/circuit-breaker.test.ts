@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CircuitBreaker, type CircuitState } from '../../src/limiter/circuit-breaker.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 function breaker(clock = new ManualClock(0)) {
   const changes: CircuitState[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../../src/core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../../src/core/idempotency.js';
 import { type Policy, windowPolicy } from '../../src/core/policy.js';

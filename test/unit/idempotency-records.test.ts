@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { windowPolicy } from '../../src/core/policy.js';
 import { IdempotencyRecords, RECORD_OVERHEAD_BYTES } from '../../src/limiter/idempotency-records.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';

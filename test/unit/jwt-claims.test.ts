@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { missingScopes, scopesOf } from '../../src/auth/token-claims.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { AUDIENCE, ISSUER, jwtAuthenticatorFor, jwtTestConfig, withBearer } from '../support/jwt-auth.js';
 import { claimsAt, newSigner, signToken, type TestSigner } from '../support/tokens.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CachingKeyStore, type KeyLookupResult } from '../../src/auth/caching-key-store.js';
 import { type ApiKeyRecord, KeyLookupThrottledError, type KeyStore, KeyStoreUnavailableError } from '../../src/auth/key-store.js';
 import { KeyLookupThrottle, type LookupAdmission, type LookupTicket, THROTTLED } from '../../src/auth/lookup-throttle.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 /** A key store that counts its queries; `failing` makes them reject as an outage would. */
 class CountingStore implements KeyStore {

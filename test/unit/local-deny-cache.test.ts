@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import { LocalDenyCache } from '../../src/limiter/local-deny-cache.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';

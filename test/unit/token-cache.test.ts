@@ -4,7 +4,7 @@ import { JwtAuthenticator } from '../../src/auth/jwt-authenticator.js';
 import type { JwtVerifier, TokenVerification } from '../../src/auth/jwt-verifier.js';
 import { KeyOrTokenAuthenticator } from '../../src/auth/key-or-token-authenticator.js';
 import { TokenCache } from '../../src/auth/token-cache.js';
-import { ManualClock } from '../../src/core/clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { jwtTestConfig } from '../support/jwt-auth.js';
 
 /** The cache of verified tokens, and how the authenticators use it and each other. */

@@ -157,7 +157,7 @@ export function configuredBodies(plans: GatewayConfig['plans']) {
   const meteredMetric = checkedAgainstConfig(metricName, (metric) => unmeteredMetricProblem(plans, metric));
   return {
     createSubject: createSubjectBody.extend({ plan: configuredPlan }),
-    setPlan: z.strictObject({ plan: configuredPlan }),
+    setPlan: setPlanBody.extend({ plan: configuredPlan }),
     credits: creditsBody.extend({ metric: meteredMetric }),
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { noscriptCount } from '../../src/redis/noscript-gauge.js';
+import { noscriptCount } from '../../src/redis/noscript-errors.js';
 
 describe('noscriptCount', () => {
   it('reads the NOSCRIPT error count from INFO errorstats', () => {
