@@ -4,9 +4,8 @@ import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import { IDEMPOTENCY_DEFAULTS } from '../config/schema.js';
 import type { Policy } from '../core/policy.js';
-import { Cluster } from 'ioredis';
 import { runUndoChargeScript, type UndoChargeInput } from '../redis/charge-undo.js';
-import { closeRedisClient, type RedisClient } from '../redis/client.js';
+import { closeRedisClient, isClusterClient, type RedisClient } from '../redis/client.js';
 import { clusterSlotOf } from '../redis/cluster-slots.js';
 import { isRedisCommandTimeout, retireRedisConnection } from '../redis/connection-retirement.js';
 import { subjectHashTag } from '../redis/keys.js';
@@ -149,7 +148,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     this.ownsClient = options.ownsClient ?? false;
     this.nowForTesting = options.nowForTesting;
     this.ledger = options.ledger;
-    this.clustered = this.client instanceof Cluster;
+    this.clustered = isClusterClient(this.client);
     this.idempotency = options.idempotency ?? {
       inFlightTtlMs: IDEMPOTENCY_DEFAULTS.in_flight_ttl_ms,
       ttlMs: IDEMPOTENCY_DEFAULTS.ttl_ms,

@@ -31,8 +31,8 @@ export interface LayeringRules {
 /** In `factories`: the module may construct every concrete implementation (the composition root). */
 export const EVERY_IMPLEMENTATION = '*';
 
-/** The rows (cells, code spans unwrapped) of the table named `name`; throws when it is missing or empty. */
-export function rulesTable(markdown: string, name: string): string[][] {
+/** The rows (cells, code spans unwrapped) of the table named `name`; throws when it is missing, or empty unless `mayBeEmpty`. */
+export function rulesTable(markdown: string, name: string, mayBeEmpty = false): string[][] {
   const start = markdown.indexOf(`<!-- rules:${name} -->`);
   const end = markdown.indexOf(`<!-- /rules:${name} -->`);
   if (start === -1 || end === -1 || end < start) throw new Error(`docs/architecture.md: no table rules:${name}`);
@@ -42,7 +42,7 @@ export function rulesTable(markdown: string, name: string): string[][] {
     .filter((line) => line.startsWith('|'))
     .map((line) => line.slice(1, line.trimEnd().endsWith('|') ? line.trimEnd().length - 1 : undefined).split('|').map((cell) => cell.trim()))
     .slice(2); // the header and its --- line
-  if (rows.length === 0) throw new Error(`docs/architecture.md: table rules:${name} has no rows`);
+  if (rows.length === 0 && !mayBeEmpty) throw new Error(`docs/architecture.md: table rules:${name} has no rows`);
   return rows;
 }
 
@@ -87,7 +87,8 @@ export function parseLayeringRules(markdown: string): LayeringRules {
     else for (const text of codeSpans(what!)) boundaries.set(text, places);
   }
   const exceptions = new Set<string>();
-  for (const [module, breaks] of rulesTable(markdown, 'exceptions')) {
+  // None may be listed: every rule then holds everywhere.
+  for (const [module, breaks] of rulesTable(markdown, 'exceptions', true)) {
     exceptions.add(`${codeSpans(module!)[0]!}|${codeSpans(breaks!)[0]!}`);
   }
   return { layers, packages, builtinsOnly, factories, boundaries, importersOnly, exceptions };
