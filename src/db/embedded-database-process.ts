@@ -80,7 +80,9 @@ function begin(id: number): Promise<void> {
   return new Promise<void>((started, failed) => {
     let end!: OpenTransaction['end'];
     const held = new Promise<void>((resolve, reject) => (end = { resolve, reject }));
-    const ended = engine().transaction(async (tx) => {
+    // Assigned before the callback reads it: PGlite runs the callback only once its awaited BEGIN is done.
+    let ended!: Promise<void>;
+    ended = engine().transaction(async (tx) => {
       transactions.set(id, { tx, end, ended });
       started();
       await held;

@@ -137,14 +137,14 @@ function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], option
  * undone for at least this long. Every charge adds one field (tens of
  * bytes), so this bounds their number: charges per second × 180.
  */
-export const CHARGE_RECORD_TTL_MS = 120_000;
+const CHARGE_RECORD_TTL_MS = 120_000;
 
 /**
  * The lifetime consume.lua gives a minute's charge records, from the
  * minute's first one: the minute itself plus CHARGE_RECORD_TTL_MS, so the
  * last record of the minute lives as long as the first.
  */
-export const CHARGE_RECORDS_KEY_TTL_MS = 60_000 + CHARGE_RECORD_TTL_MS;
+const CHARGE_RECORDS_KEY_TTL_MS = 60_000 + CHARGE_RECORD_TTL_MS;
 
 /** The minute whose charge records a call sent at `nowMs` (this instance's clock) goes to. */
 export function chargeMinuteOf(nowMs: number): number {
