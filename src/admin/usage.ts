@@ -25,7 +25,7 @@ export interface SubjectPolicies {
 }
 
 /** The subject and its policies; 404 `subject_not_found`, 500 when its stored plan is not configured. */
-export async function subjectPolicies(ctx: Pick<AdminContext, 'db' | 'plans'>, id: string): Promise<SubjectPolicies> {
+async function subjectPolicies(ctx: Pick<AdminContext, 'db' | 'plans'>, id: string): Promise<SubjectPolicies> {
   const subject = await requireSubject(ctx, id);
   const policies = policiesOfSubject(ctx.plans, subject.plan, subject.overrides);
   if (policies === undefined) throw new GatewayError('internal_error', `The subject's plan "${subject.plan}" is not configured.`);

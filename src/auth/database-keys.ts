@@ -15,7 +15,7 @@ import { RedisCacheInvalidator } from './redis-cache-invalidator.js';
 import { ReplicaKeyLookups } from './replica-key-lookups.js';
 
 /** How often accepted database keys' last_used_at is written, in ms. */
-export const LAST_USED_FLUSH_INTERVAL_MS = 5_000;
+const LAST_USED_FLUSH_INTERVAL_MS = 5_000;
 
 export interface DatabaseKeysOptions {
   readonly config: GatewayConfig;
@@ -69,7 +69,7 @@ export interface DatabaseKeys {
  * `auth.jwt.default_plan` when it is defined and limits something, so a
  * removed plan never turns into an unlimited one.
  */
-export function fallbackPlanOf(config: GatewayConfig): string | undefined {
+function fallbackPlanOf(config: GatewayConfig): string | undefined {
   const name = config.auth.jwt.default_plan;
   const plan = config.plans[name];
   if (plan === undefined) return undefined;

@@ -1,7 +1,7 @@
 import { request } from 'undici';
 
 /** Largest JWKS document read; a key set is a few KiB, so anything near this is not one. */
-export const MAX_JWKS_BYTES = 1024 * 1024;
+const MAX_JWKS_BYTES = 1024 * 1024;
 
 /**
  * Fetches and parses a JSON Web Key Set document. Rejects on any failure:

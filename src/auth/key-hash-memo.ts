@@ -1,7 +1,7 @@
 import { hashApiKey, isWellFormedApiKey } from '../core/api-key.js';
 
 /** Presented keys remembered at most; the oldest is forgotten first. About 150 bytes each. */
-export const KEY_HASH_MEMO_ENTRIES = 10_000;
+const KEY_HASH_MEMO_ENTRIES = 10_000;
 
 /**
  * The SHA-256 of well-formed keys recently presented, so a hot key skips

@@ -8,7 +8,7 @@ import {
 } from './cache-invalidation.js';
 
 /** The pub/sub channel of key-cache invalidations: `<key_prefix>:v1:invalidate`. */
-export function invalidationChannel(keyPrefix: string): string {
+function invalidationChannel(keyPrefix: string): string {
   return `${keyPrefix}:v1:invalidate`;
 }
 

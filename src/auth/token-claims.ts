@@ -4,7 +4,7 @@ import type { Identity } from '../core/identity.js';
 import { hasLoneSurrogate } from '../core/unicode-text.js';
 
 /** Longest subject claim accepted, as for API key subjects. */
-export const MAX_SUBJECT_LENGTH = 256;
+const MAX_SUBJECT_LENGTH = 256;
 
 /** How a verified token's claims become who is charged and what it may do. */
 export interface ClaimsMapping {

@@ -29,10 +29,10 @@ export const KEYS_ADMIN_USAGE = `  quotagate keys create --subject S [--plan P] 
   quotagate keys revoke <keyId>                            revoke a key
   (each takes --config gateway.yaml; default $QUOTAGATE_CONFIG, else gateway.yaml)`;
 
-export const SUBJECTS_USAGE = `usage:
+const SUBJECTS_USAGE = `usage:
   quotagate subjects set-plan <subject> <plan> [--config gateway.yaml]`;
 
-export const USAGE_USAGE = `usage:
+const USAGE_USAGE = `usage:
   quotagate usage <subject> [--config gateway.yaml]   the subject's counts of the current periods, from the usage ledger`;
 
 /** `argv` split into flags (`--name value`) and positional arguments; undefined on a flag without a value. */

@@ -5,7 +5,7 @@ import { runKeys } from './keys.js';
 import { runMigrate } from './migrate.js';
 
 /** What `quotagate` (no command, `help`, `--help`, or an unknown command) prints to stderr. */
-export const USAGE = `usage: quotagate <command>
+const USAGE = `usage: quotagate <command>
   serve [--config gateway.yaml]   run the gateway (config: --config, else $QUOTAGATE_CONFIG, else ./gateway.yaml)
   check-config [file]             validate a config offline; exits 1 on error
   keys generate | keys hash <key> API key helpers for gateway.yaml

@@ -1,7 +1,7 @@
 import type { Env } from './interpolate.js';
 
 /** Fewest characters of an admin token when the admin listener is reachable beyond loopback. */
-export const MIN_EXPOSED_ADMIN_TOKEN_LENGTH = 32;
+const MIN_EXPOSED_ADMIN_TOKEN_LENGTH = 32;
 
 /**
  * Admin tokens that quotagate's examples have shipped (config/,

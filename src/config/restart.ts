@@ -7,7 +7,7 @@ import type { GatewayConfig } from './schema.js';
  * limit store, the databases, the ledger flusher, the admin token, the
  * logger), so a change to one of them is refused and needs a restart.
  */
-export const RESTART_FIELDS = [
+const RESTART_FIELDS = [
   'listeners',
   'store',
   'postgres',

@@ -164,7 +164,7 @@ const authSchema = z.strictObject({
 const cidr = z.string().refine(isCidrOrAddress, { error: 'expected an IP address or CIDR block' });
 
 /** The proxy listener's resource limits (docs/configuration.md gives what Envoy and nginx ship). */
-export const PROXY_LIMIT_DEFAULTS = {
+const PROXY_LIMIT_DEFAULTS = {
   max_connections: 10_000,
   headers_timeout_ms: 10_000,
   keep_alive_timeout_ms: 5_000,

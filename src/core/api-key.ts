@@ -18,7 +18,7 @@ const KEY_PATTERN = /^([a-z][a-z0-9]{1,15})_([0-9A-Za-z]{22})_([0-9A-Za-z]{6})$/
 export const KEY_PREFIX_PATTERN = /^[a-z][a-z0-9]{1,15}$/;
 
 /** Longest well-formed key; anything longer is rejected before parsing. */
-export const MAX_KEY_LENGTH = 16 + 1 + RANDOM_LENGTH + 1 + CHECKSUM_LENGTH;
+const MAX_KEY_LENGTH = 16 + 1 + RANDOM_LENGTH + 1 + CHECKSUM_LENGTH;
 
 function checksumOf(body: string): string {
   let value = crc32(body);

@@ -46,7 +46,7 @@ export interface Meter {
 }
 
 /** The periods usage is always recorded at. */
-export const METERED_WINDOWS = ['hour', 'day', 'month'] as const satisfies readonly WindowName[];
+const METERED_WINDOWS = ['hour', 'day', 'month'] as const satisfies readonly WindowName[];
 
 const METERS: ReadonlyMap<WindowName, Meter> = new Map(
   METERED_WINDOWS.map((window) => [window, Object.freeze({ window, counterId: `w:${window}` })]),

@@ -1,10 +1,10 @@
 import { type ErrorCode, ERROR_STATUS, titleOf } from './errors.js';
 
 /** The IANA-registered problem type for quota and rate-limit denials (RFC 9457 registry). */
-export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
+const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded';
 
 /** Problem types of quotagate's own errors: this base followed by the code. */
-export const PROBLEM_TYPE_BASE = 'https://quotagate.dev/problems/';
+const PROBLEM_TYPE_BASE = 'https://quotagate.dev/problems/';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 

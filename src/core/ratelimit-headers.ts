@@ -17,7 +17,7 @@ export interface HeaderSets {
 }
 
 /** Every family: the default, and what the headers below were first specified as. */
-export const ALL_HEADER_SETS: HeaderSets = Object.freeze({ ietf: true, legacy: true, legacyPerWindow: true });
+const ALL_HEADER_SETS: HeaderSets = Object.freeze({ ietf: true, legacy: true, legacyPerWindow: true });
 
 /** The `RateLimit-Policy` value of `policies`: `"<name>";q=<limit>;w=<period seconds>` items. */
 function policyHeaderValue(policies: readonly PolicyState[]): string {

@@ -60,7 +60,7 @@ export interface Page<T> {
 }
 
 /** The most rows one page of a listing holds. */
-export const MAX_PAGE_SIZE = 1_000;
+const MAX_PAGE_SIZE = 1_000;
 
 /** Clamps a requested page size to 1–MAX_PAGE_SIZE. */
 export function pageLimit(requested: number): number {

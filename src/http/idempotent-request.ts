@@ -10,10 +10,10 @@ const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
 
 /** Response header marking an answer replayed from an Idempotency-Key's record. */
-export const REPLAYED_HEADER = 'idempotency-replayed';
+const REPLAYED_HEADER = 'idempotency-replayed';
 
 /** `Retry-After` of a 409 `idempotency_key_in_use`, in seconds. */
-export const IN_FLIGHT_RETRY_AFTER_SECONDS = 1;
+const IN_FLIGHT_RETRY_AFTER_SECONDS = 1;
 
 /** The client's Idempotency-Key (or the legacy X-Idempotency-Key), if it sent one. */
 export function idempotencyKeyOf(exchange: Exchange): string | undefined {

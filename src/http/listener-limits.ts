@@ -30,7 +30,7 @@ export function listenerLimitsOf(proxy: GatewayConfig['proxy']): ListenerLimits 
 }
 
 /** How often node looks for requests past headers/request timeout: a quarter of the shorter one, within 10 ms – 30 s. */
-export function connectionsCheckingIntervalMs(limits: ListenerLimits): number {
+function connectionsCheckingIntervalMs(limits: ListenerLimits): number {
   const shorter = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   return Math.min(30_000, Math.max(10, Math.floor(shorter / 4)));
 }

@@ -5,7 +5,7 @@ import type { ClientAddress } from './client-address.js';
 import { connectionNominated, isHopByHop } from './hop-by-hop.js';
 
 /** Prefix of the headers the gateway itself sends upstream; never taken from a client. */
-export const GATEWAY_HEADER_PREFIX = 'x-quotagate-';
+const GATEWAY_HEADER_PREFIX = 'x-quotagate-';
 
 /** What the upstream request's headers are made from, besides the client's own. */
 export interface UpstreamHeaderContext {

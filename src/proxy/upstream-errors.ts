@@ -17,7 +17,7 @@ const TIMEOUT_CODES: ReadonlySet<string> = new Set([
 const PROGRAMMING_FAULT_CODES: ReadonlySet<string> = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
 
 /** The `code` of an error from node or undici, when it has a string one. */
-export function errorCode(error: unknown): string | undefined {
+function errorCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
   const code = (error as { code: unknown }).code;
   return typeof code === 'string' ? code : undefined;

@@ -16,7 +16,7 @@ export interface UndoChargeInput {
 }
 
 /** runUndoChargeScript's answer when the call charged nothing (or was undone already). */
-export const NOT_CHARGED = -1;
+const NOT_CHARGED = -1;
 
 /**
  * Undoes the charge of one consume call by its request id, with one EVALSHA

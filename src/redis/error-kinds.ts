@@ -20,7 +20,7 @@ export const REDIS_ERROR_KINDS = [
 export type RedisErrorKind = (typeof REDIS_ERROR_KINDS)[number];
 
 /** What each kind means to an operator: the cause a log line names. */
-export const REDIS_ERROR_CAUSES: Readonly<Record<RedisErrorKind, string>> = {
+const REDIS_ERROR_CAUSES: Readonly<Record<RedisErrorKind, string>> = {
   timeout: 'Redis did not answer within store.redis.command_timeout_ms (slow, overloaded, or the network drops packets)',
   connection: 'no connection to Redis (down, unreachable, or the connection dropped)',
   oom: "Redis refuses writes: its used memory is above maxmemory and maxmemory-policy is noeviction (raise maxmemory or find what fills it; an evicting policy would drop counters)",

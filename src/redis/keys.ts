@@ -40,7 +40,7 @@ import { hashTagOfSlot } from './cluster-slots.js';
  * Cluster there is one per slot, `<prefix>:v1:{<tag of the slot>}:dirty-index`,
  * so consume.lua can write it in the subject's own slot.
  */
-export const KEY_LAYOUT_VERSION = 'v1';
+const KEY_LAYOUT_VERSION = 'v1';
 
 /**
  * The subject as it appears inside the hash tag. `%`, `{` and `}` are

@@ -4,7 +4,7 @@
  * CONFIG GET because managed Redis services and least-privilege ACL users
  * commonly refuse CONFIG.
  */
-export const MAXMEMORY_POLICIES = [
+const MAXMEMORY_POLICIES = [
   'noeviction',
   'allkeys-lru',
   'allkeys-lfu',

@@ -40,7 +40,7 @@ export interface ReadinessProbeOptions {
 }
 
 /** How long the probe's state key outlives the last probe, in ms: any gap between probes is far shorter. */
-export const PROBE_STATE_TTL_MS = 86_400_000;
+const PROBE_STATE_TTL_MS = 86_400_000;
 
 /** The subject whose ledger rows the probe reads to learn that the ledger answers; no real subject has rows under it. */
 const LEDGER_PROBE_SUBJECT = 'quotagate:readiness-probe';

@@ -152,7 +152,7 @@ export function chargeMinuteOf(nowMs: number): number {
 }
 
 /** How long an unflushed usage marker lives, in ms: past any period, so a leftover is found by a later sweep. */
-export const USAGE_MARKER_TTL_MS = 40 * 86_400_000;
+const USAGE_MARKER_TTL_MS = 40 * 86_400_000;
 
 /** consume.lua's answer when the subject must be hydrated from the ledger first. */
 export const NEEDS_HYDRATION = 'needs-hydration';
@@ -292,7 +292,7 @@ export async function runPeekScript(
 }
 
 /** The one parser of peek.lua's reply (see the script's header). */
-export function parsePeekReply(reply: unknown, policies: readonly Policy[]): PolicyState[] {
+function parsePeekReply(reply: unknown, policies: readonly Policy[]): PolicyState[] {
   if (!Array.isArray(reply) || reply.length !== 1 + 2 * policies.length || !reply.every((v) => Number.isInteger(v))) {
     throw new ScriptReplyError('peek.lua', reply);
   }

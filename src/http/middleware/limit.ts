@@ -28,7 +28,7 @@ export interface LimitOptions {
 }
 
 /** Response header on requests forwarded unchecked because the store failed (`on_store_error: open`). */
-export const UNENFORCED_HEADER: HeaderPair = ['X-Quotagate-Limit', 'unenforced'];
+const UNENFORCED_HEADER: HeaderPair = ['X-Quotagate-Limit', 'unenforced'];
 const UNENFORCED_HEADERS: readonly HeaderPair[] = Object.freeze([UNENFORCED_HEADER]);
 
 /**

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
 /** Longest client `X-Request-Id` kept, in characters; longer ones are replaced. */
-export const MAX_REQUEST_ID_LENGTH = 128;
+const MAX_REQUEST_ID_LENGTH = 128;
 
 /** Characters a kept id may hold: nothing that could split a log line or a header. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@\/+=-]+$/;
 
 /** Whether `value` is kept as the request's id: 1–128 of letters, digits and `._:@/+=-`. */
-export function isWellFormedRequestId(value: string | undefined): value is string {
+function isWellFormedRequestId(value: string | undefined): value is string {
   return value !== undefined && value.length > 0 && value.length <= MAX_REQUEST_ID_LENGTH && SAFE_REQUEST_ID.test(value);
 }
 

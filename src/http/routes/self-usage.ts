@@ -9,7 +9,7 @@ import { writeJson } from '../node-response.js';
 import { policyUsageView } from './admin-api/views.js';
 
 /** The path the gateway answers itself on the proxy listener, before the route table. */
-export const SELF_USAGE_PATH = '/_quotagate/usage';
+const SELF_USAGE_PATH = '/_quotagate/usage';
 
 export interface SelfUsageOptions extends CallerAuthentication {
   /** Resolves the client address for the unknown-key throttle, as identify() does. */

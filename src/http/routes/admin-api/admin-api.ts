@@ -16,7 +16,7 @@ import { subjectRoutes } from './subject-routes.js';
 import { usageRoutes } from './usage-routes.js';
 
 /** Largest admin API request body, in bytes; larger ones get 413 `payload_too_large`. */
-export const ADMIN_MAX_BODY_BYTES = 64 * 1024;
+const ADMIN_MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * The admin API under `/admin/*` on the admin listener: JSON in and out
@@ -85,7 +85,7 @@ export function adminApi(deps: AdminApiDeps): Hono {
 }
 
 /** Seconds a client of the admin API is told to wait while the database cannot be reached. */
-export const DATABASE_RETRY_AFTER_SECONDS = 5;
+const DATABASE_RETRY_AFTER_SECONDS = 5;
 
 /**
  * The answer to any admin operation the database could not serve (refused

@@ -14,7 +14,7 @@ export interface FieldError {
 }
 
 /** 400 `validation_failed` listing every problem with its field path. */
-export function validationFailed(errors: readonly FieldError[]): GatewayError {
+function validationFailed(errors: readonly FieldError[]): GatewayError {
   const detail = errors.map((error) => `${error.path}: ${error.message}`).join('; ');
   return new GatewayError('validation_failed', detail, { errors });
 }
@@ -31,14 +31,14 @@ function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
 }
 
 /** `value` parsed by `schema`, or a validation_failed error naming every bad field. */
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value, { error: plainIssueMessage });
   if (!result.success) throw validationFailed(fieldErrors(result.error.issues));
   return result.data;
 }
 
 /** Deepest nesting of arrays and objects an admin request body may have (metadata included). */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 
 /**
  * The JSON body parsed by `schema`. A body that is not JSON, or nests
@@ -81,27 +81,27 @@ export function queryOf<S extends z.ZodType>(c: Context, schema: S): z.output<S>
 const MAX_LIMIT = 1_000_000_000_000;
 
 /** A subject id: 1–256 characters, no control characters. */
-export const subjectId = z.string().min(1).max(256).regex(/^[^\x00-\x1f\x7f]+$/, { error: 'expected no control characters' });
-export const planName = z.string().min(1).max(64);
+const subjectId = z.string().min(1).max(256).regex(/^[^\x00-\x1f\x7f]+$/, { error: 'expected no control characters' });
+const planName = z.string().min(1).max(64);
 /** An RFC 3339 instant with an offset (`2026-07-01T00:00:00Z`), as a Date. */
-export const instant = z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time, e.g. 2026-07-01T00:00:00Z' }).transform((value) => new Date(value));
+const instant = z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time, e.g. 2026-07-01T00:00:00Z' }).transform((value) => new Date(value));
 const windowLimits = z.partialRecord(z.enum(WINDOW_NAMES), z.int().min(1).max(MAX_LIMIT));
 const metricName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: 'expected a metric name (lowercase letters, digits, "-", "_")' });
 
 /** Per-subject limits that replace the plan's, window by window: `{ limits: { hour: 500 }, quotas: { search: { month: 10 } } }`. */
-export const overridesSchema = z.strictObject({
+const overridesSchema = z.strictObject({
   limits: windowLimits.optional(),
   quotas: z.record(metricName, windowLimits).optional(),
 });
 
-export const createSubjectBody = z.strictObject({
+const createSubjectBody = z.strictObject({
   id: subjectId,
   plan: planName,
   metadata: z.record(z.string(), z.unknown()).optional(),
   overrides: overridesSchema.optional(),
 });
 
-export const setPlanBody = z.strictObject({ plan: planName });
+const setPlanBody = z.strictObject({ plan: planName });
 export const setOverridesBody = z.strictObject({ overrides: overridesSchema.nullable() });
 
 export const createKeyBody = z.strictObject({
@@ -111,10 +111,10 @@ export const createKeyBody = z.strictObject({
 });
 
 /** Longest rotation grace: 30 days, in ms. */
-export const MAX_GRACE_MS = 30 * 86_400_000;
+const MAX_GRACE_MS = 30 * 86_400_000;
 export const rotateBody = z.strictObject({ grace_ms: z.int().min(0).max(MAX_GRACE_MS).default(0) });
 
-export const creditsBody = z.strictObject({
+const creditsBody = z.strictObject({
   metric: metricName,
   amount: z.int().min(1).max(MAX_LIMIT),
   expires_at: instant.optional(),
