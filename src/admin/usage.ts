@@ -8,7 +8,7 @@ import { type CreditGrant, insertCreditGrant } from '../db/credit-grants.js';
 import type { Page } from '../db/database.js';
 import type { Subject } from '../db/subjects.js';
 import { lockSubject } from '../db/subjects.js';
-import { readUsage } from '../db/usage.js';
+import { readUsage, resetUsage } from '../db/usage.js';
 import { type AdminContext, audited, subjectNotFound, subjectTarget, validationError } from './admin-context.js';
 import { policiesOfSubject, unmeteredMetricProblem } from './plan-checks.js';
 import { requireSubject } from './subjects.js';
@@ -40,19 +40,30 @@ export async function storeUsage(ctx: AdminContext, id: string): Promise<Subject
 }
 
 /**
- * Deletes the subject's counters of every policy in the limit store, then
- * records the reset in the audit log and tells the caches. Resolves to the
- * policies reset.
+ * Deletes the subject's counters of every policy in the limit store and sets
+ * the usage ledger's rows of their current periods to 0, with the audit row,
+ * in one transaction; then tells the caches. Resolves to the policies reset.
+ *
+ * Order: the ledger rows are lowered (and row-locked) first, then the store's
+ * counters deleted, then the transaction commits. A flush of those periods
+ * that runs meanwhile waits on the row locks and then raises the 0 to the
+ * count it read, which is the store's count after the reset (a charge that
+ * came after the delete is not lost); a store failure rolls the ledger back.
  */
 export async function resetUsageAudited(ctx: AdminContext, id: string): Promise<SubjectPolicies> {
   const { subject, policies } = await subjectPolicies(ctx, id);
-  await callUsageStore(ctx.usage, (usage) => usage.reset(subject.id, policies));
-  await audited(ctx, 'subject.reset', async () => ({
-    result: undefined,
-    target: subjectTarget(subject.id),
-    subjectId: subject.id,
-    details: { policies: policies.map((policy) => policy.name) },
-  }));
+  const nowMs = ctx.clock.now();
+  const periods = policies.map((policy) => ({ counterId: policy.counterId, periodStart: new Date(periodOf(policy.window, nowMs).startMs) }));
+  await audited(ctx, 'subject.reset', async (tx) => {
+    await resetUsage(tx, subject.id, periods);
+    await callUsageStore(ctx.usage, (usage) => usage.reset(subject.id, policies));
+    return {
+      result: undefined,
+      target: subjectTarget(subject.id),
+      subjectId: subject.id,
+      details: { policies: policies.map((policy) => policy.name) },
+    };
+  });
   await ctx.subjectChanged(subject.id);
   return { subject, policies };
 }

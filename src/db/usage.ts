@@ -3,8 +3,9 @@ import type { Queryable } from './database.js';
 /**
  * The usage ledger: absolute counts per subject, counter and calendar period,
  * copied from the limit store by the flusher and read back to rehydrate an
- * empty store. Counts only go up: a stored count is never lowered, so a
- * flush that is retried, duplicated or arrives late changes nothing.
+ * empty store. The flusher's writes only raise a count, so a flush that is
+ * retried, duplicated or arrives late changes nothing; the one write that
+ * lowers a count is an admin reset (resetUsage), which sets it to 0.
  */
 
 /** A counter of one subject in one calendar period. */
@@ -38,6 +39,13 @@ JOIN unnest($2::text[], $3::timestamptz[]) AS p (counter_id, period_start)
   ON u.counter_id = p.counter_id AND u.period_start = p.period_start
 WHERE u.subject_id = $1
 ORDER BY u.counter_id, u.period_start`;
+
+// Row locks on the periods reset: a concurrent flush's upsert of them waits
+// for the reset's transaction and then applies GREATEST to the 0.
+const RESET_PERIODS = `
+UPDATE usage u SET count = 0, updated_at = now()
+FROM unnest($2::text[], $3::timestamptz[]) AS p (counter_id, period_start)
+WHERE u.subject_id = $1 AND u.counter_id = p.counter_id AND u.period_start = p.period_start AND u.count <> 0`;
 
 const SELECT_SINCE = `
 SELECT subject_id, counter_id, period_start, count
@@ -95,4 +103,20 @@ export async function readUsageSince(q: Queryable, subjectId: string, since: Dat
     since.toISOString(),
   ]);
   return rows.map((row) => ({ subjectId: row.subject_id, counterId: row.counter_id, periodStart: row.period_start, count: row.count }));
+}
+
+/**
+ * Sets the subject's stored counts of the given periods to 0 (an admin reset
+ * of the store's counters): one statement; a period with no row gets none.
+ * Run it in the reset's transaction, before the store's counters are
+ * deleted: a flush of those periods that comes after it waits for the
+ * transaction on the row locks, then raises the 0 to what the store holds.
+ */
+export async function resetUsage(q: Queryable, subjectId: string, periods: readonly UsagePeriod[]): Promise<void> {
+  if (periods.length === 0) return;
+  await q.query(RESET_PERIODS, [
+    subjectId,
+    periods.map((period) => period.counterId),
+    periods.map((period) => period.periodStart.toISOString()),
+  ]);
 }

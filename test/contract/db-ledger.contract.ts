@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { insertCreditGrant, listCreditGrants, sumCredits } from '../../src/db/credit-grants.js';
 import type { Database } from '../../src/db/database.js';
-import { readUsage, upsertUsage } from '../../src/db/usage.js';
+import { readUsage, resetUsage, upsertUsage } from '../../src/db/usage.js';
 import { DAY, HOUR, MONTH, T0 } from './db-fixtures.js';
 
 /** The usage ledger and credit grants. Part of the database contract; `use()` gives the suite's migrated, emptied database. */
@@ -55,6 +55,25 @@ export function ledgerContract(use: () => Database): void {
       ]);
       await upsertUsage(db, []);
       expect(db.queryCount - before).toBe(2);
+    });
+
+    it('a reset sets the given periods of one subject to 0, and a later flush raises them again', async () => {
+      const lastHour = { counterId: 'w:hour', periodStart: new Date(HOUR - 3_600_000) };
+      await upsertUsage(db, [
+        { subjectId: 'acme', ...hour, count: 10 },
+        { subjectId: 'acme', ...lastHour, count: 9 },
+        { subjectId: 'acme', ...searches, count: 4 },
+        { subjectId: 'other', ...hour, count: 5 },
+      ]);
+      await db.transaction((tx) => resetUsage(tx, 'acme', [hour, searches, day]));
+      expect(await readUsage(db, 'acme', [hour, lastHour, searches, day])).toEqual([
+        { subjectId: 'acme', ...searches, count: 0 },
+        { subjectId: 'acme', ...lastHour, count: 9 },
+        { subjectId: 'acme', ...hour, count: 0 },
+      ]);
+      expect(await readUsage(db, 'other', [hour])).toEqual([{ subjectId: 'other', ...hour, count: 5 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 2 }]);
+      expect(await readUsage(db, 'acme', [hour])).toEqual([{ subjectId: 'acme', ...hour, count: 2 }]);
     });
 
     it('refuses a negative or fractional count before writing', async () => {

@@ -5,6 +5,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { isWellFormedApiKey } from '../../src/core/api-key.js';
 import { createKeyAudited, revokeKeyAudited } from '../../src/admin/keys.js';
 import { setPlanAudited } from '../../src/admin/subjects.js';
+import { readUsage, upsertUsage } from '../../src/db/usage.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { FIXED_NOW_MS, startTestGateway, TEST_KEY, testConfig, type TestGateway } from '../support/test-gateway.js';
 
@@ -351,8 +352,23 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
           { name: 'minute', kind: 'window', window: 'minute', limit: 3, used: 2, remaining: 1, reset_seconds: 60, reset_at: new Date(FIXED_NOW_MS + 60_000).toISOString(), percent: 66.67 },
           { name: 'hour', kind: 'window', window: 'hour', limit: 100, used: 2, remaining: 98, reset_seconds: 1800, reset_at: new Date(FIXED_NOW_MS + 1_800_000).toISOString(), percent: 2 },
         ]);
+        // What the flusher would have copied before the reset, and a past hour the reset leaves alone.
+        const db = gw.gateway.databases!.primary;
+        const minute = { counterId: 'w:minute', periodStart: new Date(FIXED_NOW_MS) };
+        const hour = { counterId: 'w:hour', periodStart: new Date(FIXED_NOW_MS - 1_800_000) };
+        const lastHour = { counterId: 'w:hour', periodStart: new Date(FIXED_NOW_MS - 5_400_000) };
+        await upsertUsage(db, [
+          { subjectId: 'customer-1', ...minute, count: 2 },
+          { subjectId: 'customer-1', ...hour, count: 2 },
+          { subjectId: 'customer-1', ...lastHour, count: 7 },
+        ]);
         const reset = await call('POST', '/admin/subjects/customer-1/reset');
         expect(reset.status).toBe(200);
+        expect(await readUsage(db, 'customer-1', [minute, hour, lastHour])).toEqual([
+          { subjectId: 'customer-1', ...lastHour, count: 7 },
+          { subjectId: 'customer-1', ...hour, count: 0 },
+          { subjectId: 'customer-1', ...minute, count: 0 },
+        ]);
         expect(reset.body).toEqual({ subject: 'customer-1', reset: ['minute', 'hour'] });
         const after = await call('GET', '/admin/subjects/customer-1/usage');
         expect(after.body.policies.map((p: { used: number }) => p.used)).toEqual([0, 0]);
