@@ -33,12 +33,15 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
               lifetime is set): written on every admission, so that a call
               whose reply the gateway lost can be undone by its id
               (lua/undo-charge.lua)
-  KEYS[n+5]   optional: the Idempotency-Key record (a HASH) with
+  KEYS[n+5 .. n+4+k]  the keys the options (ARGV[8]) use, k = ARGV[9];
+              none today (k = 0); a billing option that needs a key of its
+              own (the subject's credits) names it by its index here
+  KEYS[n+5+k] optional: the Idempotency-Key record (a HASH) with
                 f = the fingerprint of the request that took the key
                 a = the attempt id of that request
               and, once its response completed (lua/settle-idempotency.lua),
                 s = status, h = headers (JSON), b = body
-              Without s the key is in flight. Given only with ARGV[10+3n].
+              Without s the key is in flight. Given only with ARGV[12+3n].
 
 ARGV
   ARGV[1]     cost: units to charge every policy (positive integer)
@@ -53,19 +56,29 @@ ARGV
               hydration marker, write the usage marker), else 0
   ARGV[7]     usage_marker_ttl_ms: how long an unflushed usage marker lives
               after its first charge (ms)
-  ARGV[8+3(i-1)]   policy i's window: second | minute | hour | day | month
-  ARGV[9+3(i-1)]   policy i's limit: units per period (positive integer), or
+  ARGV[8]     options: the empty string for plain policies (the steady
+              path parses nothing), else `;`-separated entries naming a
+              policy by its index i (1-based, KEYS order):
+                `o,<i>,<max>,<overage counterId>`  policy i allows overage:
+                    up to max units past its limit are admitted; the marker
+                    records the units past the limit under the overage
+                    counterId (`o:search:month`)
+  ARGV[9]     k: the number of option KEYS (KEYS[n+5 .. n+4+k])
+  ARGV[10+3(i-1)]  policy i's window: second | minute | hour | day | month |
+                   lifetime (one period from the epoch that never ends: its
+                   counter never expires)
+  ARGV[11+3(i-1)]  policy i's limit: units per period (positive integer), or
                    0 for a meter: charged with the others, never limiting
-  ARGV[10+3(i-1)]  policy i's counterId (`w:hour`), for the usage marker
-  ARGV[8+3n]  charge_record_ttl_ms: how long the charge records live after
+  ARGV[12+3(i-1)]  policy i's counterId (`w:hour`), for the usage marker
+  ARGV[10+3n] charge_record_ttl_ms: how long the charge records live after
               the minute's first one was written (ms); the caller covers the
               minute itself in it
-  ARGV[9+3n]  request_id: this call's id, the charge record's field
-  ARGV[10+3n] with KEYS[n+5]: the request's fingerprint (hex)
-  ARGV[11+3n] with KEYS[n+5]: this attempt's id, stored in `a`
+  ARGV[11+3n] request_id: this call's id, the charge record's field
+  ARGV[12+3n] with the Idempotency-Key record: the request's fingerprint (hex)
+  ARGV[13+3n] with the Idempotency-Key record: this attempt's id, stored in `a`
 
 Reply, when the Idempotency-Key record exists (nothing decided or charged):
-  { -2 }                          its fingerprint differs from ARGV[10+3n]
+  { -2 }                          its fingerprint differs from ARGV[12+3n]
   { -3 }                          same fingerprint, still in flight
   { -4, status, headers, body }   same fingerprint, completed: the response
 { -1 } when track_usage is 1 and the hydration marker is absent:
@@ -76,10 +89,15 @@ call again. Otherwise a flat array of integers
   [3] n         number of entries that follow (policies, then meters)
   then per policy or meter i, 6 integers starting at 4 + 6(i-1):
       limit           units per period
-      remaining       units left after this decision, at least 0
-      reset_seconds   whole seconds to the period end, rounded up, at least 1
-      period_seconds  length of the period (a month is 28-31 days)
-      period_start    start of the period (epoch seconds); a refund names it
+      remaining       units left after this decision, at least 0; for a
+                      policy allowing overage, limit - used, so negative
+                      once past the limit (minus the overage units)
+      reset_seconds   whole seconds to the period end, rounded up, at least
+                      1; 0 for lifetime (never resets)
+      period_seconds  length of the period (a month is 28-31 days); 0 for
+                      lifetime
+      period_start    start of the period (epoch seconds; 0 for lifetime);
+                      a refund names it
       violated        1 if this policy had no room for the cost, else 0
 
 A denial writes nothing. An admission with no policy or meter (n = 0)
@@ -131,8 +149,10 @@ local function year_month_of_days(z)
   return y, m
 end
 
--- The period of `window` containing now_ms: start and end in epoch ms.
+-- The period of `window` containing now_ms: start and end in epoch ms; the
+-- end is nil for lifetime, the one period that never ends.
 local function period_of(window, now_ms)
+  if window == 'lifetime' then return 0, nil end
   if window == 'month' then
     local y, m = year_month_of_days(floor(now_ms / DAY_MS))
     local next_y, next_m = y, m + 1
@@ -151,17 +171,33 @@ local expiry_grace_ms = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local track_usage = ARGV[6] == '1'
 local usage_marker_ttl_ms = tonumber(ARGV[7])
+local options = ARGV[8]
+local option_key_count = tonumber(ARGV[9])
 local usage_marker_key = KEYS[n + 1]
 local usage_index_key = KEYS[n + 3]
 local charge_record_key = KEYS[n + 4]
-local idempotency_key = KEYS[n + 5]
-local charge_record_ttl_ms = tonumber(ARGV[8 + 3 * n])
-local request_id = ARGV[9 + 3 * n]
+local idempotency_key = KEYS[n + 5 + option_key_count]
+local charge_record_ttl_ms = tonumber(ARGV[10 + 3 * n])
+local request_id = ARGV[11 + 3 * n]
+
+-- Per policy index: the overage allowed past its limit, and its counterId.
+local overage_max, overage_counter = {}, {}
+if options ~= '' then
+  for entry in string.gmatch(options, '[^;]+') do
+    local kind, index, a, b = string.match(entry, '^(%a+),(%d+),([^,]*),?(.*)$')
+    if kind == 'o' then
+      overage_max[tonumber(index)] = tonumber(a)
+      overage_counter[tonumber(index)] = b
+    else
+      error('consume.lua: unknown option ' .. entry)
+    end
+  end
+end
 
 if idempotency_key then
   local record = redis.call('HMGET', idempotency_key, 'f', 's', 'h', 'b')
   if record[1] then
-    if record[1] ~= ARGV[10 + 3 * n] then return { -2 } end
+    if record[1] ~= ARGV[12 + 3 * n] then return { -2 } end
     if not record[2] then return { -3 } end
     return { -4, tonumber(record[2]), record[3], record[4] }
   end
@@ -182,8 +218,8 @@ local starts, ends, used, current = {}, {}, {}, {}
 local allowed = 1
 local reply = { 0, 0, n }
 for i = 1, n do
-  local window = ARGV[5 + 3 * i]
-  local limit = tonumber(ARGV[6 + 3 * i])
+  local window = ARGV[7 + 3 * i]
+  local limit = tonumber(ARGV[8 + 3 * i])
   local start_ms, end_ms = period_of(window, now_ms)
   local counter = redis.call('HMGET', KEYS[i], 'p', 'n')
   local count = 0
@@ -191,17 +227,22 @@ for i = 1, n do
   if is_current then count = tonumber(counter[2]) or 0 end
   starts[i], ends[i], used[i], current[i] = start_ms, end_ms, count, is_current
   local violated = 0
-  if limit > 0 and count + cost > limit then
+  if limit > 0 and count + cost > limit + (overage_max[i] or 0) then
     violated = 1
     allowed = 0
   end
-  local reset_seconds = math.ceil((end_ms - now_ms) / 1000)
-  if reset_seconds < 1 then reset_seconds = 1 end
   local base = 4 + 6 * (i - 1)
   reply[base] = limit
   reply[base + 1] = count -- remaining, filled in below once the outcome is known
-  reply[base + 2] = reset_seconds
-  reply[base + 3] = (end_ms - start_ms) / 1000
+  if end_ms then
+    local reset_seconds = math.ceil((end_ms - now_ms) / 1000)
+    if reset_seconds < 1 then reset_seconds = 1 end
+    reply[base + 2] = reset_seconds
+    reply[base + 3] = (end_ms - start_ms) / 1000
+  else
+    reply[base + 2] = 0
+    reply[base + 3] = 0
+  end
   reply[base + 4] = start_ms / 1000
   reply[base + 5] = violated
 end
@@ -210,7 +251,8 @@ reply[1] = allowed
 for i = 1, n do
   local base = 4 + 6 * (i - 1)
   local remaining = reply[base] - used[i] - (allowed * cost)
-  if remaining < 0 then remaining = 0 end
+  -- Past the limit of a policy allowing overage, the (negative) rest tells the overage units.
+  if remaining < 0 and not overage_max[i] then remaining = 0 end
   reply[base + 1] = remaining
 end
 
@@ -230,11 +272,17 @@ for i = 1, n do
   else
     count = used[i] + cost
     redis.call('HSET', KEYS[i], 'p', start_seconds, 'n', count)
-    redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms)
+    -- A lifetime counter (no end) never expires; it may have been created by a hydration with a lifetime of its own.
+    if ends[i] then redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms) else redis.call('PERSIST', KEYS[i]) end
   end
   if track_usage then
-    marker_fields[#marker_fields + 1] = start_seconds .. ':' .. ARGV[7 + 3 * i]
+    marker_fields[#marker_fields + 1] = start_seconds .. ':' .. ARGV[9 + 3 * i]
     marker_fields[#marker_fields + 1] = count
+    if overage_max[i] then
+      local past = count - tonumber(ARGV[8 + 3 * i])
+      marker_fields[#marker_fields + 1] = start_seconds .. ':' .. overage_counter[i]
+      marker_fields[#marker_fields + 1] = past > 0 and past or 0
+    end
   end
 end
 if track_usage and n > 0 then
@@ -253,7 +301,7 @@ if redis.call('HSET', charge_record_key, request_id, table.concat(charge_record,
   redis.call('PEXPIRE', charge_record_key, charge_record_ttl_ms)
 end
 if idempotency_key then
-  redis.call('HSET', idempotency_key, 'f', ARGV[10 + 3 * n], 'a', ARGV[11 + 3 * n])
+  redis.call('HSET', idempotency_key, 'f', ARGV[12 + 3 * n], 'a', ARGV[13 + 3 * n])
   redis.call('PEXPIRE', idempotency_key, in_flight_ttl_ms)
 end
 return reply

@@ -16,7 +16,8 @@ ARGV
                    of the longest current period, plus a grace
   ARGV[2+3(i-1)]   the period start of KEYS[i]'s ledger row (epoch seconds)
   ARGV[3+3(i-1)]   the ledger's count for that period (units)
-  ARGV[4+3(i-1)]   how long KEYS[i] lives if this script creates it (ms)
+  ARGV[4+3(i-1)]   how long KEYS[i] lives if this script creates it (ms);
+                   0 for a lifetime counter, which never expires
 
 Reply: integer, how many counters were raised.
 
@@ -37,7 +38,8 @@ for i = 1, n do
     end
   elseif p == nil or p < period_start then
     redis.call('HSET', KEYS[i], 'p', period_start, 'n', count)
-    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[4 + 3 * (i - 1)]))
+    local ttl_ms = tonumber(ARGV[4 + 3 * (i - 1)])
+    if ttl_ms > 0 then redis.call('PEXPIRE', KEYS[i], ttl_ms) end
     raised = raised + 1
   end
 end

@@ -1,6 +1,6 @@
 import type { Plan } from '../core/plan.js';
 import { metersBesides, type Policy, quotaPolicy, windowPolicy } from '../core/policy.js';
-import { WINDOW_NAMES, type WindowName } from '../core/windows.js';
+import { CALENDAR_WINDOW_NAMES, WINDOW_NAMES, type WindowName } from '../core/windows.js';
 import type { GatewayConfig } from './schema.js';
 
 type Limits = Partial<Record<WindowName, number>>;
@@ -20,8 +20,12 @@ export function buildPlans(plans: GatewayConfig['plans']): ReadonlyMap<string, P
   for (const [name, plan] of Object.entries(plans)) {
     const windows = Object.freeze(policiesOf(plan.limits, windowPolicy));
     const policiesByMetric = new Map<string, readonly Policy[]>();
-    for (const [metric, limits] of Object.entries(plan.quotas)) {
-      const quotas = policiesOf(limits, (window, limit) => quotaPolicy(metric, window, limit));
+    for (const [metric, quota] of Object.entries(plan.quotas)) {
+      // Overage goes past the quota's longest calendar window: its billing period.
+      const overageWindow = quota.overage === undefined ? undefined : CALENDAR_WINDOW_NAMES.findLast((w) => quota[w] !== undefined);
+      const quotas = policiesOf(quota, (window, limit) =>
+        quotaPolicy(metric, window, limit, window === overageWindow ? quota.overage?.max : undefined),
+      );
       policiesByMetric.set(metric, Object.freeze([...windows, ...quotas]));
     }
     result.set(

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { KEY_PREFIX_PATTERN } from '../core/api-key.js';
 import { isIP } from 'node:net';
-import { WINDOW_NAMES, type WindowName } from '../core/windows.js';
+import { CALENDAR_WINDOW_NAMES, type CalendarWindowName, WINDOW_NAMES, type WindowName } from '../core/windows.js';
 import { checkJwtReferences, defaultJwtConfig, jwtSchema, scopeSchema } from './jwt-schema.js';
 import { pathPrefixSchema } from './route-path.js';
 
@@ -73,35 +73,66 @@ const routeSchema = z.strictObject({
   max_body_bytes: z.int().min(0).max(1_073_741_824).optional(),
   /** A metered quota this route also charges (defined under a plan's `quotas`). */
   quota: name.optional(),
+  /**
+   * Gives back this many units of the `quota` metric's lifetime window once
+   * the upstream answered 2xx (`DELETE /repos/{id}` releasing what `POST
+   * /repos` counted), never below zero. The route then charges its cost to
+   * the plan's windows only, not to the quota.
+   */
+  release: z.int().min(1).max(1_000_000).optional(),
   /** Give the charge back when the upstream fails this way: connection error, timeout, or a 5xx answer. */
   refund_on: z.array(z.enum(['error', 'timeout', '5xx'])).default([]),
   /** Methods whose Idempotency-Key is honoured (see `idempotency`); others ignore the header. Empty: none. */
   idempotency_methods: z.array(z.enum(HTTP_METHODS)).default(['POST', 'PATCH']),
 });
 
+const windowLimit = z.int().min(1).max(MAX_LIMIT).optional();
+
+/** A shorter window allowing more than a longer one can never be reached. */
+function checkWindowOrder(limits: Partial<Record<WindowName, number>>, ctx: z.RefinementCtx): void {
+  const set = WINDOW_NAMES.filter((w) => limits[w] !== undefined);
+  for (let i = 0; i + 1 < set.length; i++) {
+    const shorter = set[i]!;
+    const longer = set[i + 1]!;
+    if (limits[shorter]! > limits[longer]!) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [shorter],
+        message: `${limits[shorter]} exceeds the ${longer} limit of ${limits[longer]}`,
+      });
+    }
+  }
+}
+
+/** A plan's `limits`: the calendar windows, limiting all its traffic. */
 const limitsSchema = z
-  .strictObject(Object.fromEntries(WINDOW_NAMES.map((w) => [w, z.int().min(1).max(MAX_LIMIT).optional()])) as {
-    [K in WindowName]: z.ZodOptional<z.ZodInt>;
+  .strictObject(Object.fromEntries(CALENDAR_WINDOW_NAMES.map((w) => [w, windowLimit])) as {
+    [K in CalendarWindowName]: z.ZodOptional<z.ZodInt>;
   })
-  .superRefine((limits, ctx) => {
-    // A shorter window allowing more than a longer one can never be reached.
-    const set = WINDOW_NAMES.filter((w) => limits[w] !== undefined);
-    for (let i = 0; i + 1 < set.length; i++) {
-      const shorter = set[i]!;
-      const longer = set[i + 1]!;
-      if (limits[shorter]! > limits[longer]!) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [shorter],
-          message: `${limits[shorter]} exceeds the ${longer} limit of ${limits[longer]}`,
-        });
-      }
+  .superRefine(checkWindowOrder);
+
+/**
+ * One metered quota of a plan: its windows (a calendar window, or
+ * `lifetime`: counted forever, given back by a route's `release`) and, for
+ * a soft limit, `overage: { max }`: past the limit of the quota's longest
+ * calendar window, up to `max` more units a period are admitted and
+ * recorded as overage.
+ */
+const quotaSchema = z
+  .strictObject({
+    ...(Object.fromEntries(WINDOW_NAMES.map((w) => [w, windowLimit])) as { [K in WindowName]: z.ZodOptional<z.ZodInt> }),
+    overage: z.strictObject({ max: z.int().min(1).max(MAX_LIMIT) }).optional(),
+  })
+  .superRefine((quota, ctx) => {
+    checkWindowOrder(quota, ctx);
+    if (quota.overage !== undefined && !CALENDAR_WINDOW_NAMES.some((w) => quota[w] !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['overage'], message: 'overage needs a calendar window (second … month) to go past; a lifetime limit is hard' });
     }
   });
 
 const planSchema = z.strictObject({
   /** Metered quotas: metric name → calendar windows and limits, charged by routes naming the metric. */
-  quotas: z.record(name, limitsSchema).default({}),
+  quotas: z.record(name, quotaSchema).default({}),
   /** Status of a quota denial: 429, or 402 (Payment Required) for plans sold by usage. */
   quota_status: z.union([z.literal(429), z.literal(402)], { error: 'expected 429 or 402' }).default(429),
   /** Calendar windows and their limits; a plan with none is unlimited. */
@@ -447,6 +478,13 @@ function checkReferences(config: z.output<typeof configObject>, ctx: z.Refinemen
         path: ['routes', index, 'quota'],
         message: `no plan defines the quota "${metric}"`,
       });
+    }
+    if (route.release !== undefined) {
+      if (metric === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['routes', index, 'release'], message: 'release needs the route\'s quota: the metric whose lifetime count it gives back' });
+      } else if (!Object.values(config.plans).some((plan) => plan.quotas[metric]?.lifetime !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', index, 'release'], message: `no plan gives the quota "${metric}" a lifetime window to release` });
+      }
     }
   });
   const anonymousRoute = config.routes.find((route) => route.auth === 'none');

@@ -1,10 +1,16 @@
 import type { WindowName } from './windows.js';
 
-/** The bounds of one calendar period, in epoch milliseconds, end exclusive. */
+/**
+ * The bounds of one calendar period, in epoch milliseconds, end exclusive.
+ * The `lifetime` period starts at 0 and ends at +Infinity.
+ */
 export interface Period {
   readonly startMs: number;
   readonly endMs: number;
 }
+
+/** The one period of the `lifetime` window. */
+const LIFETIME: Period = Object.freeze({ startMs: 0, endMs: Number.POSITIVE_INFINITY });
 
 const FIXED_LENGTH_MS = {
   second: 1_000,
@@ -20,9 +26,10 @@ const FIXED_LENGTH_MS = {
  * seconds are not represented in epoch time). A month runs from the 1st at
  * 00:00 UTC to the 1st of the next month, so it lasts 28, 29, 30 or 31 days.
  * lua/consume.lua computes the same bounds from Redis TIME; the two are tested
- * against each other.
+ * against each other. `lifetime` has one period, from the epoch, never ending.
  */
 export function periodOf(window: WindowName, nowMs: number): Period {
+  if (window === 'lifetime') return LIFETIME;
   if (window === 'month') {
     const date = new Date(nowMs);
     const year = date.getUTCFullYear();
@@ -34,7 +41,18 @@ export function periodOf(window: WindowName, nowMs: number): Period {
   return { startMs, endMs: startMs + lengthMs };
 }
 
-/** Whole seconds from `nowMs` until `endMs`, rounded up, at least 1. */
+/**
+ * Whole seconds from `nowMs` until `endMs`, rounded up, at least 1; 0 for a
+ * period that never ends (lifetime): the value headers and denials read as
+ * "does not reset".
+ */
 export function secondsUntil(endMs: number, nowMs: number): number {
+  if (endMs === Number.POSITIVE_INFINITY) return 0;
   return Math.max(1, Math.ceil((endMs - nowMs) / 1000));
+}
+
+/** The length of `period` in whole seconds; 0 for the lifetime period. */
+export function periodSeconds(period: Period): number {
+  if (period.endMs === Number.POSITIVE_INFINITY) return 0;
+  return Math.round((period.endMs - period.startMs) / 1000);
 }

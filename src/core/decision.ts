@@ -7,12 +7,18 @@ export interface PolicyState {
   readonly kind: Policy['kind'];
   readonly window: WindowName;
   readonly limit: number;
-  /** Units left in the current period after this decision; never negative. */
+  /** Included units left in the current period after this decision; never negative. */
   readonly remaining: number;
-  /** Whole seconds until the current period ends, at least 1. */
+  /** Whole seconds until the current period ends, at least 1; 0 for a lifetime window (it never resets). */
   readonly resetSeconds: number;
-  /** Length of the current period in seconds (a month is 28–31 days). */
+  /** Length of the current period in seconds (a month is 28–31 days); 0 for a lifetime window. */
   readonly periodSeconds: number;
+  /**
+   * A quota that allows overage (Policy.overage): units used past `limit` in
+   * the current period after this decision (0 while within it). Absent for
+   * every other policy.
+   */
+  readonly overage?: number;
 }
 
 /**
@@ -41,7 +47,7 @@ export interface Denial {
   readonly reason: DenyReason;
   /** Names of the policies that had no room for the cost, in policy order. */
   readonly violated: readonly string[];
-  /** Seconds until every violated policy has reset (the latest of them). */
+  /** Seconds until every violated policy has reset (the latest of them); 0 when a violated lifetime quota never resets. */
   readonly retryAfterSeconds: number;
   readonly policies: readonly PolicyState[];
 }

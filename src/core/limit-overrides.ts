@@ -34,6 +34,8 @@ export function parseLimitOverrides(json: unknown): LimitOverrides | undefined {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return undefined;
   const { limits: rawLimits, quotas: rawQuotas } = json as { limits?: unknown; quotas?: unknown };
   const limits = limitsOf(rawLimits);
+  // Only a quota has a lifetime window.
+  delete limits.lifetime;
   const quotas: Record<string, Partial<Record<WindowName, number>>> = {};
   if (typeof rawQuotas === 'object' && rawQuotas !== null && !Array.isArray(rawQuotas)) {
     for (const [metric, value] of Object.entries(rawQuotas)) {
@@ -65,7 +67,9 @@ export function applyLimitOverrides(plan: Plan, overrides: LimitOverrides): Plan
   const policiesByMetric = new Map<string, readonly Policy[]>();
   for (const metric of metrics) {
     const base = (plan.policiesByMetric.get(metric) ?? []).filter((policy) => policy.kind === 'quota');
-    const quotas = merged(base, 'quota', overrides.quotas[metric], (window, limit) => quotaPolicy(metric, window, limit));
+    // An overridden limit keeps the plan's overage allowance on that window.
+    const overageOf = (window: WindowName) => base.find((policy) => policy.window === window)?.overage?.max;
+    const quotas = merged(base, 'quota', overrides.quotas[metric], (window, limit) => quotaPolicy(metric, window, limit, overageOf(window)));
     policiesByMetric.set(metric, Object.freeze([...windows, ...quotas]));
   }
   return Object.freeze({ ...plan, windows, policiesByMetric, meters: metersBesides(windows) });

@@ -1,4 +1,4 @@
-import { periodOf, secondsUntil } from './calendar.js';
+import { periodOf, periodSeconds, secondsUntil } from './calendar.js';
 import type { PolicyState } from './decision.js';
 import type { Policy } from './policy.js';
 
@@ -8,13 +8,14 @@ import type { Policy } from './policy.js';
  */
 export function policyStateAt(policy: Policy, used: number, nowMs: number): PolicyState {
   const period = periodOf(policy.window, nowMs);
-  return {
+  const state: PolicyState = {
     name: policy.name,
     kind: policy.kind,
     window: policy.window,
     limit: policy.limit,
     remaining: Math.max(0, policy.limit - used),
     resetSeconds: secondsUntil(period.endMs, nowMs),
-    periodSeconds: Math.round((period.endMs - period.startMs) / 1000),
+    periodSeconds: periodSeconds(period),
   };
+  return policy.overage === undefined ? state : { ...state, overage: Math.max(0, used - policy.limit) };
 }

@@ -22,14 +22,38 @@ export interface Policy {
    * Stable across config reloads, so counters survive them.
    */
   readonly counterId: string;
+  /**
+   * Soft limit (a quota's `overage: { max }`): past `limit`, up to `max` more
+   * units per period are admitted and counted as overage, recorded in the
+   * ledger under `counterId` (`o:search:month`): the units of the period
+   * past the limit. Absent: `limit` is hard.
+   */
+  readonly overage?: { readonly max: number; readonly counterId: string };
 }
 
 export function windowPolicy(window: WindowName, limit: number): Policy {
   return { name: window, kind: 'window', window, limit, counterId: `w:${window}` };
 }
 
-export function quotaPolicy(metric: string, window: WindowName, limit: number): Policy {
-  return { name: `${metric}.${window}`, kind: 'quota', window, limit, counterId: `q:${metric}:${window}` };
+export function quotaPolicy(metric: string, window: WindowName, limit: number, overageMax?: number): Policy {
+  const policy: Policy = { name: `${metric}.${window}`, kind: 'quota', window, limit, counterId: `q:${metric}:${window}` };
+  if (overageMax === undefined) return policy;
+  return { ...policy, overage: { max: overageMax, counterId: overageCounterIdOf(metric, window) } };
+}
+
+/** The counter of a metric's lifetime quota, which a route's `release` gives back to. */
+export function lifetimeCounterIdOf(metric: string): string {
+  return `q:${metric}:lifetime`;
+}
+
+/** The ledger counter of a quota's overage units: `o:<metric>:<window>`. */
+export function overageCounterIdOf(metric: string, window: WindowName): string {
+  return `o:${metric}:${window}`;
+}
+
+/** Whether a ledger counter id is a quota's overage (derived from its counter, never restored on its own). */
+export function isOverageCounterId(counterId: string): boolean {
+  return counterId.startsWith('o:');
 }
 
 /**

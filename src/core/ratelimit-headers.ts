@@ -19,9 +19,17 @@ export interface HeaderSets {
 /** Every family: the default, and what the headers below were first specified as. */
 const ALL_HEADER_SETS: HeaderSets = Object.freeze({ ietf: true, legacy: true, legacyPerWindow: true });
 
-/** The `RateLimit-Policy` value of `policies`: `"<name>";q=<limit>;w=<period seconds>` items. */
+/**
+ * The `RateLimit-Policy` value of `policies`: `"<name>";q=<limit>;w=<period
+ * seconds>` items; a lifetime quota (period 0) has no `w` (optional in the draft).
+ */
 function policyHeaderValue(policies: readonly PolicyState[]): string {
-  return policies.map((p) => `"${p.name}";q=${p.limit};w=${p.periodSeconds}`).join(', ');
+  return policies.map((p) => (p.periodSeconds === 0 ? `"${p.name}";q=${p.limit}` : `"${p.name}";q=${p.limit};w=${p.periodSeconds}`)).join(', ');
+}
+
+/** One `RateLimit` item: `"<name>";r=<remaining>;t=<reset seconds>`, without `t` for a lifetime quota (it never resets). */
+function limitItem(p: PolicyState): string {
+  return p.resetSeconds === 0 ? `"${p.name}";r=${p.remaining}` : `"${p.name}";r=${p.remaining};t=${p.resetSeconds}`;
 }
 
 /**
@@ -82,7 +90,8 @@ export function mostConstraining(policies: readonly PolicyState[]): PolicyState 
  *   one item per policy (windows by their name, quotas as `<metric>.<window>`), serialized as RFC 9651 Structured
  *   Fields (no spaces inside an item's parameters, `, ` between items). `q` and
  *   `r` are in the route's cost units; `w` is the current period's length in
- *   seconds (a month's varies) and `t` the seconds until it resets.
+ *   seconds (a month's varies) and `t` the seconds until it resets; a
+ *   lifetime quota has neither (it never resets).
  * - legacy `X-RateLimit-Limit`, `-Remaining`, `-Reset` for the most
  *   constraining policy; `-Reset` in seconds until reset or, with
  *   `epoch-seconds`, the reset's Unix time;
@@ -105,16 +114,19 @@ export function rateLimitHeaders(
   const headers: HeaderPair[] = [];
   if (sets.ietf) {
     headers.push(['RateLimit-Policy', policyValues?.valueFor(policies) ?? policyHeaderValue(policies)]);
-    headers.push(['RateLimit', policies.map((p) => `"${p.name}";r=${p.remaining};t=${p.resetSeconds}`).join(', ')]);
+    headers.push(['RateLimit', policies.map(limitItem).join(', ')]);
   }
   if (sets.legacy) {
     const constraining = mostConstraining(policies)!;
     headers.push(['X-RateLimit-Limit', String(constraining.limit)]);
     headers.push(['X-RateLimit-Remaining', String(constraining.remaining)]);
-    headers.push([
-      'X-RateLimit-Reset',
-      String(resetFormat === 'epoch-seconds' ? Math.floor(nowMs / 1000) + constraining.resetSeconds : constraining.resetSeconds),
-    ]);
+    // A lifetime quota never resets: no X-RateLimit-Reset.
+    if (constraining.resetSeconds !== 0) {
+      headers.push([
+        'X-RateLimit-Reset',
+        String(resetFormat === 'epoch-seconds' ? Math.floor(nowMs / 1000) + constraining.resetSeconds : constraining.resetSeconds),
+      ]);
+    }
   }
   if (!sets.legacyPerWindow) return headers;
   for (const policy of policies) {

@@ -46,7 +46,7 @@ export interface UsageSink {
 
 /** Reads back what the ledger holds, to restore a store that lost its counters. */
 export interface UsageHistory {
-  /** Every ledger entry of `subject` whose period starts at or after `sinceMs`. */
+  /** Every ledger entry of `subject` whose period starts at or after `sinceMs`, and its lifetime entries (period start 0). */
   readUsageSince(subject: string, sinceMs: number): Promise<UsageEntry[]>;
 }
 

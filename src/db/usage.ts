@@ -50,7 +50,7 @@ WHERE u.subject_id = $1 AND u.counter_id = p.counter_id AND u.period_start = p.p
 const SELECT_SINCE = `
 SELECT subject_id, counter_id, period_start, count
 FROM usage
-WHERE subject_id = $1 AND period_start >= $2
+WHERE subject_id = $1 AND (period_start >= $2 OR period_start = 'epoch')
 ORDER BY counter_id, period_start`;
 
 /**
@@ -94,8 +94,9 @@ export async function readUsage(q: Queryable, subjectId: string, periods: readon
 
 /**
  * Every stored count of one subject whose period starts at or after `since`
- * (the start of the current month, to rehydrate every current period at once).
- * One statement, served by the primary key.
+ * (the start of the current month, to rehydrate every current period at
+ * once), and its lifetime counts (period start at the epoch). One statement,
+ * served by the primary key.
  */
 export async function readUsageSince(q: Queryable, subjectId: string, since: Date): Promise<UsageCount[]> {
   const rows = await q.query<{ subject_id: string; counter_id: string; period_start: Date; count: number }>(SELECT_SINCE, [

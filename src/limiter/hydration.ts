@@ -1,21 +1,28 @@
 import { periodOf } from '../core/calendar.js';
 import type { UsageEntry } from '../core/usage-ledger.js';
 import { windowOfCounterId } from '../core/usage-ledger.js';
+import { isOverageCounterId } from '../core/policy.js';
 import { isWindowName } from '../core/windows.js';
 
 /**
  * Which ledger rows restore a store at `nowMs`: rehydration reads a subject's
- * rows since the start of the current month (the longest window), and keeps
- * those of each counter's current period.
+ * rows since the start of the current month (the longest calendar window),
+ * and its lifetime rows (UsageHistory.readUsageSince returns those too), and
+ * keeps those of each counter's current period.
  */
 export function hydrationSinceMs(nowMs: number): number {
   return periodOf('month', nowMs).startMs;
 }
 
-/** The rows of `entries` that count a current period at `nowMs`, with that period's end (epoch ms). */
+/**
+ * The rows of `entries` that count a current period at `nowMs`, with that
+ * period's end (epoch ms; +Infinity for a lifetime counter). Overage rows are
+ * left out: they are worked out from their quota's counter, not restored.
+ */
 export function currentPeriodEntries(entries: readonly UsageEntry[], nowMs: number): Array<UsageEntry & { endMs: number }> {
   const current: Array<UsageEntry & { endMs: number }> = [];
   for (const entry of entries) {
+    if (isOverageCounterId(entry.counterId)) continue;
     const window = windowOfCounterId(entry.counterId);
     if (!isWindowName(window)) continue;
     const period = periodOf(window, nowMs);

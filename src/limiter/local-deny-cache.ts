@@ -39,6 +39,9 @@ export class LocalDenyCache {
     const untilMs = new Map<string, number>();
     denial.policies.forEach((state, i) => {
       if (!denial.violated.includes(state.name) || state.remaining > 0 || state.resetSeconds <= 1) return;
+      // Past its limit, a policy allowing overage still admits smaller costs until the overage is spent too.
+      const overage = policies[i]!.overage;
+      if (overage !== undefined && (state.overage ?? 0) < overage.max) return;
       untilMs.set(policies[i]!.counterId, nowMs + (state.resetSeconds - 1) * 1000);
     });
     if (untilMs.size === 0) return;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { periodOf, secondsUntil } from '../core/calendar.js';
+import { periodOf, periodSeconds, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
 import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
@@ -246,20 +246,23 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       const counter = entry?.byCounter.get(policy.counterId);
       return counter !== undefined && counter.periodStartMs === periods[i]!.startMs ? counter.used : 0;
     });
-    const violated = policies.map((policy, i) => used[i]! + cost > policy.limit);
+    // A policy allowing overage admits up to its max past the limit.
+    const violated = policies.map((policy, i) => used[i]! + cost > policy.limit + (policy.overage?.max ?? 0));
     const allowed = !violated.includes(true);
 
     const states: PolicyState[] = policies.map((policy, i) => {
       const period = periods[i]!;
-      return {
+      const rest = policy.limit - used[i]! - (allowed ? cost : 0);
+      const state: PolicyState = {
         name: policy.name,
         kind: policy.kind,
         window: policy.window,
         limit: policy.limit,
-        remaining: Math.max(0, policy.limit - used[i]! - (allowed ? cost : 0)),
+        remaining: Math.max(0, rest),
         resetSeconds: secondsUntil(period.endMs, nowMs),
-        periodSeconds: Math.round((period.endMs - period.startMs) / 1000),
+        periodSeconds: periodSeconds(period),
       };
+      return policy.overage === undefined ? state : { ...state, overage: Math.max(0, -rest) };
     });
     if (!allowed) return denialOf(states, violated);
     if (policies.length === 0 && meters.length === 0) return { allowed: true, policies: states };
@@ -273,6 +276,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       used.push(counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0);
     }
     this.charge(subject, entry, counters.map((c) => c.counterId), periods, used, cost);
+    if (this.ledger !== undefined) this.markOverage(subject, policies, periods, used, cost);
     const admission: Admission = {
       allowed: true,
       policies: states,
@@ -302,6 +306,21 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       if (this.ledger !== undefined) this.markDirty(subject, { counterId, periodStartMs: period.startMs, count: used[i]! + cost });
     });
     this.moveToBucket(subject, entry, expiresAtMs);
+  }
+
+  /** Records for the ledger the overage units of the policies allowing overage (as consume.lua does). */
+  private markOverage(
+    subject: string,
+    policies: readonly Policy[],
+    periods: ReadonlyArray<{ startMs: number }>,
+    used: readonly number[],
+    cost: number,
+  ): void {
+    policies.forEach((policy, i) => {
+      if (policy.overage === undefined) return;
+      const count = Math.max(0, used[i]! + cost - policy.limit);
+      this.markDirty(subject, { counterId: policy.overage.counterId, periodStartMs: periods[i]!.startMs, count });
+    });
   }
 
   private markDirty(subject: string, usage: UsageEntry): void {

@@ -83,7 +83,9 @@ interface CallParts {
   readonly keys: readonly string[];
   /** KEYS[n+4] but its minute. */
   readonly chargeRecordsKeyPrefix: string;
-  /** ARGV[8..7+3n]: window, limit (0 for a meter) and counterId of each counter. */
+  /** ARGV[8]: the policies' options (overage), the empty string when they have none. */
+  readonly options: string;
+  /** ARGV[10..9+3n]: window, limit (0 for a meter) and counterId of each counter. */
   readonly counterArgs: ReadonlyArray<string | number>;
 }
 
@@ -128,7 +130,22 @@ function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], option
   for (const policy of input.policies) counterArgs.push(policy.window, policy.limit, policy.counterId);
   // A limit of 0: counted, never limiting.
   for (const meter of meters) counterArgs.push(meter.window, 0, meter.counterId);
-  return { meters, keys, chargeRecordsKeyPrefix: chargeRecordsKeyPrefix(options.keyPrefix, input.subject), counterArgs };
+  return {
+    meters,
+    keys,
+    chargeRecordsKeyPrefix: chargeRecordsKeyPrefix(options.keyPrefix, input.subject),
+    options: policyOptionsOf(input.policies),
+    counterArgs,
+  };
+}
+
+/** consume.lua's ARGV[8] for `policies`: one `o,<index>,<max>,<counterId>` entry per policy allowing overage. */
+function policyOptionsOf(policies: readonly Policy[]): string {
+  const entries: string[] = [];
+  policies.forEach((policy, i) => {
+    if (policy.overage !== undefined) entries.push(`o,${i + 1},${policy.overage.max},${policy.overage.counterId}`);
+  });
+  return entries.join(';');
 }
 
 /**
@@ -214,7 +231,7 @@ export async function runTrackedConsumeScript(
   return parseConsumeReply(reply, input);
 }
 
-/** An Idempotency-Key's part of a consume.lua call: its record key (KEYS[n+5]) and ARGV[10+3n], ARGV[11+3n]. */
+/** An Idempotency-Key's part of a consume.lua call: its record key (KEYS[n+5+k]) and ARGV[12+3n], ARGV[13+3n]. */
 export interface IdempotencyScriptPart {
   readonly recordKey: string;
   readonly fingerprint: string;
@@ -246,6 +263,8 @@ export function consumeScriptCall(
     counters,
     options.trackUsage === true ? 1 : 0,
     USAGE_MARKER_TTL_MS,
+    parts.options,
+    0,
     ...parts.counterArgs,
     CHARGE_RECORDS_KEY_TTL_MS,
     input.requestId ?? randomUUID(),
@@ -345,7 +364,21 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
       3 + FIELDS_PER_POLICY * i,
       3 + FIELDS_PER_POLICY * (i + 1),
     ) as [number, number, number, number, number, number];
-    states.push({ name: policy.name, kind: policy.kind, window: policy.window, limit, remaining, resetSeconds, periodSeconds });
+    if (policy.overage === undefined) {
+      states.push({ name: policy.name, kind: policy.kind, window: policy.window, limit, remaining, resetSeconds, periodSeconds });
+    } else {
+      // A policy allowing overage answers limit - used: negative past the limit.
+      states.push({
+        name: policy.name,
+        kind: policy.kind,
+        window: policy.window,
+        limit,
+        remaining: Math.max(0, remaining),
+        resetSeconds,
+        periodSeconds,
+        overage: Math.max(0, -remaining),
+      });
+    }
     violated.push(isViolated === 1);
     charges.push({ counterId: policy.counterId, periodStartMs: periodStart * 1000 });
   }

@@ -113,7 +113,7 @@ export async function scanUsageMarkers(client: RedisClient, keyPrefix: string): 
   return subjects;
 }
 
-/** One counter to restore: the ledger's count of its current period, and how long the key should live (ms). */
+/** One counter to restore: the ledger's count of its current period, and how long the key should live (ms; Infinity: for ever). */
 export interface HydrationEntry extends UsageEntry {
   readonly ttlMs: number;
 }
@@ -132,7 +132,12 @@ export async function runHydrateScript(
 ): Promise<number> {
   const keys = entries.map((entry) => counterKey(keyPrefix, subject, entry.counterId));
   keys.push(hydrationMarkerKey(keyPrefix, subject));
-  const args = entries.flatMap((entry) => [Math.floor(entry.periodStartMs / 1000), entry.count, Math.max(1, Math.ceil(entry.ttlMs))]);
+  // A lifetime counter (ttlMs Infinity) gets 0: it never expires.
+  const args = entries.flatMap((entry) => [
+    Math.floor(entry.periodStartMs / 1000),
+    entry.count,
+    Number.isFinite(entry.ttlMs) ? Math.max(1, Math.ceil(entry.ttlMs)) : 0,
+  ]);
   const reply = await client.quotagateHydrate(keys.length, ...keys, Math.max(1, Math.ceil(markerTtlMs)), ...args);
   if (typeof reply !== 'number') throw new ScriptReplyError('hydrate.lua', reply);
   return reply;

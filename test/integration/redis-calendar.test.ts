@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { periodOf, secondsUntil } from '../../src/core/calendar.js';
 import { windowPolicy } from '../../src/core/policy.js';
-import { WINDOW_NAMES } from '../../src/core/windows.js';
+import { CALENDAR_WINDOW_NAMES } from '../../src/core/windows.js';
 import { closeRedisClient, createRedisClient, type RedisClient, waitUntilReady } from '../../src/redis/client.js';
 import { registerScripts, runConsumeScript } from '../../src/redis/scripts.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
@@ -56,7 +56,7 @@ const monthEnds = [2027, 2028].flatMap((year) => Array.from({ length: 12 }, (_, 
 
 describe('consume.lua calendar periods match src/core/calendar.ts', () => {
   const keyPrefix = testKeyPrefix('calendar');
-  const policies = WINDOW_NAMES.map((window) => windowPolicy(window, 1_000_000_000));
+  const policies = CALENDAR_WINDOW_NAMES.map((window) => windowPolicy(window, 1_000_000_000));
   let client: RedisClient;
   beforeAll(async () => {
     client = createRedisClient({ url: 'redis://127.0.0.1:6379', command_timeout_ms: 2_000, connect_timeout_ms: 1_000, key_prefix: keyPrefix });
@@ -87,7 +87,7 @@ describe('consume.lua calendar periods match src/core/calendar.ts', () => {
   }
 
   function expectedPeriods(nowMs: number) {
-    return WINDOW_NAMES.map((window) => {
+    return CALENDAR_WINDOW_NAMES.map((window) => {
       const period = periodOf(window, nowMs);
       return { window, start: iso(period.startMs), end: iso(period.endMs), resetSeconds: secondsUntil(period.endMs, nowMs) };
     });

@@ -1,6 +1,7 @@
 import type { RouteConfig } from '../../config/schema.js';
 import type { ChargeReceipt } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
+import { lifetimeCounterIdOf } from '../../core/policy.js';
 import type { ForwardOutcome, Forwarder } from '../../proxy/forwarder.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../proxy/request-headers.js';
 import type { Exchange } from '../exchange.js';
@@ -13,6 +14,16 @@ export interface ForwardOptions {
   readonly onUpstreamTimed: (routeName: string, seconds: number) => void;
   /** Gives a charge back (never throws); resolves to whether it was given back. */
   readonly refund: (receipt: ChargeReceipt) => Promise<boolean>;
+}
+
+/** 2xx: the upstream did what a `release` route asked (deleted the thing counted). */
+function succeeded(outcome: ForwardOutcome): boolean {
+  return outcome.status >= 200 && outcome.status < 300;
+}
+
+/** What a `release` route gives back: `units` of the metric's lifetime counter (its one period starts at 0). */
+function releaseOf(subject: string, metric: string, units: number): ChargeReceipt {
+  return { subject, cost: units, charges: [{ counterId: lifetimeCounterIdOf(metric), periodStartMs: 0 }] };
 }
 
 /** The gateway's response headers plus `x-request-id`. */
@@ -60,6 +71,8 @@ function refusedByGateway(error: unknown): boolean {
  * the route's `refund_on` names the failure, the charge is given back first;
  * a request the gateway refused itself before the upstream answered is
  * always given back. A given-back charge shows as decision `refunded`.
+ * A route with `release` gives that many units back to its quota's lifetime
+ * counter once the upstream answered 2xx.
  */
 export function forward(options: ForwardOptions): (exchange: Exchange) => Promise<void> {
   return async function forwardStep(exchange) {
@@ -92,6 +105,11 @@ export function forward(options: ForwardOptions): (exchange: Exchange) => Promis
     exchange.upstreamMs = outcome.upstreamMs;
     options.onUpstreamTimed(route.config.name, outcome.upstreamMs / 1000);
     await refundIfFailed(outcome);
+    // `release`: the upstream answered 2xx, so what it deleted stops counting (never below zero).
+    const { release, quota } = route.config;
+    if (release !== undefined && quota !== undefined && exchange.identity !== undefined && succeeded(outcome)) {
+      await options.refund(releaseOf(exchange.identity.subject, quota, release));
+    }
 
     async function refundIfFailed(result: ForwardOutcome | GatewayError): Promise<void> {
       if (receipt === undefined || route.config.refund_on.length === 0) return;

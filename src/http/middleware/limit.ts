@@ -65,7 +65,8 @@ export function limit(options: LimitOptions): (exchange: Exchange) => Promise<vo
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : plansWithOverrides.get(configured, identity.overrides);
-    const policies = policiesFor(plan, route.config.quota);
+    // A route that releases a lifetime quota charges the plan's windows only.
+    const policies = policiesFor(plan, route.config.release === undefined ? route.config.quota : undefined);
     if ((route.config.idempotency_methods as readonly string[]).includes(exchange.req.method ?? 'GET')) {
       const idempotencyKey = idempotencyKeyOf(exchange);
       if (idempotencyKey !== undefined) return limitIdempotent(exchange, options, plan, policies, idempotencyKey);
@@ -123,7 +124,7 @@ function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: 
       const headers = headersOf(charged, decision.policies, options, route.config.hide_headers);
       exchange.decision = decision.allowed ? 'allowed' : 'denied';
       if (!decision.allowed) throw denial(decision, plan, headers);
-      exchange.rateLimitHeaders = headers;
+      exchange.rateLimitHeaders = withOverage(headers, decision.policies);
       exchange.receipt = decision.receipt;
       return;
     }
@@ -212,7 +213,19 @@ function headersOf(
   return rateLimitHeaders(policies, options.resetFormat, options.clock.now(), options.headerSets, values);
 }
 
+/** Response header of a request admitted past a quota's limit (`overage`): the overage units of the period so far. */
+const OVERAGE_HEADER = 'X-Quotagate-Overage';
+
+/** `headers` plus X-Quotagate-Overage when a policy went past its limit; `headers` itself otherwise. */
+function withOverage(headers: readonly HeaderPair[], policies: Denial['policies']): readonly HeaderPair[] {
+  let overage = 0;
+  for (const policy of policies) if (policy.overage !== undefined && policy.overage > overage) overage = policy.overage;
+  return overage === 0 ? headers : [...headers, [OVERAGE_HEADER, String(overage)]];
+}
+
 function denial(decision: Denial, plan: Plan, headers: readonly HeaderPair[]): GatewayError {
+  // A violated lifetime quota never resets: no Retry-After, no reset.
+  if (decision.retryAfterSeconds === 0) return lifetimeDenial(decision, plan, headers);
   // Report the violated policy the caller must wait longest for.
   const violated = decision.policies
     .filter((policy) => decision.violated.includes(policy.name))
@@ -231,5 +244,23 @@ function denial(decision: Denial, plan: Plan, headers: readonly HeaderPair[]): G
     },
     [...headers, ['retry-after', String(decision.retryAfterSeconds)]],
     quota ? plan.quotaStatus : undefined,
+  );
+}
+
+/** The denial of a request a lifetime quota has no room for: freed by a release (`DELETE`), not by waiting. */
+function lifetimeDenial(decision: Denial, plan: Plan, headers: readonly HeaderPair[]): GatewayError {
+  const violated = decision.policies.find((policy) => decision.violated.includes(policy.name) && policy.resetSeconds === 0)!;
+  return new GatewayError(
+    'quota_exceeded',
+    `The ${decision.violated.join(' and ')} quota of plan "${plan.name}" is reached; it does not reset: release some first.`,
+    {
+      'violated-policies': decision.violated,
+      limit: violated.limit,
+      remaining: violated.remaining,
+      plan: plan.name,
+      ...(plan.upgradeUrl === undefined ? {} : { upgrade_url: plan.upgradeUrl }),
+    },
+    headers,
+    plan.quotaStatus,
   );
 }

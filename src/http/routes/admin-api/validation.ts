@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import { formatPath, plainIssueMessage } from '../../../config/format-issues.js';
 import { GatewayError } from '../../../core/errors.js';
-import { WINDOW_NAMES } from '../../../core/windows.js';
+import { CALENDAR_WINDOW_NAMES, WINDOW_NAMES } from '../../../core/windows.js';
 import type { GatewayConfig } from '../../../config/schema.js';
 import { isAuditCursor } from '../../../db/audit-log.js';
 import { unknownPlanProblem, unmeteredMetricProblem } from '../../../admin/plan-checks.js';
@@ -85,13 +85,15 @@ const subjectId = z.string().min(1).max(256).regex(/^[^\x00-\x1f\x7f]+$/, { erro
 const planName = z.string().min(1).max(64);
 /** An RFC 3339 instant with an offset (`2026-07-01T00:00:00Z`), as a Date. */
 const instant = z.iso.datetime({ offset: true, error: 'expected an RFC 3339 date-time, e.g. 2026-07-01T00:00:00Z' }).transform((value) => new Date(value));
-const windowLimits = z.partialRecord(z.enum(WINDOW_NAMES), z.int().min(1).max(MAX_LIMIT));
+const windowLimits = z.partialRecord(z.enum(CALENDAR_WINDOW_NAMES), z.int().min(1).max(MAX_LIMIT));
+/** A quota's limits may also name its lifetime window. */
+const quotaLimits = z.partialRecord(z.enum(WINDOW_NAMES), z.int().min(1).max(MAX_LIMIT));
 const metricName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: 'expected a metric name (lowercase letters, digits, "-", "_")' });
 
 /** Per-subject limits that replace the plan's, window by window: `{ limits: { hour: 500 }, quotas: { search: { month: 10 } } }`. */
 const overridesSchema = z.strictObject({
   limits: windowLimits.optional(),
-  quotas: z.record(metricName, windowLimits).optional(),
+  quotas: z.record(metricName, quotaLimits).optional(),
 });
 
 const createSubjectBody = z.strictObject({
