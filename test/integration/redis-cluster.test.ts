@@ -8,6 +8,7 @@ import { clusterSlotOf } from '../../src/redis/cluster-slots.js';
 import { DatabaseUsageLedger } from '../../src/usage/database-ledger.js';
 import { closeRedisClient, createRedisClient, type RedisClient, waitUntilReady } from '../../src/redis/client.js';
 import { limiterContract } from '../contract/limiter.contract.js';
+import { quotaKindsContract } from '../contract/limiter-quota-kinds.contract.js';
 import { type RedisCluster, startRedisCluster } from '../support/redis-cluster.js';
 import { keysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 
@@ -34,6 +35,7 @@ describe('RedisLimiter on a 3-primary Redis Cluster', () => {
   }, 30_000);
 
   limiterContract('RedisLimiter (Cluster)', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
+  quotaKindsContract('RedisLimiter (Cluster)', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
 
   it('connects through ioredis Cluster to three primaries', () => {
     expect(client).toBeInstanceOf(Cluster);

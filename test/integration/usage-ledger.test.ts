@@ -7,7 +7,7 @@ import { readUsageSince, upsertUsage } from '../../src/db/usage.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
 import { closeRedisClient, type RedisClient } from '../../src/redis/client.js';
-import { usageMarkerKey } from '../../src/redis/keys.js';
+import { counterKey, usageMarkerKey } from '../../src/redis/keys.js';
 import { DatabaseUsageLedger } from '../../src/usage/database-ledger.js';
 import { LedgerFlusher } from '../../src/usage/ledger-flusher.js';
 import { startRedisServer, type RedisServer } from '../support/redis-server.js';
@@ -167,6 +167,73 @@ describe('usage ledger on the memory store', () => {
     expect(denied).toMatchObject({ allowed: false, violated: ['search.month'] });
     const hourOnly = await restarted.consume({ subject: 'm', policies: [windowPolicy('hour', 1_000)], cost: 1 });
     expect(hourOnly.policies[0]!.remaining).toBe(1_000 - 61);
+    await restarted.close();
+    await db.close();
+  });
+});
+
+describe('usage ledger: lifetime counts and overage (throwaway redis-server, and the memory store)', () => {
+  const LIFETIME_START = new Date(0);
+  const billed = [quotaPolicy('search', 'month', 5, 10), quotaPolicy('repos', 'lifetime', 6)];
+  let server: RedisServer;
+  let client: RedisClient;
+  beforeAll(async () => {
+    server = await startRedisServer();
+    client = await connect(server.url);
+  });
+  afterAll(async () => {
+    await closeRedisClient(client);
+    await server.stop();
+  });
+
+  /** The subject's ledger rows as `counterId@periodStart → count`. */
+  async function rowsOf(db: PgliteDatabase, subject: string): Promise<Record<string, number>> {
+    const rows = await readUsageSince(db, subject, MONTH_START);
+    return Object.fromEntries(rows.map((r) => [`${r.counterId}@${r.periodStart.toISOString()}`, r.count]));
+  }
+
+  it('Redis: records overage apart from included usage, and restores the lifetime count after FLUSHALL and a new month', async () => {
+    const { db, ledger } = await openLedger();
+    const clock = new ManualClock(MID_MONTH);
+    const limiter = new RedisLimiter({ client, keyPrefix: 'qg', ledger, nowForTesting: () => clock.now() });
+    const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
+    const subject = `billed-${Math.random().toString(36).slice(2)}`;
+    for (let i = 0; i < 3; i++) expect((await limiter.consume({ subject, policies: billed, cost: 2 })).allowed).toBe(true);
+    await flusher.flush();
+    expect(await rowsOf(db, subject)).toMatchObject({
+      [`q:search:month@${MONTH_START.toISOString()}`]: 6,
+      [`o:search:month@${MONTH_START.toISOString()}`]: 1,
+      [`q:repos:lifetime@${LIFETIME_START.toISOString()}`]: 6,
+    });
+    // Redis loses everything, and a month passes: the month starts afresh, the lifetime count does not.
+    await client.flushall();
+    clock.set(Date.UTC(2026, 6, 3, 9, 0, 0));
+    const next = await limiter.consume({ subject, policies: billed, cost: 1 });
+    expect(next.allowed).toBe(false);
+    if (!next.allowed) expect(next.violated).toEqual(['repos.lifetime']);
+    expect(next.policies.map((p) => p.remaining)).toEqual([5, 0]);
+    // The restored lifetime counter never expires.
+    expect(await client.pttl(counterKey('qg', subject, 'q:repos:lifetime'))).toBe(-1);
+    await db.close();
+  });
+
+  it('memory: a restarted instance restores the lifetime count from the ledger', async () => {
+    const { db, ledger } = await openLedger();
+    const clock = new ManualClock(MID_MONTH);
+    const first = new MemoryLimiter({ clock, sweepIntervalMs: 0, ledger });
+    const flusher = new LedgerFlusher({ source: first, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
+    for (let i = 0; i < 3; i++) expect((await first.consume({ subject: 'mem', policies: billed, cost: 2 })).allowed).toBe(true);
+    await flusher.stop();
+    await first.close();
+    expect(await rowsOf(db, 'mem')).toMatchObject({
+      [`q:search:month@${MONTH_START.toISOString()}`]: 6,
+      [`o:search:month@${MONTH_START.toISOString()}`]: 1,
+      [`q:repos:lifetime@${LIFETIME_START.toISOString()}`]: 6,
+    });
+    clock.set(Date.UTC(2026, 8, 1, 0, 0, 1));
+    const restarted = new MemoryLimiter({ clock, sweepIntervalMs: 0, ledger });
+    const denied = await restarted.consume({ subject: 'mem', policies: billed, cost: 1 });
+    expect(denied).toMatchObject({ allowed: false, violated: ['repos.lifetime'] });
     await restarted.close();
     await db.close();
   });

@@ -3,8 +3,10 @@ import { ManualClock } from '../support/manual-clock.js';
 import { windowPolicy } from '../../src/core/policy.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { limiterContract } from '../contract/limiter.contract.js';
+import { quotaKindsContract } from '../contract/limiter-quota-kinds.contract.js';
 
 limiterContract('MemoryLimiter', async (clock) => new MemoryLimiter({ clock, sweepIntervalMs: 0 }));
+quotaKindsContract('MemoryLimiter', async (clock) => new MemoryLimiter({ clock, sweepIntervalMs: 0 }));
 
 describe('MemoryLimiter memory', () => {
   it('drops subjects once all their periods have ended, and only then', async () => {
