@@ -59,9 +59,16 @@ export function auditView(entry: AuditEntry) {
   };
 }
 
-/** One window or quota as a caller sees it: used / limit / remaining / reset (and percent used). */
+/**
+ * One window or quota as a caller sees it: used / limit / remaining / reset
+ * (and percent used). `used` counts every unit of the period, overage
+ * included; a quota allowing overage adds `included` (units within the
+ * limit) and `overage` (past it) apart, for billing. A lifetime quota never
+ * resets: `reset_seconds` 0 and `reset_at` null.
+ */
 export function policyUsageView(state: PolicyState, nowMs: number) {
-  const used = Math.max(0, state.limit - state.remaining);
+  const included = Math.max(0, state.limit - state.remaining);
+  const used = included + (state.overage ?? 0);
   return {
     name: state.name,
     kind: state.kind,
@@ -70,7 +77,8 @@ export function policyUsageView(state: PolicyState, nowMs: number) {
     used,
     remaining: state.remaining,
     reset_seconds: state.resetSeconds,
-    reset_at: new Date(Math.floor(nowMs / 1000) * 1000 + state.resetSeconds * 1000).toISOString(),
+    reset_at: state.resetSeconds === 0 ? null : new Date(Math.floor(nowMs / 1000) * 1000 + state.resetSeconds * 1000).toISOString(),
     percent: Math.round((used / state.limit) * 10_000) / 100,
+    ...(state.overage === undefined ? {} : { included, overage: state.overage }),
   };
 }
