@@ -59,7 +59,7 @@ export class ApiKeyAuthenticator implements Authenticator {
     if (record.expiresAtMs !== undefined && this.#clock.now() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
     if (record.suspended === true) return { ok: false, reason: 'suspended' };
     this.options.onKeyAccepted?.(record);
-    return { ok: true, identity: this.#identityOf(record), credentialHeader: header, scopes: NO_SCOPES };
+    return { ok: true, identity: this.#identityOf(record), credentialHeader: header, scopes: record.scopes ?? NO_SCOPES };
   }
 
   #identityOf(record: ApiKeyRecord): Identity {

@@ -55,7 +55,7 @@ export type AuthResult =
       readonly identity: Identity;
       /** Lowercase name of the header that carried the credential; it is not forwarded. */
       readonly credentialHeader: 'x-api-key' | 'authorization';
-      /** Scopes the credential grants (a token's scopes claim); empty for API keys. */
+      /** Scopes the credential grants: a token's scopes claim, or an API key's stored scopes. */
       readonly scopes: ReadonlySet<string>;
     }
   | { readonly ok: false; readonly reason: AuthFailureReason };

@@ -86,6 +86,7 @@ export class DatabaseKeyStore implements KeyStore {
       plan,
       stored: true,
       ...(overrides === undefined ? {} : { overrides }),
+      ...(key.scopes.length === 0 ? {} : { scopes: new Set(key.scopes) }),
       ...(key.expiresAt === null ? {} : { expiresAtMs: key.expiresAt.getTime() }),
       ...(key.revokedAt === null ? {} : { revoked: true }),
       ...(subject.suspendedAt === null ? {} : { suspended: true }),

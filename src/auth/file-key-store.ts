@@ -12,7 +12,12 @@ export class FileKeyStore implements KeyStore {
     this.byHash = new Map(
       entries.map((entry) => [
         entry.hash,
-        { id: entry.id ?? entry.hash.slice(0, 12), subject: entry.subject, plan: entry.plan },
+        {
+          id: entry.id ?? entry.hash.slice(0, 12),
+          subject: entry.subject,
+          plan: entry.plan,
+          ...(entry.scopes === undefined ? {} : { scopes: new Set(entry.scopes) }),
+        },
       ]),
     );
   }

@@ -15,6 +15,12 @@ export interface ApiKeyRecord {
   readonly revoked?: boolean;
   /** The key's subject is suspended: refused with 403 `subject_suspended`. */
   readonly suspended?: boolean;
+  /**
+   * Scopes the key grants, checked against a route's `scopes` as a token's
+   * are (403 `insufficient_scope`); absent: none. One set per record, built
+   * when the record is, so a request allocates nothing for it.
+   */
+  readonly scopes?: ReadonlySet<string>;
   /** The key lives in the database, whose `last_used_at` records its use. */
   readonly stored?: boolean;
 }

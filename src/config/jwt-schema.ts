@@ -193,7 +193,7 @@ interface JwtReferences {
 
 /**
  * Rules that span `auth.jwt`, `routes` and `plans`: a token route needs an
- * issuer; route scopes need tokens; issuers are unique; the default plan is
+ * issuer; route scopes need a credential (a token's or an API key's scopes); issuers are unique; the default plan is
  * defined and limits something (an unknown plan claim never lands on an
  * unlimited plan).
  */
@@ -207,8 +207,8 @@ export function checkJwtReferences(config: JwtReferences, ctx: z.RefinementCtx):
         message: `route "${route.name}" uses auth: ${route.auth}, and auth.jwt.issuers is empty`,
       });
     }
-    if (route.scopes !== undefined && route.auth !== 'jwt') {
-      ctx.addIssue({ code: 'custom', path: ['routes', index, 'scopes'], message: 'scopes need auth: jwt (API keys carry no scopes)' });
+    if (route.scopes !== undefined && route.auth === 'none') {
+      ctx.addIssue({ code: 'custom', path: ['routes', index, 'scopes'], message: 'scopes need a credential (auth: api_key, jwt or any), not auth: none' });
     }
   });
   const seenIssuers = new Set<string>();

@@ -62,7 +62,7 @@ const routeSchema = z.strictObject({
   auth: z.enum(['api_key', 'jwt', 'any', 'none']).default('api_key'),
   /** `auth: jwt` and `any`: send a verified token's Authorization header on to the upstream (an API key never is). */
   forward_token: z.boolean().default(true),
-  /** Scopes a token must grant (all of them) to use this route; `auth: jwt` only. */
+  /** Scopes the credential must grant (all of them) to use this route: a token's scopes claim, or an API key's scopes. */
   scopes: z.array(scopeSchema).min(1).optional(),
   /** Units this route charges against every window, per request. */
   cost: z.int().min(1).max(1_000_000).default(1),
@@ -150,6 +150,8 @@ const keyEntrySchema = z.strictObject({
   subject: z.string().min(1).max(256),
   plan: name,
   name: z.string().max(200).optional(),
+  /** Scopes the key grants, checked against routes' `scopes` as a token's are. */
+  scopes: z.array(scopeSchema).min(1).optional(),
 });
 
 const KEY_CACHE_DEFAULTS = { max_entries: 100_000, ttl_ms: 300_000, negative_max_entries: 10_000, negative_ttl_ms: 10_000 };

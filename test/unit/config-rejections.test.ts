@@ -158,7 +158,7 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
   { rule: 'a key cache TTL of zero', file: 'bad-key-cache-ttl.yaml', problem: 'auth.api_keys.cache.ttl_ms: must be at least 1' },
   // JWT
   { rule: 'a token route with no issuer', file: 'jwt-route-without-issuers.yaml', problem: 'routes[0].auth: route "api" uses auth: jwt, and auth.jwt.issuers is empty' },
-  { rule: 'route scopes without auth: jwt', file: 'jwt-scopes-without-jwt.yaml', problem: 'routes[0].scopes: scopes need auth: jwt (API keys carry no scopes)' },
+  { rule: 'route scopes on auth: none', file: 'scopes-without-credential.yaml', problem: 'routes[0].scopes: scopes need a credential (auth: api_key, jwt or any), not auth: none' },
   {
     rule: 'a scope with a space',
     file: 'jwt-bad-scope.yaml',
