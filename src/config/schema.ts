@@ -71,6 +71,12 @@ const routeSchema = z.strictObject({
   hide_headers: z.boolean().default(false),
   /** Overrides `proxy.max_body_bytes` for this route. */
   max_body_bytes: z.int().min(0).max(1_073_741_824).optional(),
+  /**
+   * Also accept the API key from this query parameter (`api_key`), for
+   * clients that cannot send headers; off by default. Cut from the query the
+   * upstream receives; never logged. `auth: api_key` or `any` only.
+   */
+  key_query_param: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected 1–64 letters, digits, ".", "-" or "_"' }).optional(),
   /** A metered quota this route also charges (defined under a plan's `quotas`). */
   quota: name.optional(),
   /**
@@ -480,6 +486,9 @@ function checkReferences(config: z.output<typeof configObject>, ctx: z.Refinemen
         path: ['routes', index, 'quota'],
         message: `no plan defines the quota "${metric}"`,
       });
+    }
+    if (route.key_query_param !== undefined && route.auth !== 'api_key' && route.auth !== 'any') {
+      ctx.addIssue({ code: 'custom', path: ['routes', index, 'key_query_param'], message: `an API key in the query needs auth: api_key or any, not ${route.auth}` });
     }
     if (route.release !== undefined) {
       if (metric === undefined) {

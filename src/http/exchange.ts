@@ -42,6 +42,8 @@ export class Exchange {
   route: CompiledRoute | undefined = undefined;
   /** route step: the normalized path plus the original query, to forward. */
   forwardPath: string | undefined = undefined;
+  /** route step: the API key the query carried in the route's `key_query_param` (cut from forwardPath). */
+  queryApiKey: string | undefined = undefined;
   /** route step: true when the method override headers must not reach the upstream. */
   methodOverrideWithheld = false;
   /** identify step: who is charged. */

@@ -35,7 +35,7 @@ describe('docs/configuration.md', () => {
     expect(example).toBeDefined();
     const config = parseConfigText(example ?? '', 'configuration.md', {});
     expect(config.listeners.proxy.port).toBe(8080);
-    expect(config.routes.map((route) => route.name)).toEqual(['health', 'search', 'create-repo', 'delete-repo', 'upload', 'api']);
+    expect(config.routes.map((route) => route.name)).toEqual(['health', 'search', 'create-repo', 'delete-repo', 'tiles', 'upload', 'api']);
   });
 
   // Alternatives that cannot share one valid file (redis url / sentinel / cluster)

@@ -64,7 +64,8 @@ function admit(exchange: Exchange, result: Authenticated, options: IdentifyOptio
 /** The credential-bearing headers of the exchange's request, and its client address (worked out only if asked). */
 export function credentialsOf(exchange: Exchange, clientAddress: ClientAddressResolver): PresentedCredentials {
   return {
-    xApiKey: exchange.header('x-api-key'),
+    // A header wins over the route's `key_query_param`.
+    xApiKey: exchange.header('x-api-key') ?? exchange.queryApiKey,
     authorization: exchange.header('authorization'),
     clientAddress: () => clientAddress.resolve(exchange.req.socket.remoteAddress ?? '', exchange.header('x-forwarded-for')).clientIp,
   };

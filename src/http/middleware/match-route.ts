@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { takeKeyParameter } from '../key-query-parameter.js';
 import { GatewayError } from '../../core/errors.js';
 import { isPathRefusal, normalizeRequestPath } from '../../core/request-path.js';
 import { METHOD_OVERRIDE_HEADERS } from '../../proxy/request-headers.js';
@@ -19,7 +20,8 @@ import type { CompiledRoute, RouteTable } from '../route-table.js';
  * parameter is refused with 400 (the query is forwarded byte for byte, so it
  * is not rewritten).
  *
- * Sets `route` and `forwardPath` (normalized path plus the original query).
+ * Sets `route` and `forwardPath` (normalized path plus the original query,
+ * less the route's `key_query_param`, whose value goes to `queryApiKey`).
  */
 export function matchRoute(routes: RouteTable): (exchange: Exchange) => void {
   return function matchRouteStep(exchange) {
@@ -33,7 +35,13 @@ export function matchRoute(routes: RouteTable): (exchange: Exchange) => void {
       throw new GatewayError('bad_request', 'The request path matches another route when case is ignored; use the case the API documents.');
     }
     if (route === undefined) throw new GatewayError('route_not_found', `No route matches ${method} ${path}.`);
-    const query = queryStart === -1 ? '' : target.slice(queryStart);
+    let query = queryStart === -1 ? '' : target.slice(queryStart);
+    const keyParameter = route.config.key_query_param;
+    if (keyParameter !== undefined && query.length > 1) {
+      const taken = takeKeyParameter(query, keyParameter);
+      query = taken.query;
+      exchange.queryApiKey = taken.key;
+    }
     if (query.length > 1 && hasMethodParameter(query) && !overrideHarmless(routes, route, path, queryMethodOverride(query))) {
       throw new GatewayError('bad_request', `Route "${route.config.name}" does not take a _method query parameter (method override).`);
     }
