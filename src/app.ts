@@ -20,6 +20,7 @@ import { type ProxyRequestListener, proxyHandler } from './http/proxy-handler.js
 import { RouteTable } from './http/route-table.js';
 import { type HealthState, adminRoutes } from './http/routes/admin.js';
 import { adminApi } from './http/routes/admin-api/admin-api.js';
+import { planCatalogue } from './http/routes/plan-catalogue.js';
 import { selfUsage } from './http/routes/self-usage.js';
 import type { UsageStore } from './core/usage-store.js';
 import type { Database } from './db/database.js';
@@ -74,6 +75,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
   const proxy = proxyHandler({
     // Answered by the gateway itself, before the route table; charges nothing.
     selfUsage: selfUsage({ authenticators, onAuthFailure, clientAddress: deps.clientAddress, plans, usage: deps.usage, clock: deps.clock }),
+    planCatalogue: planCatalogue(config.plans),
     matchRoute: matchRoute(new RouteTable(config.routes)),
     bodyLimit: bodyLimit({ maxBodyBytes: config.proxy.max_body_bytes }),
     identify: identify({

@@ -144,6 +144,10 @@ const planSchema = z.strictObject({
   /** Calendar windows and their limits; a plan with none is unlimited. */
   limits: limitsSchema.default({}),
   upgrade_url: z.url({ error: 'expected a URL' }).optional(),
+  /** The plan's name for people, in the public catalogue (`GET /_quotagate/plans`); default its key. */
+  display_name: z.string().min(1).max(200).optional(),
+  /** Listed in the public catalogue; false hides it (internal, anonymous, legacy plans). */
+  public: z.boolean().default(true),
   /** Most live (neither revoked nor expired) API keys a subject on this plan may hold; no cap when absent. */
   max_keys: z.int().min(1).max(100_000).optional(),
 });

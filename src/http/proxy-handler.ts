@@ -5,6 +5,7 @@ import { Exchange } from './exchange.js';
 import { writeProblem } from './node-response.js';
 import { asGatewayError } from './problem-response.js';
 import { requestIdOf } from './middleware/request-id.js';
+import { isPlanCatalogueRequest } from './routes/plan-catalogue.js';
 import { isSelfUsageRequest } from './routes/self-usage.js';
 import { RequestCounters } from './request-counters.js';
 
@@ -25,6 +26,8 @@ export interface ProxyPipeline {
   readonly forward: (exchange: Exchange) => Promise<void>;
   /** `GET /_quotagate/usage`, answered before the route table. */
   readonly selfUsage: (exchange: Exchange) => Promise<void>;
+  /** `GET /_quotagate/plans`, answered before the route table. */
+  readonly planCatalogue: (exchange: Exchange) => void;
   /** Writes the access-log line; absent when the access log is off. */
   readonly logAccess?: ((exchange: Exchange) => void) | undefined;
   readonly metrics: GatewayMetrics;
@@ -47,7 +50,9 @@ export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
     metrics.inFlight.inc();
     try {
       exchange.requestId = requestIdOf(exchange.header('x-request-id'));
-      if (isSelfUsageRequest(req.method, req.url)) await pipeline.selfUsage(exchange);
+      // One character test keeps the gateway's own paths off the common path.
+      if (req.url?.charCodeAt(1) === 95 /* _ */ && isSelfUsageRequest(req.method, req.url)) await pipeline.selfUsage(exchange);
+      else if (req.url?.charCodeAt(1) === 95 && isPlanCatalogueRequest(req.method, req.url)) pipeline.planCatalogue(exchange);
       else await runSteps(pipeline, exchange);
     } catch (error) {
       exchange.error = error;
