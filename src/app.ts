@@ -21,6 +21,7 @@ import { RouteTable } from './http/route-table.js';
 import { type HealthState, adminRoutes } from './http/routes/admin.js';
 import { adminApi } from './http/routes/admin-api/admin-api.js';
 import { planCatalogue } from './http/routes/plan-catalogue.js';
+import { preCheck } from './http/routes/pre-check.js';
 import { selfUsage } from './http/routes/self-usage.js';
 import type { UsageStore } from './core/usage-store.js';
 import type { Database } from './db/database.js';
@@ -71,12 +72,24 @@ export function buildApp(deps: AppDeps): GatewayApps {
   const authenticators = credentialAuthenticators(deps);
   const plans = buildPlans(config.plans);
   const onAuthFailure = (reason: string) => metrics.authFailures.inc({ reason });
+  const routeTable = new RouteTable(config.routes);
   const { access_log: accessLogConfig } = config.logging;
   const proxy = proxyHandler({
     // Answered by the gateway itself, before the route table; charges nothing.
     selfUsage: selfUsage({ authenticators, onAuthFailure, clientAddress: deps.clientAddress, plans, usage: deps.usage, clock: deps.clock }),
     planCatalogue: planCatalogue(config.plans),
-    matchRoute: matchRoute(new RouteTable(config.routes)),
+    preCheck: preCheck({
+      authenticators,
+      onAuthFailure,
+      clientAddress: deps.clientAddress,
+      plans,
+      routes: routeTable,
+      routeConfigs: config.routes,
+      usage: deps.usage,
+      clock: deps.clock,
+      requestBodyPace: bodyPaceLimitsOf(config.proxy),
+    }),
+    matchRoute: matchRoute(routeTable),
     bodyLimit: bodyLimit({ maxBodyBytes: config.proxy.max_body_bytes }),
     identify: identify({
       authenticators,

@@ -6,6 +6,7 @@ import { writeProblem } from './node-response.js';
 import { asGatewayError } from './problem-response.js';
 import { requestIdOf } from './middleware/request-id.js';
 import { isPlanCatalogueRequest } from './routes/plan-catalogue.js';
+import { isPreCheckRequest } from './routes/pre-check.js';
 import { isSelfUsageRequest } from './routes/self-usage.js';
 import { RequestCounters } from './request-counters.js';
 
@@ -26,6 +27,8 @@ export interface ProxyPipeline {
   readonly forward: (exchange: Exchange) => Promise<void>;
   /** `GET /_quotagate/usage`, answered before the route table. */
   readonly selfUsage: (exchange: Exchange) => Promise<void>;
+  /** `POST /_quotagate/check`, answered before the route table. */
+  readonly preCheck: (exchange: Exchange) => Promise<void>;
   /** `GET /_quotagate/plans`, answered before the route table. */
   readonly planCatalogue: (exchange: Exchange) => void;
   /** Writes the access-log line; absent when the access log is off. */
@@ -51,8 +54,7 @@ export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
     try {
       exchange.requestId = requestIdOf(exchange.header('x-request-id'));
       // One character test keeps the gateway's own paths off the common path.
-      if (req.url?.charCodeAt(1) === 95 /* _ */ && isSelfUsageRequest(req.method, req.url)) await pipeline.selfUsage(exchange);
-      else if (req.url?.charCodeAt(1) === 95 && isPlanCatalogueRequest(req.method, req.url)) pipeline.planCatalogue(exchange);
+      if (req.url?.charCodeAt(1) === 95 /* _ */ && (await answeredByGateway(pipeline, exchange))) return;
       else await runSteps(pipeline, exchange);
     } catch (error) {
       exchange.error = error;
@@ -66,6 +68,20 @@ export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
     counters.record(exchange);
     logAccess?.(exchange);
   };
+}
+
+/**
+ * Answers the gateway's own endpoints under `/_quotagate/` (usage, pre-check,
+ * plan catalogue); false when the request is none of them (it then goes to
+ * the route table, which may well have a route for it).
+ */
+async function answeredByGateway(pipeline: ProxyPipeline, exchange: Exchange): Promise<boolean> {
+  const { method, url } = exchange.req;
+  if (isSelfUsageRequest(method, url)) await pipeline.selfUsage(exchange);
+  else if (isPreCheckRequest(method, url)) await pipeline.preCheck(exchange);
+  else if (isPlanCatalogueRequest(method, url)) pipeline.planCatalogue(exchange);
+  else return false;
+  return true;
 }
 
 async function runSteps(pipeline: ProxyPipeline, exchange: Exchange): Promise<void> {
