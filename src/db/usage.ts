@@ -155,6 +155,31 @@ export async function readUsageSince(q: Queryable, subjectId: string, since: Dat
   }));
 }
 
+const SELECT_ALL_SINCE = `
+SELECT subject_id, counter_id, period_start, count, version
+FROM usage
+WHERE period_start >= $1 AND ($2::text IS NULL OR subject_id = $2)
+ORDER BY subject_id, counter_id, period_start`;
+
+/**
+ * Every stored count whose period starts at or after `since`, of every
+ * subject or of `subjectId` only, ordered by subject, counter and period
+ * (`quotagate usage verify`; one statement, a scan of the periods since).
+ */
+export async function readAllUsageSince(q: Queryable, since: Date, subjectId?: string): Promise<VersionedUsageCount[]> {
+  const rows = await q.query<{ subject_id: string; counter_id: string; period_start: Date; count: number; version: number }>(
+    SELECT_ALL_SINCE,
+    [since.toISOString(), subjectId ?? null],
+  );
+  return rows.map((row) => ({
+    subjectId: row.subject_id,
+    counterId: row.counter_id,
+    periodStart: row.period_start,
+    count: row.count,
+    version: row.version,
+  }));
+}
+
 /**
  * Sets the subject's stored counts of the given periods to 0 (an admin reset
  * of the store's counters), in one statement.

@@ -140,3 +140,26 @@ export async function runHydrateScript(
   if (typeof reply !== 'number') throw new ScriptReplyError('hydrate.lua', reply);
   return reply;
 }
+
+/**
+ * What the store counts for `subject`'s counters in the given periods, in
+ * order: a counter's `n` when it counts that period, else 0 (it counts
+ * another period, or is gone). One pipeline of HMGETs on the subject's slot.
+ */
+export async function readCounterCounts(
+  client: RedisClient,
+  keyPrefix: string,
+  subject: string,
+  periods: ReadonlyArray<{ readonly counterId: string; readonly periodStartMs: number }>,
+): Promise<number[]> {
+  if (periods.length === 0) return [];
+  const pipeline = client.pipeline();
+  for (const period of periods) pipeline.hmget(counterKey(keyPrefix, subject, period.counterId), 'p', 'n');
+  const replies = (await pipeline.exec()) ?? [];
+  return periods.map((period, i) => {
+    const [error, value] = replies[i] ?? [new Error('no reply'), undefined];
+    if (error !== null) throw error;
+    const [p, n] = value as [string | null, string | null];
+    return p !== null && Number(p) * 1000 === period.periodStartMs ? Number(n ?? 0) : 0;
+  });
+}
