@@ -15,12 +15,12 @@ import type { Limiter } from '../../src/limiter/limiter.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
 import { closeRedisClient, type RedisClient } from '../../src/redis/client.js';
-import { usageMarkerKey } from '../../src/redis/keys.js';
+import { hydrationMarkerKey, usageMarkerKey } from '../../src/redis/keys.js';
 import { DatabaseUsageLedger } from '../../src/usage/database-ledger.js';
 import { LedgerFlusher } from '../../src/usage/ledger-flusher.js';
 import { ManualClock } from '../support/manual-clock.js';
-import { startRedisServer, type RedisServer } from '../support/redis-server.js';
-import { connectTestRedis, deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+import { redisCli, startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { commandCalls, connectTestRedis, deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 
 /**
  * Versioned ledger writes (DirtyUsage.version): the ledger follows the store
@@ -187,6 +187,31 @@ describe('versioned usage ledger after Redis comes back empty (throwaway redis-s
   afterAll(async () => {
     await closeRedisClient(client);
     await server.stop();
+  });
+
+  it('a charge on the steady path runs INCR (the hydration check and version), no EXISTS, and one HSET on the usage marker', async () => {
+    const { db, ledger } = await openLedger();
+    const clock = new ManualClock(MID_MONTH);
+    const limiter = new RedisLimiter({ client, keyPrefix: 'qg', ledger, nowForTesting: () => clock.now() });
+    const subject = 'steady';
+    await admit(limiter, subject, 1);
+    await admit(limiter, subject, 1);
+    const before = commandCalls(await redisCli(server.port, 'INFO', 'commandstats'));
+    for (let i = 0; i < 10; i++) await admit(limiter, subject, 1);
+    const after = commandCalls(await redisCli(server.port, 'INFO', 'commandstats'));
+    const delta = (command: string) => (after[command] ?? 0) - (before[command] ?? 0);
+    // Per charge: INCR, 3 HMGET + 3 HINCRBY (the counters), HSET marker, HSET charge record; nothing else.
+    expect({ incr: delta('incr'), exists: delta('exists'), hmget: delta('hmget'), hincrby: delta('hincrby'), hset: delta('hset') }).toEqual({
+      incr: 10,
+      exists: 0,
+      hmget: 30,
+      hincrby: 30,
+      hset: 20,
+    });
+    expect(delta('pexpire') + delta('sadd')).toBe(0);
+    const marker = await client.hgetall(usageMarkerKey('qg', subject));
+    expect(Number(marker._v)).toBe(Number(await client.get(hydrationMarkerKey('qg', subject))));
+    await db.close();
   });
 
   it('FLUSHALL after a refund was flushed: hydration restores the lowered count (3, not 5), and the next charges replace the rows', async () => {
