@@ -318,21 +318,24 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   ): void {
     const entry = existing ?? this.entryOf(subject);
     let expiresAtMs = entry.expiresAtMs;
-    const changed: UsageEntry[] = [];
+    // Only with a ledger: without one the hot path allocates nothing for it.
+    const changed: UsageEntry[] | undefined = this.ledger === undefined ? undefined : [];
     counterIds.forEach((counterId, i) => {
       const period = periods[i]!;
       entry.byCounter.set(counterId, { periodStartMs: period.startMs, used: used[i]! + cost });
       expiresAtMs = Math.max(expiresAtMs, period.endMs);
-      changed.push({ counterId, periodStartMs: period.startMs, count: used[i]! + cost });
+      changed?.push({ counterId, periodStartMs: period.startMs, count: used[i]! + cost });
     });
-    this.recordChange(subject, entry, changed);
+    if (changed !== undefined) this.recordChange(subject, entry, changed);
     this.moveToBucket(subject, entry, expiresAtMs);
   }
 
   /**
    * With a ledger, records the new absolute counts `changed` for the
    * flusher at a new version of the subject, and resolves to that version
-   * (undefined without a ledger). Nothing changed, no version taken.
+   * (undefined without a ledger). The version is taken even when nothing
+   * changed (a reset of counters not charged this period), for the
+   * caller's own write at it.
    */
   private recordChange(subject: string, entry: SubjectCounters, changed: readonly UsageEntry[]): number | undefined {
     if (this.ledger === undefined) return undefined;
