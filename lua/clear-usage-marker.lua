@@ -1,7 +1,8 @@
 --[[
 clear-usage-marker.lua: deletes a subject's usage marker (see lua/consume.lua)
-once the ledger flusher has stored what it read, but only if no charge came in
-since: a charge bumps `_v`, and the marker then stays for the next flush. The
+once the ledger flusher has stored what it read, but only if nothing changed
+since: every change (a charge, a refund, a reset) writes a new `_v`, and the
+marker then stays for the next flush. The
 marker leaves the usage index with it. A marker that is already gone (cleared
 by another flusher, or expired) is taken out of the index too.
 

@@ -18,12 +18,16 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
   KEYS[n+1]   the subject's usage marker (a HASH): what changed since the
               ledger flusher last copied it, as fields
                 `<period start, epoch seconds>:<counterId>` = absolute count
-              plus `_v`, a version bumped by every charge (the flusher
-              deletes the marker only if `_v` is still what it read).
+              plus `_v`, the subject's version (KEYS[n+2]) at the latest
+              change: the ledger stores the counts at that version, and the
+              flusher deletes the marker only if `_v` is still what it read.
               Written only when ARGV[6] is 1.
-  KEYS[n+2]   the subject's hydration marker (a STRING): present once the
-              counters were restored from the ledger since Redis last lost
-              them (lua/hydrate.lua sets it). Checked only when ARGV[6] is 1.
+  KEYS[n+2]   the subject's hydration marker (a STRING), which is also its
+              version counter: present once the counters were restored from
+              the ledger since Redis last lost them (lua/hydrate.lua sets it
+              above the ledger's highest version); every call INCRs it and a
+              charge takes the new value as its version. Used only when
+              ARGV[6] is 1.
   KEYS[n+3]   the usage index (a SET of usage marker keys, shared by subjects;
               on a Cluster the one of the subject's slot): the marker's key
               is added with every charge, so any ledger flusher finds it.
@@ -81,9 +85,9 @@ Reply, when the Idempotency-Key record exists (nothing decided or charged):
   { -2 }                          its fingerprint differs from ARGV[12+3n]
   { -3 }                          same fingerprint, still in flight
   { -4, status, headers, body }   same fingerprint, completed: the response
-{ -1 } when track_usage is 1 and the hydration marker is absent:
-nothing was decided or charged; restore the counters (lua/hydrate.lua) and
-call again. Otherwise a flat array of integers
+{ -1 } when track_usage is 1 and the hydration marker is absent (its INCR
+answered 1; the script deletes it again): nothing was decided or charged;
+restore the counters (lua/hydrate.lua) and call again. Otherwise a flat array of integers
   [1] allowed   1 if admitted (and charged), else 0
   [2] reserved  always 0 (was the replay flag of the old idempotency record)
   [3] n         number of entries that follow (policies, then meters)
@@ -100,7 +104,8 @@ call again. Otherwise a flat array of integers
                       a refund names it
       violated        1 if this policy had no room for the cost, else 0
 
-A denial writes nothing. An admission with no policy or meter (n = 0)
+A denial writes nothing but, with track_usage, the version counter's INCR
+(versions may skip values; they only need to grow). An admission with no policy or meter (n = 0)
 charges nothing (but does mark its Idempotency-Key). Every admission also
 writes its charge record, field request_id =
 `<cost>,<period start 1>,…,<period start n>` (epoch seconds, in KEYS order;
@@ -113,9 +118,11 @@ Redis): a counter of the current period is incremented and keeps the expiry
 set when its period began; a counter of a new period (or none) is written
 whole and set to expire expiry_grace_ms after its period ends, as a relative
 PEXPIRE from `now` (in production the same instant as a PEXPIREAT, and still
-right when a test overrides `now`). The usage marker gets all its fields in
-one HSET; its lifetime and its place in the usage index are set only on its
-first charge since a flusher cleared it.
+right when a test overrides `now`). The hydration check is the INCR that
+also gives the charge its version. The usage marker gets all its fields and
+`_v` in one HSET; its lifetime and its place in the usage index are set only
+on its first charge since a flusher cleared it (HSET then counts `_v` as a
+new field).
 ]]
 
 local DAY_MS = 86400000
@@ -203,7 +210,16 @@ if idempotency_key then
   end
 end
 
-if track_usage and redis.call('EXISTS', KEYS[n + 2]) == 0 then return { -1 } end
+-- The subject's version: INCR answers 1 only when the marker was absent,
+-- i.e. Redis lost the subject (or it was never hydrated).
+local version
+if track_usage then
+  version = redis.call('INCR', KEYS[n + 2])
+  if version == 1 then
+    redis.call('DEL', KEYS[n + 2])
+    return { -1 }
+  end
+end
 
 local now_ms
 if ARGV[2] ~= '' then
@@ -286,11 +302,14 @@ for i = 1, n do
   end
 end
 if track_usage and n > 0 then
-  redis.call(unpack(marker_fields))
-  -- `_v` is 1 only on the marker's first charge since a flusher cleared it:
-  -- only then does it need its lifetime and its place in the usage index
-  -- (clear-usage-marker.lua removes both together; refunds never create it).
-  if redis.call('HINCRBY', usage_marker_key, '_v', 1) == 1 then
+  marker_fields[#marker_fields + 1] = '_v'
+  marker_fields[#marker_fields + 1] = version
+  -- Every field is new (all of them, `_v` included: n + 1, plus one per
+  -- overage field) only when the marker was absent: its first charge since
+  -- a flusher cleared it, which alone needs its lifetime and its place in
+  -- the usage index (clear-usage-marker.lua removes both together; a
+  -- present marker always holds `_v`).
+  if redis.call(unpack(marker_fields)) == (#marker_fields - 2) / 2 then
     redis.call('PEXPIRE', usage_marker_key, usage_marker_ttl_ms)
     redis.call('SADD', usage_index_key, usage_marker_key)
   end

@@ -13,8 +13,12 @@ KEYS (built by src/redis/keys.ts; one subject, so one hash tag)
   KEYS[n+2]   the charge records the call was sent to (a HASH, see
               lua/consume.lua): field request id =
               `<cost>,<period start 1>,…,<period start n>` (epoch seconds)
-  KEYS[n+3]   optional: the Idempotency-Key record the call was sent with
-              (a HASH, see lua/consume.lua); given only with ARGV[4+n]
+  KEYS[n+3]   the subject's hydration marker (its version counter, a
+              STRING; see lua/consume.lua); used only with track_usage
+  KEYS[n+4]   the usage index (a SET, see lua/consume.lua); used only with
+              track_usage
+  KEYS[n+5]   optional: the Idempotency-Key record the call was sent with
+              (a HASH, see lua/consume.lua); given only with ARGV[5+n]
 
 ARGV
   ARGV[1]     n: number of counters
@@ -22,20 +26,23 @@ ARGV
               usage marker to the refunded counts), else 0
   ARGV[2+i]   counter i's counterId (`w:hour`), for the usage marker
   ARGV[3+n]   the request id the call was sent with
-  ARGV[4+n]   with KEYS[n+3]: the attempt id the call was sent with
+  ARGV[4+n]   how long a usage marker this script creates lives (ms), as
+              consume.lua's usage_marker_ttl_ms
+  ARGV[5+n]   with KEYS[n+5]: the attempt id the call was sent with
 
 Reply: integer. -1 when there is no charge record: the call charged nothing
 (it was denied, never ran, or was undone already), or the record expired.
 Otherwise how many counters were given the cost back (a counter that moved on
 to a newer period, or expired, is left alone); a count never goes below 0.
 
-With track_usage, the usage marker's fields of the refunded counters are
-lowered (only fields that are there, as lua/refund.lua does) and `_v` is
-bumped, so the ledger flusher copies the lowered counts and a flush that read
+With track_usage, the refunded counts go into the usage marker at a fresh
+version of the subject, creating the marker if a flush cleared it (as
+lua/refund.lua does): the next flush lowers the ledger to them, also when
+another instance's flusher copied the charge first, and a flush that read
 the marker before cannot clear it.
 
-With KEYS[n+3], the record is deleted while it is still that attempt's
-in-flight mark (`a` = ARGV[4+n], no `s`; as lua/settle-idempotency.lua
+With KEYS[n+5], the record is deleted while it is still that attempt's
+in-flight mark (`a` = ARGV[5+n], no `s`; as lua/settle-idempotency.lua
 releases it), charge record or not: a retry with that key is then decided
 afresh instead of refused as in flight for an admission the client never saw.
 ]]
@@ -45,9 +52,9 @@ local track_usage = ARGV[2] == '1'
 local usage_marker_key = KEYS[n + 1]
 local charge_records_key = KEYS[n + 2]
 local request_id = ARGV[3 + n]
-local idempotency_key = KEYS[n + 3]
+local idempotency_key = KEYS[n + 5]
 
-if idempotency_key and redis.call('HGET', idempotency_key, 'a') == ARGV[4 + n]
+if idempotency_key and redis.call('HGET', idempotency_key, 'a') == ARGV[5 + n]
     and redis.call('HEXISTS', idempotency_key, 's') == 0 then
   redis.call('DEL', idempotency_key)
 end
@@ -60,7 +67,7 @@ for value in string.gmatch(record, '[^,]+') do fields[#fields + 1] = value end
 local cost = tonumber(fields[1])
 
 local refunded = 0
-local marker_changed = false
+local marker_fields = { 'HSET', usage_marker_key }
 for i = 1, n do
   local period_start = fields[i + 1]
   local counter = redis.call('HMGET', KEYS[i], 'p', 'n')
@@ -68,16 +75,25 @@ for i = 1, n do
     local remaining = (tonumber(counter[2]) or 0) - cost
     if remaining < 0 then remaining = 0 end
     redis.call('HSET', KEYS[i], 'n', remaining)
-    if track_usage then
-      local field = period_start .. ':' .. ARGV[2 + i]
-      if redis.call('HEXISTS', usage_marker_key, field) == 1 then
-        redis.call('HSET', usage_marker_key, field, remaining)
-        marker_changed = true
-      end
-    end
+    marker_fields[#marker_fields + 1] = period_start .. ':' .. ARGV[2 + i]
+    marker_fields[#marker_fields + 1] = remaining
     refunded = refunded + 1
   end
 end
-if marker_changed then redis.call('HINCRBY', usage_marker_key, '_v', 1) end
+-- The usage marker, as lua/refund.lua writes it: the refunded counts at a
+-- fresh version; a marker this creates gets its lifetime and index entry.
+if track_usage and refunded > 0 then
+  local version = redis.call('INCR', KEYS[n + 3])
+  if version == 1 then
+    redis.call('DEL', KEYS[n + 3])
+  else
+    marker_fields[#marker_fields + 1] = '_v'
+    marker_fields[#marker_fields + 1] = version
+    if redis.call(unpack(marker_fields)) == refunded + 1 then
+      redis.call('PEXPIRE', usage_marker_key, tonumber(ARGV[4 + n]))
+      redis.call('SADD', KEYS[n + 4], usage_marker_key)
+    end
+  end
+end
 redis.call('HDEL', charge_records_key, request_id)
 return refunded

@@ -44,19 +44,26 @@ export async function storeUsage(ctx: AdminContext, id: string): Promise<Subject
  * the usage ledger's rows of their current periods to 0, with the audit row,
  * in one transaction; then tells the caches. Resolves to the policies reset.
  *
- * Order: the ledger rows are lowered (and row-locked) first, then the store's
- * counters deleted, then the transaction commits. A flush of those periods
- * that runs meanwhile waits on the row locks and then raises the 0 to the
- * count it read, which is the store's count after the reset (a charge that
- * came after the delete is not lost); a store failure rolls the ledger back.
+ * Order (docs/operations.md, "What an admin reset does to the usage
+ * ledger"): inside the transaction, the store's reset first: one atomic
+ * step deletes the counters, puts 0 for their periods into the usage marker
+ * (replacing unflushed pre-reset counts) and takes a fresh version V of the
+ * subject. Then the ledger's rows go to 0 at V (db/usage.ts resetUsage),
+ * then the commit. Every count read before the store's reset carries a
+ * version below V, so a flush of it, before, during (it waits on the row
+ * locks) or after the transaction, cannot raise the 0; every charge after
+ * it carries a version above V, so its flush replaces the 0 whenever it
+ * lands (not lost). A store failure writes nothing to the ledger; a
+ * database failure after the store's reset still leaves the 0 at V in the
+ * usage marker, which the next flush writes.
  */
 export async function resetUsageAudited(ctx: AdminContext, id: string): Promise<SubjectPolicies> {
   const { subject, policies } = await subjectPolicies(ctx, id);
   const nowMs = ctx.clock.now();
   const periods = policies.map((policy) => ({ counterId: policy.counterId, periodStart: new Date(periodOf(policy.window, nowMs).startMs) }));
   await audited(ctx, 'subject.reset', async (tx) => {
-    await resetUsage(tx, subject.id, periods);
-    await callUsageStore(ctx.usage, (usage) => usage.reset(subject.id, policies));
+    const version = await callUsageStore(ctx.usage, (usage) => usage.reset(subject.id, policies));
+    await resetUsage(tx, subject.id, periods, version);
     return {
       result: undefined,
       target: subjectTarget(subject.id),

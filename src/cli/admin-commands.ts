@@ -12,6 +12,7 @@ import { loadMigrations, migrate } from '../db/migrations.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/client.js';
 import type { CommandIo } from './io.js';
 import { loadConfigForCommand } from './load-config.js';
+import { verifyUsageAgainstStore } from './usage-verify.js';
 
 /**
  * The admin commands of the CLI, on the configured database (the embedded
@@ -33,7 +34,10 @@ const SUBJECTS_USAGE = `usage:
   quotagate subjects set-plan <subject> <plan> [--config gateway.yaml]`;
 
 const USAGE_USAGE = `usage:
-  quotagate usage <subject> [--config gateway.yaml]   the subject's counts of the current periods, from the usage ledger`;
+  quotagate usage <subject> [--config gateway.yaml]   the subject's counts of the current periods, from the usage ledger
+  quotagate usage verify [--subject S] [--config gateway.yaml]
+      flush, then compare the ledger with the Redis store for every subject with rows in current periods
+      (or S only): one line per drift, a summary; exits 0 when equal, 1 on a drift`;
 
 /** `argv` split into flags (`--name value`) and positional arguments; undefined on a flag without a value. */
 function parseArgs(argv: readonly string[], flags: readonly string[]): { flags: Map<string, string>; positional: string[] } | undefined {
@@ -54,12 +58,12 @@ function parseArgs(argv: readonly string[], flags: readonly string[]): { flags: 
   return { flags: found, positional };
 }
 
-/** Loads the config, opens and migrates its database, runs `work` on the admin service's context for it, closes; the exit code. */
+/** Loads the config, opens and migrates its database, runs `work` on the admin service's context for it (and the config), closes; the exit code. */
 async function withDatabase(
   command: string,
   configFile: string,
   io: CommandIo,
-  work: (ctx: AdminContext) => Promise<number>,
+  work: (ctx: AdminContext, config: GatewayConfig) => Promise<number>,
 ): Promise<number> {
   const config = await loadConfigForCommand(configFile, io);
   if (config === undefined) return 1;
@@ -76,7 +80,7 @@ async function withDatabase(
     return 1;
   }
   try {
-    return await work(contextOf(command, databases.primary, config, io));
+    return await work(contextOf(command, databases.primary, config, io), config);
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     io.stderr(`${command}: ${error.detail}`);
@@ -187,6 +191,7 @@ export async function runSubjects(argv: readonly string[], io: CommandIo): Promi
  * copied from the store: at most one flush interval behind).
  */
 export async function runUsage(argv: readonly string[], io: CommandIo): Promise<number> {
+  if (argv[0] === 'verify') return runUsageVerify(argv.slice(1), io);
   const args = parseArgs(argv, ['config']);
   if (args === undefined || args.positional.length !== 1) return usageError(io, USAGE_USAGE);
   const subjectId = args.positional[0]!;
@@ -201,6 +206,20 @@ export async function runUsage(argv: readonly string[], io: CommandIo): Promise<
     }
     return 0;
   });
+}
+
+/**
+ * `quotagate usage verify [--subject S]`: flushes what the Redis store has
+ * not copied to the ledger yet, then compares (src/usage/usage-verify.ts);
+ * exits 0 when the ledger equals the store, 1 on a drift (or an error).
+ */
+async function runUsageVerify(argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, ['subject', 'config']);
+  if (args === undefined || args.positional.length !== 0) return usageError(io, USAGE_USAGE);
+  const subject = args.flags.get('subject');
+  return withDatabase('usage verify', configFileOf(args.flags, io), io, (ctx, config) =>
+    verifyUsageAgainstStore(ctx.db, config, subject, io),
+  );
 }
 
 function usageError(io: CommandIo, usage: string): number {

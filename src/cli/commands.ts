@@ -13,6 +13,7 @@ const USAGE = `usage: quotagate <command>
                                   API keys in the database (the embedded one only while the gateway is stopped)
   subjects set-plan <S> <P>       move a subject to another plan
   usage <S>                       a subject's current-period counts from the usage ledger
+  usage verify [--subject S]      flush, then compare the ledger with the Redis store; exits 1 on a drift
   migrate [--config gateway.yaml] bring the database (postgres section) up to date`;
 
 /**

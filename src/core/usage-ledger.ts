@@ -14,12 +14,26 @@ export interface UsageEntry {
   readonly count: number;
 }
 
+/** A ledger entry with the subject's version it was written at. */
+export interface VersionedUsageEntry extends UsageEntry {
+  /** See DirtyUsage.version; 0 for entries older than versions. */
+  readonly version: number;
+}
+
 /** What a store holds for a subject that the ledger has yet to receive. */
 export interface DirtyUsage {
   readonly subject: string;
   readonly entries: readonly UsageEntry[];
-  /** Opaque: identifies this reading for clearDirty's compare-and-delete. */
-  readonly version: string;
+  /**
+   * The subject's version at the latest change of these entries: a
+   * non-negative integer that grows with every change of the subject's
+   * counters (a charge, a refund, a reset) and never goes back, also across
+   * a store's loss (it is seeded from the ledger's highest). The ledger keeps
+   * the entry of the newest version, so a lower count can replace a higher
+   * one, and a stale write changes nothing. It also identifies this reading
+   * for clearDirty's compare-and-delete.
+   */
+  readonly version: number;
 }
 
 /**
@@ -39,15 +53,26 @@ export interface DirtyUsageSource {
   clearDirty(dirty: DirtyUsage): Promise<boolean>;
 }
 
-/** Where absolute counts go: a monotonic upsert, so a repeated write changes nothing. */
+/**
+ * Where absolute counts go: a versioned upsert (a newer version replaces an
+ * entry, an equal one only raises it, an older one changes nothing), so a
+ * repeated or late write changes nothing.
+ */
 export interface UsageSink {
   writeUsage(batch: readonly DirtyUsage[]): Promise<void>;
 }
 
 /** Reads back what the ledger holds, to restore a store that lost its counters. */
 export interface UsageHistory {
-  /** Every ledger entry of `subject` whose period starts at or after `sinceMs`, and its lifetime entries (period start 0). */
-  readUsageSince(subject: string, sinceMs: number): Promise<UsageEntry[]>;
+  /** Every ledger entry of `subject` whose period starts at or after `sinceMs`, with its version, and its lifetime entries (period start 0). */
+  readUsageSince(subject: string, sinceMs: number): Promise<VersionedUsageEntry[]>;
+}
+
+/** The highest version among `entries`, 0 for none: a store seeds the subject's version above it. */
+export function highestVersion(entries: readonly VersionedUsageEntry[]): number {
+  let highest = 0;
+  for (const entry of entries) if (entry.version > highest) highest = entry.version;
+  return highest;
 }
 
 /** The window (`hour`, `month`) a counterId counts: its last `:` segment. */

@@ -11,8 +11,13 @@ import type { Policy } from './policy.js';
 export interface UsageStore {
   /** The state of each of `policies`, in order; a policy not charged this period reports its full limit. */
   peek(subject: string, policies: readonly Policy[]): Promise<readonly PolicyState[]>;
-  /** Deletes the subject's counters of `policies`, and forgets its local deny entry on this instance. */
-  reset(subject: string, policies: readonly Policy[]): Promise<void>;
+  /**
+   * Deletes the subject's counters of `policies`, and forgets its local deny
+   * entry on this instance. Resolves to the subject's version the reset
+   * took in the store (write the ledger's reset at it), or undefined when
+   * the store keeps none.
+   */
+  reset(subject: string, policies: readonly Policy[]): Promise<number | undefined>;
   /** Forgets the subject's local deny entry on this instance (after a credit grant). */
   forget(subject: string): void;
 }

@@ -203,11 +203,13 @@ export class GuardedLimiter {
   /**
    * Deletes the subject's counters of `policies` and forgets its local deny
    * entry here (other instances learn of a reset through the caller's
-   * invalidation). A store fault rejects.
+   * invalidation). Resolves to the version the reset took (Limiter.reset).
+   * A store fault rejects.
    */
-  async reset(subject: string, policies: readonly Policy[]): Promise<void> {
-    await this.options.limiter.reset(subject, policies);
+  async reset(subject: string, policies: readonly Policy[]): Promise<number | undefined> {
+    const version = await this.options.limiter.reset(subject, policies);
     this.forget(subject);
+    return version;
   }
 
   /** Forgets what the local deny cache holds for `subject` (admin reset, credit grant). */

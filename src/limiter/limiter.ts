@@ -76,8 +76,15 @@ export interface Limiter {
    * current period reports its full limit.
    */
   peek(request: PeekRequest): Promise<PolicyState[]>;
-  /** Deletes `subject`'s counters of `policies`: every one starts its period afresh. */
-  reset(subject: string, policies: readonly Policy[]): Promise<void>;
+  /**
+   * Deletes `subject`'s counters of `policies`: every one starts its period
+   * afresh. With a ledger, the reset is recorded for it at a fresh version
+   * of the subject (see DirtyUsage.version), which it resolves to, for the
+   * caller's own write of the reset (db/usage.ts resetUsage); undefined
+   * when the store has no version to give (no ledger, or it lost the
+   * subject).
+   */
+  reset(subject: string, policies: readonly Policy[]): Promise<number | undefined>;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { IdempotencyRecords, type IdempotencyRecordsOptions } from './idempotenc
 import type { Policy } from '../core/policy.js';
 import { policyStateAt } from '../core/policy-state.js';
 import { denialOf } from '../core/denial.js';
-import type { DirtyUsage, DirtyUsageSource, UsageEntry, UsageHistory } from '../core/usage-ledger.js';
+import { highestVersion, type DirtyUsage, type DirtyUsageSource, type UsageEntry, type UsageHistory } from '../core/usage-ledger.js';
 import { currentPeriodEntries, hydrationSinceMs, SingleFlight } from './hydration.js';
 
 /** Usage of one counter in one period. */
@@ -23,6 +23,12 @@ interface SubjectCounters {
   readonly byCounter: Map<string, Counter>;
   /** Restored from the ledger (or found nothing to restore) since this entry was created. */
   hydrated: boolean;
+  /**
+   * With a ledger, the subject's version (DirtyUsage.version): bumped by
+   * every charge, refund and reset, seeded above the ledger's highest and
+   * any unflushed record's on hydration.
+   */
+  version: number;
   /** Epoch ms at which every counter here belongs to a past period. */
   expiresAtMs: number;
 }
@@ -43,6 +49,7 @@ export interface MemoryLimiterOptions {
 
 /** What a subject charged since the flusher last cleared it: `<periodStartMs>:<counterId>` → entry. */
 interface DirtyRecord {
+  /** The subject's version at the latest change recorded here. */
   version: number;
   readonly entries: Map<string, UsageEntry>;
 }
@@ -148,17 +155,17 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   readDirty(subject: string): Promise<DirtyUsage | undefined> {
     const record = this.dirty.get(subject);
     if (record === undefined) return Promise.resolve(undefined);
-    return Promise.resolve({ subject, entries: [...record.entries.values()], version: String(record.version) });
+    return Promise.resolve({ subject, entries: [...record.entries.values()], version: record.version });
   }
 
   clearDirty(dirty: DirtyUsage): Promise<boolean> {
     const record = this.dirty.get(dirty.subject);
-    const unchanged = record !== undefined && String(record.version) === dirty.version;
+    const unchanged = record !== undefined && record.version === dirty.version;
     if (unchanged) this.dirty.delete(dirty.subject);
     return Promise.resolve(unchanged);
   }
 
-  /** Raises the subject's counters to the ledger's counts of their current periods (one query). */
+  /** Raises the subject's counters to the ledger's counts of their current periods, and seeds its version (one query). */
   private async hydrate(subject: string): Promise<void> {
     const rows = await this.ledger!.readUsageSince(subject, hydrationSinceMs(this.clock.now()));
     // From here on synchronous, so no consume interleaves.
@@ -173,26 +180,25 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       }
       expiresAtMs = Math.max(expiresAtMs, row.endMs);
     }
+    entry.version = Math.max(entry.version, highestVersion(rows), this.dirty.get(subject)?.version ?? 0);
     entry.hydrated = true;
     this.moveToBucket(subject, entry, expiresAtMs);
   }
 
   refund(receipt: ChargeReceipt): Promise<void> {
     const entry = this.subjects.get(receipt.subject);
-    const dirty = this.dirty.get(receipt.subject);
+    if (entry === undefined) return Promise.resolve();
+    const refunded: UsageEntry[] = [];
     for (const charge of receipt.charges) {
-      const counter = entry?.byCounter.get(charge.counterId);
+      const counter = entry.byCounter.get(charge.counterId);
       // A counter that moved on to a new period keeps its new count.
       if (counter !== undefined && counter.periodStartMs === charge.periodStartMs) {
         counter.used = Math.max(0, counter.used - receipt.cost);
-        // Not flushed yet: the ledger gets the refunded count (as lua/refund.lua does).
-        const usage = dirty?.entries.get(`${charge.periodStartMs}:${charge.counterId}`);
-        if (dirty !== undefined && usage !== undefined) {
-          dirty.entries.set(`${charge.periodStartMs}:${charge.counterId}`, { ...usage, count: counter.used });
-          dirty.version++;
-        }
+        refunded.push({ counterId: charge.counterId, periodStartMs: charge.periodStartMs, count: counter.used });
       }
     }
+    // The ledger gets the refunded counts at a new version, flushed or not (as lua/refund.lua does).
+    this.recordChange(receipt.subject, entry, refunded);
     return Promise.resolve();
   }
 
@@ -208,10 +214,27 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     );
   }
 
-  reset(subject: string, policies: readonly Policy[]): Promise<void> {
+  /**
+   * With a ledger, the reset is recorded for the flusher (0 for each
+   * counter's current period, as lua/reset-counters.lua does) at a new
+   * version, which it resolves to; a subject not hydrated yet is hydrated
+   * first, so that version is above the ledger's.
+   */
+  async reset(subject: string, policies: readonly Policy[]): Promise<number | undefined> {
+    if (this.ledger !== undefined && this.subjects.get(subject)?.hydrated !== true) {
+      await this.hydrations.run(subject, () => this.hydrate(subject));
+    }
     const entry = this.subjects.get(subject);
-    for (const policy of policies) entry?.byCounter.delete(policy.counterId);
-    return Promise.resolve();
+    const nowMs = this.clock.now();
+    const zeroed: UsageEntry[] = [];
+    for (const policy of policies) {
+      const counter = entry?.byCounter.get(policy.counterId);
+      const periodStartMs = periodOf(policy.window, nowMs).startMs;
+      if (counter?.periodStartMs === periodStartMs) zeroed.push({ counterId: policy.counterId, periodStartMs, count: 0 });
+      entry?.byCounter.delete(policy.counterId);
+    }
+    if (this.ledger === undefined || entry === undefined) return undefined;
+    return this.recordChange(subject, entry, zeroed);
   }
 
   /** Number of subjects holding counters; for tests and sizing. */
@@ -275,8 +298,8 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       periods.push(period);
       used.push(counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0);
     }
-    this.charge(subject, entry, counters.map((c) => c.counterId), periods, used, cost);
-    if (this.ledger !== undefined) this.markOverage(subject, policies, periods, used, cost);
+    const overage = this.ledger === undefined ? undefined : this.overageEntries(policies, periods, used, cost);
+    this.charge(subject, entry, counters.map((c) => c.counterId), periods, used, cost, overage);
     const admission: Admission = {
       allowed: true,
       policies: states,
@@ -296,48 +319,70 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     periods: ReadonlyArray<{ startMs: number; endMs: number }>,
     used: readonly number[],
     cost: number,
+    /** More ledger entries written at the same version (the overage's). */
+    alsoChanged?: readonly UsageEntry[],
   ): void {
     const entry = existing ?? this.entryOf(subject);
     let expiresAtMs = entry.expiresAtMs;
+    // Only with a ledger: without one the hot path allocates nothing for it.
+    const changed: UsageEntry[] | undefined = this.ledger === undefined ? undefined : [];
     counterIds.forEach((counterId, i) => {
       const period = periods[i]!;
       entry.byCounter.set(counterId, { periodStartMs: period.startMs, used: used[i]! + cost });
       expiresAtMs = Math.max(expiresAtMs, period.endMs);
-      if (this.ledger !== undefined) this.markDirty(subject, { counterId, periodStartMs: period.startMs, count: used[i]! + cost });
+      changed?.push({ counterId, periodStartMs: period.startMs, count: used[i]! + cost });
     });
+    if (alsoChanged !== undefined) changed?.push(...alsoChanged);
+    if (changed !== undefined) this.recordChange(subject, entry, changed);
     this.moveToBucket(subject, entry, expiresAtMs);
   }
 
-  /** Records for the ledger the overage units of the policies allowing overage (as consume.lua does). */
-  private markOverage(
-    subject: string,
+  /**
+   * The ledger entries of the overage of the policies allowing overage after
+   * a charge of `cost` (as consume.lua writes them): the units past the
+   * limit, under the overage counterId. Undefined when no policy allows it.
+   */
+  private overageEntries(
     policies: readonly Policy[],
     periods: ReadonlyArray<{ startMs: number }>,
     used: readonly number[],
     cost: number,
-  ): void {
+  ): UsageEntry[] | undefined {
+    let entries: UsageEntry[] | undefined;
     policies.forEach((policy, i) => {
       if (policy.overage === undefined) return;
       const count = Math.max(0, used[i]! + cost - policy.limit);
-      this.markDirty(subject, { counterId: policy.overage.counterId, periodStartMs: periods[i]!.startMs, count });
+      (entries ??= []).push({ counterId: policy.overage.counterId, periodStartMs: periods[i]!.startMs, count });
     });
+    return entries;
   }
 
-  private markDirty(subject: string, usage: UsageEntry): void {
+  /**
+   * With a ledger, records the new absolute counts `changed` for the
+   * flusher at a new version of the subject, and resolves to that version
+   * (undefined without a ledger). The version is taken even when nothing
+   * changed (a reset of counters not charged this period), for the
+   * caller's own write at it.
+   */
+  private recordChange(subject: string, entry: SubjectCounters, changed: readonly UsageEntry[]): number | undefined {
+    if (this.ledger === undefined) return undefined;
+    const version = ++entry.version;
+    if (changed.length === 0) return version;
     let record = this.dirty.get(subject);
     if (record === undefined) {
-      record = { version: 0, entries: new Map() };
+      record = { version, entries: new Map() };
       this.dirty.set(subject, record);
     }
-    record.version++;
-    record.entries.set(`${usage.periodStartMs}:${usage.counterId}`, usage);
+    record.version = version;
+    for (const usage of changed) record.entries.set(`${usage.periodStartMs}:${usage.counterId}`, usage);
+    return version;
   }
 
   /** The subject's entry, created (not yet hydrated, in no bucket) when absent. */
   private entryOf(subject: string): SubjectCounters {
     let entry = this.subjects.get(subject);
     if (entry === undefined) {
-      entry = { byCounter: new Map<string, Counter>(), expiresAtMs: 0, hydrated: this.ledger === undefined };
+      entry = { byCounter: new Map<string, Counter>(), expiresAtMs: 0, hydrated: this.ledger === undefined, version: 0 };
       this.subjects.set(subject, entry);
     }
     return entry;

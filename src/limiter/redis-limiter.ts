@@ -10,17 +10,17 @@ import { clusterSlotOf } from '../redis/cluster-slots.js';
 import { isRedisCommandTimeout, retireRedisConnection } from '../redis/connection-retirement.js';
 import { subjectHashTag } from '../redis/keys.js';
 import { TurnCoalescedWrites } from '../redis/turn-coalesced-writes.js';
-import type { DirtyUsage, DirtyUsageSource, UsageHistory } from '../core/usage-ledger.js';
+import { highestVersion, type DirtyUsage, type DirtyUsageSource, type UsageHistory } from '../core/usage-ledger.js';
 import {
   ConsumeCallParts,
   type ConsumeScriptOptions,
   COUNTER_EXPIRY_GRACE_MS,
-  deleteCounters,
   chargeMinuteOf,
   NEEDS_HYDRATION,
   registerScripts,
   runPeekScript,
   runRefundScript,
+  runResetScript,
   runTrackedConsumeScript,
 } from '../redis/scripts.js';
 import { runIdempotentConsumeScript, runSettleIdempotencyScript } from '../redis/idempotency-scripts.js';
@@ -216,15 +216,21 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   }
 
   async refund(receipt: ChargeReceipt): Promise<void> {
-    await this.send(() => runRefundScript(this.client, this.keyPrefix, receipt, this.ledger !== undefined));
+    await this.send(() => runRefundScript(this.client, this.keyPrefix, receipt, this.ledger !== undefined, this.slotOf(receipt.subject)));
   }
 
   peek({ subject, policies }: PeekRequest): Promise<PolicyState[]> {
     return this.send(() => runPeekScript(this.client, this.keyPrefix, subject, policies, this.nowForTesting?.()));
   }
 
-  reset(subject: string, policies: readonly Policy[]): Promise<void> {
-    return this.send(() => deleteCounters(this.client, this.keyPrefix, subject, policies));
+  /**
+   * One script call (lua/reset-counters.lua): with a ledger, the reset also
+   * goes into the usage marker, and resolves to the version it took.
+   */
+  reset(subject: string, policies: readonly Policy[]): Promise<number | undefined> {
+    const trackUsage = this.ledger !== undefined;
+    const nowMs = this.nowForTesting?.() ?? Date.now();
+    return this.send(() => runResetScript(this.client, this.keyPrefix, subject, policies, { trackUsage, nowMs, slot: this.slotOf(subject) }));
   }
 
   /**
@@ -256,7 +262,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   }
 
   clearDirty(dirty: DirtyUsage): Promise<boolean> {
-    return this.send(() => clearUsageMarker(this.client, this.keyPrefix, dirty.subject, dirty.version, this.slotOf(dirty.subject)));
+    return this.send(() => clearUsageMarker(this.client, this.keyPrefix, dirty.subject, String(dirty.version), this.slotOf(dirty.subject)));
   }
 
   /** The Cluster slot of the subject's keys; undefined on one Redis (one usage index). */
@@ -317,10 +323,13 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
 
   /** One lost consume undone by its request id (with a ledger, its usage marker is lowered too). */
   private undoCharge(charge: LostConsume): Promise<number> {
-    return this.gate.run(() => runUndoChargeScript(this.client, this.keyPrefix, charge, this.ledger !== undefined));
+    const slot = this.slotOf(charge.subject);
+    return this.gate.run(() =>
+      runUndoChargeScript(this.client, this.keyPrefix, slot === undefined ? charge : { ...charge, slot }, this.ledger !== undefined),
+    );
   }
 
-  /** Restores the subject's current-period counters from the ledger (one query, one script). */
+  /** Restores the subject's current-period counters, and seeds its version, from the ledger (one query, one script). */
   private async hydrate(subject: string): Promise<void> {
     const nowMs = this.nowForTesting?.() ?? Date.now();
     const rows = await this.ledger!.readUsageSince(subject, hydrationSinceMs(nowMs));
@@ -329,7 +338,8 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
       ttlMs: entry.endMs - nowMs + COUNTER_EXPIRY_GRACE_MS,
     }));
     const monthEndMs = periodOf('month', nowMs).endMs;
-    await this.send(() => runHydrateScript(this.client, this.keyPrefix, subject, entries, monthEndMs - nowMs + COUNTER_EXPIRY_GRACE_MS));
+    const markerTtlMs = monthEndMs - nowMs + COUNTER_EXPIRY_GRACE_MS;
+    await this.send(() => runHydrateScript(this.client, this.keyPrefix, subject, entries, markerTtlMs, highestVersion(rows)));
   }
 
   async close(): Promise<void> {

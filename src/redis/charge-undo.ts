@@ -1,6 +1,6 @@
 import type { RedisClient } from './client.js';
-import { chargeRecordsKey, counterKey, idempotencyRecordKey, usageMarkerKey } from './keys.js';
-import { ScriptReplyError } from './scripts.js';
+import { chargeRecordsKey, counterKey, hydrationMarkerKey, idempotencyRecordKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { ScriptReplyError, USAGE_MARKER_TTL_MS } from './scripts.js';
 
 /** A consume call whose reply was lost: what it was sent with. */
 export interface UndoChargeInput {
@@ -13,6 +13,8 @@ export interface UndoChargeInput {
   readonly chargeMinute: number;
   /** With an Idempotency-Key: the key and the attempt id the call marked it in flight under (released by the undo). */
   readonly idempotency?: { readonly key: string; readonly attempt: string };
+  /** On a Redis Cluster, the slot of the subject's keys (its usage index is that slot's); absent on one Redis. */
+  readonly slot?: number;
 }
 
 /** runUndoChargeScript's answer when the call charged nothing (or was undone already). */
@@ -23,7 +25,7 @@ const NOT_CHARGED = -1;
  * of lua/undo-charge.lua: only if that call charged, and only once. Resolves
  * to how many counters were given the cost back, or NOT_CHARGED.
  * `trackUsage`: a ledger backs the counters (the refunded counts go into the
- * usage marker for the next flush).
+ * usage marker, at a fresh version of the subject, for the next flush).
  */
 export async function runUndoChargeScript(
   client: RedisClient,
@@ -32,8 +34,13 @@ export async function runUndoChargeScript(
   trackUsage: boolean,
 ): Promise<number> {
   const keys = input.counterIds.map((counterId) => counterKey(keyPrefix, input.subject, counterId));
-  keys.push(usageMarkerKey(keyPrefix, input.subject), chargeRecordsKey(keyPrefix, input.subject, input.chargeMinute));
-  const args: Array<string | number> = [input.counterIds.length, trackUsage ? 1 : 0, ...input.counterIds, input.requestId];
+  keys.push(
+    usageMarkerKey(keyPrefix, input.subject),
+    chargeRecordsKey(keyPrefix, input.subject, input.chargeMinute),
+    hydrationMarkerKey(keyPrefix, input.subject),
+    usageIndexKey(keyPrefix, input.slot),
+  );
+  const args: Array<string | number> = [input.counterIds.length, trackUsage ? 1 : 0, ...input.counterIds, input.requestId, USAGE_MARKER_TTL_MS];
   if (input.idempotency !== undefined) {
     keys.push(idempotencyRecordKey(keyPrefix, input.subject, input.idempotency.key));
     args.push(input.idempotency.attempt);

@@ -27,7 +27,9 @@ import { hashTagOfSlot } from './cluster-slots.js';
  * - `dirty`: the usage marker, what changed since the ledger flusher last
  *   copied the subject (a HASH; see lua/consume.lua);
  * - `hydrated`: present once the subject's counters were restored from the
- *   ledger (a STRING; see lua/hydrate.lua).
+ *   ledger (a STRING; see lua/hydrate.lua); its integer value is also the
+ *   subject's ledger version, INCRed by every script call that changes or
+ *   decides the counters (see lua/consume.lua).
  *
  * One set of keys is no subject's: the readiness probe's
  * `<prefix>:v1:readiness:{probe}:state` and `…:scratch` (see lua/probe.lua).

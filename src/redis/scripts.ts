@@ -33,6 +33,8 @@ declare module 'ioredis' {
     quotagateHydrate(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/undo-charge.lua; replies how many counters were refunded, -1 when the request id charged nothing. */
     quotagateUndoCharge(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/reset-counters.lua; replies the version the reset took, or 0. */
+    quotagateResetCounters(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/clear-usage-marker.lua; replies 1 if the marker was deleted. */
     quotagateClearUsageMarker(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
   }
@@ -169,7 +171,7 @@ export function chargeMinuteOf(nowMs: number): number {
 }
 
 /** How long an unflushed usage marker lives, in ms: past any period, so a leftover is found by a later sweep. */
-const USAGE_MARKER_TTL_MS = 40 * 86_400_000;
+export const USAGE_MARKER_TTL_MS = 40 * 86_400_000;
 
 /** consume.lua's answer when the subject must be hydrated from the ledger first. */
 export const NEEDS_HYDRATION = 'needs-hydration';
@@ -194,6 +196,7 @@ export function registerScripts(client: RedisClient, luaDir: string = luaDirecto
     quotagatePeek: 'peek.lua',
     quotagateHydrate: 'hydrate.lua',
     quotagateClearUsageMarker: 'clear-usage-marker.lua',
+    quotagateResetCounters: 'reset-counters.lua',
     quotagateSettleIdempotency: 'settle-idempotency.lua',
     quotagateUndoCharge: 'undo-charge.lua',
   } as const;
@@ -275,17 +278,29 @@ export function consumeScriptCall(
 
 /**
  * Gives `receipt.cost` back to the counters and periods it names, with one
- * EVALSHA of lua/refund.lua; with `trackUsage`, the subject's usage marker is
- * lowered to match. Resolves to how many counters were refunded.
+ * EVALSHA of lua/refund.lua; with `trackUsage`, the refunded counts go into
+ * the subject's usage marker at a fresh version (on a Cluster, `slot` names
+ * the subject's usage index). Resolves to how many counters were refunded.
  */
-export async function runRefundScript(client: RedisClient, keyPrefix: string, receipt: ChargeReceipt, trackUsage = false): Promise<number> {
+export async function runRefundScript(
+  client: RedisClient,
+  keyPrefix: string,
+  receipt: ChargeReceipt,
+  trackUsage = false,
+  slot?: number,
+): Promise<number> {
   if (receipt.charges.length === 0) return 0;
   const keys = receipt.charges.map((charge) => counterKey(keyPrefix, receipt.subject, charge.counterId));
   const args: Array<string | number> = [receipt.cost, receipt.charges.length];
   for (const charge of receipt.charges) args.push(Math.floor(charge.periodStartMs / 1000));
   if (trackUsage) {
-    keys.push(usageMarkerKey(keyPrefix, receipt.subject));
+    keys.push(
+      usageMarkerKey(keyPrefix, receipt.subject),
+      hydrationMarkerKey(keyPrefix, receipt.subject),
+      usageIndexKey(keyPrefix, slot),
+    );
     for (const charge of receipt.charges) args.push(charge.counterId);
+    args.push(USAGE_MARKER_TTL_MS);
   }
   const reply = await client.quotagateRefund(keys.length, ...keys, ...args);
   if (typeof reply !== 'number') throw new ScriptReplyError('refund.lua', reply);
@@ -324,10 +339,30 @@ function parsePeekReply(reply: unknown, policies: readonly Policy[]): PolicyStat
   });
 }
 
-/** Deletes `subject`'s counters of `policies` with one DEL (the keys share the subject's slot). */
-export async function deleteCounters(client: RedisClient, keyPrefix: string, subject: string, policies: readonly Policy[]): Promise<void> {
-  if (policies.length === 0) return;
-  await client.del(...policies.map((policy) => counterKey(keyPrefix, subject, policy.counterId)));
+/**
+ * Deletes `subject`'s counters of `policies` with one EVALSHA of
+ * lua/reset-counters.lua; with `trackUsage`, the reset goes into the usage
+ * marker (0 for each counter's period at `nowMs`) at a fresh version of the
+ * subject. Resolves to that version, or undefined when there is none to
+ * write the reset at (no `trackUsage`, or Redis had lost the subject).
+ */
+export async function runResetScript(
+  client: RedisClient,
+  keyPrefix: string,
+  subject: string,
+  policies: readonly Policy[],
+  options: { readonly trackUsage: boolean; readonly nowMs: number; readonly slot?: number | undefined },
+): Promise<number | undefined> {
+  if (policies.length === 0) return undefined;
+  const keys = policies.map((policy) => counterKey(keyPrefix, subject, policy.counterId));
+  keys.push(usageMarkerKey(keyPrefix, subject), hydrationMarkerKey(keyPrefix, subject), usageIndexKey(keyPrefix, options.slot));
+  const args: Array<string | number> = [policies.length, options.trackUsage ? 1 : 0];
+  for (const policy of policies) args.push(policy.counterId);
+  for (const policy of policies) args.push(Math.floor(periodOf(policy.window, options.nowMs).startMs / 1000));
+  args.push(USAGE_MARKER_TTL_MS);
+  const reply = await client.quotagateResetCounters(keys.length, ...keys, ...args);
+  if (typeof reply !== 'number' || !Number.isSafeInteger(reply) || reply < 0) throw new ScriptReplyError('reset-counters.lua', reply);
+  return reply === 0 ? undefined : reply;
 }
 
 /** consume.lua answered something its header does not describe. */

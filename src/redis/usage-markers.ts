@@ -16,8 +16,9 @@ import { ScriptReplyError } from './scripts.js';
 /** What the subject's usage marker holds, or undefined when there is none. One HGETALL. */
 export async function readUsageMarker(client: RedisClient, keyPrefix: string, subject: string): Promise<DirtyUsage | undefined> {
   const fields = await client.hgetall(usageMarkerKey(keyPrefix, subject));
-  const version = fields._v;
-  if (version === undefined) return undefined;
+  if (fields._v === undefined) return undefined;
+  const version = Number(fields._v);
+  if (!Number.isSafeInteger(version) || version < 0) throw new ScriptReplyError('usage marker', { _v: fields._v });
   const entries: UsageEntry[] = [];
   for (const [field, value] of Object.entries(fields)) {
     if (field === '_v') continue;
@@ -120,8 +121,9 @@ export interface HydrationEntry extends UsageEntry {
 
 /**
  * Raises the subject's counters to the ledger's counts and sets its
- * hydration marker for `markerTtlMs` (lua/hydrate.lua). Resolves to how many
- * counters were raised.
+ * hydration marker for `markerTtlMs`, with the subject's version above
+ * `ledgerVersion` (the ledger's highest for the subject) and any it holds
+ * (lua/hydrate.lua). Resolves to how many counters were raised.
  */
 export async function runHydrateScript(
   client: RedisClient,
@@ -129,16 +131,40 @@ export async function runHydrateScript(
   subject: string,
   entries: readonly HydrationEntry[],
   markerTtlMs: number,
+  ledgerVersion = 0,
 ): Promise<number> {
   const keys = entries.map((entry) => counterKey(keyPrefix, subject, entry.counterId));
-  keys.push(hydrationMarkerKey(keyPrefix, subject));
+  keys.push(hydrationMarkerKey(keyPrefix, subject), usageMarkerKey(keyPrefix, subject));
   // A lifetime counter (ttlMs Infinity) gets 0: it never expires.
   const args = entries.flatMap((entry) => [
     Math.floor(entry.periodStartMs / 1000),
     entry.count,
     Number.isFinite(entry.ttlMs) ? Math.max(1, Math.ceil(entry.ttlMs)) : 0,
   ]);
-  const reply = await client.quotagateHydrate(keys.length, ...keys, Math.max(1, Math.ceil(markerTtlMs)), ...args);
+  const reply = await client.quotagateHydrate(keys.length, ...keys, Math.max(1, Math.ceil(markerTtlMs)), ...args, ledgerVersion);
   if (typeof reply !== 'number') throw new ScriptReplyError('hydrate.lua', reply);
   return reply;
+}
+
+/**
+ * What the store counts for `subject`'s counters in the given periods, in
+ * order: a counter's `n` when it counts that period, else 0 (it counts
+ * another period, or is gone). One pipeline of HMGETs on the subject's slot.
+ */
+export async function readCounterCounts(
+  client: RedisClient,
+  keyPrefix: string,
+  subject: string,
+  periods: ReadonlyArray<{ readonly counterId: string; readonly periodStartMs: number }>,
+): Promise<number[]> {
+  if (periods.length === 0) return [];
+  const pipeline = client.pipeline();
+  for (const period of periods) pipeline.hmget(counterKey(keyPrefix, subject, period.counterId), 'p', 'n');
+  const replies = (await pipeline.exec()) ?? [];
+  return periods.map((period, i) => {
+    const [error, value] = replies[i] ?? [new Error('no reply'), undefined];
+    if (error !== null) throw error;
+    const [p, n] = value as [string | null, string | null];
+    return p !== null && Number(p) * 1000 === period.periodStartMs ? Number(n ?? 0) : 0;
+  });
 }

@@ -1,4 +1,4 @@
-import type { DirtyUsage, UsageEntry, UsageHistory, UsageSink } from '../core/usage-ledger.js';
+import type { DirtyUsage, UsageHistory, UsageSink, VersionedUsageEntry } from '../core/usage-ledger.js';
 import type { Queryable } from '../db/database.js';
 import { readUsageSince, upsertUsage } from '../db/usage.js';
 
@@ -10,26 +10,27 @@ export class DatabaseUsageLedger implements UsageSink, UsageHistory {
   constructor(private readonly db: Queryable) {}
 
   /**
-   * One monotonic upsert for the whole batch: a repeated or late write never
-   * lowers a count. A count of 0 (a charge refunded before any flush) writes
-   * no row: it could only add an empty one.
+   * One versioned upsert for the whole batch, each entry at its subject's
+   * version: a newer version replaces a row (a 0 too: a refund or a reset
+   * after a flush), a repeated or late write changes nothing.
    */
   writeUsage(batch: readonly DirtyUsage[]): Promise<void> {
     return upsertUsage(
       this.db,
       batch.flatMap((dirty) =>
-        dirty.entries.filter((entry) => entry.count > 0).map((entry) => ({
+        dirty.entries.map((entry) => ({
           subjectId: dirty.subject,
           counterId: entry.counterId,
           periodStart: new Date(entry.periodStartMs),
           count: entry.count,
+          version: dirty.version,
         })),
       ),
     );
   }
 
-  async readUsageSince(subject: string, sinceMs: number): Promise<UsageEntry[]> {
+  async readUsageSince(subject: string, sinceMs: number): Promise<VersionedUsageEntry[]> {
     const rows = await readUsageSince(this.db, subject, new Date(sinceMs));
-    return rows.map((row) => ({ counterId: row.counterId, periodStartMs: row.periodStart.getTime(), count: row.count }));
+    return rows.map((row) => ({ counterId: row.counterId, periodStartMs: row.periodStart.getTime(), count: row.count, version: row.version }));
   }
 }

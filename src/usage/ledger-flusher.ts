@@ -32,9 +32,9 @@ const BATCH_SIZE = 500;
 
 /**
  * Copies the absolute counts of dirty subjects from the limit store into the
- * usage ledger: read each subject's mark, upsert the counts (monotonic, so a
- * retried or duplicated flush changes nothing), then clear the mark only if
- * no charge came in meanwhile. Flushes never overlap. A subject whose flush
+ * usage ledger: read each subject's mark, upsert the counts at the mark's
+ * version (versioned, so a retried, duplicated or late flush changes
+ * nothing), then clear the mark only if nothing changed meanwhile. Flushes never overlap. A subject whose flush
  * failed is retried by the next one; its mark stays in the store, so even a
  * crash of this instance loses at most what was charged since the last
  * flush that reached the store (Redis), or one interval (memory).

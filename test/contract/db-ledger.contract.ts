@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { insertCreditGrant, listCreditGrants, sumCredits } from '../../src/db/credit-grants.js';
 import type { Database } from '../../src/db/database.js';
-import { readUsage, resetUsage, upsertUsage } from '../../src/db/usage.js';
+import { readUsage, readUsageSince, resetUsage, upsertUsage } from '../../src/db/usage.js';
 import { DAY, HOUR, MONTH, T0 } from './db-fixtures.js';
 
 /** The usage ledger and credit grants. Part of the database contract; `use()` gives the suite's migrated, emptied database. */
@@ -31,13 +31,47 @@ export function ledgerContract(use: () => Database): void {
       expect(await readUsage(db, 'acme', [])).toEqual([]);
     });
 
-    it('never lowers a count: a retried, duplicated or late flush changes nothing', async () => {
+    it('at one version never lowers a count: a retried, duplicated or late flush changes nothing', async () => {
       await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 10 }]);
       await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 10 }]);
       await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 7 }]);
       expect(await readUsage(db, 'acme', [hour])).toEqual([{ subjectId: 'acme', ...hour, count: 10 }]);
       await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 12 }]);
       expect(await readUsage(db, 'acme', [hour])).toEqual([{ subjectId: 'acme', ...hour, count: 12 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 15, version: 4 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 9, version: 4 }]);
+      expect(await readUsageSince(db, 'acme', new Date(HOUR))).toEqual([{ subjectId: 'acme', ...hour, count: 15, version: 4 }]);
+    });
+
+    it('a newer version replaces the count, also with a lower one (a refund after a flush)', async () => {
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 5, version: 3 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 3, version: 7 }]);
+      expect(await readUsageSince(db, 'acme', new Date(HOUR))).toEqual([{ subjectId: 'acme', ...hour, count: 3, version: 7 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 0, version: 8 }]);
+      expect(await readUsage(db, 'acme', [hour])).toEqual([{ subjectId: 'acme', ...hour, count: 0 }]);
+    });
+
+    it('ignores an older version whatever its count (a stale flush)', async () => {
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 3, version: 7 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 5, version: 6 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 1, version: 2 }]);
+      expect(await readUsageSince(db, 'acme', new Date(HOUR))).toEqual([{ subjectId: 'acme', ...hour, count: 3, version: 7 }]);
+    });
+
+    it('merges repeats in one batch by the same rule: the newest version wins, then the higher count', async () => {
+      await upsertUsage(db, [
+        { subjectId: 'acme', ...hour, count: 9, version: 2 },
+        { subjectId: 'acme', ...hour, count: 4, version: 5 },
+        { subjectId: 'acme', ...hour, count: 6, version: 5 },
+        { subjectId: 'acme', ...hour, count: 8, version: 3 },
+      ]);
+      expect(await readUsageSince(db, 'acme', new Date(HOUR))).toEqual([{ subjectId: 'acme', ...hour, count: 6, version: 5 }]);
+    });
+
+    it('refuses a negative or fractional version before writing', async () => {
+      await expect(upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 1, version: -1 }])).rejects.toThrow(RangeError);
+      await expect(upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 1, version: 0.5 }])).rejects.toThrow(RangeError);
+      expect(await readUsage(db, 'acme', [hour])).toEqual([]);
     });
 
     it('writes a batch in one statement, merging repeats to their highest count', async () => {
@@ -57,7 +91,7 @@ export function ledgerContract(use: () => Database): void {
       expect(db.queryCount - before).toBe(2);
     });
 
-    it('a reset sets the given periods of one subject to 0, and a later flush raises them again', async () => {
+    it('a reset without a store version sets the existing rows of the given periods to 0, one version up', async () => {
       const lastHour = { counterId: 'w:hour', periodStart: new Date(HOUR - 3_600_000) };
       await upsertUsage(db, [
         { subjectId: 'acme', ...hour, count: 10 },
@@ -72,8 +106,34 @@ export function ledgerContract(use: () => Database): void {
         { subjectId: 'acme', ...hour, count: 0 },
       ]);
       expect(await readUsage(db, 'other', [hour])).toEqual([{ subjectId: 'other', ...hour, count: 5 }]);
-      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 2 }]);
+      // The old count at the old version cannot come back; a later flush (a newer version) raises the 0.
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 10 }]);
+      expect(await readUsage(db, 'acme', [hour])).toEqual([{ subjectId: 'acme', ...hour, count: 0 }]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 2, version: 2 }]);
       expect(await readUsage(db, 'acme', [hour])).toEqual([{ subjectId: 'acme', ...hour, count: 2 }]);
+    });
+
+    it('a reset at a store version writes 0 rows at it, missing ones too, unless a newer version is there', async () => {
+      await upsertUsage(db, [
+        { subjectId: 'acme', ...hour, count: 10, version: 4 },
+        { subjectId: 'acme', ...day, count: 30, version: 9 },
+      ]);
+      await db.transaction((tx) => resetUsage(tx, 'acme', [hour, day, searches], 6));
+      expect(await readUsageSince(db, 'acme', new Date(MONTH))).toEqual([
+        { subjectId: 'acme', ...searches, count: 0, version: 6 },
+        { subjectId: 'acme', ...day, count: 30, version: 9 },
+        { subjectId: 'acme', ...hour, count: 0, version: 6 },
+      ]);
+      // A flush read before the reset (older version) neither raises nor re-creates a row; one after it counts.
+      await upsertUsage(db, [
+        { subjectId: 'acme', ...hour, count: 12, version: 5 },
+        { subjectId: 'acme', ...searches, count: 3, version: 5 },
+      ]);
+      await upsertUsage(db, [{ subjectId: 'acme', ...hour, count: 1, version: 7 }]);
+      expect(await readUsage(db, 'acme', [hour, searches])).toEqual([
+        { subjectId: 'acme', ...searches, count: 0 },
+        { subjectId: 'acme', ...hour, count: 1 },
+      ]);
     });
 
     it('refuses a negative or fractional count before writing', async () => {

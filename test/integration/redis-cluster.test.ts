@@ -105,4 +105,43 @@ describe('RedisLimiter on a 3-primary Redis Cluster', () => {
       await db.close();
     }
   }, 60_000);
+
+  it('a refund and a reset after a flush re-list the subject in its slot’s index, and the ledger follows them down', async () => {
+    const db = await PgliteDatabase.open({ dataDir: IN_MEMORY });
+    try {
+      await migrate(db, loadMigrations());
+      const ledger = new DatabaseUsageLedger(db);
+      const nowForTesting = () => Date.UTC(2026, 5, 15, 10, 30);
+      const limiter = new RedisLimiter({ client, keyPrefix, ledger, nowForTesting });
+      const policies = [windowPolicy('hour', 50)];
+      const subjects = Array.from({ length: 6 }, (_, i) => `lowered-${i}`);
+      const hourCount = async (subject: string) =>
+        (await ledger.readUsageSince(subject, Date.UTC(2026, 5, 1))).find((entry) => entry.counterId === 'w:hour')?.count;
+      const flushAll = async () => {
+        for (const subject of await limiter.dirtySubjects(false)) {
+          const dirty = await limiter.readDirty(subject);
+          if (dirty === undefined) continue;
+          await ledger.writeUsage([dirty]);
+          expect(await limiter.clearDirty(dirty)).toBe(true);
+        }
+      };
+      for (const subject of subjects) {
+        expect((await limiter.consume({ subject, policies, cost: 3 })).allowed).toBe(true);
+        const second = await limiter.consume({ subject, policies, cost: 2 });
+        if (!second.allowed) throw new Error('expected an admission');
+        await flushAll();
+        expect(await hourCount(subject)).toBe(5);
+        await limiter.refund(second.receipt!);
+        expect(await limiter.dirtySubjects(false)).toEqual([subject]);
+        await flushAll();
+        expect(await hourCount(subject)).toBe(3);
+        expect(await limiter.reset(subject, policies)).toBeGreaterThan(1);
+        expect(await limiter.dirtySubjects(false)).toEqual([subject]);
+        await flushAll();
+        expect(await hourCount(subject)).toBe(0);
+      }
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
 });

@@ -40,7 +40,7 @@ class SwitchableStore implements Limiter {
     this.calls++;
     return this.down ? Promise.reject(new Error('store down')) : this.inner.peek(request);
   }
-  reset(subject: string, policies: readonly Policy[]): Promise<void> {
+  reset(subject: string, policies: readonly Policy[]): Promise<number | undefined> {
     this.calls++;
     return this.down ? Promise.reject(new Error('store down')) : this.inner.reset(subject, policies);
   }
