@@ -60,7 +60,12 @@ export async function storeUsage(ctx: AdminContext, id: string): Promise<Subject
 export async function resetUsageAudited(ctx: AdminContext, id: string): Promise<SubjectPolicies> {
   const { subject, policies } = await subjectPolicies(ctx, id);
   const nowMs = ctx.clock.now();
-  const periods = policies.map((policy) => ({ counterId: policy.counterId, periodStart: new Date(periodOf(policy.window, nowMs).startMs) }));
+  // A quota's overage row goes to 0 with its counter (it is worked out from it).
+  const periods = policies.flatMap((policy) => {
+    const periodStart = new Date(periodOf(policy.window, nowMs).startMs);
+    const counter = { counterId: policy.counterId, periodStart };
+    return policy.overage === undefined ? [counter] : [counter, { counterId: policy.overage.counterId, periodStart }];
+  });
   await audited(ctx, 'subject.reset', async (tx) => {
     const version = await callUsageStore(ctx.usage, (usage) => usage.reset(subject.id, policies));
     await resetUsage(tx, subject.id, periods, version);
