@@ -178,19 +178,28 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   }
 
   refund(receipt: ChargeReceipt): Promise<void> {
+    return this.adjust(receipt, -receipt.cost);
+  }
+
+  /** Synchronous (the promise is already settled): as lua/refund.lua does, counter by counter. */
+  adjust(receipt: ChargeReceipt, delta: number): Promise<void> {
     const entry = this.subjects.get(receipt.subject);
     const dirty = this.dirty.get(receipt.subject);
     for (const charge of receipt.charges) {
       const counter = entry?.byCounter.get(charge.counterId);
       // A counter that moved on to a new period keeps its new count.
-      if (counter !== undefined && counter.periodStartMs === charge.periodStartMs) {
-        counter.used = Math.max(0, counter.used - receipt.cost);
+      if (counter === undefined || counter.periodStartMs !== charge.periodStartMs || delta === 0) continue;
+      counter.used = Math.max(0, counter.used + delta);
+      if (this.ledger === undefined) continue;
+      const field = `${charge.periodStartMs}:${charge.counterId}`;
+      const usage = dirty?.entries.get(field);
+      if (delta > 0) {
+        // A raise reaches the ledger even if the charge was flushed already.
+        this.markDirty(receipt.subject, { counterId: charge.counterId, periodStartMs: charge.periodStartMs, count: counter.used });
+      } else if (dirty !== undefined && usage !== undefined) {
         // Not flushed yet: the ledger gets the refunded count (as lua/refund.lua does).
-        const usage = dirty?.entries.get(`${charge.periodStartMs}:${charge.counterId}`);
-        if (dirty !== undefined && usage !== undefined) {
-          dirty.entries.set(`${charge.periodStartMs}:${charge.counterId}`, { ...usage, count: counter.used });
-          dirty.version++;
-        }
+        dirty.entries.set(field, { ...usage, count: counter.used });
+        dirty.version++;
       }
     }
     return Promise.resolve();
