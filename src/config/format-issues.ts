@@ -110,6 +110,13 @@ export const plainIssueMessage: z.core.$ZodErrorMap = (issue) => {
       return 'unknown key';
     case 'invalid_key':
       return 'invalid name';
+    case 'invalid_union': {
+      // Reached only when the value fits none of the alternatives' types (formatIssues reports the one it fits).
+      const expected = issue.errors.flatMap((option) =>
+        option.filter((inner) => inner.code === 'invalid_type' && inner.path.length === 0).map((inner) => EXPECTED[(inner as { expected: string }).expected] ?? (inner as { expected: string }).expected),
+      );
+      return expected.length === 0 ? undefined : `expected ${[...new Set(expected)].join(' or ')}, got ${describeValue(issue.input)}`;
+    }
     default:
       return undefined;
   }
@@ -123,7 +130,10 @@ export const plainIssueMessage: z.core.$ZodErrorMap = (issue) => {
  * - an invalid mapping key (a bad name in `upstreams:` or `plans:`) names the
  *   key in the path and gives the rule it breaks;
  * - the safe-integer bound zod adds to every `z.int()` is dropped when the
- *   schema's own, tighter bound is reported for the same path.
+ *   schema's own, tighter bound is reported for the same path;
+ * - a value that fits one alternative of a union by its type (a mapping
+ *   where an integer or a mapping is allowed) gets that alternative's
+ *   problems; one that fits none gets the union's own line.
  */
 export function formatIssues(issues: readonly z.core.$ZodIssue[], fileLabel: string): string[] {
   const lines: string[] = [];
@@ -139,6 +149,16 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], fileLabel: str
       case 'invalid_key': {
         const reasons = issue.issues.map((inner) => inner.message).join('; ');
         line(issue.path, reasons === '' ? 'invalid name' : `invalid name: ${reasons}`);
+        break;
+      }
+      case 'invalid_union': {
+        const fitting = issue.errors.filter((option) => !option.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+        if (fitting.length !== 1) {
+          line(issue.path, issue.message);
+          break;
+        }
+        const nested = fitting[0]!.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }) as z.core.$ZodIssue);
+        for (const text of formatIssues(nested, fileLabel)) if (!lines.includes(text)) lines.push(text);
         break;
       }
       case 'too_big':
