@@ -110,13 +110,6 @@ export const plainIssueMessage: z.core.$ZodErrorMap = (issue) => {
       return 'unknown key';
     case 'invalid_key':
       return 'invalid name';
-    case 'invalid_union': {
-      // Reached only when the value fits none of the alternatives' types (formatIssues reports the one it fits).
-      const expected = issue.errors.flatMap((option) =>
-        option.filter((inner) => inner.code === 'invalid_type' && inner.path.length === 0).map((inner) => EXPECTED[(inner as { expected: string }).expected] ?? (inner as { expected: string }).expected),
-      );
-      return expected.length === 0 ? undefined : `expected ${[...new Set(expected)].join(' or ')}, got ${describeValue(issue.input)}`;
-    }
     default:
       return undefined;
   }

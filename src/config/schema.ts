@@ -3,6 +3,7 @@ import { KEY_PREFIX_PATTERN } from '../core/api-key.js';
 import { isIP } from 'node:net';
 import { WINDOW_NAMES, type WindowName } from '../core/windows.js';
 import { checkJwtReferences, defaultJwtConfig, jwtSchema, scopeSchema } from './jwt-schema.js';
+import { describeValue } from './format-issues.js';
 import { pathPrefixSchema } from './route-path.js';
 
 /**
@@ -92,7 +93,11 @@ const routeSchema = z.strictObject({
   /** Scopes a token must grant (all of them) to use this route; `auth: jwt` only. */
   scopes: z.array(scopeSchema).min(1).optional(),
   /** Units this route charges against every window, per request; or a reserve settled from the response. */
-  cost: z.union([routeCostUnits, settledCostSchema]).default(1),
+  cost: z
+    .union([routeCostUnits, settledCostSchema], {
+      error: (issue) => `expected a positive integer or a mapping of reserve and from_response, got ${describeValue(issue.input)}`,
+    })
+    .default(1),
   /** What to do when the limit store fails: forward unchecked (open) or 503 (closed). */
   on_store_error: z.enum(['open', 'closed']).default('closed'),
   hide_headers: z.boolean().default(false),
