@@ -76,9 +76,6 @@ const settledCostSchema = z.strictObject({
     }),
 });
 
-/** A route's `cost` given as `{ reserve, from_response }`. */
-export type SettledCostConfig = z.infer<typeof settledCostSchema>;
-
 const routeSchema = z.strictObject({
   name,
   /** Methods this route matches; all methods when omitted. */

@@ -19,7 +19,7 @@ export interface CostSettlement {
  * reserve): it says more than any quota could hold, so it is a fault of the
  * upstream's, not usage.
  */
-export const MAX_REPORTED_UNITS = 1_000_000_000_000;
+const MAX_REPORTED_UNITS = 1_000_000_000_000;
 
 /** Digits only: no sign, no fraction, no exponent, no spaces inside. */
 const UNITS = /^[0-9]{1,13}$/;

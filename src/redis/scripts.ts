@@ -289,11 +289,6 @@ export async function runAdjustScript(
   return reply;
 }
 
-/** Gives `receipt.cost` back (runAdjustScript by −cost). Resolves to how many counters were refunded. */
-export function runRefundScript(client: RedisClient, keyPrefix: string, receipt: ChargeReceipt, usage?: AdjustUsageTracking): Promise<number> {
-  return runAdjustScript(client, keyPrefix, receipt, -receipt.cost, usage);
-}
-
 /**
  * The current state of `policies` for `subject`, charging nothing: one
  * EVALSHA of lua/peek.lua (the counters and the time), the periods worked out
