@@ -9,6 +9,7 @@ import type { ApiKeyRecord, KeyStore } from './auth/key-store.js';
 import { buildPlans } from './config/plans.js';
 import type { GatewayConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
+import type { SettledUnits, SettlementSource } from './core/cost-settlement.js';
 import type { ReloadResult } from './config/restart.js';
 import { accessLog } from './http/middleware/access-log.js';
 import { bodyLimit } from './http/middleware/body-limit.js';
@@ -120,6 +121,8 @@ export function buildApp(deps: AppDeps): GatewayApps {
       maxBodyBytes: config.proxy.max_body_bytes,
       onUpstreamTimed: upstreamTimer(metrics),
       refund: (receipt) => deps.limiter.refund(receipt),
+      adjust: (receipt, delta) => deps.limiter.adjust(receipt, delta),
+      onSettled: settlementRecorder(metrics),
     }),
     logAccess: accessLogConfig.enabled ? accessLog({ logger: deps.logger, includeSubject: accessLogConfig.include_subject }) : undefined,
     metrics,
@@ -174,4 +177,35 @@ function upstreamTimer(metrics: GatewayMetrics): (routeName: string, seconds: nu
     }
     cell.observe(seconds);
   };
+}
+
+/** Counts settled charges per route through cells resolved on first use (only `cost.from_response` routes reach it). */
+function settlementRecorder(metrics: GatewayMetrics): (routeName: string, reserved: number, settled: SettledUnits) => void {
+  const cells = new Map<string, SettlementCells>();
+  return (routeName, reserved, settled) => {
+    let route = cells.get(routeName);
+    if (route === undefined) {
+      route = {
+        sources: {
+          reported: metrics.costSettlements.labels(routeName, 'reported'),
+          missing: metrics.costSettlements.labels(routeName, 'missing'),
+          malformed: metrics.costSettlements.labels(routeName, 'malformed'),
+        },
+        reserved: metrics.costSettlementUnits.labels(routeName, 'reserved'),
+        settled: metrics.costSettlementUnits.labels(routeName, 'settled'),
+      };
+      cells.set(routeName, route);
+    }
+    route.sources[settled.source].inc();
+    route.reserved.inc(reserved);
+    route.settled.inc(settled.units);
+  };
+}
+
+type CounterCellOf = ReturnType<GatewayMetrics['costSettlements']['labels']>;
+
+interface SettlementCells {
+  readonly sources: Readonly<Record<SettlementSource, CounterCellOf>>;
+  readonly reserved: CounterCellOf;
+  readonly settled: CounterCellOf;
 }

@@ -123,7 +123,10 @@ export const plainIssueMessage: z.core.$ZodErrorMap = (issue) => {
  * - an invalid mapping key (a bad name in `upstreams:` or `plans:`) names the
  *   key in the path and gives the rule it breaks;
  * - the safe-integer bound zod adds to every `z.int()` is dropped when the
- *   schema's own, tighter bound is reported for the same path.
+ *   schema's own, tighter bound is reported for the same path;
+ * - a value that fits one alternative of a union by its type (a mapping
+ *   where an integer or a mapping is allowed) gets that alternative's
+ *   problems; one that fits none gets the union's own line.
  */
 export function formatIssues(issues: readonly z.core.$ZodIssue[], fileLabel: string): string[] {
   const lines: string[] = [];
@@ -139,6 +142,16 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], fileLabel: str
       case 'invalid_key': {
         const reasons = issue.issues.map((inner) => inner.message).join('; ');
         line(issue.path, reasons === '' ? 'invalid name' : `invalid name: ${reasons}`);
+        break;
+      }
+      case 'invalid_union': {
+        const fitting = issue.errors.filter((option) => !option.some((inner) => inner.code === 'invalid_type' && inner.path.length === 0));
+        if (fitting.length !== 1) {
+          line(issue.path, issue.message);
+          break;
+        }
+        const nested = fitting[0]!.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }) as z.core.$ZodIssue);
+        for (const text of formatIssues(nested, fileLabel)) if (!lines.includes(text)) lines.push(text);
         break;
       }
       case 'too_big':

@@ -3,6 +3,7 @@ import { KEY_PREFIX_PATTERN } from '../core/api-key.js';
 import { isIP } from 'node:net';
 import { CALENDAR_WINDOW_NAMES, type CalendarWindowName, WINDOW_NAMES, type WindowName } from '../core/windows.js';
 import { checkJwtReferences, defaultJwtConfig, jwtSchema, scopeSchema } from './jwt-schema.js';
+import { describeValue } from './format-issues.js';
 import { pathPrefixSchema } from './route-path.js';
 
 /**
@@ -51,6 +52,30 @@ const upstreamSchema = z.strictObject({
   queue_timeout_ms: durationMs(2_000),
 });
 
+/** Most units a route may charge (or reserve) per request. */
+const MAX_ROUTE_COST = 1_000_000;
+const routeCostUnits = z.int().min(1).max(MAX_ROUTE_COST);
+/** An HTTP field name (RFC 9110 token); compared without case. */
+const fieldName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, {
+  error: 'expected an HTTP field name (1–128 letters, digits or !#$%&\'*+-.^_`|~)',
+});
+
+/**
+ * A cost known only after the work: `reserve` units are checked and charged
+ * at admission, then the charge is settled to what the upstream reports in
+ * one response header or trailer (src/http/cost-settlement.ts).
+ */
+const settledCostSchema = z.strictObject({
+  /** Units admitted and charged before forwarding; the charge when no valid value is reported. */
+  reserve: routeCostUnits,
+  /** Where the upstream reports the units used: exactly one of `header` or `trailer`. */
+  from_response: z
+    .strictObject({ header: fieldName.optional(), trailer: fieldName.optional() })
+    .refine((from) => (from.header === undefined) !== (from.trailer === undefined), {
+      error: 'expected exactly one of header or trailer',
+    }),
+});
+
 const routeSchema = z.strictObject({
   name,
   /** Methods this route matches; all methods when omitted. */
@@ -64,8 +89,12 @@ const routeSchema = z.strictObject({
   forward_token: z.boolean().default(true),
   /** Scopes the credential must grant (all of them) to use this route: a token's scopes claim, or an API key's scopes. */
   scopes: z.array(scopeSchema).min(1).optional(),
-  /** Units this route charges against every window, per request. */
-  cost: z.int().min(1).max(1_000_000).default(1),
+  /** Units this route charges against every window, per request; or a reserve settled from the response. */
+  cost: z
+    .union([routeCostUnits, settledCostSchema], {
+      error: (issue) => `expected a positive integer or a mapping of reserve and from_response, got ${describeValue(issue.input)}`,
+    })
+    .default(1),
   /** What to do when the limit store fails: forward unchecked (open) or 503 (closed). */
   on_store_error: z.enum(['open', 'closed']).default('closed'),
   hide_headers: z.boolean().default(false),

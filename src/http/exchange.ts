@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SettledUnits } from '../core/cost-settlement.js';
 import type { ChargeReceipt } from '../core/decision.js';
 import type { Identity } from '../core/identity.js';
 import type { HeaderPair } from '../core/ratelimit-headers.js';
@@ -64,6 +65,8 @@ export class Exchange {
   decision: LimitDecisionKind | undefined = undefined;
   /** forward step: the upstream's time to response headers, in ms. */
   upstreamMs: number | undefined = undefined;
+  /** forward step, on a `cost.from_response` route: what the charge (`receipt.cost`, the reserve) settled to. */
+  settled: SettledUnits | undefined = undefined;
   /** limit step: the request was answered there (an Idempotency-Key replay); nothing is forwarded. */
   answered = false;
   /** Called once the request is answered, forwarded or not (settles an admitted Idempotency-Key). */

@@ -1,10 +1,26 @@
 import type { RouteConfig } from '../config/schema.js';
+import type { CostSettlement } from '../core/cost-settlement.js';
 
 /** A configured route, ready for matching. */
 export interface CompiledRoute {
   /** Position in `routes:`; the lowest matching index wins. */
   readonly index: number;
   readonly config: RouteConfig;
+  /** Units checked and charged at admission: `cost`, or its `reserve` when the cost is settled from the response. */
+  readonly cost: number;
+  /** How the charge is settled from the upstream's response; undefined for a fixed cost. */
+  readonly settlement: CostSettlement | undefined;
+}
+
+/** The admission cost and settlement of a route's `cost`, worked out once at config load. */
+function compileCost(cost: RouteConfig['cost']): Pick<CompiledRoute, 'cost' | 'settlement'> {
+  if (typeof cost === 'number') return { cost, settlement: undefined };
+  const { header, trailer } = cost.from_response;
+  const settlement: CostSettlement =
+    header !== undefined
+      ? { reserve: cost.reserve, from: 'header', field: header.toLowerCase() }
+      : { reserve: cost.reserve, from: 'trailer', field: trailer!.toLowerCase() };
+  return { cost: cost.reserve, settlement: Object.freeze(settlement) };
 }
 
 /**
@@ -62,7 +78,7 @@ export class RouteTable {
 
   constructor(routes: readonly RouteConfig[]) {
     routes.forEach((config, index) => {
-      const route: CompiledRoute = { index, config };
+      const route: CompiledRoute = { index, config, ...compileCost(config.cost) };
       insert(this.exact, config.path_prefix, route);
       insert(this.folded, lowerAscii(config.path_prefix), route);
     });

@@ -62,6 +62,8 @@ export class GuardedLimiter {
   #denyCacheMisses: CounterCell | undefined;
   #denyCacheHits: CounterCell | undefined;
   #localDenials: CounterCell | undefined;
+  /** Adjustments sent and not yet answered; close() waits for them. */
+  readonly #adjusting = new Set<Promise<boolean>>();
 
   constructor(private readonly options: GuardedLimiterOptions) {}
 
@@ -192,6 +194,39 @@ export class GuardedLimiter {
   }
 
   /**
+   * Adds `delta` units (signed, non-zero) to a charge: a cost settled from
+   * the upstream's response. Resolves to whether the store took it; a store
+   * failure is counted and never thrown (the response is already sent: the
+   * charge then stays at what was reserved). close() waits for the
+   * adjustments still under way.
+   */
+  adjust(receipt: ChargeReceipt, delta: number): Promise<boolean> {
+    const adjusting = this.adjustNow(receipt, delta);
+    this.#adjusting.add(adjusting);
+    void adjusting.then(() => this.#adjusting.delete(adjusting));
+    return adjusting;
+  }
+
+  private async adjustNow(receipt: ChargeReceipt, delta: number): Promise<boolean> {
+    const { breaker, metrics } = this.options;
+    if (!breaker.allowCall()) {
+      metrics.adjustments.inc({ result: 'failed' });
+      return false;
+    }
+    const startMs = performance.now();
+    try {
+      await this.options.limiter.adjust(receipt, delta);
+    } catch (error) {
+      this.recordFailure(error);
+      metrics.adjustments.inc({ result: 'failed' });
+      return false;
+    }
+    this.recordSuccess(startMs);
+    metrics.adjustments.inc({ result: 'ok' });
+    return true;
+  }
+
+  /**
    * The subject's current state, charging nothing (admin and self-service
    * usage). Unlike decide(), a store fault rejects: there is no decision to
    * fall back on, and the caller answers 503.
@@ -217,8 +252,9 @@ export class GuardedLimiter {
     this.options.denyCache.forget(subject);
   }
 
-  close(): Promise<void> {
-    return this.options.limiter.close();
+  async close(): Promise<void> {
+    await Promise.all(this.#adjusting);
+    await this.options.limiter.close();
   }
 
   /**

@@ -50,6 +50,10 @@ export interface PeekRequest {
  *   these charge anything. Denials leave no record;
  * - a refund returns the cost to the periods named in the receipt, never
  *   below zero, and leaves a counter alone once its period has passed;
+ * - an adjustment adds a signed number of units to the periods named in the
+ *   receipt by the same rules: a positive one is charged whatever the limits
+ *   (the next requests are then denied), a negative one never takes a count
+ *   below zero; a refund is an adjustment by −cost;
  * - a denial resolves to `{ allowed: false }`; only infrastructure faults
  *   reject the promise.
  *
@@ -70,6 +74,12 @@ export interface Limiter {
   releaseIdempotent(ticket: IdempotencyTicket): Promise<void>;
   /** Gives an admitted request's charge back (the route's `refund_on`). */
   refund(receipt: ChargeReceipt): Promise<void>;
+  /**
+   * Adds `delta` units (a signed, non-zero integer) to the receipt's counters
+   * in the periods it names (a cost settled from the upstream's response:
+   * `cost.from_response`). See the contract above.
+   */
+  adjust(receipt: ChargeReceipt, delta: number): Promise<void>;
   /**
    * The current state of each of `policies` for `subject` (used, remaining,
    * reset), in order, charging nothing. A policy never charged in its

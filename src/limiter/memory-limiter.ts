@@ -186,19 +186,24 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   }
 
   refund(receipt: ChargeReceipt): Promise<void> {
+    return this.adjust(receipt, -receipt.cost);
+  }
+
+  /** Synchronous (the promise is already settled): as lua/refund.lua does, counter by counter. */
+  adjust(receipt: ChargeReceipt, delta: number): Promise<void> {
     const entry = this.subjects.get(receipt.subject);
     if (entry === undefined) return Promise.resolve();
-    const refunded: UsageEntry[] = [];
+    const adjusted: UsageEntry[] = [];
     for (const charge of receipt.charges) {
       const counter = entry.byCounter.get(charge.counterId);
       // A counter that moved on to a new period keeps its new count.
-      if (counter !== undefined && counter.periodStartMs === charge.periodStartMs) {
-        counter.used = Math.max(0, counter.used - receipt.cost);
-        refunded.push({ counterId: charge.counterId, periodStartMs: charge.periodStartMs, count: counter.used });
+      if (counter !== undefined && counter.periodStartMs === charge.periodStartMs && delta !== 0) {
+        counter.used = Math.max(0, counter.used + delta);
+        adjusted.push({ counterId: charge.counterId, periodStartMs: charge.periodStartMs, count: counter.used });
       }
     }
-    // The ledger gets the refunded counts at a new version, flushed or not (as lua/refund.lua does).
-    this.recordChange(receipt.subject, entry, refunded);
+    // The ledger gets the adjusted counts at a new version, flushed or not (as lua/refund.lua does).
+    if (adjusted.length > 0) this.recordChange(receipt.subject, entry, adjusted);
     return Promise.resolve();
   }
 

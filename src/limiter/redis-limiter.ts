@@ -19,7 +19,7 @@ import {
   NEEDS_HYDRATION,
   registerScripts,
   runPeekScript,
-  runRefundScript,
+  runAdjustScript,
   runResetScript,
   runTrackedConsumeScript,
 } from '../redis/scripts.js';
@@ -104,8 +104,8 @@ const MAX_HYDRATION_ATTEMPTS = 3;
 
 /**
  * A limiter whose counters live in Redis, shared by every gateway instance.
- * Each consume and each refund is exactly one Redis command (an EVALSHA of
- * lua/consume.lua or lua/refund.lua), atomic on the server, also with an
+ * Each consume and each refund or adjustment is exactly one Redis command
+ * (an EVALSHA of lua/consume.lua or lua/refund.lua), atomic on the server, also with an
  * Idempotency-Key (whose completion is one more, lua/settle-idempotency.lua,
  * after the response), with the time
  * taken from Redis TIME so instances with skewed clocks agree on periods.
@@ -216,7 +216,12 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   }
 
   async refund(receipt: ChargeReceipt): Promise<void> {
-    await this.send(() => runRefundScript(this.client, this.keyPrefix, receipt, this.ledger !== undefined, this.slotOf(receipt.subject)));
+    await this.adjust(receipt, -receipt.cost);
+  }
+
+  async adjust(receipt: ChargeReceipt, delta: number): Promise<void> {
+    const usage = this.ledger === undefined ? undefined : { slot: this.slotOf(receipt.subject) };
+    await this.send(() => runAdjustScript(this.client, this.keyPrefix, receipt, delta, usage));
   }
 
   peek({ subject, policies }: PeekRequest): Promise<PolicyState[]> {
@@ -249,8 +254,8 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
 
   /**
    * The subject's usage marker. None while a lost charge of the subject is
-   * still to be undone here (its counts may include that charge, and the
-   * ledger only ever raises a count); the index keeps listing the subject,
+   * still to be undone here (its counts may include that charge: better
+   * not to bill it even for a flush interval); the index keeps listing the subject,
    * so the next flush offers it again.
    */
   async readDirty(subject: string): Promise<DirtyUsage | undefined> {

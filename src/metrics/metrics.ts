@@ -58,6 +58,16 @@ export interface GatewayMetrics {
   readonly circuitState: Gauge<'store'>;
   /** Charges given back (refund_on, or a request the gateway refused after charging it), by result (`ok`, `failed`). */
   readonly refunds: Counter<'result'>;
+  /** Charges adjusted to a cost settled from the upstream's response (`cost.from_response`), by result (`ok`, `failed`). */
+  readonly adjustments: Counter<'result'>;
+  /**
+   * Requests on `cost.from_response` routes whose charge was settled, by
+   * route and source: `reported` (the upstream's value), `missing` or
+   * `malformed` (settled at the reserve).
+   */
+  readonly costSettlements: HotCounter<'route' | 'source'>;
+  /** Units of those requests by route and stage: `reserved` at admission, `settled` after the response. */
+  readonly costSettlementUnits: HotCounter<'route' | 'stage'>;
   /**
    * Store calls whose reply was lost (timeout, dropped connection), settled
    * once the store answered again, by result: `refunded` (the call had
@@ -196,6 +206,24 @@ export function createMetrics(options: { collectProcessMetrics?: boolean } = {})
       name: 'quotagate_refunds_total',
       help: 'Charges given back after an upstream failure (refund_on) or a request the gateway refused after charging it, by result (ok, failed).',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    adjustments: new Counter({
+      name: 'quotagate_charge_adjustments_total',
+      help: 'Charges adjusted to a cost settled from the upstream response (cost.from_response), by result (ok, failed).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    costSettlements: new HotCounter({
+      name: 'quotagate_cost_settlements_total',
+      help: 'Charges settled from the upstream response, by route and source (reported; missing or malformed: settled at the reserve).',
+      labelNames: ['route', 'source'],
+      registers: [registry],
+    }),
+    costSettlementUnits: new HotCounter({
+      name: 'quotagate_cost_settlement_units_total',
+      help: 'Units of charges settled from the upstream response, by route and stage (reserved at admission, settled after the response).',
+      labelNames: ['route', 'stage'],
       registers: [registry],
     }),
     lostCharges: new Counter({

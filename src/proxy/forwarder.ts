@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { CostSettlement } from '../core/cost-settlement.js';
 import { GatewayError } from '../core/errors.js';
 import type { Identity } from '../core/identity.js';
 import { assertBodyWithinLimit, BodyLimitStream, hasRequestBody } from './body-limit.js';
@@ -40,6 +41,8 @@ export interface ForwardRequest {
   readonly credentialHeaders: readonly string[];
   /** Sent upstream as `x-request-id` in place of the client's; absent: the client's (if any) is passed on. */
   readonly requestId?: string | undefined;
+  /** The route's cost is settled from the response: the outcome's `reported` holds the field it names. */
+  readonly settlement?: CostSettlement | undefined;
 }
 
 export type { AbortCause } from './response-relay.js';
@@ -54,6 +57,12 @@ export interface ForwardOutcome {
   readonly aborted: boolean;
   /** Why it was cut short; present exactly when `aborted`. */
   readonly abortCause?: AbortCause;
+  /**
+   * With a `settlement`: the value of the field it names, as undici parsed
+   * it (a header once the response began, a trailer once it ended whole);
+   * undefined when none arrived.
+   */
+  readonly reported?: string | string[] | undefined;
 }
 
 export interface ForwarderOptions {
@@ -142,12 +151,20 @@ export class Forwarder {
     }
     const startedAt = performance.now();
     let upstreamMs = 0;
+    let reported: string | string[] | undefined;
     const end = await new Promise<RelayEnd>((resolve) => {
-      const relay = new ResponseRelay(outgoing, request.responseHeaders, request.capture, (end) => {
-        pool.slots.release();
-        upstreamMs = relay.headersAtMs - startedAt;
-        resolve(end);
-      });
+      const relay = new ResponseRelay(
+        outgoing,
+        request.responseHeaders,
+        request.capture,
+        (end) => {
+          pool.slots.release();
+          upstreamMs = relay.headersAtMs - startedAt;
+          reported = relay.reported;
+          resolve(end);
+        },
+        request.settlement,
+      );
       pool.dispatch(
         {
           method: request.method as Dispatcher.HttpMethod,
@@ -164,11 +181,11 @@ export class Forwarder {
       case 'failed':
         throw toGatewayError(end.error, releaseRequestBody(incoming, body));
       case 'aborted':
-        return aborted(end.status, upstreamMs, end.cause);
+        return aborted(end.status, upstreamMs, end.cause, reported);
       case 'completed':
         // The upstream may answer without reading the whole request body; drop the rest.
         releaseRequestBody(incoming, body);
-        return { status: end.status, upstreamMs, aborted: false };
+        return { status: end.status, upstreamMs, aborted: false, reported };
     }
   }
 
@@ -183,8 +200,8 @@ export class Forwarder {
   }
 }
 
-function aborted(status: number, upstreamMs: number, abortCause: AbortCause): ForwardOutcome {
-  return { status, upstreamMs, aborted: true, abortCause };
+function aborted(status: number, upstreamMs: number, abortCause: AbortCause, reported?: string | string[]): ForwardOutcome {
+  return { status, upstreamMs, aborted: true, abortCause, reported };
 }
 
 /**

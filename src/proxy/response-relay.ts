@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
+import type { CostSettlement } from '../core/cost-settlement.js';
 import { BodyTooLargeError } from './body-limit.js';
 import { BodyTooSlowError } from './body-pace.js';
 import { ClientClosedError } from './client-gone.js';
@@ -45,6 +46,12 @@ const INFORMATIONAL_LIMIT = 200;
 export class ResponseRelay implements Dispatcher.DispatchHandler {
   /** performance.now() when the response headers arrived (or the exchange gave up), in ms. */
   headersAtMs = 0;
+  /**
+   * The value of the settlement's field (a header once the response began,
+   * a trailer once it ended), as undici parsed it; undefined when the route
+   * settles nothing or the field has not arrived.
+   */
+  reported: string | string[] | undefined = undefined;
   #controller: Dispatcher.DispatchController | undefined = undefined;
   #status = 0;
   #ended = false;
@@ -52,6 +59,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   readonly #gatewayHeaders: ReadonlyArray<readonly [string, string]>;
   readonly #capture: ResponseCapture | undefined;
   readonly #onEnd: (end: RelayEnd) => void;
+  readonly #settlement: CostSettlement | undefined;
   readonly #onClientClose = (): void => {
     if (this.#outgoing.writableFinished) return;
     this.#controller?.abort(new ClientClosedError());
@@ -62,17 +70,22 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   /**
    * @param capture keeps a copy of what is written, for an Idempotency-Key
    *   replay; absent for every other request.
+   * @param settlement names the response field whose value to keep in
+   *   `reported` (the route's `cost.from_response`); the field is relayed
+   *   to the client like any other. Absent for a fixed cost.
    */
   constructor(
     outgoing: ServerResponse,
     gatewayHeaders: ReadonlyArray<readonly [string, string]>,
     capture: ResponseCapture | undefined,
     onEnd: (end: RelayEnd) => void,
+    settlement?: CostSettlement,
   ) {
     this.#outgoing = outgoing;
     this.#gatewayHeaders = gatewayHeaders;
     this.#capture = capture;
     this.#onEnd = onEnd;
+    this.#settlement = settlement;
     outgoing.once('close', this.#onClientClose);
   }
 
@@ -85,6 +98,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     if (statusCode < INFORMATIONAL_LIMIT) return;
     this.headersAtMs = performance.now();
     this.#status = statusCode;
+    // Read before anything can abort: a header reported is kept even if the client has gone.
+    if (this.#settlement?.from === 'header') this.reported = headers[this.#settlement.field];
     const outgoing = this.#outgoing;
     if (outgoing.destroyed) {
       controller.abort(new ClientClosedError());
@@ -109,7 +124,8 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
+    if (this.#settlement?.from === 'trailer') this.reported = trailers[this.#settlement.field];
     this.#outgoing.end();
     this.#capture?.end();
     this.#finish({ kind: 'completed', status: this.#status });

@@ -25,7 +25,7 @@ declare module 'ioredis' {
     quotagateConsumeBuffer(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/settle-idempotency.lua; replies 1 if the record was settled. */
     quotagateSettleIdempotency(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Result<unknown, Context>;
-    /** lua/refund.lua; replies how many counters were refunded. */
+    /** lua/refund.lua (a signed adjustment of a charge); replies how many counters were adjusted. */
     quotagateRefund(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/peek.lua; parse the reply with parsePeekReply. */
     quotagatePeek(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
@@ -276,28 +276,37 @@ export function consumeScriptCall(
   return call;
 }
 
+/** Where an adjustment's usage marker lives: the ledger backs the counters. */
+export interface AdjustUsageTracking {
+  /** On a Redis Cluster, the slot of the subject's keys (its usage index is that slot's); absent on one Redis. */
+  readonly slot?: number | undefined;
+}
+
 /**
- * Gives `receipt.cost` back to the counters and periods it names, with one
- * EVALSHA of lua/refund.lua; with `trackUsage`, the refunded counts go into
- * the subject's usage marker at a fresh version (on a Cluster, `slot` names
- * the subject's usage index). Resolves to how many counters were refunded.
+ * Adds `delta` units (signed, non-zero) to the counters and periods the
+ * receipt names, with one EVALSHA of lua/refund.lua: a negative delta gives
+ * units back (never below zero), a positive one charges them ignoring the
+ * limits. With `usage` (a ledger backs the counters), the subject's usage
+ * marker gets the adjusted counts at a fresh version of the subject.
+ * Resolves to how many counters were
+ * adjusted (a counter whose period has passed is not).
  */
-export async function runRefundScript(
+export async function runAdjustScript(
   client: RedisClient,
   keyPrefix: string,
   receipt: ChargeReceipt,
-  trackUsage = false,
-  slot?: number,
+  delta: number,
+  usage?: AdjustUsageTracking,
 ): Promise<number> {
-  if (receipt.charges.length === 0) return 0;
+  if (receipt.charges.length === 0 || delta === 0) return 0;
   const keys = receipt.charges.map((charge) => counterKey(keyPrefix, receipt.subject, charge.counterId));
-  const args: Array<string | number> = [receipt.cost, receipt.charges.length];
+  const args: Array<string | number> = [delta, receipt.charges.length];
   for (const charge of receipt.charges) args.push(Math.floor(charge.periodStartMs / 1000));
-  if (trackUsage) {
+  if (usage !== undefined) {
     keys.push(
       usageMarkerKey(keyPrefix, receipt.subject),
       hydrationMarkerKey(keyPrefix, receipt.subject),
-      usageIndexKey(keyPrefix, slot),
+      usageIndexKey(keyPrefix, usage.slot),
     );
     for (const charge of receipt.charges) args.push(charge.counterId);
     args.push(USAGE_MARKER_TTL_MS);

@@ -374,6 +374,64 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
       });
     });
 
+    it('adjusts a charge up past the limit: the excess is counted and the next request denied', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('adjust-up');
+        const policies = windows(['hour', 10], ['day', 100]);
+        const charged = await limiter.consume(request(policies, 4, subject));
+        if (!charged.allowed || charged.receipt === undefined) throw new Error('expected a charge');
+        // Settled at 13 units: 9 more than the 4 reserved, 3 past the hour's limit.
+        await limiter.adjust(charged.receipt, 9);
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 0, day: 87 });
+        const next = await limiter.consume(request(policies, 1, subject));
+        expect(next).toMatchObject({ allowed: false, violated: ['hour'] });
+        // Giving back 4 of the 13 leaves 9: one unit of room again.
+        await limiter.adjust(charged.receipt, -4);
+        expect(remainingOf(await limiter.consume(request(policies, 1, subject)))).toEqual({ hour: 0, day: 90 });
+        expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(false);
+      });
+    });
+
+    it('adjusts a charge down, never below zero', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('adjust-down');
+        const policies = windows(['hour', 10]);
+        const charged = await limiter.consume(request(policies, 5, subject));
+        if (!charged.allowed || charged.receipt === undefined) throw new Error('expected a charge');
+        await limiter.adjust(charged.receipt, -3);
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 8 });
+        await limiter.adjust(charged.receipt, -7);
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 10 });
+        expect(remainingOf(await limiter.consume(request(policies, 10, subject)))).toEqual({ hour: 0 });
+      });
+    });
+
+    it('leaves a counter alone once the period adjusted has passed, and adjusts the meters charged', async () => {
+      await withLimiter(Date.UTC(2026, 5, 15, 10, 59, 30), async (limiter, clock) => {
+        const subject = fresh('adjust-period');
+        const policies = windows(['hour', 10]);
+        const meters = metersBesides(policies);
+        const meterPolicies = windows(['day', 1_000], ['month', 1_000]);
+        const charged = await limiter.consume({ subject, policies, meters, cost: 2 });
+        if (!charged.allowed || charged.receipt === undefined) throw new Error('expected a charge');
+        // The hour rolls over: only the day and month meters take the adjustment.
+        clock.set(Date.UTC(2026, 5, 15, 11, 0, 5));
+        await limiter.consume(request(policies, 1, subject));
+        await limiter.adjust(charged.receipt, 5);
+        expect(statesRemaining(await limiter.peek({ subject, policies: [...policies, ...meterPolicies] }))).toEqual({
+          hour: 9,
+          day: 993,
+          month: 993,
+        });
+        await limiter.adjust(charged.receipt, -6);
+        expect(statesRemaining(await limiter.peek({ subject, policies: [...policies, ...meterPolicies] }))).toEqual({
+          hour: 9,
+          day: 999,
+          month: 999,
+        });
+      });
+    });
+
     it('peeks at used, remaining and reset of every policy without charging', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const subject = fresh('peek');

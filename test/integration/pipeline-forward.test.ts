@@ -12,7 +12,7 @@ import { ClientAddressResolver } from '../../src/proxy/client-address.js';
 import { Forwarder } from '../../src/proxy/forwarder.js';
 import { UpstreamPools } from '../../src/proxy/upstream-pools.js';
 import { unusedPort } from '../support/ports.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
+import { startRecordingUpstream, type RecordingUpstream, type UpstreamHandler } from '../support/recording-upstream.js';
 import { eventually, within } from '../support/within.js';
 
 /**
@@ -38,6 +38,8 @@ interface Harness {
   readonly client: Pool;
   /** Every receipt the step gave back, in order. */
   readonly refunds: ChargeReceipt[];
+  /** Every adjustment the step made (a settled cost), in order. */
+  readonly adjustments: Array<{ readonly receipt: ChargeReceipt; readonly delta: number }>;
   /** Each request's exchange once the step settled. */
   readonly outcomes: FrontRequestOutcome[];
   close(): Promise<void>;
@@ -55,6 +57,7 @@ afterAll(async () => {
 });
 afterEach(() => {
   harness.refunds.length = 0;
+  harness.adjustments.length = 0;
   harness.outcomes.length = 0;
   harness.upstream.configure({});
 });
@@ -71,6 +74,15 @@ routes:
   - { name: keeping, path_prefix: /keeping, upstream: app }
   - { name: unreachable, path_prefix: /unreachable, upstream: gone, refund_on: [error] }
   - { name: unreachable-keeping, path_prefix: /unreachable-keeping, upstream: gone }
+  - name: settling
+    path_prefix: /settling
+    upstream: app
+    refund_on: [5xx]
+    cost: { reserve: 2, from_response: { header: X-Usage-Units } }
+  - name: settling-trailer
+    path_prefix: /settling-trailer
+    upstream: app
+    cost: { reserve: 2, from_response: { trailer: X-Usage-Units } }
 plans:
   free: { limits: { hour: 100 } }
 `,
@@ -80,6 +92,7 @@ plans:
   const routes = new RouteTable(config.routes);
   const forwarder = new Forwarder({ pools: new UpstreamPools(config.upstreams), clientAddress: new ClientAddressResolver([]) });
   const refunds: ChargeReceipt[] = [];
+  const adjustments: Array<{ receipt: ChargeReceipt; delta: number }> = [];
   const outcomes: FrontRequestOutcome[] = [];
   const step = forward({
     forwarder,
@@ -87,6 +100,10 @@ plans:
     onUpstreamTimed: () => {},
     refund: async (receipt) => {
       refunds.push(receipt);
+      return true;
+    },
+    adjust: async (receipt, delta) => {
+      adjustments.push({ receipt, delta });
       return true;
     },
   });
@@ -122,6 +139,7 @@ plans:
     upstream,
     client,
     refunds,
+    adjustments,
     outcomes,
     async close() {
       await client.close();
@@ -195,5 +213,123 @@ describe('the forward step (in process, without the composition root)', () => {
     expect((harness.outcomes[0]!.thrown as GatewayError).code).toBe('bad_request');
     expect(harness.refunds).toEqual([RECEIPT]);
     expect(harness.upstream.requests.length).toBe(requestsBefore);
+  });
+});
+
+/** A chunked response whose last part is the trailer `x-usage-units: <units>`. */
+function answerWithTrailer(units: string): UpstreamHandler {
+  return (request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { trailer: 'X-Usage-Units' });
+      response.write('part one, ');
+      response.addTrailers({ 'X-Usage-Units': units });
+      response.end('part two');
+    });
+  };
+}
+
+/** Sends the head and one chunk, then never ends: the client leaves first. */
+function answerAndHang(headers: Record<string, string>): UpstreamHandler {
+  return (request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, headers);
+      response.write('first chunk');
+    });
+  };
+}
+
+/** Reads the first chunk of the response body, then goes away. */
+async function sendAndLeave(path: string): Promise<void> {
+  const response = await within(harness.client.request({ method: 'GET', path, headers: { 'x-api-key': 'qg_secret' } }), WAIT_MS, `GET ${path}`);
+  await new Promise<void>((resolve) => response.body.once('data', () => resolve()));
+  response.body.destroy();
+  await eventually(() => harness.outcomes.length > 0, WAIT_MS, 'the forward step to settle');
+}
+
+describe('the forward step settling a cost from the response (cost.from_response)', () => {
+  it.each([
+    ['lower', '1', -1],
+    ['higher', '7', 5],
+    ['zero', '0', -2],
+    ['at the cap', '1000000000000', 1_000_000_000_000 - 2],
+  ])('settles a reported header %s than the reserve: one adjustment by the difference, the header relayed as sent', async (_, units, delta) => {
+    harness.upstream.configure({ reply: { headers: [['X-Usage-Units', units]], body: 'done' } });
+    const answer = await send('/settling/x');
+    expect(answer.status).toBe(200);
+    expect(answer.headers['x-usage-units']).toBe(units);
+    expect(harness.adjustments).toEqual([{ receipt: RECEIPT, delta }]);
+    expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: Number(units), source: 'reported' });
+    expect(harness.refunds).toEqual([]);
+  });
+
+  it('makes no store call when the reported units equal the reserve', async () => {
+    harness.upstream.configure({ reply: { headers: [['X-Usage-Units', '2']], body: 'done' } });
+    await send('/settling/x');
+    expect(harness.adjustments).toEqual([]);
+    expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: 2, source: 'reported' });
+  });
+
+  it('settles at the reserve (no store call) when the header is missing', async () => {
+    harness.upstream.configure({ reply: { body: 'done' } });
+    await send('/settling/x');
+    expect(harness.adjustments).toEqual([]);
+    expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: 2, source: 'missing' });
+  });
+
+  it.each([['1.5'], ['-3'], ['+4'], ['0x10'], ['1e3'], ['4 units'], ['1000000000001'], ['99999999999999']])(
+    'settles at the reserve (no store call) when the header is malformed: %s',
+    async (units) => {
+      harness.upstream.configure({ reply: { headers: [['X-Usage-Units', units]], body: 'done' } });
+      await send('/settling/x');
+      expect(harness.adjustments).toEqual([]);
+      expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: 2, source: 'malformed' });
+    },
+  );
+
+  it('settles at the reserve when the header is sent twice', async () => {
+    harness.upstream.configure({ reply: { headers: [['X-Usage-Units', '3'], ['X-Usage-Units', '4']], body: 'done' } });
+    await send('/settling/x');
+    expect(harness.adjustments).toEqual([]);
+    expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: 2, source: 'malformed' });
+  });
+
+  it('refunds the whole reserve for a 5xx named by refund_on, and settles nothing', async () => {
+    harness.upstream.configure({ reply: { status: 503, headers: [['X-Usage-Units', '1']], body: 'down' } });
+    await send('/settling/x');
+    expect(harness.refunds).toEqual([RECEIPT]);
+    expect(harness.adjustments).toEqual([]);
+    expect(harness.outcomes[0]!.exchange.settled).toBeUndefined();
+  });
+
+  it('settles from a trailer at the end of a chunked response', async () => {
+    harness.upstream.configure({ handler: answerWithTrailer('9') });
+    const answer = await send('/settling-trailer/x');
+    expect(answer.status).toBe(200);
+    expect(harness.adjustments).toEqual([{ receipt: RECEIPT, delta: 7 }]);
+    expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: 9, source: 'reported' });
+  });
+
+  it('does not take a header for the trailer it is told to read', async () => {
+    harness.upstream.configure({ reply: { headers: [['X-Usage-Units', '9']], body: 'done' } });
+    await send('/settling-trailer/x');
+    expect(harness.adjustments).toEqual([]);
+    expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: 2, source: 'missing' });
+  });
+
+  it('settles at a reported header when the client leaves before the response ends', async () => {
+    harness.upstream.configure({ handler: answerAndHang({ 'X-Usage-Units': '5' }) });
+    await sendAndLeave('/settling/x');
+    expect(harness.outcomes[0]!.exchange.upstreamMs).toBeGreaterThanOrEqual(0);
+    expect(harness.adjustments).toEqual([{ receipt: RECEIPT, delta: 3 }]);
+    expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: 5, source: 'reported' });
+  });
+
+  it('settles at the reserve when the client leaves before a trailer could arrive', async () => {
+    harness.upstream.configure({ handler: answerAndHang({ trailer: 'X-Usage-Units' }) });
+    await sendAndLeave('/settling-trailer/x');
+    expect(harness.adjustments).toEqual([]);
+    expect(harness.outcomes[0]!.exchange.settled).toEqual({ units: 2, source: 'missing' });
   });
 });

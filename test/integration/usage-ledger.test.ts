@@ -95,6 +95,26 @@ describe('usage ledger on Redis (127.0.0.1:6379) and PGlite', () => {
     await db.close();
   });
 
+  it('records a settled charge: one lowered before a flush, one raised after it (the marker listed again)', async () => {
+    const { db, ledger } = await openLedger();
+    const clock = new ManualClock(MID_MONTH);
+    const limiter = new RedisLimiter({ client, keyPrefix, ledger, nowForTesting: () => clock.now() });
+    const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
+    const subject = `settler-${Math.random().toString(36).slice(2)}`;
+    const charged = await limiter.consume({ subject, policies, cost: 4 });
+    if (!charged.allowed || charged.receipt === undefined) throw new Error('expected a charge');
+    await limiter.adjust(charged.receipt, -3);
+    await flusher.flush();
+    expect(await ledgerOf(db, subject)).toEqual({ 'w:hour': 1, 'w:day': 1, 'q:search:month': 1 });
+    expect(await client.exists(usageMarkerKey(keyPrefix, subject))).toBe(0);
+    // Flushed and cleared: the raise writes the marker again, with a lifetime, where the flusher looks (no sweep).
+    await limiter.adjust(charged.receipt, 6);
+    expect(await client.pttl(usageMarkerKey(keyPrefix, subject))).toBeGreaterThan(0);
+    await flusher.flush();
+    expect(await ledgerOf(db, subject)).toEqual({ 'w:hour': 7, 'w:day': 7, 'q:search:month': 7 });
+    await db.close();
+  });
+
   it('flushes a leftover mark of an instance that died, found by a sweep', async () => {
     const { db, ledger } = await openLedger();
     const clock = new ManualClock(MID_MONTH);
@@ -150,6 +170,24 @@ describe('rehydration after Redis comes back empty (throwaway redis-server)', ()
 });
 
 describe('usage ledger on the memory store', () => {
+  it('records a settled charge: one lowered before a flush, one raised after it', async () => {
+    const { db, ledger } = await openLedger();
+    const clock = new ManualClock(MID_MONTH);
+    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0, ledger });
+    const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
+    const charged = await limiter.consume({ subject: 's', policies, cost: 4 });
+    if (!charged.allowed || charged.receipt === undefined) throw new Error('expected a charge');
+    await limiter.adjust(charged.receipt, -3);
+    await flusher.flush();
+    expect(await ledgerOf(db, 's')).toEqual({ 'w:hour': 1, 'w:day': 1, 'q:search:month': 1 });
+    expect(await limiter.dirtySubjects()).toEqual([]);
+    await limiter.adjust(charged.receipt, 6);
+    await flusher.flush();
+    expect(await ledgerOf(db, 's')).toEqual({ 'w:hour': 7, 'w:day': 7, 'q:search:month': 7 });
+    await limiter.close();
+    await db.close();
+  });
+
   it('flushes what was charged and restores it into a new instance on the same ledger', async () => {
     const { db, ledger } = await openLedger();
     const clock = new ManualClock(MID_MONTH);

@@ -46,6 +46,20 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
   { rule: 'a ledger flush interval below 100 ms', file: 'bad-usage-flush-interval.yaml', problem: 'usage.flush_interval_ms: must be at least 100' },
   { rule: 'a zero connection pool', file: 'bad-connections.yaml', problem: 'upstreams.demo.connections: must be at least 1' },
   { rule: 'a zero route cost', file: 'bad-cost.yaml', problem: 'routes[0].cost: must be at least 1' },
+  { rule: 'a route cost neither an integer nor a mapping', file: 'cost-wrong-type.yaml', problem: 'routes[0].cost: expected a positive integer or a mapping of reserve and from_response, got a string ("cheap")' },
+  { rule: 'a zero reserve', file: 'settled-cost-zero-reserve.yaml', problem: 'routes[0].cost.reserve: must be at least 1' },
+  { rule: 'a settled cost with no from_response', file: 'settled-cost-no-source.yaml', problem: 'routes[0].cost.from_response: required' },
+  {
+    rule: 'a settled cost read from both a header and a trailer',
+    file: 'settled-cost-both-fields.yaml',
+    problem: 'routes[0].cost.from_response: expected exactly one of header or trailer',
+  },
+  { rule: 'a settled cost read from no field', file: 'settled-cost-no-field.yaml', problem: 'routes[0].cost.from_response: expected exactly one of header or trailer' },
+  {
+    rule: 'a settled cost field that is not a field name',
+    file: 'settled-cost-bad-field.yaml',
+    problem: "routes[0].cost.from_response.header: expected an HTTP field name (1–128 letters, digits or !#$%&'*+-.^_`|~)",
+  },
   { rule: 'a negative body size', file: 'bad-max-body.yaml', problem: 'proxy.max_body_bytes: must be at least 0' },
   // Enums
   { rule: 'an unknown auth mode', file: 'bad-enum.yaml', problem: 'routes[0].auth: expected one of "api_key", "jwt", "any", "none"' },

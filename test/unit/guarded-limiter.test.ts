@@ -36,6 +36,10 @@ class SwitchableStore implements Limiter {
     this.calls++;
     return this.down ? Promise.reject(new Error('store down')) : this.inner.refund(receipt);
   }
+  adjust(receipt: ChargeReceipt, delta: number): Promise<void> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.adjust(receipt, delta);
+  }
   peek(request: PeekRequest): Promise<PolicyState[]> {
     this.calls++;
     return this.down ? Promise.reject(new Error('store down')) : this.inner.peek(request);
@@ -215,6 +219,43 @@ describe('GuardedLimiter', () => {
     store.down = false;
     await expect(guard.refund(outcome.decision.receipt)).resolves.toBe(true);
     expect(await metricValue(metrics, 'quotagate_refunds_total', { result: 'ok' })).toBe(1);
+  });
+
+  it('counts a failed adjustment instead of throwing, and a good one once the store is back', async () => {
+    const { store, guard, metrics } = setup();
+    const outcome = await guard.decide(request(), 'closed');
+    if (outcome.kind !== 'decided' || !outcome.decision.allowed || outcome.decision.receipt === undefined) {
+      throw new Error('expected an admission');
+    }
+    store.down = true;
+    await expect(guard.adjust(outcome.decision.receipt, 1)).resolves.toBe(false);
+    expect(await metricValue(metrics, 'quotagate_charge_adjustments_total', { result: 'failed' })).toBe(1);
+    store.down = false;
+    await expect(guard.adjust(outcome.decision.receipt, 1)).resolves.toBe(true);
+    expect(await metricValue(metrics, 'quotagate_charge_adjustments_total', { result: 'ok' })).toBe(1);
+    // The charge of 1 plus the adjustment of 1 fill the hour's 2.
+    expect(await guard.peek({ subject: 's', policies: request().policies })).toMatchObject([{ name: 'hour', remaining: 0 }]);
+  });
+
+  it('waits for adjustments under way before closing the store', async () => {
+    const { store, guard } = setup();
+    const outcome = await guard.decide(request(), 'closed');
+    if (outcome.kind !== 'decided' || !outcome.decision.allowed || outcome.decision.receipt === undefined) {
+      throw new Error('expected an admission');
+    }
+    const order: string[] = [];
+    let finish: () => void = () => {};
+    store.adjust = () => new Promise<void>((resolve) => (finish = () => { order.push('adjusted'); resolve(); }));
+    const close = store.close.bind(store);
+    store.close = () => { order.push('closed'); return close(); };
+    const adjusting = guard.adjust(outcome.decision.receipt, 1);
+    const closing = guard.close();
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    finish();
+    await closing;
+    await expect(adjusting).resolves.toBe(true);
+    expect(order).toEqual(['adjusted', 'closed']);
   });
 
   it('does not open the circuit for failures of its own making (a queue timeout, a retired connection)', async () => {

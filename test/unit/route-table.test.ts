@@ -78,3 +78,18 @@ describe('RouteTable', () => {
     expect(nameOf(capital.match('GET', '/reports/1'))).toBe('ambiguous-case');
   });
 });
+
+describe('RouteTable compiling a route cost', () => {
+  it('charges a plain cost as it is, with nothing to settle', () => {
+    const found = new RouteTable([{ ...route('fixed', '/'), cost: 3 }]).match('GET', '/x');
+    expect(typeof found === 'object' && found !== undefined ? [found.cost, found.settlement] : found).toEqual([3, undefined]);
+  });
+
+  it.each([
+    [{ header: 'X-Usage-Units' }, { reserve: 500, from: 'header', field: 'x-usage-units' }],
+    [{ trailer: 'X-Usage-UNITS' }, { reserve: 500, from: 'trailer', field: 'x-usage-units' }],
+  ] as const)('charges the reserve of a cost settled from %o, the field name lowercased once', (from_response, settlement) => {
+    const found = new RouteTable([{ ...route('settled', '/'), cost: { reserve: 500, from_response } }]).match('GET', '/x');
+    expect(typeof found === 'object' && found !== undefined ? [found.cost, found.settlement] : found).toEqual([500, settlement]);
+  });
+});

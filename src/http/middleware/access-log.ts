@@ -16,15 +16,16 @@ export interface AccessLogOptions {
  * `plan`, `status`, `outcome` (`forwarded`, `replayed` or the error code answered),
  * `decision` (the limit's: allowed, denied, local-deny, fail-open,
  * fail-closed, replayed; refunded when the charge was given back),
- * `duration_ms` and `upstream_ms`; `subject` only when
- * configured. Never a key, token or request header. Called by the pipeline
+ * `duration_ms` and `upstream_ms`; on a route whose cost is settled from
+ * the response, `cost_reserved`, `cost_settled` and `cost_source`
+ * (`reported`, `missing`, `malformed`); `subject` only when configured. Never a key, token or request header. Called by the pipeline
  * when the request is done, so its duration covers the whole request.
  */
 export function accessLog(options: AccessLogOptions): (exchange: Exchange) => void {
   const { logger, includeSubject } = options;
   return function logAccess(exchange) {
     if (!logger.isLevelEnabled('info')) return;
-    const { error, identity, forwardPath } = exchange;
+    const { error, identity, forwardPath, settled } = exchange;
     logger.info(
       {
         request_id: exchange.requestId,
@@ -39,6 +40,10 @@ export function accessLog(options: AccessLogOptions): (exchange: Exchange) => vo
         decision: exchange.decision,
         duration_ms: round(performance.now() - exchange.startMs),
         upstream_ms: roundOrUndefined(exchange.upstreamMs),
+        // Undefined (left out of the line) on every other route.
+        cost_reserved: settled === undefined ? undefined : exchange.receipt?.cost,
+        cost_settled: settled?.units,
+        cost_source: settled?.source,
       },
       'access',
     );

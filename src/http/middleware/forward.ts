@@ -1,4 +1,5 @@
 import type { RouteConfig } from '../../config/schema.js';
+import { type CostSettlement, type SettledUnits, settledUnitsOf } from '../../core/cost-settlement.js';
 import type { ChargeReceipt } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
 import { lifetimeCounterIdOf } from '../../core/policy.js';
@@ -14,6 +15,10 @@ export interface ForwardOptions {
   readonly onUpstreamTimed: (routeName: string, seconds: number) => void;
   /** Gives a charge back (never throws); resolves to whether it was given back. */
   readonly refund: (receipt: ChargeReceipt) => Promise<boolean>;
+  /** Adds a signed number of units to a charge (never throws); resolves to whether the store took it. */
+  readonly adjust: (receipt: ChargeReceipt, delta: number) => Promise<boolean>;
+  /** Told of each charge settled from a response: the route, the units reserved, what they settled to. */
+  readonly onSettled?: (routeName: string, reserved: number, settled: SettledUnits) => void;
 }
 
 /** 2xx: the upstream did what a `release` route asked (deleted the thing counted). */
@@ -73,6 +78,13 @@ function refusedByGateway(error: unknown): boolean {
  * always given back. A given-back charge shows as decision `refunded`.
  * A route with `release` gives that many units back to its quota's lifetime
  * counter once the upstream answered 2xx.
+ *
+ * On a route whose cost is settled from the response (`cost.from_response`),
+ * a charge not given back is settled once the exchange ends: to the units
+ * the upstream reported (a header, kept even if the client left before the
+ * end; a trailer, only from a response that ended whole), else to the
+ * reserve. The store call (none when the two agree) is not awaited: the
+ * client's response is already sent and the step resolves without it.
  */
 export function forward(options: ForwardOptions): (exchange: Exchange) => Promise<void> {
   return async function forwardStep(exchange) {
@@ -96,6 +108,7 @@ export function forward(options: ForwardOptions): (exchange: Exchange) => Promis
         requestId: exchange.requestId,
         maxBodyBytes: route.config.max_body_bytes ?? options.maxBodyBytes,
         credentialHeaders: withheldHeaders(exchange.credentialHeaders, exchange.methodOverrideWithheld),
+        settlement: route.settlement,
       });
     } catch (error) {
       if (refusedByGateway(error)) await refund();
@@ -104,21 +117,46 @@ export function forward(options: ForwardOptions): (exchange: Exchange) => Promis
     }
     exchange.upstreamMs = outcome.upstreamMs;
     options.onUpstreamTimed(route.config.name, outcome.upstreamMs / 1000);
-    await refundIfFailed(outcome);
+    const refunded = await refundIfFailed(outcome);
+    if (!refunded && receipt !== undefined && route.settlement !== undefined) {
+      settleCharge(exchange, receipt, route.settlement, outcome.reported, options);
+    }
     // `release`: the upstream answered 2xx, so what it deleted stops counting (never below zero).
     const { release, quota } = route.config;
     if (release !== undefined && quota !== undefined && exchange.identity !== undefined && succeeded(outcome)) {
       await options.refund(releaseOf(exchange.identity.subject, quota, release));
     }
 
-    async function refundIfFailed(result: ForwardOutcome | GatewayError): Promise<void> {
-      if (receipt === undefined || route.config.refund_on.length === 0) return;
+    /** Gives the charge back if `refund_on` names the failure; resolves to whether it tried. */
+    async function refundIfFailed(result: ForwardOutcome | GatewayError): Promise<boolean> {
+      if (receipt === undefined || route.config.refund_on.length === 0) return false;
       const failure = failureOf(result);
-      if (failure !== undefined && route.config.refund_on.includes(failure)) await refund();
+      if (failure === undefined || !route.config.refund_on.includes(failure)) return false;
+      await refund();
+      return true;
     }
 
     async function refund(): Promise<void> {
       if (receipt !== undefined && (await options.refund(receipt))) exchange.decision = 'refunded';
     }
   };
+}
+
+/**
+ * Settles an admitted charge of `receipt.cost` (the reserve) to what the
+ * response reported, recording it on the exchange (access log) and in the
+ * metrics; the store call, when the units differ, runs on its own.
+ */
+function settleCharge(
+  exchange: Exchange,
+  receipt: ChargeReceipt,
+  settlement: CostSettlement,
+  reported: string | string[] | undefined,
+  options: ForwardOptions,
+): void {
+  const settled = settledUnitsOf(reported, settlement.reserve);
+  exchange.settled = settled;
+  options.onSettled?.(exchange.route!.config.name, receipt.cost, settled);
+  const delta = settled.units - receipt.cost;
+  if (delta !== 0) void options.adjust(receipt, delta);
 }

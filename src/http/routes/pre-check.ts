@@ -97,7 +97,8 @@ export function preCheck(options: PreCheckOptions): (exchange: Exchange) => Prom
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
     const policies = policiesFor(plan, route.release === undefined ? route.quota : undefined);
     const states = await callUsageStore(options.usage, (usage) => usage.peek(identity.subject, policies));
-    const cost = route.cost;
+    // A cost settled from the response is checked at its reserve, as admission does.
+    const cost = typeof route.cost === 'number' ? route.cost : route.cost.reserve;
     const violated = policies.map((policy, i) => !hasRoom(policy, states[i]!, cost));
     const now = options.clock.now();
     const views = states.map((state) => policyUsageView(state, now));
