@@ -199,3 +199,64 @@ export async function resetUsage(q: Queryable, subjectId: string, periods: reado
   if (version === undefined) await q.query(RESET_PERIODS, params);
   else await q.query(RESET_PERIODS_AT_VERSION, [...params, version]);
 }
+
+/** One stored count of a subject's history: a counter in one period. */
+export interface UsageHistoryRow {
+  readonly counterId: string;
+  readonly periodStart: Date;
+  readonly count: number;
+}
+
+/** One page of a subject's history: the rows of up to `limit` periods, and whether more periods follow. */
+export interface UsageHistoryPage {
+  readonly rows: readonly UsageHistoryRow[];
+  /** Start of the last period on this page when more follow (the next page starts after it). */
+  readonly lastPeriodStart: Date | undefined;
+}
+
+// The periods of the page first (keyset on period_start), then every row of
+// them: a period's counters (its quotas, their overage) never split across
+// two pages. `suffix` is `:<window>`: the counters of that granularity.
+const SELECT_HISTORY_PERIODS = `
+SELECT DISTINCT period_start FROM usage
+WHERE subject_id = $1 AND period_start >= $2 AND period_start < $3 AND right(counter_id, length($4)) = $4
+ORDER BY period_start
+LIMIT $5`;
+const SELECT_HISTORY_ROWS = `
+SELECT counter_id, period_start, count FROM usage
+WHERE subject_id = $1 AND period_start = ANY($2::timestamptz[]) AND right(counter_id, length($3)) = $3
+ORDER BY period_start, counter_id`;
+
+/**
+ * The subject's counts of the counters of one granularity (`hour`, `day`,
+ * `month`: counter ids ending in `:<window>`) in periods starting in
+ * [`from`, `to`), oldest first, `limit` periods a page. Two statements,
+ * served by the primary key (subject_id leads it).
+ */
+export async function readUsageHistory(
+  q: Queryable,
+  subjectId: string,
+  window: string,
+  range: { readonly from: Date; readonly to: Date },
+  limit: number,
+): Promise<UsageHistoryPage> {
+  const suffix = `:${window}`;
+  const periods = await q.query<{ period_start: Date }>(SELECT_HISTORY_PERIODS, [
+    subjectId,
+    range.from.toISOString(),
+    range.to.toISOString(),
+    suffix,
+    limit + 1,
+  ]);
+  const page = periods.slice(0, limit).map((row) => row.period_start);
+  if (page.length === 0) return { rows: [], lastPeriodStart: undefined };
+  const rows = await q.query<{ counter_id: string; period_start: Date; count: number }>(SELECT_HISTORY_ROWS, [
+    subjectId,
+    page.map((start) => start.toISOString()),
+    suffix,
+  ]);
+  return {
+    rows: rows.map((row) => ({ counterId: row.counter_id, periodStart: row.period_start, count: Number(row.count) })),
+    lastPeriodStart: periods.length > limit ? page.at(-1) : undefined,
+  };
+}

@@ -170,6 +170,9 @@ describe('openapi/admin.yaml against the live admin API', () => {
   it('usage, reset, credits and the audit log', async () => {
     expect((await call('getSubjectUsage', { params: { id: 'acme' } })).body.policies.map((p: { name: string }) => p.name)).toEqual(['hour', 'search.day']);
     expect((await call('getSubjectUsage', { params: { id: 'nobody' } })).status).toBe(404);
+    expect((await call('getSubjectUsageHistory', { params: { id: 'acme' }, query: 'granularity=month' })).body.items).toEqual([]);
+    expect((await call('getSubjectUsageHistory', { params: { id: 'acme' }, query: 'granularity=week' })).status).toBe(400);
+    expect((await call('getSubjectUsageHistory', { params: { id: 'nobody' } })).status).toBe(404);
     expect((await call('resetSubjectUsage', { params: { id: 'acme' } })).body.reset).toEqual(['hour', 'search.day']);
     expect((await call('resetSubjectUsage', { params: { id: 'nobody' } })).status).toBe(404);
     expect((await call('grantCredits', { params: { id: 'acme' }, body: { metric: 'search', amount: 10, reason: 'goodwill' } })).status).toBe(201);

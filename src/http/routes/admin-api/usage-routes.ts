@@ -1,7 +1,8 @@
 import type { Hono } from 'hono';
 import { grantCreditsAudited, listAuditPage, resetUsageAudited, storeUsage } from '../../../admin/usage.js';
 import type { AdminRouteDeps } from './deps.js';
-import { auditQuery, configuredBodies, jsonBody, queryOf } from './validation.js';
+import { historyCsv, type HistoryItem, usageHistory } from '../../../admin/usage-history.js';
+import { auditQuery, configuredBodies, historyQuery, jsonBody, queryOf } from './validation.js';
 import { auditView, creditView, policyUsageView } from './views.js';
 
 /** Usage (from the limit store), counter reset, credit grants and the audit log. */
@@ -11,6 +12,22 @@ export function usageRoutes(app: Hono, { ctx, config, clock }: AdminRouteDeps): 
     const { subject, states } = await storeUsage(ctx, c.req.param('id'));
     const now = clock.now();
     return c.json({ subject: subject.id, plan: subject.plan, policies: states.map((state) => policyUsageView(state, now)) });
+  });
+  app.get('/admin/subjects/:id/usage/history', async (c) => {
+    const query = queryOf(c, historyQuery);
+    const id = c.req.param('id');
+    const { items, nextCursor } = await usageHistory(ctx, id, {
+      granularity: query.granularity,
+      fromMs: query.from?.getTime(),
+      toMs: query.to?.getTime(),
+      limit: query.limit ?? 100,
+      cursor: query.cursor,
+    });
+    if (c.req.header('accept')?.includes('text/csv') === true) {
+      if (nextCursor !== undefined) c.header('link', `<?${new URLSearchParams({ ...c.req.query(), cursor: nextCursor })}>; rel="next"`);
+      return c.body(historyCsv(id, items), 200, { 'content-type': 'text/csv; charset=utf-8' });
+    }
+    return c.json({ subject: id, granularity: query.granularity, items: items.map(historyView), next_cursor: nextCursor ?? null });
   });
   app.post('/admin/subjects/:id/reset', async (c) => {
     const { subject, policies } = await resetUsageAudited(ctx, c.req.param('id'));
@@ -38,4 +55,17 @@ export function usageRoutes(app: Hono, { ctx, config, clock }: AdminRouteDeps): 
     });
     return c.json({ items: page.items.map(auditView), next_cursor: page.nextCursor ?? null });
   });
+}
+
+/** One history item as the API shows it. */
+function historyView(item: HistoryItem) {
+  return {
+    period_start: new Date(item.periodStartMs).toISOString(),
+    period_end: new Date(item.periodEndMs).toISOString(),
+    name: item.name,
+    used: item.used,
+    included: item.included,
+    overage: item.overage,
+    credits: item.credits,
+  };
 }

@@ -140,6 +140,14 @@ export const auditQuery = z.strictObject({
   limit: pageSize.optional(),
 });
 
+export const historyQuery = z.strictObject({
+  granularity: z.enum(CALENDAR_WINDOW_NAMES).default('day'),
+  from: instant.optional(),
+  to: instant.optional(),
+  cursor: z.string().min(1).max(64).optional(),
+  limit: pageSize.optional(),
+});
+
 /** A string that passes `base`, and for which `problem` finds nothing (its message otherwise). */
 function checkedAgainstConfig(base: z.ZodString, problem: (value: string) => string | undefined) {
   return base.superRefine((value, ctx) => {
