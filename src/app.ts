@@ -23,7 +23,9 @@ import { type HealthState, adminRoutes } from './http/routes/admin.js';
 import { adminApi } from './http/routes/admin-api/admin-api.js';
 import { planCatalogue } from './http/routes/plan-catalogue.js';
 import { preCheck } from './http/routes/pre-check.js';
+import { selfHistory } from './http/routes/self-history.js';
 import { selfUsage } from './http/routes/self-usage.js';
+import { ledgerHistory } from './admin/usage-history.js';
 import type { UsageStore } from './core/usage-store.js';
 import type { Database } from './db/database.js';
 import type { GuardedLimiter } from './limiter/guarded-limiter.js';
@@ -74,11 +76,18 @@ export function buildApp(deps: AppDeps): GatewayApps {
   const plans = buildPlans(config.plans);
   const onAuthFailure = (reason: string) => metrics.authFailures.inc({ reason });
   const routeTable = new RouteTable(config.routes);
+  const historyDb = deps.admin?.db;
   const { access_log: accessLogConfig } = config.logging;
   const proxy = proxyHandler({
     // Answered by the gateway itself, before the route table; charges nothing.
     selfUsage: selfUsage({ authenticators, onAuthFailure, clientAddress: deps.clientAddress, plans, usage: deps.usage, clock: deps.clock }),
     planCatalogue: planCatalogue(config.plans),
+    selfHistory: selfHistory({
+      authenticators,
+      onAuthFailure,
+      clientAddress: deps.clientAddress,
+      history: historyDb === undefined ? undefined : (subject, query) => ledgerHistory({ db: historyDb, clock: deps.clock }, subject, query),
+    }),
     preCheck: preCheck({
       authenticators,
       onAuthFailure,

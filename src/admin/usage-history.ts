@@ -72,13 +72,28 @@ function rankOf(name: string): number {
   return name === 'requests' ? 0 : 1;
 }
 
-/** One page of the subject's history, oldest period first; 404 `subject_not_found`. */
+/** One page of a known subject's history, oldest period first; 404 `subject_not_found`. */
 export async function usageHistory(
-  ctx: Pick<AdminContext, 'db' | 'plans' | 'clock'>,
+  ctx: Pick<AdminContext, 'db' | 'clock'>,
   subjectId: string,
   query: HistoryQuery,
-): Promise<{ items: HistoryItem[]; nextCursor: string | undefined }> {
+): Promise<HistoryPage> {
   await requireSubject(ctx, subjectId);
+  return ledgerHistory(ctx, subjectId, query);
+}
+
+/** One page of history. */
+export interface HistoryPage {
+  readonly items: HistoryItem[];
+  readonly nextCursor: string | undefined;
+}
+
+/**
+ * One page of the ledger's history of `subjectId`, whether or not the
+ * database knows the subject (a key from gateway.yaml, an `ip:` subject):
+ * what the caller's own `GET /_quotagate/usage/history` reads.
+ */
+export async function ledgerHistory(ctx: Pick<AdminContext, 'db' | 'clock'>, subjectId: string, query: HistoryQuery): Promise<HistoryPage> {
   const nowMs = ctx.clock.now();
   const toMs = query.toMs ?? nowMs;
   let fromMs = query.fromMs ?? toMs - DEFAULT_SPAN_MS[query.granularity];

@@ -7,6 +7,7 @@ import { asGatewayError } from './problem-response.js';
 import { requestIdOf } from './middleware/request-id.js';
 import { isPlanCatalogueRequest } from './routes/plan-catalogue.js';
 import { isPreCheckRequest } from './routes/pre-check.js';
+import { isSelfHistoryRequest } from './routes/self-history.js';
 import { isSelfUsageRequest } from './routes/self-usage.js';
 import { RequestCounters } from './request-counters.js';
 
@@ -27,6 +28,8 @@ export interface ProxyPipeline {
   readonly forward: (exchange: Exchange) => Promise<void>;
   /** `GET /_quotagate/usage`, answered before the route table. */
   readonly selfUsage: (exchange: Exchange) => Promise<void>;
+  /** `GET /_quotagate/usage/history`, answered before the route table. */
+  readonly selfHistory: (exchange: Exchange) => Promise<void>;
   /** `POST /_quotagate/check`, answered before the route table. */
   readonly preCheck: (exchange: Exchange) => Promise<void>;
   /** `GET /_quotagate/plans`, answered before the route table. */
@@ -78,6 +81,7 @@ export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
 async function answeredByGateway(pipeline: ProxyPipeline, exchange: Exchange): Promise<boolean> {
   const { method, url } = exchange.req;
   if (isSelfUsageRequest(method, url)) await pipeline.selfUsage(exchange);
+  else if (isSelfHistoryRequest(method, url)) await pipeline.selfHistory(exchange);
   else if (isPreCheckRequest(method, url)) await pipeline.preCheck(exchange);
   else if (isPlanCatalogueRequest(method, url)) pipeline.planCatalogue(exchange);
   else return false;

@@ -99,6 +99,22 @@ describe('usage history from the ledger (embedded database, memory store)', () =
     );
   });
 
+  it('gives the caller its own history on GET /_quotagate/usage/history, JSON and CSV, and nobody else\'s', async () => {
+    const own = await request(`${gw.proxyUrl}/_quotagate/usage/history?granularity=month&from=2026-06-01T00:00:00Z`, { headers: { 'x-api-key': key } });
+    expect(own.statusCode).toBe(200);
+    expect(await own.body.json()).toEqual(await history('granularity=month&from=2026-06-01T00:00:00Z'));
+    const csv = await request(`${gw.proxyUrl}/_quotagate/usage/history?granularity=month&from=2026-06-01T00:00:00Z`, {
+      headers: { 'x-api-key': key, accept: 'text/csv' },
+    });
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect((await csv.body.text()).split('\r\n')[2]).toBe('acme,2026-06-01T00:00:00.000Z,2026-07-01T00:00:00.000Z,search,6,3,3,0');
+    const anonymous = await request(`${gw.proxyUrl}/_quotagate/usage/history`);
+    await anonymous.body.text();
+    expect(anonymous.statusCode).toBe(401);
+    const bad = await request(`${gw.proxyUrl}/_quotagate/usage/history?granularity=week`, { headers: { 'x-api-key': key } });
+    expect(((await bad.body.json()) as { code: string }).code).toBe('bad_request');
+  });
+
   it('refuses a bad query with 400 and an unknown subject with 404', async () => {
     expect((await admin('/admin/subjects/acme/usage/history?granularity=week')).status).toBe(400);
     expect((await admin('/admin/subjects/acme/usage/history?cursor=bm9wZQ')).status).toBe(400);

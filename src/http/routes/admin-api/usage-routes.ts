@@ -1,9 +1,9 @@
 import type { Hono } from 'hono';
 import { grantCreditsAudited, listAuditPage, resetUsageAudited, storeUsage } from '../../../admin/usage.js';
 import type { AdminRouteDeps } from './deps.js';
-import { historyCsv, type HistoryItem, usageHistory } from '../../../admin/usage-history.js';
+import { historyCsv, usageHistory } from '../../../admin/usage-history.js';
 import { auditQuery, configuredBodies, historyQuery, jsonBody, queryOf } from './validation.js';
-import { auditView, creditView, policyUsageView } from './views.js';
+import { auditView, creditView, historyView, policyUsageView } from './views.js';
 
 /** Usage (from the limit store), counter reset, credit grants and the audit log. */
 export function usageRoutes(app: Hono, { ctx, config, clock }: AdminRouteDeps): void {
@@ -57,15 +57,3 @@ export function usageRoutes(app: Hono, { ctx, config, clock }: AdminRouteDeps): 
   });
 }
 
-/** One history item as the API shows it. */
-function historyView(item: HistoryItem) {
-  return {
-    period_start: new Date(item.periodStartMs).toISOString(),
-    period_end: new Date(item.periodEndMs).toISOString(),
-    name: item.name,
-    used: item.used,
-    included: item.included,
-    overage: item.overage,
-    credits: item.credits,
-  };
-}

@@ -1,3 +1,4 @@
+import type { HistoryItem } from '../../../admin/usage-history.js';
 import type { PolicyState } from '../../../core/decision.js';
 import type { StoredApiKey } from '../../../db/api-keys.js';
 import type { AuditEntry } from '../../../db/audit-log.js';
@@ -80,5 +81,18 @@ export function policyUsageView(state: PolicyState, nowMs: number) {
     reset_at: state.resetSeconds === 0 ? null : new Date(Math.floor(nowMs / 1000) * 1000 + state.resetSeconds * 1000).toISOString(),
     percent: Math.round((used / state.limit) * 10_000) / 100,
     ...(state.overage === undefined ? {} : { included, overage: state.overage }),
+  };
+}
+
+/** One history item as the API shows it. */
+export function historyView(item: HistoryItem) {
+  return {
+    period_start: new Date(item.periodStartMs).toISOString(),
+    period_end: new Date(item.periodEndMs).toISOString(),
+    name: item.name,
+    used: item.used,
+    included: item.included,
+    overage: item.overage,
+    credits: item.credits,
   };
 }
