@@ -36,6 +36,7 @@ export function buildPlans(plans: GatewayConfig['plans']): ReadonlyMap<string, P
         policiesByMetric,
         meters: metersBesides(windows),
         quotaStatus: plan.quota_status,
+        shadow: plan.mode === 'shadow',
         upgradeUrl: plan.upgrade_url,
       }),
     );

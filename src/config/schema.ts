@@ -115,6 +115,8 @@ const routeSchema = z.strictObject({
    * the plan's windows only, not to the quota.
    */
   release: z.int().min(1).max(1_000_000).optional(),
+  /** `shadow`: this route's would-be denials are forwarded, marked `X-Quotagate-Shadow: would-deny` (as a plan's `mode`). */
+  mode: z.enum(['enforce', 'shadow']).default('enforce'),
   /** Give the charge back when the upstream fails this way: connection error, timeout, or a 5xx answer. */
   refund_on: z.array(z.enum(['error', 'timeout', '5xx'])).default([]),
   /** Methods whose Idempotency-Key is honoured (see `idempotency`); others ignore the header. Empty: none. */
@@ -175,6 +177,12 @@ const planSchema = z.strictObject({
   upgrade_url: z.url({ error: 'expected a URL' }).optional(),
   /** The plan's name for people, in the public catalogue (`GET /_quotagate/plans`); default its key. */
   display_name: z.string().min(1).max(200).optional(),
+  /**
+   * `shadow`: decide and charge as usual, but forward what would be denied
+   * (with `X-Quotagate-Shadow: would-deny`), to try a limit without
+   * breaking callers. A hot reload switches it.
+   */
+  mode: z.enum(['enforce', 'shadow']).default('enforce'),
   /** Listed in the public catalogue; false hides it (internal, anonymous, legacy plans). */
   public: z.boolean().default(true),
   /** Most live (neither revoked nor expired) API keys a subject on this plan may hold; no cap when absent. */

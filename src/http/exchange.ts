@@ -11,9 +11,11 @@ import type { CompiledRoute } from './route-table.js';
  * `local-deny`, `fail-open`, `fail-closed`, `replayed` (answered with an
  * Idempotency-Key's stored response); forward turns `allowed` into
  * `refunded` when it gave the charge back (`refund_on`, or a request the
- * gateway refused after charging it, such as a 413 on a chunked body).
+ * gateway refused after charging it, such as a 413 on a chunked body);
+ * `shadow-denied`: denied, but forwarded because the plan or route runs in
+ * `mode: shadow` (nothing was charged, as for any denial).
  */
-export type LimitDecisionKind = 'allowed' | 'denied' | 'local-deny' | 'fail-open' | 'fail-closed' | 'replayed' | 'refunded';
+export type LimitDecisionKind = 'allowed' | 'denied' | 'local-deny' | 'fail-open' | 'fail-closed' | 'replayed' | 'refunded' | 'shadow-denied';
 
 /** See {@link Exchange.idempotentForward}. */
 export interface IdempotentForward {

@@ -14,6 +14,7 @@ function route(name: string, path_prefix: string, methods?: RouteConfig['methods
     on_store_error: 'closed',
     hide_headers: false,
     refund_on: [],
+    mode: 'enforce',
     idempotency_methods: ['POST', 'PATCH'],
   };
 }

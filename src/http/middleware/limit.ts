@@ -116,12 +116,16 @@ function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: 
         {},
         [['retry-after', String(outcome.retryAfterSeconds)]],
       );
-    case 'local-deny':
+    case 'local-deny': {
+      const headers = headersOf(charged, outcome.decision.policies, options, route.config.hide_headers);
+      if (plan.shadow || route.config.mode === 'shadow') return forwardShadowDenial(exchange, headers);
       exchange.decision = 'local-deny';
-      throw denial(outcome.decision, plan, headersOf(charged, outcome.decision.policies, options, route.config.hide_headers));
+      throw denial(outcome.decision, plan, headers);
+    }
     case 'decided': {
       const { decision } = outcome;
       const headers = headersOf(charged, decision.policies, options, route.config.hide_headers);
+      if (!decision.allowed && (plan.shadow || route.config.mode === 'shadow')) return forwardShadowDenial(exchange, headers);
       exchange.decision = decision.allowed ? 'allowed' : 'denied';
       if (!decision.allowed) throw denial(decision, plan, headers);
       exchange.rateLimitHeaders = withOverage(headers, decision.policies);
@@ -211,6 +215,15 @@ function headersOf(
   let values = policyHeaderValues.get(charged);
   if (values === undefined) policyHeaderValues.set(charged, (values = new PolicyHeaderValues()));
   return rateLimitHeaders(policies, options.resetFormat, options.clock.now(), options.headerSets, values);
+}
+
+/** Marks a response the plan's or route's `mode: shadow` forwarded although the limit would have denied it. */
+const SHADOW_HEADER: HeaderPair = ['X-Quotagate-Shadow', 'would-deny'];
+
+/** `mode: shadow`: a would-be denial goes on to the upstream, uncharged, with its rate-limit headers and the shadow mark. */
+function forwardShadowDenial(exchange: Exchange, headers: readonly HeaderPair[]): void {
+  exchange.decision = 'shadow-denied';
+  exchange.rateLimitHeaders = [...headers, SHADOW_HEADER];
 }
 
 /** Response header of a request admitted past a quota's limit (`overage`): the overage units of the period so far. */
