@@ -1,3 +1,5 @@
+import type { CreditGrantState } from './credits.js';
+
 /**
  * The roles between a limit store and the usage ledger (DESIGN.md section 3).
  * They live in core so that the stores (limiter/) and the flusher (usage/)
@@ -48,6 +50,11 @@ export interface UsageSink {
 export interface UsageHistory {
   /** Every ledger entry of `subject` whose period starts at or after `sinceMs`, and its lifetime entries (period start 0). */
   readUsageSince(subject: string, sinceMs: number): Promise<UsageEntry[]>;
+  /**
+   * Every credit grant of `subject` (with `used` 0: what was spent of each
+   * is its `g:<id>` lifetime entry). Absent: the ledger keeps no credits.
+   */
+  readCreditGrants?(subject: string): Promise<CreditGrantState[]>;
 }
 
 /** The window (`hour`, `month`) a counterId counts: its last `:` segment. */

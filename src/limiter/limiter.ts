@@ -1,3 +1,4 @@
+import type { CreditGrantState } from '../core/credits.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import type { Meter, Policy } from '../core/policy.js';
@@ -78,6 +79,15 @@ export interface Limiter {
   peek(request: PeekRequest): Promise<PolicyState[]>;
   /** Deletes `subject`'s counters of `policies`: every one starts its period afresh. */
   reset(subject: string, policies: readonly Policy[]): Promise<void>;
+  /**
+   * Adds credit grants to the subject's balances (a new grant, with `used`
+   * 0). Writing a grant again changes nothing, and what was spent of a
+   * grant is never lowered, so a grant the subject's hydration restored
+   * too is counted once.
+   */
+  addCredits(subject: string, grants: readonly CreditGrantState[]): Promise<void>;
+  /** The subject's balance of `metric`: the unspent units of its grants in force, charging nothing. */
+  creditBalance(subject: string, metric: string): Promise<number>;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }
