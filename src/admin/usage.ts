@@ -77,8 +77,11 @@ export interface CreditInput {
 
 /**
  * Grants credits of a metered metric (one some plan meters) to an existing
- * subject; then this instance forgets the subject's local denial, and the
- * caches are told.
+ * subject; after the commit the grant is added to the subject's balance in
+ * the limit store (shared by every instance on Redis; a subject hydrated
+ * later reads it from the database, and writing it twice counts it once),
+ * then this instance forgets the subject's local denial, and the caches
+ * are told (the other instances forget theirs).
  */
 export async function grantCreditsAudited(ctx: AdminContext, subjectId: string, input: CreditInput): Promise<CreditGrant> {
   const problem = unmeteredMetricProblem(ctx.plans, input.metric);
@@ -100,6 +103,10 @@ export async function grantCreditsAudited(ctx: AdminContext, subjectId: string, 
       details: { grant_id: grant.id, metric: grant.metric, amount: grant.amount, reason: grant.reason },
     };
   });
+  // The grant is committed: a store that does not answer now gets it with the subject's next hydration.
+  await ctx.usage
+    ?.addCredits(subjectId, [{ id: grant.id, metric: grant.metric, amount: grant.amount, expiresAtMs: grant.expiresAt?.getTime() ?? null, used: 0 }])
+    .catch(() => undefined);
   ctx.usage?.forget(subjectId);
   await ctx.subjectChanged(subjectId);
   return grant;
