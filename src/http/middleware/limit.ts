@@ -118,10 +118,10 @@ function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: 
       );
     case 'local-deny':
       exchange.decision = 'local-deny';
-      throw denial(outcome.decision, plan, headersOf(charged, outcome.decision.policies, options, route.config.hide_headers));
+      throw denial(outcome.decision, plan, headersOf(charged, outcome.decision, options, route.config.hide_headers));
     case 'decided': {
       const { decision } = outcome;
-      const headers = headersOf(charged, decision.policies, options, route.config.hide_headers);
+      const headers = headersOf(charged, decision, options, route.config.hide_headers);
       exchange.decision = decision.allowed ? 'allowed' : 'denied';
       if (!decision.allowed) throw denial(decision, plan, headers);
       exchange.rateLimitHeaders = withOverage(headers, decision.policies);
@@ -203,14 +203,14 @@ const policyHeaderValues = new WeakMap<readonly Policy[], PolicyHeaderValues>();
 
 function headersOf(
   charged: readonly Policy[],
-  policies: Denial['policies'],
+  decision: Pick<Denial, 'policies' | 'credits'>,
   options: LimitOptions,
   hidden: boolean,
 ): readonly HeaderPair[] {
   if (hidden) return [];
   let values = policyHeaderValues.get(charged);
   if (values === undefined) policyHeaderValues.set(charged, (values = new PolicyHeaderValues()));
-  return rateLimitHeaders(policies, options.resetFormat, options.clock.now(), options.headerSets, values);
+  return rateLimitHeaders(decision.policies, options.resetFormat, options.clock.now(), options.headerSets, values, decision.credits);
 }
 
 /** Response header of a request admitted past a quota's limit (`overage`): the overage units of the period so far. */
