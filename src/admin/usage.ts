@@ -1,5 +1,6 @@
 import { type Period, periodOf } from '../core/calendar.js';
 import type { PolicyState } from '../core/decision.js';
+import { creditBalancesOf } from '../core/credits.js';
 import { GatewayError } from '../core/errors.js';
 import type { Policy } from '../core/policy.js';
 import { callUsageStore } from '../core/usage-store.js';
@@ -33,10 +34,15 @@ async function subjectPolicies(ctx: Pick<AdminContext, 'db' | 'plans'>, id: stri
 }
 
 /** The subject's state of each policy in the limit store, charging nothing (503 `usage_unavailable` without a store answer). */
-export async function storeUsage(ctx: AdminContext, id: string): Promise<SubjectPolicies & { states: readonly PolicyState[] }> {
+export async function storeUsage(
+  ctx: AdminContext,
+  id: string,
+): Promise<SubjectPolicies & { states: readonly PolicyState[]; credits: ReadonlyArray<{ metric: string; balance: number }> }> {
   const { subject, policies } = await subjectPolicies(ctx, id);
-  const states = await callUsageStore(ctx.usage, (usage) => usage.peek(subject.id, policies));
-  return { subject, policies, states };
+  const [states, credits] = await callUsageStore(ctx.usage, (usage) =>
+    Promise.all([usage.peek(subject.id, policies), creditBalancesOf(usage, subject.id, policies)]),
+  );
+  return { subject, policies, states, credits };
 }
 
 /**

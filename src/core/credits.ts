@@ -61,3 +61,19 @@ export function spendingOrder(a: CreditGrantState, b: CreditGrantState): number 
 export function grantInForce(grant: CreditGrantState, nowMs: number): boolean {
   return grant.expiresAtMs === null || grant.expiresAtMs > nowMs;
 }
+
+/** The metrics whose credits cover one of `policies` (Policy.credits), each once, in policy order. */
+export function creditMetricsOf(policies: ReadonlyArray<{ readonly credits?: { readonly metric: string } }>): string[] {
+  const metrics: string[] = [];
+  for (const policy of policies) if (policy.credits !== undefined && !metrics.includes(policy.credits.metric)) metrics.push(policy.credits.metric);
+  return metrics;
+}
+
+/** The subject's balance of each metric credits cover in `policies`, from `store` (the usage endpoints' `credits`). */
+export async function creditBalancesOf(
+  store: { creditBalance(subject: string, metric: string): Promise<number> },
+  subject: string,
+  policies: ReadonlyArray<{ readonly credits?: { readonly metric: string } }>,
+): Promise<Array<{ metric: string; balance: number }>> {
+  return Promise.all(creditMetricsOf(policies).map(async (metric) => ({ metric, balance: await store.creditBalance(subject, metric) })));
+}

@@ -8,9 +8,10 @@ import { auditView, creditView, policyUsageView } from './views.js';
 export function usageRoutes(app: Hono, { ctx, config, clock }: AdminRouteDeps): void {
   const bodies = configuredBodies(config.plans);
   app.get('/admin/subjects/:id/usage', async (c) => {
-    const { subject, states } = await storeUsage(ctx, c.req.param('id'));
+    const { subject, states, credits } = await storeUsage(ctx, c.req.param('id'));
     const now = clock.now();
-    return c.json({ subject: subject.id, plan: subject.plan, policies: states.map((state) => policyUsageView(state, now)) });
+    const policies = states.map((state) => policyUsageView(state, now));
+    return c.json({ subject: subject.id, plan: subject.plan, policies, ...(credits.length === 0 ? {} : { credits }) });
   });
   app.post('/admin/subjects/:id/reset', async (c) => {
     const { subject, policies } = await resetUsageAudited(ctx, c.req.param('id'));
