@@ -49,6 +49,13 @@ export interface PeekRequest {
  *   step; a record with the same fingerprint answers `replay` once completed
  *   and `in-flight` before, one with another fingerprint `reused`; none of
  *   these charge anything. Denials leave no record;
+ * - credits: a policy covered by credits (Policy.credits) that has no room
+ *   for the cost does not deny when every other policy has room and the
+ *   subject's balance of the metric holds the cost: the cost is charged to
+ *   the balance (grants soonest-expiring first, never-expiring last, an
+ *   expired grant never) instead of that policy, which is not charged and
+ *   not in the receipt; otherwise the request is denied and nothing, credits
+ *   included, is charged. Decisions about such policies report `credits`;
  * - a refund returns the cost to the periods named in the receipt, never
  *   below zero, and leaves a counter alone once its period has passed;
  * - a denial resolves to `{ allowed: false }`; only infrastructure faults
