@@ -357,6 +357,26 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
       body: Buffer.from([0, 1, 255, 13, 10, 0x7b]),
     };
 
+    it('charges credits once for a request under an Idempotency-Key, not for its repeats', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('credits-idempotent');
+        const policies = covered(1);
+        await limiter.addCredits(subject, [grant(3)]);
+        await limiter.consume(request(policies, 1, subject));
+        const claim = { key: 'order-1', fingerprint: 'fp-1' };
+        const first = await limiter.consumeIdempotent(request(policies, 2, subject), claim);
+        if (first.kind !== 'admitted') throw new Error(`expected an admission, got ${first.kind}`);
+        expect(first.admission.credits).toEqual({ metric: 'search', balance: 1, charged: 2 });
+        expect(await limiter.consumeIdempotent(request(policies, 2, subject), claim)).toEqual({ kind: 'in-flight' });
+        await limiter.completeIdempotent(first.ticket, storedResponse);
+        expect(await limiter.consumeIdempotent(request(policies, 2, subject), claim)).toEqual({ kind: 'replay', response: storedResponse });
+        expect(await limiter.creditBalance(subject, 'search')).toBe(1);
+        const denied = await limiter.consumeIdempotent(request(policies, 2, subject), { key: 'order-2', fingerprint: 'fp-2' });
+        expect(denied.kind).toBe('denied');
+        expect(await limiter.creditBalance(subject, 'search')).toBe(1);
+      });
+    });
+
     it('marks an admitted Idempotency-Key in flight, replays it once completed, and charges neither repeat', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const subject = fresh('idempotent');
