@@ -37,9 +37,17 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
               lifetime is set): written on every admission, so that a call
               whose reply the gateway lost can be undone by its id
               (lua/undo-charge.lua)
-  KEYS[n+5 .. n+4+k]  the keys the options (ARGV[8]) use, k = ARGV[9];
-              none today (k = 0); a billing option that needs a key of its
-              own (the subject's credits) names it by its index here
+  KEYS[n+5 .. n+4+k]  the keys the options (ARGV[8]) use, k = ARGV[9]
+              (0 without options needing keys). Credits (`c` options) use
+              two, at KEYS[n+4+j] and KEYS[n+5+j] (j named by the option):
+                the subject's credit balance of the metric (a HASH, one
+                  set of fields per grant <id>:
+                    a:<id> = units granted
+                    u:<id> = units spent of it
+                    x:<id> = epoch ms it expires at, 0 for never;
+                  written by lua/add-credits.lua, never expiring)
+                the metric's monthly credit spend counter (a HASH with p
+                  and n like KEYS[1..n], `c:<metric>:month`)
   KEYS[n+5+k] optional: the Idempotency-Key record (a HASH) with
                 f = the fingerprint of the request that took the key
                 a = the attempt id of that request
@@ -67,6 +75,16 @@ ARGV
                     up to max units past its limit are admitted; the marker
                     records the units past the limit under the overage
                     counterId (`o:search:month`)
+                `c,<i>,<j>,<spend counterId>`  policy i is covered by
+                    credits: when it has no room for the cost, the cost is
+                    charged to the credit balance KEYS[n+4+j] instead (policy
+                    i is not charged), spending grants soonest-expiring
+                    first, never-expiring last, then lowest id; the spend is
+                    counted in KEYS[n+5+j] (the current month) and the
+                    marker records each grant's spent units under
+                    `0:g:<id>` and the month's spend under `<month
+                    start>:<spend counterId>`. Every `c` option of a call
+                    names the same j (a policy list has one metric)
   ARGV[9]     k: the number of option KEYS (KEYS[n+5 .. n+4+k])
   ARGV[10+3(i-1)]  policy i's window: second | minute | hour | day | month |
                    lifetime (one period from the epoch that never ends: its
@@ -102,14 +120,20 @@ restore the counters (lua/hydrate.lua) and call again. Otherwise a flat array of
                       lifetime
       period_start    start of the period (epoch seconds; 0 for lifetime);
                       a refund names it
-      violated        1 if this policy had no room for the cost, else 0
+      violated        1 if this policy had no room for the cost, else 0;
+                      2 if it had none and the admission charged its cost
+                      to credits instead (the policy was not charged)
+  then, only when ARGV[8] has `c` options, 2 more integers:
+      balance         the credit units left in force after this decision
+      credits_charged units this decision charged to credits (0 or cost)
 
 A denial writes nothing but, with track_usage, the version counter's INCR
 (versions may skip values; they only need to grow). An admission with no policy or meter (n = 0)
 charges nothing (but does mark its Idempotency-Key). Every admission also
 writes its charge record, field request_id =
 `<cost>,<period start 1>,…,<period start n>` (epoch seconds, in KEYS order;
-just `<cost>` when n = 0); the minute's first record sets the records to
+just `<cost>` when n = 0; -1 for a policy paid by credits, which was not
+charged, so lua/undo-charge.lua leaves it alone); the minute's first record sets the records to
 expire charge_record_ttl_ms later. An answer from the Idempotency-Key record
 writes none (it charged nothing).
 
@@ -187,14 +211,20 @@ local idempotency_key = KEYS[n + 5 + option_key_count]
 local charge_record_ttl_ms = tonumber(ARGV[10 + 3 * n])
 local request_id = ARGV[11 + 3 * n]
 
--- Per policy index: the overage allowed past its limit, and its counterId.
+-- Per policy index: the overage allowed past its limit, and its counterId;
+-- whether credits cover it (and the credit keys' place and spend counterId).
 local overage_max, overage_counter = {}, {}
+local credit_covered, credit_key, credit_spend_id = {}, nil, nil
 if options ~= '' then
   for entry in string.gmatch(options, '[^;]+') do
     local kind, index, a, b = string.match(entry, '^(%a+),(%d+),([^,]*),?(.*)$')
     if kind == 'o' then
       overage_max[tonumber(index)] = tonumber(a)
       overage_counter[tonumber(index)] = b
+    elseif kind == 'c' then
+      credit_covered[tonumber(index)] = true
+      credit_key = n + 4 + tonumber(a)
+      credit_spend_id = b
     else
       error('consume.lua: unknown option ' .. entry)
     end
@@ -245,7 +275,8 @@ for i = 1, n do
   local violated = 0
   if limit > 0 and count + cost > limit + (overage_max[i] or 0) then
     violated = 1
-    allowed = 0
+    -- A policy covered by credits is decided with the balance, below.
+    if not credit_covered[i] then allowed = 0 end
   end
   local base = 4 + 6 * (i - 1)
   reply[base] = limit
@@ -262,14 +293,67 @@ for i = 1, n do
   reply[base + 4] = start_ms / 1000
   reply[base + 5] = violated
 end
+
+-- Credits (only with `c` options): the grants in force, in spending order,
+-- and whether they pay for the policies covered by them that had no room.
+local grants, balance, credits_charged = {}, 0, 0
+if credit_key then
+  local fields = redis.call('HGETALL', KEYS[credit_key])
+  local by_id = {}
+  for f = 1, #fields, 2 do
+    local part, id = string.match(fields[f], '^(%a):(%d+)$')
+    if part then
+      local grant = by_id[id]
+      if not grant then
+        grant = { id = tonumber(id), a = 0, u = 0, x = 0 }
+        by_id[id] = grant
+      end
+      grant[part] = tonumber(fields[f + 1])
+    end
+  end
+  for id, grant in pairs(by_id) do
+    if (grant.x == 0 or grant.x > now_ms) and grant.a > grant.u then
+      grants[#grants + 1] = grant
+      balance = balance + grant.a - grant.u
+    end
+  end
+  -- Soonest-expiring first (0: never, last), then lowest id.
+  table.sort(grants, function(g, h)
+    local gx = g.x == 0 and math.huge or g.x
+    local hx = h.x == 0 and math.huge or h.x
+    if gx ~= hx then return gx < hx end
+    return g.id < h.id
+  end)
+  local short = false
+  for i = 1, n do
+    if credit_covered[i] and reply[4 + 6 * (i - 1) + 5] == 1 then short = true end
+  end
+  if short then
+    if allowed == 1 and balance >= cost then
+      credits_charged = cost
+      for i = 1, n do
+        local base = 4 + 6 * (i - 1)
+        if credit_covered[i] and reply[base + 5] == 1 then reply[base + 5] = 2 end
+      end
+    else
+      allowed = 0
+    end
+  end
+end
 reply[1] = allowed
 
 for i = 1, n do
   local base = 4 + 6 * (i - 1)
-  local remaining = reply[base] - used[i] - (allowed * cost)
+  local charged = allowed
+  if reply[base + 5] == 2 then charged = 0 end
+  local remaining = reply[base] - used[i] - (charged * cost)
   -- Past the limit of a policy allowing overage, the (negative) rest tells the overage units.
   if remaining < 0 and not overage_max[i] then remaining = 0 end
   reply[base + 1] = remaining
+end
+if credit_key then
+  reply[#reply + 1] = balance - credits_charged
+  reply[#reply + 1] = credits_charged
 end
 
 if allowed == 0 then return reply end
@@ -283,7 +367,10 @@ for i = 1, n do
   local start_seconds = starts[i] / 1000
   charge_record[i + 1] = start_seconds
   local count
-  if current[i] then
+  if reply[4 + 6 * (i - 1) + 5] == 2 then
+    -- Paid by credits: this policy is not charged.
+    charge_record[i + 1] = -1
+  elseif current[i] then
     count = redis.call('HINCRBY', KEYS[i], 'n', cost)
   else
     count = used[i] + cost
@@ -291,7 +378,7 @@ for i = 1, n do
     -- A lifetime counter (no end) never expires; it may have been created by a hydration with a lifetime of its own.
     if ends[i] then redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms) else redis.call('PERSIST', KEYS[i]) end
   end
-  if track_usage then
+  if track_usage and count then
     marker_fields[#marker_fields + 1] = start_seconds .. ':' .. ARGV[9 + 3 * i]
     marker_fields[#marker_fields + 1] = count
     if overage_max[i] then
@@ -299,6 +386,35 @@ for i = 1, n do
       marker_fields[#marker_fields + 1] = start_seconds .. ':' .. overage_counter[i]
       marker_fields[#marker_fields + 1] = past > 0 and past or 0
     end
+  end
+end
+if credits_charged > 0 then
+  -- Spend the grants in order, then count the month's spend.
+  local left = credits_charged
+  for _, grant in ipairs(grants) do
+    if left == 0 then break end
+    local take = math.min(left, grant.a - grant.u)
+    local spent = redis.call('HINCRBY', KEYS[credit_key], 'u:' .. grant.id, take)
+    left = left - take
+    if track_usage then
+      marker_fields[#marker_fields + 1] = '0:g:' .. grant.id
+      marker_fields[#marker_fields + 1] = spent
+    end
+  end
+  local spend_key = KEYS[credit_key + 1]
+  local month_start_ms, month_end_ms = period_of('month', now_ms)
+  local spend = redis.call('HMGET', spend_key, 'p', 'n')
+  local month_spend
+  if spend[1] and tonumber(spend[1]) * 1000 == month_start_ms then
+    month_spend = redis.call('HINCRBY', spend_key, 'n', credits_charged)
+  else
+    month_spend = credits_charged
+    redis.call('HSET', spend_key, 'p', month_start_ms / 1000, 'n', month_spend)
+    redis.call('PEXPIRE', spend_key, month_end_ms - now_ms + expiry_grace_ms)
+  end
+  if track_usage then
+    marker_fields[#marker_fields + 1] = (month_start_ms / 1000) .. ':' .. credit_spend_id
+    marker_fields[#marker_fields + 1] = month_spend
   end
 end
 if track_usage and n > 0 then

@@ -201,6 +201,8 @@ function buildGeneration(config: GatewayConfig, lasting: LastingParts, reloader:
       peek: (subject, policies) => limiter.peek({ subject, policies }),
       reset: (subject, policies) => limiter.reset(subject, policies),
       forget: (subject) => limiter.forget(subject),
+      addCredits: (subject, grants) => limiter.addCredits(subject, grants),
+      creditBalance: (subject, metric) => limiter.creditBalance(subject, metric),
     },
     admin: {
       token: lasting.adminToken,

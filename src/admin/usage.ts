@@ -1,5 +1,6 @@
 import { type Period, periodOf } from '../core/calendar.js';
 import type { PolicyState } from '../core/decision.js';
+import { creditBalancesOf } from '../core/credits.js';
 import { GatewayError } from '../core/errors.js';
 import type { Policy } from '../core/policy.js';
 import { callUsageStore } from '../core/usage-store.js';
@@ -33,10 +34,15 @@ async function subjectPolicies(ctx: Pick<AdminContext, 'db' | 'plans'>, id: stri
 }
 
 /** The subject's state of each policy in the limit store, charging nothing (503 `usage_unavailable` without a store answer). */
-export async function storeUsage(ctx: AdminContext, id: string): Promise<SubjectPolicies & { states: readonly PolicyState[] }> {
+export async function storeUsage(
+  ctx: AdminContext,
+  id: string,
+): Promise<SubjectPolicies & { states: readonly PolicyState[]; credits: ReadonlyArray<{ metric: string; balance: number }> }> {
   const { subject, policies } = await subjectPolicies(ctx, id);
-  const states = await callUsageStore(ctx.usage, (usage) => usage.peek(subject.id, policies));
-  return { subject, policies, states };
+  const [states, credits] = await callUsageStore(ctx.usage, (usage) =>
+    Promise.all([usage.peek(subject.id, policies), creditBalancesOf(usage, subject.id, policies)]),
+  );
+  return { subject, policies, states, credits };
 }
 
 /**
@@ -89,8 +95,11 @@ export interface CreditInput {
 
 /**
  * Grants credits of a metered metric (one some plan meters) to an existing
- * subject; then this instance forgets the subject's local denial, and the
- * caches are told.
+ * subject; after the commit the grant is added to the subject's balance in
+ * the limit store (shared by every instance on Redis; a subject hydrated
+ * later reads it from the database, and writing it twice counts it once),
+ * then this instance forgets the subject's local denial, and the caches
+ * are told (the other instances forget theirs).
  */
 export async function grantCreditsAudited(ctx: AdminContext, subjectId: string, input: CreditInput): Promise<CreditGrant> {
   const problem = unmeteredMetricProblem(ctx.plans, input.metric);
@@ -112,6 +121,10 @@ export async function grantCreditsAudited(ctx: AdminContext, subjectId: string, 
       details: { grant_id: grant.id, metric: grant.metric, amount: grant.amount, reason: grant.reason },
     };
   });
+  // The grant is committed: a store that does not answer now gets it with the subject's next hydration.
+  await ctx.usage
+    ?.addCredits(subjectId, [{ id: grant.id, metric: grant.metric, amount: grant.amount, expiresAtMs: grant.expiresAt?.getTime() ?? null, used: 0 }])
+    .catch(() => undefined);
   ctx.usage?.forget(subjectId);
   await ctx.subjectChanged(subjectId);
   return grant;

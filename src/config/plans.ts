@@ -1,5 +1,5 @@
 import type { Plan } from '../core/plan.js';
-import { metersBesides, type Policy, quotaPolicy, windowPolicy } from '../core/policy.js';
+import { coveredByCredits, metersBesides, type Policy, quotaPolicy, windowPolicy } from '../core/policy.js';
 import { CALENDAR_WINDOW_NAMES, WINDOW_NAMES, type WindowName } from '../core/windows.js';
 import type { GatewayConfig } from './schema.js';
 
@@ -23,9 +23,11 @@ export function buildPlans(plans: GatewayConfig['plans']): ReadonlyMap<string, P
     for (const [metric, quota] of Object.entries(plan.quotas)) {
       // Overage goes past the quota's longest calendar window: its billing period.
       const overageWindow = quota.overage === undefined ? undefined : CALENDAR_WINDOW_NAMES.findLast((w) => quota[w] !== undefined);
-      const quotas = policiesOf(quota, (window, limit) =>
-        quotaPolicy(metric, window, limit, window === overageWindow ? quota.overage?.max : undefined),
-      );
+      const covered = new Set(plan.credits?.covers ?? []);
+      const quotas = policiesOf(quota, (window, limit) => {
+        const policy = quotaPolicy(metric, window, limit, window === overageWindow ? quota.overage?.max : undefined);
+        return covered.has(policy.name) ? coveredByCredits(policy, metric) : policy;
+      });
       policiesByMetric.set(metric, Object.freeze([...windows, ...quotas]));
     }
     result.set(

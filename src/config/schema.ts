@@ -187,7 +187,34 @@ const planSchema = z.strictObject({
   public: z.boolean().default(true),
   /** Most live (neither revoked nor expired) API keys a subject on this plan may hold; no cap when absent. */
   max_keys: z.int().min(1).max(100_000).optional(),
-});
+  /**
+   * Prepaid credits: the quota windows (`<metric>.<window>`) whose requests,
+   * once the window has no room, are charged to the subject's credits of
+   * the metric instead.
+   */
+  credits: z.strictObject({ covers: z.array(z.string()).min(1, { error: 'name at least one quota window, e.g. [search.month]' }) }).optional(),
+}).superRefine(checkCredits);
+
+/** A plan's `credits.covers` names quota windows of the plan, none allowing overage, each once. */
+function checkCredits(plan: { quotas: Record<string, z.output<typeof quotaSchema>>; credits?: { covers: string[] } | undefined }, ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  plan.credits?.covers.forEach((name, index) => {
+    const path = ['credits', 'covers', index];
+    const dot = name.lastIndexOf('.');
+    const [metric, window] = [name.slice(0, dot), name.slice(dot + 1)];
+    const quota = dot > 0 && Object.hasOwn(plan.quotas, metric) ? plan.quotas[metric] : undefined;
+    if (quota === undefined || !(WINDOW_NAMES as readonly string[]).includes(window) || quota[window as WindowName] === undefined) {
+      const defined = Object.entries(plan.quotas).flatMap(([m, q]) => WINDOW_NAMES.filter((w) => q[w] !== undefined).map((w) => `${m}.${w}`));
+      ctx.addIssue({ code: 'custom', path, message: `"${name}" is not a quota window of this plan (defined: ${defined.join(', ') || 'none'})` });
+      return;
+    }
+    if (quota.overage !== undefined && CALENDAR_WINDOW_NAMES.findLast((w) => quota[w] !== undefined) === window) {
+      ctx.addIssue({ code: 'custom', path, message: `"${name}" allows overage; a window is either soft (overage) or covered by credits, not both` });
+    }
+    if (seen.has(name)) ctx.addIssue({ code: 'custom', path, message: `"${name}" is listed twice` });
+    seen.add(name);
+  });
+}
 
 const keyEntrySchema = z.strictObject({
   /** A stable, non-secret id shown to the upstream; defaults to the hash's first 12 hex digits. */

@@ -1,3 +1,4 @@
+import type { CreditState } from './credits.js';
 import type { Policy } from './policy.js';
 import type { WindowName } from './windows.js';
 
@@ -39,6 +40,8 @@ export interface Admission {
   readonly policies: readonly PolicyState[];
   /** What was charged; absent when nothing was (no policy applies). */
   readonly receipt?: ChargeReceipt;
+  /** The subject's credits, when a policy is covered by them (Policy.credits); else absent. */
+  readonly credits?: CreditState;
 }
 
 export interface Denial {
@@ -50,6 +53,8 @@ export interface Denial {
   /** Seconds until every violated policy has reset (the latest of them); 0 when a violated lifetime quota never resets. */
   readonly retryAfterSeconds: number;
   readonly policies: readonly PolicyState[];
+  /** The subject's credits, when a policy is covered by them (Policy.credits); else absent. */
+  readonly credits?: CreditState;
 }
 
 /**

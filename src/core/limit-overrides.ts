@@ -1,5 +1,5 @@
 import type { Plan } from './plan.js';
-import { metersBesides, type Policy, quotaPolicy, windowPolicy } from './policy.js';
+import { coveredByCredits, metersBesides, type Policy, quotaPolicy, windowPolicy } from './policy.js';
 import { WINDOW_NAMES, type WindowName, isWindowName } from './windows.js';
 
 /**
@@ -69,7 +69,12 @@ export function applyLimitOverrides(plan: Plan, overrides: LimitOverrides): Plan
     const base = (plan.policiesByMetric.get(metric) ?? []).filter((policy) => policy.kind === 'quota');
     // An overridden limit keeps the plan's overage allowance on that window.
     const overageOf = (window: WindowName) => base.find((policy) => policy.window === window)?.overage?.max;
-    const quotas = merged(base, 'quota', overrides.quotas[metric], (window, limit) => quotaPolicy(metric, window, limit, overageOf(window)));
+    // …and its coverage by credits.
+    const coveredOn = (window: WindowName) => base.some((policy) => policy.window === window && policy.credits !== undefined);
+    const quotas = merged(base, 'quota', overrides.quotas[metric], (window, limit) => {
+      const policy = quotaPolicy(metric, window, limit, overageOf(window));
+      return coveredOn(window) ? coveredByCredits(policy, metric) : policy;
+    });
     policiesByMetric.set(metric, Object.freeze([...windows, ...quotas]));
   }
   return Object.freeze({ ...plan, windows, policiesByMetric, meters: metersBesides(windows) });

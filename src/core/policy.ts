@@ -1,3 +1,4 @@
+import { creditSpendCounterIdOf } from './credits.js';
 import type { WindowName } from './windows.js';
 
 /**
@@ -29,6 +30,14 @@ export interface Policy {
    * past the limit. Absent: `limit` is hard.
    */
   readonly overage?: { readonly max: number; readonly counterId: string };
+  /**
+   * Covered by prepaid credits (a plan's `credits: { covers }`): when the
+   * quota has no room for a request, its cost is charged to the subject's
+   * credits of `metric` instead (the quota stays at its limit), in the same
+   * atomic decision; `counterId` (`c:search:month`) counts the credits spent
+   * per month for billing. Absent: no credits apply.
+   */
+  readonly credits?: { readonly metric: string; readonly counterId: string };
 }
 
 export function windowPolicy(window: WindowName, limit: number): Policy {
@@ -39,6 +48,11 @@ export function quotaPolicy(metric: string, window: WindowName, limit: number, o
   const policy: Policy = { name: `${metric}.${window}`, kind: 'quota', window, limit, counterId: `q:${metric}:${window}` };
   if (overageMax === undefined) return policy;
   return { ...policy, overage: { max: overageMax, counterId: overageCounterIdOf(metric, window) } };
+}
+
+/** `policy` (a quota of `metric`) covered by the subject's credits of `metric` (a plan's `credits: { covers }`). */
+export function coveredByCredits(policy: Policy, metric: string): Policy {
+  return { ...policy, credits: { metric, counterId: creditSpendCounterIdOf(metric) } };
 }
 
 /** The counter of a metric's lifetime quota, which a route's `release` gives back to. */

@@ -1,3 +1,4 @@
+import type { CreditState } from './credits.js';
 import type { PolicyState } from './decision.js';
 import { windowRank, windowTitle } from './windows.js';
 
@@ -101,7 +102,10 @@ export function mostConstraining(policies: readonly PolicyState[]): PolicyState 
  * Only the families `sets` turns on are written (all by default). Empty when
  * no policy applies. `nowMs` is only read for `epoch-seconds`. `policyValues`,
  * given for a fixed list of policies, keeps the `RateLimit-Policy` value
- * between calls.
+ * between calls. With `credits` (a plan whose credits cover one of the
+ * policies), `RateLimit` ends with a `"credits";r=<balance>` item: the
+ * credit units left (no `t`: credits do not reset; no `RateLimit-Policy`
+ * item, they have no quota).
  */
 export function rateLimitHeaders(
   policies: readonly PolicyState[],
@@ -109,12 +113,14 @@ export function rateLimitHeaders(
   nowMs: number,
   sets: HeaderSets = ALL_HEADER_SETS,
   policyValues?: PolicyHeaderValues,
+  credits?: CreditState,
 ): HeaderPair[] {
   if (policies.length === 0) return [];
   const headers: HeaderPair[] = [];
   if (sets.ietf) {
     headers.push(['RateLimit-Policy', policyValues?.valueFor(policies) ?? policyHeaderValue(policies)]);
-    headers.push(['RateLimit', policies.map(limitItem).join(', ')]);
+    const items = policies.map(limitItem).join(', ');
+    headers.push(['RateLimit', credits === undefined ? items : `${items}, "credits";r=${credits.balance}`]);
   }
   if (sets.legacy) {
     const constraining = mostConstraining(policies)!;

@@ -1,3 +1,5 @@
+import type { CreditGrantState } from './credits.js';
+
 /**
  * The roles between a limit store and the usage ledger (DESIGN.md section 3).
  * They live in core so that the stores (limiter/) and the flusher (usage/)
@@ -66,6 +68,11 @@ export interface UsageSink {
 export interface UsageHistory {
   /** Every ledger entry of `subject` whose period starts at or after `sinceMs`, with its version, and its lifetime entries (period start 0). */
   readUsageSince(subject: string, sinceMs: number): Promise<VersionedUsageEntry[]>;
+  /**
+   * Every credit grant of `subject` (with `used` 0: what was spent of each
+   * is its `g:<id>` lifetime entry). Absent: the ledger keeps no credits.
+   */
+  readCreditGrants?(subject: string): Promise<CreditGrantState[]>;
 }
 
 /** The highest version among `entries`, 0 for none: a store seeds the subject's version above it. */

@@ -1,3 +1,4 @@
+import type { CreditGrantState } from './credits.js';
 import type { PolicyState } from './decision.js';
 import { GatewayError } from './errors.js';
 import type { Policy } from './policy.js';
@@ -20,6 +21,10 @@ export interface UsageStore {
   reset(subject: string, policies: readonly Policy[]): Promise<number | undefined>;
   /** Forgets the subject's local deny entry on this instance (after a credit grant). */
   forget(subject: string): void;
+  /** Adds committed credit grants to the subject's balances in the store (see Limiter.addCredits). */
+  addCredits(subject: string, grants: readonly CreditGrantState[]): Promise<void>;
+  /** The subject's credit balance of `metric` in the store. */
+  creditBalance(subject: string, metric: string): Promise<number>;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import type { CreditGrantState } from '../core/credits.js';
 import type { ChargeReceipt, Decision, Denial, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import type { Policy } from '../core/policy.js';
@@ -245,6 +246,16 @@ export class GuardedLimiter {
     const version = await this.options.limiter.reset(subject, policies);
     this.forget(subject);
     return version;
+  }
+
+  /** Adds credit grants to the subject's balances (a store fault rejects). */
+  addCredits(subject: string, grants: readonly CreditGrantState[]): Promise<void> {
+    return this.options.limiter.addCredits(subject, grants);
+  }
+
+  /** The subject's credit balance of `metric` (a store fault rejects). */
+  creditBalance(subject: string, metric: string): Promise<number> {
+    return this.options.limiter.creditBalance(subject, metric);
   }
 
   /** Forgets what the local deny cache holds for `subject` (admin reset, credit grant). */

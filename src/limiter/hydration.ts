@@ -1,4 +1,5 @@
 import { periodOf } from '../core/calendar.js';
+import { type CreditGrantState, grantCounterIdOf, grantInForce } from '../core/credits.js';
 import type { UsageEntry } from '../core/usage-ledger.js';
 import { windowOfCounterId } from '../core/usage-ledger.js';
 import { isOverageCounterId } from '../core/policy.js';
@@ -29,6 +30,26 @@ export function currentPeriodEntries(entries: readonly UsageEntry[], nowMs: numb
     if (period.startMs === entry.periodStartMs) current.push({ ...entry, endMs: period.endMs });
   }
   return current;
+}
+
+/**
+ * The grants of `grants` in force at `nowMs`, each with what the ledger
+ * counted spent of it (its `g:<id>` lifetime entry in `entries`); spent-out
+ * and expired grants are left out (nothing to restore).
+ */
+export function grantsToRestore(
+  grants: readonly CreditGrantState[],
+  entries: readonly UsageEntry[],
+  nowMs: number,
+): CreditGrantState[] {
+  const spent = new Map<string, number>();
+  for (const entry of entries) if (entry.periodStartMs === 0 && entry.counterId.startsWith('g:')) spent.set(entry.counterId, entry.count);
+  const restored: CreditGrantState[] = [];
+  for (const grant of grants) {
+    const used = Math.max(grant.used, spent.get(grantCounterIdOf(grant.id)) ?? 0);
+    if (grantInForce(grant, nowMs) && used < grant.amount) restored.push({ ...grant, used });
+  }
+  return restored;
 }
 
 /** Runs one hydration per key at a time: concurrent callers for one key share it. */

@@ -1,3 +1,4 @@
+import type { CreditGrantState } from '../core/credits.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import type { Meter, Policy } from '../core/policy.js';
@@ -48,6 +49,13 @@ export interface PeekRequest {
  *   step; a record with the same fingerprint answers `replay` once completed
  *   and `in-flight` before, one with another fingerprint `reused`; none of
  *   these charge anything. Denials leave no record;
+ * - credits: a policy covered by credits (Policy.credits) that has no room
+ *   for the cost does not deny when every other policy has room and the
+ *   subject's balance of the metric holds the cost: the cost is charged to
+ *   the balance (grants soonest-expiring first, never-expiring last, an
+ *   expired grant never) instead of that policy, which is not charged and
+ *   not in the receipt; otherwise the request is denied and nothing, credits
+ *   included, is charged. Decisions about such policies report `credits`;
  * - a refund returns the cost to the periods named in the receipt, never
  *   below zero, and leaves a counter alone once its period has passed;
  * - an adjustment adds a signed number of units to the periods named in the
@@ -95,6 +103,15 @@ export interface Limiter {
    * subject).
    */
   reset(subject: string, policies: readonly Policy[]): Promise<number | undefined>;
+  /**
+   * Adds credit grants to the subject's balances (a new grant, with `used`
+   * 0). Writing a grant again changes nothing, and what was spent of a
+   * grant is never lowered, so a grant the subject's hydration restored
+   * too is counted once.
+   */
+  addCredits(subject: string, grants: readonly CreditGrantState[]): Promise<void>;
+  /** The subject's balance of `metric`: the unspent units of its grants in force, charging nothing. */
+  creditBalance(subject: string, metric: string): Promise<number>;
   /** Releases timers and connections. */
   close(): Promise<void>;
 }

@@ -42,6 +42,8 @@ export class LocalDenyCache {
       // Past its limit, a policy allowing overage still admits smaller costs until the overage is spent too.
       const overage = policies[i]!.overage;
       if (overage !== undefined && (state.overage ?? 0) < overage.max) return;
+      // A policy covered by credits is freed by a grant on any instance, which this cache would not hear of.
+      if (policies[i]!.credits !== undefined) return;
       untilMs.set(policies[i]!.counterId, nowMs + (state.resetSeconds - 1) * 1000);
     });
     if (untilMs.size === 0) return;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { periodOf, periodSeconds, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
+import { type CreditGrantState, type CreditState, grantCounterIdOf, grantInForce, spendingOrder } from '../core/credits.js';
 import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import { IDEMPOTENCY_DEFAULTS } from '../config/schema.js';
@@ -10,13 +11,16 @@ import type { Policy } from '../core/policy.js';
 import { policyStateAt } from '../core/policy-state.js';
 import { denialOf } from '../core/denial.js';
 import { highestVersion, type DirtyUsage, type DirtyUsageSource, type UsageEntry, type UsageHistory } from '../core/usage-ledger.js';
-import { currentPeriodEntries, hydrationSinceMs, SingleFlight } from './hydration.js';
+import { currentPeriodEntries, grantsToRestore, hydrationSinceMs, SingleFlight } from './hydration.js';
 
 /** Usage of one counter in one period. */
 interface Counter {
   periodStartMs: number;
   used: number;
 }
+
+/** One credit grant held: what was granted, spent and when it expires (a CreditGrantState whose `used` moves). */
+type HeldGrant = Omit<CreditGrantState, 'used'> & { used: number };
 
 /** A subject's counters by counterId, and when the last of their periods ends. */
 interface SubjectCounters {
@@ -76,6 +80,12 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   private readonly ledger: UsageHistory | undefined;
   private readonly dirty = new Map<string, DirtyRecord>();
   private readonly hydrations = new SingleFlight();
+  /**
+   * Credit grants by subject, then metric, then grant id. Kept apart from
+   * the counters: sweep() never drops them (grants outlive any period);
+   * they are as many as the grants made to this process's subjects.
+   */
+  private readonly credits = new Map<string, Map<string, Map<number, HeldGrant>>>();
 
   constructor(options: MemoryLimiterOptions) {
     this.clock = options.clock;
@@ -165,11 +175,16 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     return Promise.resolve(unchanged);
   }
 
-  /** Raises the subject's counters to the ledger's counts of their current periods, and seeds its version (one query). */
+  /** Raises the subject's counters to the ledger's counts of their current periods, seeds its version, and restores its credit grants. */
   private async hydrate(subject: string): Promise<void> {
-    const rows = await this.ledger!.readUsageSince(subject, hydrationSinceMs(this.clock.now()));
+    const ledger = this.ledger!;
+    const [rows, grants] = await Promise.all([
+      ledger.readUsageSince(subject, hydrationSinceMs(this.clock.now())),
+      ledger.readCreditGrants?.(subject) ?? [],
+    ]);
     // From here on synchronous, so no consume interleaves.
     const nowMs = this.clock.now();
+    this.holdGrants(subject, grantsToRestore(grants, rows, nowMs));
     const entry = this.entryOf(subject);
     let expiresAtMs = Math.max(entry.expiresAtMs, periodOf('month', nowMs).endMs);
     for (const row of currentPeriodEntries(rows, nowMs)) {
@@ -242,6 +257,38 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     return this.recordChange(subject, entry, zeroed);
   }
 
+  addCredits(subject: string, grants: readonly CreditGrantState[]): Promise<void> {
+    this.holdGrants(subject, grants);
+    return Promise.resolve();
+  }
+
+  creditBalance(subject: string, metric: string): Promise<number> {
+    return Promise.resolve(this.balanceOf(this.grantsInForce(subject, metric, this.clock.now())));
+  }
+
+  /** Adds grants (a grant held already keeps the larger of the two spent counts: spending is never undone). */
+  private holdGrants(subject: string, grants: readonly CreditGrantState[]): void {
+    for (const grant of grants) {
+      let byMetric = this.credits.get(subject);
+      if (byMetric === undefined) this.credits.set(subject, (byMetric = new Map()));
+      let byId = byMetric.get(grant.metric);
+      if (byId === undefined) byMetric.set(grant.metric, (byId = new Map()));
+      const held = byId.get(grant.id);
+      byId.set(grant.id, { ...grant, used: Math.max(grant.used, held?.used ?? 0) });
+    }
+  }
+
+  /** The subject's grants of `metric` with units left and in force at `nowMs`, in spending order. */
+  private grantsInForce(subject: string, metric: string, nowMs: number): HeldGrant[] {
+    const byId = this.credits.get(subject)?.get(metric);
+    if (byId === undefined) return [];
+    return [...byId.values()].filter((grant) => grantInForce(grant, nowMs) && grant.used < grant.amount).sort(spendingOrder);
+  }
+
+  private balanceOf(grants: readonly HeldGrant[]): number {
+    return grants.reduce((sum, grant) => sum + grant.amount - grant.used, 0);
+  }
+
   /** Number of subjects holding counters; for tests and sizing. */
   get subjectCount(): number {
     return this.subjects.size;
@@ -263,6 +310,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     this.expiryBuckets.clear();
     this.idempotency.clear();
     this.dirty.clear();
+    this.credits.clear();
     return Promise.resolve();
   }
 
@@ -276,11 +324,21 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     });
     // A policy allowing overage admits up to its max past the limit.
     const violated = policies.map((policy, i) => used[i]! + cost > policy.limit + (policy.overage?.max ?? 0));
-    const allowed = !violated.includes(true);
+    // Policies covered by credits that have no room are paid from the balance, if every other policy has room (as consume.lua does).
+    const coverage = policies.find((policy) => policy.credits !== undefined)?.credits;
+    const grants = coverage === undefined ? [] : this.grantsInForce(subject, coverage.metric, nowMs);
+    const balance = this.balanceOf(grants);
+    const short = policies.map((policy, i) => violated[i]! && policy.credits !== undefined);
+    const otherwiseAllowed = violated.every((isViolated, i) => !isViolated || short[i]);
+    const paidByCredits = short.includes(true) && otherwiseAllowed && balance >= cost;
+    const allowed = paidByCredits || !violated.includes(true);
+    const credits: CreditState | undefined =
+      coverage === undefined ? undefined : { metric: coverage.metric, balance: balance - (paidByCredits ? cost : 0), charged: paidByCredits ? cost : 0 };
 
     const states: PolicyState[] = policies.map((policy, i) => {
       const period = periods[i]!;
-      const rest = policy.limit - used[i]! - (allowed ? cost : 0);
+      const charged = allowed && !(paidByCredits && short[i]);
+      const rest = policy.limit - used[i]! - (charged ? cost : 0);
       const state: PolicyState = {
         name: policy.name,
         kind: policy.kind,
@@ -292,29 +350,58 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       };
       return policy.overage === undefined ? state : { ...state, overage: Math.max(0, -rest) };
     });
-    if (!allowed) return denialOf(states, violated);
+    if (!allowed) return credits === undefined ? denialOf(states, violated) : { ...denialOf(states, violated), credits };
     if (policies.length === 0 && meters.length === 0) return { allowed: true, policies: states };
 
     // Meters are charged after the policies, as consume.lua does; they never limit.
-    const counters = [...policies, ...meters];
+    // Policies paid by credits are not charged (nor in the receipt).
+    const counters: Array<{ counterId: string }> = policies.filter((_, i) => !(paidByCredits && short[i]));
+    const chargedPeriods = periods.filter((_, i) => !(paidByCredits && short[i]));
+    const chargedUsed = used.filter((_, i) => !(paidByCredits && short[i]));
     for (const meter of meters) {
       const period = periodOf(meter.window, nowMs);
       const counter = entry?.byCounter.get(meter.counterId);
-      periods.push(period);
-      used.push(counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0);
+      counters.push(meter);
+      chargedPeriods.push(period);
+      chargedUsed.push(counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0);
     }
     const overage = this.ledger === undefined ? undefined : this.overageEntries(policies, periods, used, cost);
-    this.charge(subject, entry, counters.map((c) => c.counterId), periods, used, cost, overage);
-    const admission: Admission = {
-      allowed: true,
-      policies: states,
-      receipt: {
-        subject,
-        cost,
-        charges: counters.map((counter, i) => ({ counterId: counter.counterId, periodStartMs: periods[i]!.startMs })),
-      },
+    this.charge(subject, entry, counters.map((c) => c.counterId), chargedPeriods, chargedUsed, cost, overage);
+    if (paidByCredits) this.spendCredits(subject, coverage!.counterId, grants, cost, nowMs);
+    const receipt: ChargeReceipt = {
+      subject,
+      cost,
+      charges: counters.map((counter, i) => ({ counterId: counter.counterId, periodStartMs: chargedPeriods[i]!.startMs })),
     };
+    const admission: Admission = credits === undefined ? { allowed: true, policies: states, receipt } : { allowed: true, policies: states, receipt, credits };
     return admission;
+  }
+
+  /**
+   * Spends `cost` units from `grants` (in force, in spending order, holding
+   * at least `cost` together) and counts them in the month's spend counter
+   * `spendCounterId`; with a ledger, each grant's spent units (`g:<id>`,
+   * period 0) and the month's spend are marked for the flusher.
+   */
+  private spendCredits(subject: string, spendCounterId: string, grants: readonly HeldGrant[], cost: number, nowMs: number): void {
+    const changed: UsageEntry[] = [];
+    let left = cost;
+    for (const grant of grants) {
+      if (left === 0) break;
+      const take = Math.min(left, grant.amount - grant.used);
+      grant.used += take;
+      left -= take;
+      changed.push({ counterId: grantCounterIdOf(grant.id), periodStartMs: 0, count: grant.used });
+    }
+    const month = periodOf('month', nowMs);
+    const entry = this.entryOf(subject);
+    const counter = entry.byCounter.get(spendCounterId);
+    const spent = (counter !== undefined && counter.periodStartMs === month.startMs ? counter.used : 0) + cost;
+    entry.byCounter.set(spendCounterId, { periodStartMs: month.startMs, used: spent });
+    this.moveToBucket(subject, entry, Math.max(entry.expiresAtMs, month.endMs));
+    changed.push({ counterId: spendCounterId, periodStartMs: month.startMs, count: spent });
+    // With a ledger: each grant's spent units and the month's spend, at a new version of the subject.
+    this.recordChange(subject, entry, changed);
   }
 
   private charge(

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { periodOf } from '../core/calendar.js';
+import type { CreditGrantState } from '../core/credits.js';
 import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import { IDEMPOTENCY_DEFAULTS } from '../config/schema.js';
@@ -17,7 +18,9 @@ import {
   COUNTER_EXPIRY_GRACE_MS,
   chargeMinuteOf,
   NEEDS_HYDRATION,
+  readCreditBalance,
   registerScripts,
+  runAddCreditsScript,
   runPeekScript,
   runAdjustScript,
   runResetScript,
@@ -25,7 +28,7 @@ import {
 } from '../redis/scripts.js';
 import { runIdempotentConsumeScript, runSettleIdempotencyScript } from '../redis/idempotency-scripts.js';
 import { clearUsageMarker, readUsageIndex, readUsageMarker, runHydrateScript, scanUsageMarkers } from '../redis/usage-markers.js';
-import { currentPeriodEntries, hydrationSinceMs, SingleFlight } from './hydration.js';
+import { currentPeriodEntries, grantsToRestore, hydrationSinceMs, SingleFlight } from './hydration.js';
 import { type ConsumeRequest, type IdempotencyTimes, type Limiter, type PeekRequest } from './limiter.js';
 import { type LostChargeOutcome, LostCharges } from './lost-charges.js';
 import { StoreCallGate } from './store-call-gate.js';
@@ -238,6 +241,15 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     return this.send(() => runResetScript(this.client, this.keyPrefix, subject, policies, { trackUsage, nowMs, slot: this.slotOf(subject) }));
   }
 
+  async addCredits(subject: string, grants: readonly CreditGrantState[]): Promise<void> {
+    await this.send(() => runAddCreditsScript(this.client, this.keyPrefix, subject, grants));
+  }
+
+  creditBalance(subject: string, metric: string): Promise<number> {
+    const nowMs = this.nowForTesting?.() ?? Date.now();
+    return this.send(() => readCreditBalance(this.client, this.keyPrefix, subject, metric, nowMs));
+  }
+
   /**
    * Every subject the usage index lists, charged by any instance (a dead one
    * too) and not flushed yet; with `includeLeftovers`, also markers the
@@ -334,10 +346,19 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     );
   }
 
-  /** Restores the subject's current-period counters, and seeds its version, from the ledger (one query, one script). */
+  /**
+   * Restores the subject's current-period counters, and seeds its version,
+   * from the ledger (one query, one script), and before them its credit grants in force with
+   * what the ledger counted spent of each (one more query and script, for a
+   * ledger that keeps credits): the hydration marker, set last, lets
+   * consume.lua decide only once both are back.
+   */
   private async hydrate(subject: string): Promise<void> {
     const nowMs = this.nowForTesting?.() ?? Date.now();
-    const rows = await this.ledger!.readUsageSince(subject, hydrationSinceMs(nowMs));
+    const ledger = this.ledger!;
+    const [rows, grants] = await Promise.all([ledger.readUsageSince(subject, hydrationSinceMs(nowMs)), ledger.readCreditGrants?.(subject) ?? []]);
+    const restored = grantsToRestore(grants, rows, nowMs);
+    if (restored.length > 0) await this.send(() => runAddCreditsScript(this.client, this.keyPrefix, subject, restored));
     const entries = currentPeriodEntries(rows, nowMs).map((entry) => ({
       ...entry,
       ttlMs: entry.endMs - nowMs + COUNTER_EXPIRY_GRACE_MS,

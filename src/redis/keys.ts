@@ -29,7 +29,11 @@ import { hashTagOfSlot } from './cluster-slots.js';
  * - `hydrated`: present once the subject's counters were restored from the
  *   ledger (a STRING; see lua/hydrate.lua); its integer value is also the
  *   subject's ledger version, INCRed by every script call that changes or
- *   decides the counters (see lua/consume.lua).
+ *   decides the counters (see lua/consume.lua);
+ * - `credits:<metric>`: the subject's prepaid credits of a metric, a HASH of
+ *   per-grant fields (granted, spent, expiry; see lua/consume.lua and
+ *   lua/add-credits.lua). The monthly credit spend is a counter like any
+ *   other (`c:<metric>:month`).
  *
  * One set of keys is no subject's: the readiness probe's
  * `<prefix>:v1:readiness:{probe}:state` and `…:scratch` (see lua/probe.lua).
@@ -88,6 +92,11 @@ export function chargeRecordsKeyPrefix(prefix: string, subject: string): string 
 /** The subject's usage marker: what the ledger flusher has yet to copy. */
 export function usageMarkerKey(prefix: string, subject: string): string {
   return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:dirty`;
+}
+
+/** The subject's credit balance of `metric` (a HASH of per-grant fields). */
+export function creditBalanceKey(prefix: string, subject: string, metric: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:credits:${metric}`;
 }
 
 /** The subject's hydration marker: set once its counters were restored from the ledger. */

@@ -6,9 +6,10 @@ import type { ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
 import { periodOf } from '../core/calendar.js';
 import { denialOf } from '../core/denial.js';
 import { policyStateAt } from '../core/policy-state.js';
+import type { CreditGrantState, CreditState } from '../core/credits.js';
 import type { Meter, Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { chargeRecordsKeyPrefix, counterKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { chargeRecordsKeyPrefix, counterKey, creditBalanceKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -35,6 +36,8 @@ declare module 'ioredis' {
     quotagateUndoCharge(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/reset-counters.lua; replies the version the reset took, or 0. */
     quotagateResetCounters(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
+    /** lua/add-credits.lua; replies how many grants were written. */
+    quotagateAddCredits(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
     /** lua/clear-usage-marker.lua; replies 1 if the marker was deleted. */
     quotagateClearUsageMarker(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<unknown, Context>;
   }
@@ -85,8 +88,12 @@ interface CallParts {
   readonly keys: readonly string[];
   /** KEYS[n+4] but its minute. */
   readonly chargeRecordsKeyPrefix: string;
-  /** ARGV[8]: the policies' options (overage), the empty string when they have none. */
+  /** ARGV[8]: the policies' options (overage, credits), the empty string when they have none. */
   readonly options: string;
+  /** KEYS[n+5 .. n+4+k]: the options' keys (the credit balance and its spend counter), none without credits. */
+  readonly optionKeys: readonly string[];
+  /** Whether a policy is covered by credits: the reply then ends with the balance and the credits charged. */
+  readonly credits: boolean;
   /** ARGV[10..9+3n]: window, limit (0 for a meter) and counterId of each counter. */
   readonly counterArgs: ReadonlyArray<string | number>;
 }
@@ -132,20 +139,33 @@ function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], option
   for (const policy of input.policies) counterArgs.push(policy.window, policy.limit, policy.counterId);
   // A limit of 0: counted, never limiting.
   for (const meter of meters) counterArgs.push(meter.window, 0, meter.counterId);
+  // A policy list has one metric, so at most one credit balance.
+  const credits = input.policies.find((policy) => policy.credits !== undefined)?.credits;
+  const optionKeys =
+    credits === undefined
+      ? []
+      : [creditBalanceKey(options.keyPrefix, input.subject, credits.metric), counterKey(options.keyPrefix, input.subject, credits.counterId)];
   return {
     meters,
     keys,
     chargeRecordsKeyPrefix: chargeRecordsKeyPrefix(options.keyPrefix, input.subject),
     options: policyOptionsOf(input.policies),
+    optionKeys,
+    credits: credits !== undefined,
     counterArgs,
   };
 }
 
-/** consume.lua's ARGV[8] for `policies`: one `o,<index>,<max>,<counterId>` entry per policy allowing overage. */
+/**
+ * consume.lua's ARGV[8] for `policies`: one `o,<index>,<max>,<counterId>`
+ * entry per policy allowing overage, one `c,<index>,1,<spend counterId>`
+ * per policy covered by credits (their keys are option keys 1 and 2).
+ */
 function policyOptionsOf(policies: readonly Policy[]): string {
   const entries: string[] = [];
   policies.forEach((policy, i) => {
     if (policy.overage !== undefined) entries.push(`o,${i + 1},${policy.overage.max},${policy.overage.counterId}`);
+    if (policy.credits !== undefined) entries.push(`c,${i + 1},1,${policy.credits.counterId}`);
   });
   return entries.join(';');
 }
@@ -197,6 +217,7 @@ export function registerScripts(client: RedisClient, luaDir: string = luaDirecto
     quotagateHydrate: 'hydrate.lua',
     quotagateClearUsageMarker: 'clear-usage-marker.lua',
     quotagateResetCounters: 'reset-counters.lua',
+    quotagateAddCredits: 'add-credits.lua',
     quotagateSettleIdempotency: 'settle-idempotency.lua',
     quotagateUndoCharge: 'undo-charge.lua',
   } as const;
@@ -254,9 +275,10 @@ export function consumeScriptCall(
 ): [number, ...Array<string | number>] {
   const parts = options.callParts?.partsOf(input, options) ?? callPartsOf(input, input.meters ?? NO_METERS, options);
   const counters = input.policies.length + parts.meters.length;
-  const keyCount = parts.keys.length + (idempotency === undefined ? 1 : 2);
+  const keyCount = parts.keys.length + parts.optionKeys.length + (idempotency === undefined ? 1 : 2);
   const call: [number, ...Array<string | number>] = [keyCount, ...parts.keys];
   call.push(`${parts.chargeRecordsKeyPrefix}${input.chargeMinute ?? chargeMinuteOf(Date.now())}`);
+  for (const key of parts.optionKeys) call.push(key);
   if (idempotency !== undefined) call.push(idempotency.recordKey);
   call.push(
     input.cost,
@@ -267,7 +289,7 @@ export function consumeScriptCall(
     options.trackUsage === true ? 1 : 0,
     USAGE_MARKER_TTL_MS,
     parts.options,
-    0,
+    parts.optionKeys.length,
     ...parts.counterArgs,
     CHARGE_RECORDS_KEY_TTL_MS,
     input.requestId ?? randomUUID(),
@@ -396,9 +418,14 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
   const values = reply as number[];
   const [allowed, , count] = values as [number, number, number];
   const meters = input.meters ?? [];
-  if (values.length !== 3 + FIELDS_PER_POLICY * count || count !== input.policies.length + meters.length) {
+  // With a policy covered by credits, the reply ends with the balance and the credits charged.
+  const coverage = input.policies.find((policy) => policy.credits !== undefined)?.credits;
+  const creditFields = coverage === undefined ? 0 : 2;
+  if (values.length !== 3 + FIELDS_PER_POLICY * count + creditFields || count !== input.policies.length + meters.length) {
     throw new ScriptReplyError('consume.lua', reply);
   }
+  const credits: CreditState | undefined =
+    coverage === undefined ? undefined : { metric: coverage.metric, balance: values[values.length - 2]!, charged: values[values.length - 1]! };
   const states: PolicyState[] = [];
   const violated: boolean[] = [];
   const charges: Array<ChargeReceipt['charges'][number]> = [];
@@ -424,14 +451,55 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
       });
     }
     violated.push(isViolated === 1);
-    charges.push({ counterId: policy.counterId, periodStartMs: periodStart * 1000 });
+    // 2: paid by credits, so not charged (and not refunded).
+    if (isViolated !== 2) charges.push({ counterId: policy.counterId, periodStartMs: periodStart * 1000 });
   }
-  if (allowed !== 1) return denialOf(states, violated);
+  if (allowed !== 1) return credits === undefined ? denialOf(states, violated) : { ...denialOf(states, violated), credits };
   if (count === 0) return { allowed: true, policies: states };
   // The meters' entries follow the policies'; they are charged, not reported.
   for (let i = input.policies.length; i < count; i++) {
     const periodStart = values[3 + FIELDS_PER_POLICY * i + 4]!;
     charges.push({ counterId: meters[i - input.policies.length]!.counterId, periodStartMs: periodStart * 1000 });
   }
-  return { allowed: true, policies: states, receipt: { subject: input.subject, cost: input.cost, charges } };
+  const receipt = { subject: input.subject, cost: input.cost, charges };
+  return credits === undefined ? { allowed: true, policies: states, receipt } : { allowed: true, policies: states, receipt, credits };
+}
+
+/** One subject's grants to write into its credit balances (lua/add-credits.lua); resolves to how many were written. */
+export async function runAddCreditsScript(
+  client: RedisClient,
+  keyPrefix: string,
+  subject: string,
+  grants: readonly CreditGrantState[],
+): Promise<number> {
+  if (grants.length === 0) return 0;
+  const metrics = [...new Set(grants.map((grant) => grant.metric))];
+  const keys = metrics.map((metric) => creditBalanceKey(keyPrefix, subject, metric));
+  const args = grants.flatMap((grant) => [metrics.indexOf(grant.metric) + 1, grant.id, grant.amount, grant.expiresAtMs ?? 0, grant.used]);
+  const reply = await client.quotagateAddCredits(keys.length, ...keys, ...args);
+  if (typeof reply !== 'number') throw new ScriptReplyError('add-credits.lua', reply);
+  return reply;
+}
+
+/**
+ * The subject's balance of `metric` at `nowMs` (epoch ms): the unspent units
+ * of its grants in force. One HGETALL; Redis TIME is not read, so the caller
+ * gives the time (a few ms of skew move only a grant expiring right then).
+ */
+export async function readCreditBalance(client: RedisClient, keyPrefix: string, subject: string, metric: string, nowMs: number): Promise<number> {
+  const fields = await client.hgetall(creditBalanceKey(keyPrefix, subject, metric));
+  return creditBalanceOf(fields, nowMs);
+}
+
+/** The balance a credit HASH (fields a:<id>, u:<id>, x:<id>; see lua/consume.lua) holds at `nowMs`. */
+export function creditBalanceOf(fields: Readonly<Record<string, string>>, nowMs: number): number {
+  let balance = 0;
+  for (const [field, value] of Object.entries(fields)) {
+    if (!field.startsWith('a:')) continue;
+    const id = field.slice(2);
+    const expiresAtMs = Number(fields[`x:${id}`] ?? 0);
+    if (expiresAtMs !== 0 && expiresAtMs <= nowMs) continue;
+    balance += Math.max(0, Number(value) - Number(fields[`u:${id}`] ?? 0));
+  }
+  return balance;
 }

@@ -1,3 +1,5 @@
+import type { CreditGrantState } from '../core/credits.js';
+import { listCreditGrants } from '../db/credit-grants.js';
 import type { DirtyUsage, UsageHistory, UsageSink, VersionedUsageEntry } from '../core/usage-ledger.js';
 import type { Queryable } from '../db/database.js';
 import { readUsageSince, upsertUsage } from '../db/usage.js';
@@ -32,5 +34,16 @@ export class DatabaseUsageLedger implements UsageSink, UsageHistory {
   async readUsageSince(subject: string, sinceMs: number): Promise<VersionedUsageEntry[]> {
     const rows = await readUsageSince(this.db, subject, new Date(sinceMs));
     return rows.map((row) => ({ counterId: row.counterId, periodStartMs: row.periodStart.getTime(), count: row.count, version: row.version }));
+  }
+
+  async readCreditGrants(subject: string): Promise<CreditGrantState[]> {
+    const grants = await listCreditGrants(this.db, subject);
+    return grants.map((grant) => ({
+      id: grant.id,
+      metric: grant.metric,
+      amount: grant.amount,
+      expiresAtMs: grant.expiresAt?.getTime() ?? null,
+      used: 0,
+    }));
   }
 }

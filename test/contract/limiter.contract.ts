@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../support/manual-clock.js';
 import type { Decision, PolicyState } from '../../src/core/decision.js';
-import { metersBesides, type Policy, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
+import { coveredByCredits, metersBesides, type Policy, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import type { WindowName } from '../../src/core/windows.js';
 import type { ConsumeRequest, Limiter } from '../../src/limiter/limiter.js';
 
@@ -212,12 +212,170 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
       });
     });
 
+    /** A grant of `amount` credits of `search`, new (nothing spent), expiring at `expiresAtMs` (null: never). */
+    let grantSeq = 0;
+    const grant = (amount: number, expiresAtMs: number | null = null) => ({ id: ++grantSeq, metric: 'search', amount, expiresAtMs, used: 0 });
+    /** An hourly window of 100 and a monthly `search` quota of `limit` covered by credits. */
+    const covered = (limit: number, hour = 100) => [...windows(['hour', hour]), coveredByCredits(quotaPolicy('search', 'month', limit), 'search')];
+
+    it('charges credits, not the covered quota, once the quota is exhausted, until the balance is spent', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('credits');
+        const policies = covered(2);
+        await limiter.addCredits(subject, [grant(3)]);
+        const outcomes: Array<[boolean, number | undefined, number | undefined]> = [];
+        for (let i = 0; i < 6; i++) {
+          const decision = await limiter.consume(request(policies, 1, subject));
+          outcomes.push([decision.allowed, decision.credits?.charged, decision.credits?.balance]);
+        }
+        expect(outcomes).toEqual([
+          [true, 0, 3],
+          [true, 0, 3],
+          [true, 1, 2],
+          [true, 1, 1],
+          [true, 1, 0],
+          [false, 0, 0],
+        ]);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(0);
+        // The quota stayed at its limit; the window was charged by every admission.
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 95, 'search.month': 0 });
+        const denied = await limiter.consume(request(policies, 1, subject));
+        if (denied.allowed) throw new Error('expected a denial');
+        expect(denied.violated).toEqual(['search.month']);
+      });
+    });
+
+    it('leaves the credits out of a refund: the receipt of a credit-paid request names only what it charged', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('credits-receipt');
+        const policies = covered(1);
+        await limiter.addCredits(subject, [grant(5)]);
+        await limiter.consume(request(policies, 1, subject));
+        const paid = await limiter.consume(request(policies, 1, subject));
+        if (!paid.allowed) throw new Error('expected an admission');
+        expect(paid.receipt?.charges.map((charge) => charge.counterId)).toEqual(['w:hour']);
+        await limiter.refund(paid.receipt!);
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 99, 'search.month': 0 });
+        expect(await limiter.creditBalance(subject, 'search')).toBe(4);
+      });
+    });
+
+    it('denies by a window that credits do not cover, charging neither the window nor the credits', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('credits-window');
+        const policies = covered(1, 2);
+        await limiter.addCredits(subject, [grant(5)]);
+        expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(true);
+        expect((await limiter.consume(request(policies, 1, subject))).credits?.charged).toBe(1);
+        const denied = await limiter.consume(request(policies, 1, subject));
+        if (denied.allowed) throw new Error('expected a denial');
+        expect(denied.violated).toEqual(['hour', 'search.month']);
+        expect(denied.credits).toEqual({ metric: 'search', balance: 4, charged: 0 });
+        expect(await limiter.creditBalance(subject, 'search')).toBe(4);
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 0, 'search.month': 0 });
+      });
+    });
+
+    it('denies a cost larger than the balance, charging nothing', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('credits-cost');
+        const policies = covered(1);
+        await limiter.addCredits(subject, [grant(2)]);
+        expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(true);
+        const denied = await limiter.consume(request(policies, 3, subject));
+        expect(denied.allowed).toBe(false);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(2);
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 99, 'search.month': 0 });
+        const paid = await limiter.consume(request(policies, 2, subject));
+        expect([paid.allowed, paid.credits]).toEqual([true, { metric: 'search', balance: 0, charged: 2 }]);
+        expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 97, 'search.month': 0 });
+      });
+    });
+
+    it('spends the soonest-expiring grant first and a never-expiring one last', async () => {
+      await withLimiter(MID_MONTH, async (limiter, clock) => {
+        const subject = fresh('credits-order');
+        const policies = covered(1);
+        const day = 86_400_000;
+        const [never, inTwoDays, inOneDay] = [grant(5), grant(2, MID_MONTH + 2 * day), grant(1, MID_MONTH + day)];
+        await limiter.addCredits(subject, [never, inTwoDays, inOneDay]);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(8);
+        expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(true); // the quota
+        // 2 units: the one-day grant's 1, then 1 of the two-day grant's.
+        expect((await limiter.consume(request(policies, 2, subject))).credits).toEqual({ metric: 'search', balance: 6, charged: 2 });
+        clock.set(MID_MONTH + day);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(6);
+        clock.set(MID_MONTH + 2 * day);
+        // The two-day grant's unspent unit expired; the never-expiring grant is whole.
+        expect(await limiter.creditBalance(subject, 'search')).toBe(5);
+      });
+    });
+
+    it('never spends an expired grant', async () => {
+      await withLimiter(MID_MONTH, async (limiter, clock) => {
+        const subject = fresh('credits-expired');
+        const policies = covered(1);
+        await limiter.addCredits(subject, [grant(5, MID_MONTH + 3_600_000)]);
+        expect((await limiter.consume(request(policies, 1, subject))).allowed).toBe(true);
+        clock.set(MID_MONTH + 3_600_000);
+        const denied = await limiter.consume(request(policies, 1, subject));
+        expect([denied.allowed, denied.credits]).toEqual([false, { metric: 'search', balance: 0, charged: 0 }]);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(0);
+      });
+    });
+
+    it('counts a grant written twice once, and never lowers what was spent of it', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('credits-twice');
+        const policies = covered(1);
+        const once = grant(4);
+        await limiter.addCredits(subject, [once]);
+        await limiter.consume(request(policies, 1, subject));
+        await limiter.consume(request(policies, 3, subject));
+        await limiter.addCredits(subject, [once]);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(1);
+        await limiter.addCredits(subject, [{ ...once, used: 2 }]);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(1);
+      });
+    });
+
+    it('admits exactly the balance under concurrent requests against an exhausted quota', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('credits-concurrent');
+        const policies = covered(1, 1_000);
+        await limiter.addCredits(subject, [grant(7), grant(5, MID_MONTH + 86_400_000)]);
+        const decisions = await Promise.all(Array.from({ length: 40 }, () => limiter.consume(request(policies, 1, subject))));
+        expect(decisions.filter((d) => d.allowed)).toHaveLength(13);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(0);
+      });
+    });
+
     /** A completed response with a binary body and a repeated header. */
     const storedResponse = {
       status: 201,
       headers: [['content-type', 'application/octet-stream'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']] as const,
       body: Buffer.from([0, 1, 255, 13, 10, 0x7b]),
     };
+
+    it('charges credits once for a request under an Idempotency-Key, not for its repeats', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('credits-idempotent');
+        const policies = covered(1);
+        await limiter.addCredits(subject, [grant(3)]);
+        await limiter.consume(request(policies, 1, subject));
+        const claim = { key: 'order-1', fingerprint: 'fp-1' };
+        const first = await limiter.consumeIdempotent(request(policies, 2, subject), claim);
+        if (first.kind !== 'admitted') throw new Error(`expected an admission, got ${first.kind}`);
+        expect(first.admission.credits).toEqual({ metric: 'search', balance: 1, charged: 2 });
+        expect(await limiter.consumeIdempotent(request(policies, 2, subject), claim)).toEqual({ kind: 'in-flight' });
+        await limiter.completeIdempotent(first.ticket, storedResponse);
+        expect(await limiter.consumeIdempotent(request(policies, 2, subject), claim)).toEqual({ kind: 'replay', response: storedResponse });
+        expect(await limiter.creditBalance(subject, 'search')).toBe(1);
+        const denied = await limiter.consumeIdempotent(request(policies, 2, subject), { key: 'order-2', fingerprint: 'fp-2' });
+        expect(denied.kind).toBe('denied');
+        expect(await limiter.creditBalance(subject, 'search')).toBe(1);
+      });
+    });
 
     it('marks an admitted Idempotency-Key in flight, replays it once completed, and charges neither repeat', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {

@@ -20,7 +20,8 @@ export const ADMIN_TOKEN = 'test-admin-token-7f3a9c2e';
 
 const PLANS = `  small: { limits: { minute: 3, hour: 100 }, max_keys: 2 }
   pro: { limits: { hour: 1000 }, quotas: { search: { day: 50 } } }
-  anonymous: { limits: { minute: 2 } }`;
+  anonymous: { limits: { minute: 2 } }
+  prepaid: { quotas: { search: { day: 1 } }, credits: { covers: [search.day] } }`;
 
 interface ApiResponse {
   readonly status: number;
@@ -149,12 +150,12 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
         ]);
         expectValidation(await call('POST', '/admin/subjects', { id: '', plan: 'small' }), [{ path: 'id' }]);
         expectValidation(await call('POST', '/admin/subjects', { id: 'x', plan: 'gold' }), [
-          { path: 'plan', message: 'unknown plan "gold" (defined: small, pro, anonymous)' },
+          { path: 'plan', message: 'unknown plan "gold" (defined: small, pro, anonymous, prepaid)' },
         ]);
         // A field checked against gateway.yaml is reported with the others, not after them (it was left out).
         expectValidation(await call('POST', '/admin/subjects', { id: '', plan: 'gold', colour: 'red' }), [
           { path: 'id' },
-          { path: 'plan', message: 'unknown plan "gold" (defined: small, pro, anonymous)' },
+          { path: 'plan', message: 'unknown plan "gold" (defined: small, pro, anonymous, prepaid)' },
           { path: 'colour', message: 'unknown field' },
         ]);
         expectValidation(await call('POST', '/admin/subjects', undefined, ADMIN_TOKEN, '{"id":'), [
@@ -400,6 +401,15 @@ export function adminApiSuite(engine: string, postgresSection: () => Promise<str
         const anonymous = await fetch(`${gw.proxyUrl}/_quotagate/usage`);
         expect(anonymous.status).toBe(401);
         expect(((await anonymous.json()) as { code: string }).code).toBe('missing_credentials');
+      });
+
+      it('adds a grant to the store balance at once: the subject usage shows it', async () => {
+        expect((await call('POST', '/admin/subjects', { id: 'buyer', plan: 'prepaid' })).status).toBe(201);
+        expect((await call('GET', '/admin/subjects/buyer/usage')).body.credits).toEqual([{ metric: 'search', balance: 0 }]);
+        expect((await call('POST', '/admin/subjects/buyer/credits', { metric: 'search', amount: 2 })).status).toBe(201);
+        expect((await call('GET', '/admin/subjects/buyer/usage')).body.credits).toEqual([{ metric: 'search', balance: 2 }]);
+        // The plain subjects' usage has no credits.
+        expect((await call('GET', '/admin/subjects/rotor/usage')).body.credits).toBeUndefined();
       });
 
       it('grants credits of a metered metric, validating each field', async () => {

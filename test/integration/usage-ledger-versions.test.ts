@@ -128,6 +128,8 @@ function versionedLedgerScenarios(make: (ledger: DatabaseUsageLedger, clock: Man
       peek: (id, list) => store.peek({ subject: id, policies: list }),
       reset: (id, list) => store.reset(id, list),
       forget: () => {},
+      addCredits: (id, grants) => store.addCredits(id, grants),
+      creditBalance: (id, metric) => store.creditBalance(id, metric),
     };
     const ctx: AdminContext = { db, plans, keyPrefix: 'qg', clock, actor: 'test', subjectChanged: async () => {}, usage };
     await resetUsageAudited(ctx, subject);

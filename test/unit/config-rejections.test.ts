@@ -247,6 +247,16 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
     file: 'bad-env-reference.yaml',
     problem: 'upstreams.demo.url: invalid reference "${1HOST}": expected ${NAME} or ${NAME:-default}',
   },
+  {
+    rule: 'credits covering a window the plan has no quota for',
+    file: 'credits-unknown-window.yaml',
+    problem: 'plans.paid.credits.covers[0]: "search.day" is not a quota window of this plan (defined: search.month)',
+  },
+  {
+    rule: 'credits covering the window that allows overage',
+    file: 'credits-with-overage.yaml',
+    problem: 'plans.paid.credits.covers[0]: "search.month" allows overage; a window is either soft (overage) or covered by credits, not both',
+  },
   { rule: 'an unterminated ${', file: 'unterminated-env.yaml', problem: 'upstreams.demo.url: unterminated "${" (write "$${" for a literal "${")' },
   { rule: 'a substituted value of the wrong type', file: 'env-not-a-number.yaml', problem: 'listeners.proxy.port: expected a number, got a string ("80a")' },
 ];

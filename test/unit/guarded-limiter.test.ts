@@ -7,6 +7,7 @@ import { CircuitBreaker } from '../../src/limiter/circuit-breaker.js';
 import { GuardedLimiter } from '../../src/limiter/guarded-limiter.js';
 import type { ConsumeRequest, Limiter, PeekRequest } from '../../src/limiter/limiter.js';
 import { LocalDenyCache } from '../../src/limiter/local-deny-cache.js';
+import type { CreditGrantState } from '../../src/core/credits.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { StoreConnectionRetiredError, StoreQueueTimeoutError } from '../../src/limiter/store-call-gate.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
@@ -47,6 +48,14 @@ class SwitchableStore implements Limiter {
   reset(subject: string, policies: readonly Policy[]): Promise<number | undefined> {
     this.calls++;
     return this.down ? Promise.reject(new Error('store down')) : this.inner.reset(subject, policies);
+  }
+  addCredits(subject: string, grants: readonly CreditGrantState[]): Promise<void> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.addCredits(subject, grants);
+  }
+  creditBalance(subject: string, metric: string): Promise<number> {
+    this.calls++;
+    return this.down ? Promise.reject(new Error('store down')) : this.inner.creditBalance(subject, metric);
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../support/manual-clock.js';
-import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
+import { coveredByCredits, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import { LocalDenyCache } from '../../src/limiter/local-deny-cache.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 
@@ -41,6 +41,20 @@ describe('LocalDenyCache', () => {
     expect(denial.allowed).toBe(false);
     if (!denial.allowed) cache.remember('s', policies, denial);
     expect(cache.check('s', policies)).toBeUndefined();
+  });
+
+  it('does not cache a denial by a quota credits cover (a grant on any instance frees it), but still one by a window', async () => {
+    const clock = new ManualClock(START);
+    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });
+    const cache = new LocalDenyCache(100, clock);
+    const policies = [windowPolicy('hour', 100), coveredByCredits(quotaPolicy('search', 'month', 1), 'search')];
+    const byQuota = await exhausted(limiter, 'paid', policies);
+    cache.remember('paid', policies, byQuota);
+    expect(cache.check('paid', policies)).toBeUndefined();
+    const tight = [windowPolicy('hour', 1), coveredByCredits(quotaPolicy('search', 'month', 1), 'search')];
+    const byWindow = await exhausted(limiter, 'tight', tight);
+    cache.remember('tight', tight, byWindow);
+    expect(cache.check('tight', tight)).toMatchObject({ allowed: false, violated: ['hour'] });
   });
 
   it('denies only requests that carry the exhausted quota', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../support/manual-clock.js';
 import { mostConstraining, PolicyHeaderValues, rateLimitHeaders } from '../../src/core/ratelimit-headers.js';
-import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
+import { coveredByCredits, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 
 const headerMap = (pairs: ReadonlyArray<readonly [string, string]>) => Object.fromEntries(pairs);
@@ -29,6 +29,21 @@ describe('rateLimitHeaders over a sequence of requests', () => {
     expect(seen.map((h) => h['X-RateLimit-Reset'])).toEqual(['1260', '1260', '1260', '1260']);
     expect(seen.map((h) => h['X-RateLimit-Remaining-Day'])).toEqual(['9', '8', '7', '7']);
     expect(seen[3]!['X-RateLimit-Limit-Hour']).toBe('3');
+    await limiter.close();
+  });
+
+  it('adds a "credits" item with the balance to RateLimit for a quota credits cover', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 5, 15, 10, 39, 0));
+    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });
+    const policies = [coveredByCredits(quotaPolicy('search', 'month', 1), 'search')];
+    await limiter.addCredits('s', [{ id: 1, metric: 'search', amount: 2, expiresAtMs: null, used: 0 }]);
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const decision = await limiter.consume({ subject: 's', policies, cost: 1 });
+      seen.push(headerMap(rateLimitHeaders(decision.policies, 'delta-seconds', clock.now(), undefined, undefined, decision.credits)).RateLimit!);
+    }
+    const t = 'search.month";r=0;t=1344060';
+    expect(seen).toEqual([`"${t}, "credits";r=2`, `"${t}, "credits";r=1`, `"${t}, "credits";r=0`, `"${t}, "credits";r=0`]);
     await limiter.close();
   });
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { quotaPolicy, windowPolicy } from '../../src/core/policy.js';
+import { coveredByCredits, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
 import { ConsumeCallParts, consumeScriptCall, luaDirectory, parseConsumeReply, ScriptReplyError } from '../../src/redis/scripts.js';
 import { metersBesides } from '../../src/core/policy.js';
 
@@ -46,6 +46,18 @@ describe('parseConsumeReply', () => {
       violated: ['hour', 'search.month'],
       retryAfterSeconds: 1_344_600,
     });
+  });
+
+  it('leaves a policy paid by credits (violated 2) out of the receipt, and reads the balance and credits charged that end the reply', () => {
+    const covered = { ...input, policies: [windowPolicy('hour', 10), coveredByCredits(quotaPolicy('search', 'month', 100), 'search')] };
+    const reply = [1, 0, 2, 10, 8, 1800, 3600, HOUR_START, 0, 100, 0, 1_344_600, 2_592_000, MONTH_START, 2, 5, 2];
+    expect(parseConsumeReply(reply, covered)).toMatchObject({
+      allowed: true,
+      receipt: { charges: [{ counterId: 'w:hour', periodStartMs: HOUR_START * 1000 }] },
+      credits: { metric: 'search', balance: 5, charged: 2 },
+    });
+    // Without the two credit fields, the reply is not one for these policies.
+    expect(() => parseConsumeReply(reply.slice(0, -2), covered)).toThrow(ScriptReplyError);
   });
 
   it.each([

@@ -117,14 +117,14 @@ function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: 
         [['retry-after', String(outcome.retryAfterSeconds)]],
       );
     case 'local-deny': {
-      const headers = headersOf(charged, outcome.decision.policies, options, route.config.hide_headers);
+      const headers = headersOf(charged, outcome.decision, options, route.config.hide_headers);
       if (plan.shadow || route.config.mode === 'shadow') return forwardShadowDenial(exchange, headers);
       exchange.decision = 'local-deny';
       throw denial(outcome.decision, plan, headers);
     }
     case 'decided': {
       const { decision } = outcome;
-      const headers = headersOf(charged, decision.policies, options, route.config.hide_headers);
+      const headers = headersOf(charged, decision, options, route.config.hide_headers);
       if (!decision.allowed && (plan.shadow || route.config.mode === 'shadow')) return forwardShadowDenial(exchange, headers);
       exchange.decision = decision.allowed ? 'allowed' : 'denied';
       if (!decision.allowed) throw denial(decision, plan, headers);
@@ -207,14 +207,14 @@ const policyHeaderValues = new WeakMap<readonly Policy[], PolicyHeaderValues>();
 
 function headersOf(
   charged: readonly Policy[],
-  policies: Denial['policies'],
+  decision: Pick<Denial, 'policies' | 'credits'>,
   options: LimitOptions,
   hidden: boolean,
 ): readonly HeaderPair[] {
   if (hidden) return [];
   let values = policyHeaderValues.get(charged);
   if (values === undefined) policyHeaderValues.set(charged, (values = new PolicyHeaderValues()));
-  return rateLimitHeaders(policies, options.resetFormat, options.clock.now(), options.headerSets, values);
+  return rateLimitHeaders(decision.policies, options.resetFormat, options.clock.now(), options.headerSets, values, decision.credits);
 }
 
 /** Marks a response the plan's or route's `mode: shadow` forwarded although the limit would have denied it. */

@@ -1,5 +1,6 @@
 import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
 import type { Clock } from '../../core/clock.js';
+import { creditBalancesOf } from '../../core/credits.js';
 import { allPolicies, type Plan } from '../../core/plan.js';
 import { applyLimitOverrides } from '../../core/limit-overrides.js';
 import { callUsageStore, type UsageStore } from '../../core/usage-store.js';
@@ -42,9 +43,12 @@ export function selfUsage(options: SelfUsageOptions): (exchange: Exchange) => Pr
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
     const policies = allPolicies(plan);
-    const states = await callUsageStore(options.usage, (usage) => usage.peek(identity.subject, policies));
+    const [states, credits] = await callUsageStore(options.usage, (usage) =>
+      Promise.all([usage.peek(identity.subject, policies), creditBalancesOf(usage, identity.subject, policies)]),
+    );
     const now = options.clock.now();
-    writeJson(exchange.res, 200, { plan: plan.name, policies: states.map((state) => policyUsageView(state, now)) }, [
+    const body = { plan: plan.name, policies: states.map((state) => policyUsageView(state, now)), ...(credits.length === 0 ? {} : { credits }) };
+    writeJson(exchange.res, 200, body, [
       ['cache-control', 'no-store'],
       ['x-request-id', exchange.requestId],
     ]);

@@ -9,9 +9,10 @@ import { auditView, creditView, historyView, policyUsageView } from './views.js'
 export function usageRoutes(app: Hono, { ctx, config, clock }: AdminRouteDeps): void {
   const bodies = configuredBodies(config.plans);
   app.get('/admin/subjects/:id/usage', async (c) => {
-    const { subject, states } = await storeUsage(ctx, c.req.param('id'));
+    const { subject, states, credits } = await storeUsage(ctx, c.req.param('id'));
     const now = clock.now();
-    return c.json({ subject: subject.id, plan: subject.plan, policies: states.map((state) => policyUsageView(state, now)) });
+    const policies = states.map((state) => policyUsageView(state, now));
+    return c.json({ subject: subject.id, plan: subject.plan, policies, ...(credits.length === 0 ? {} : { credits }) });
   });
   app.get('/admin/subjects/:id/usage/history', async (c) => {
     const query = queryOf(c, historyQuery);
