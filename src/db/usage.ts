@@ -134,6 +134,19 @@ export async function readUsage(q: Queryable, subjectId: string, periods: readon
   return rows.map((row) => ({ subjectId: row.subject_id, counterId: row.counter_id, periodStart: row.period_start, count: row.count }));
 }
 
+/** A `usage` row as the queries below select it. */
+interface VersionedUsageRow {
+  subject_id: string;
+  counter_id: string;
+  period_start: Date;
+  count: number;
+  version: number;
+}
+
+function versionedCountOf(row: VersionedUsageRow): VersionedUsageCount {
+  return { subjectId: row.subject_id, counterId: row.counter_id, periodStart: row.period_start, count: row.count, version: row.version };
+}
+
 /**
  * Every stored count of one subject whose period starts at or after `since`
  * (the start of the current month, to rehydrate every current period at
@@ -142,17 +155,11 @@ export async function readUsage(q: Queryable, subjectId: string, periods: readon
  * version of the subject. One statement, served by the primary key.
  */
 export async function readUsageSince(q: Queryable, subjectId: string, since: Date): Promise<VersionedUsageCount[]> {
-  const rows = await q.query<{ subject_id: string; counter_id: string; period_start: Date; count: number; version: number }>(
+  const rows = await q.query<VersionedUsageRow>(
     SELECT_SINCE,
     [subjectId, since.toISOString()],
   );
-  return rows.map((row) => ({
-    subjectId: row.subject_id,
-    counterId: row.counter_id,
-    periodStart: row.period_start,
-    count: row.count,
-    version: row.version,
-  }));
+  return rows.map(versionedCountOf);
 }
 
 const SELECT_ALL_SINCE = `
@@ -167,17 +174,11 @@ ORDER BY subject_id, counter_id, period_start`;
  * (`quotagate usage verify`; one statement, a scan of the periods since).
  */
 export async function readAllUsageSince(q: Queryable, since: Date, subjectId?: string): Promise<VersionedUsageCount[]> {
-  const rows = await q.query<{ subject_id: string; counter_id: string; period_start: Date; count: number; version: number }>(
+  const rows = await q.query<VersionedUsageRow>(
     SELECT_ALL_SINCE,
     [since.toISOString(), subjectId ?? null],
   );
-  return rows.map((row) => ({
-    subjectId: row.subject_id,
-    counterId: row.counter_id,
-    periodStart: row.period_start,
-    count: row.count,
-    version: row.version,
-  }));
+  return rows.map(versionedCountOf);
 }
 
 /**
