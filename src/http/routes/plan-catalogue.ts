@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../../config/schema.js';
+import { isOwnPath } from './own-path.js';
 import type { Exchange } from '../exchange.js';
 import { writeJson } from '../node-response.js';
 
@@ -7,9 +8,7 @@ const PLAN_CATALOGUE_PATH = '/_quotagate/plans';
 
 /** Whether the request is `GET` (or `HEAD`) of {@link PLAN_CATALOGUE_PATH}, with or without a query. */
 export function isPlanCatalogueRequest(method: string | undefined, rawUrl: string | undefined): boolean {
-  if (rawUrl === undefined || !rawUrl.startsWith(PLAN_CATALOGUE_PATH)) return false;
-  if (rawUrl.length !== PLAN_CATALOGUE_PATH.length && rawUrl.charCodeAt(PLAN_CATALOGUE_PATH.length) !== 63 /* ? */) return false;
-  return method === 'GET' || method === 'HEAD';
+  return (method === 'GET' || method === 'HEAD') && isOwnPath(rawUrl, PLAN_CATALOGUE_PATH);
 }
 
 /** One plan as the catalogue shows it: what a caller may compare, nothing about subjects or keys. */

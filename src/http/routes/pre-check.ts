@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isOwnPath } from './own-path.js';
 import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
 import type { RouteConfig } from '../../config/schema.js';
 import type { Clock } from '../../core/clock.js';
@@ -26,7 +27,7 @@ const MAX_CHECK_BODY_BYTES = 8_192;
 
 /** Whether the request is `POST` of {@link PRE_CHECK_PATH}. */
 export function isPreCheckRequest(method: string | undefined, rawUrl: string | undefined): boolean {
-  return method === 'POST' && (rawUrl === PRE_CHECK_PATH || rawUrl?.startsWith(`${PRE_CHECK_PATH}?`) === true);
+  return method === 'POST' && isOwnPath(rawUrl, PRE_CHECK_PATH);
 }
 
 const checkBody = z.union([

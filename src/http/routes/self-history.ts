@@ -1,4 +1,5 @@
 import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
+import { isOwnPath } from './own-path.js';
 import { historyCsv, type HistoryPage, type HistoryQuery } from '../../admin/usage-history.js';
 import { GatewayError } from '../../core/errors.js';
 import type { Exchange } from '../exchange.js';
@@ -12,9 +13,7 @@ const SELF_HISTORY_PATH = '/_quotagate/usage/history';
 
 /** Whether the request is `GET` (or `HEAD`) of {@link SELF_HISTORY_PATH}, with or without a query. */
 export function isSelfHistoryRequest(method: string | undefined, rawUrl: string | undefined): boolean {
-  if (rawUrl === undefined || !rawUrl.startsWith(SELF_HISTORY_PATH)) return false;
-  if (rawUrl.length !== SELF_HISTORY_PATH.length && rawUrl.charCodeAt(SELF_HISTORY_PATH.length) !== 63 /* ? */) return false;
-  return method === 'GET' || method === 'HEAD';
+  return (method === 'GET' || method === 'HEAD') && isOwnPath(rawUrl, SELF_HISTORY_PATH);
 }
 
 export interface SelfHistoryOptions extends CallerAuthentication {

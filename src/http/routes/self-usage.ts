@@ -1,4 +1,5 @@
 import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
+import { isOwnPath } from './own-path.js';
 import type { Clock } from '../../core/clock.js';
 import { creditBalancesOf } from '../../core/credits.js';
 import { allPolicies, type Plan } from '../../core/plan.js';
@@ -22,9 +23,7 @@ export interface SelfUsageOptions extends CallerAuthentication {
 
 /** Whether the request is `GET` (or `HEAD`) of {@link SELF_USAGE_PATH}, with or without a query. */
 export function isSelfUsageRequest(method: string | undefined, rawUrl: string | undefined): boolean {
-  if (rawUrl === undefined || !rawUrl.startsWith(SELF_USAGE_PATH)) return false;
-  if (rawUrl.length !== SELF_USAGE_PATH.length && rawUrl.charCodeAt(SELF_USAGE_PATH.length) !== 63 /* ? */) return false;
-  return method === 'GET' || method === 'HEAD';
+  return (method === 'GET' || method === 'HEAD') && isOwnPath(rawUrl, SELF_USAGE_PATH);
 }
 
 /**
