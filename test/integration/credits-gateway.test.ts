@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey } from '../../src/core/api-key.js';
@@ -10,38 +10,70 @@ import { creditBalanceOf } from '../../src/redis/scripts.js';
 import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
 import { connectTestDatabase, createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 
 /**
- * The issue's figure: three gateway processes on one Redis and one
- * PostgreSQL, 1,000 concurrent requests against an exhausted quota with a
- * credit balance of 50: exactly 50 are admitted, and the balance ends at 0,
- * never below.
+ * The issue's figure: three gateway processes on one Redis (and on a
+ * 3-primary Redis Cluster) and one PostgreSQL, 1,000 concurrent requests
+ * against an exhausted quota with a credit balance of 50: exactly 50 are
+ * admitted, and the balance ends at 0, never below.
  */
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const SUBJECT = 'prepaid';
 
-describe('credits shared by three gateway processes (Redis 127.0.0.1:6379, PostgreSQL)', () => {
-  const keyPrefix = testKeyPrefix('credits');
-  const key = generateApiKey('qg');
-  let upstream: RecordingUpstream;
-  let database: TestDatabase;
-  let db: Database;
-  let redis: Redis;
-  const gateways: GatewayProcess[] = [];
-  const client = new Agent({ connections: null, pipelining: 0 });
+/** The Redis the three gateways share: its `store.redis` fields, a client to read it, and how to stop it. */
+interface SharedRedis {
+  readonly storeFields: string;
+  readonly client: Redis | Cluster;
+  readonly stop: () => Promise<void>;
+}
 
-  beforeAll(async () => {
-    [upstream, database] = await Promise.all([startRecordingUpstream({ reply: { body: 'ok' } }), createTestDatabase()]);
-    redis = new Redis(REDIS_URL);
-    const yaml = `
+async function singleRedis(): Promise<SharedRedis> {
+  const client = new Redis(REDIS_URL);
+  return { storeFields: `url: "${REDIS_URL}"`, client, stop: async () => client.disconnect() };
+}
+
+async function redisCluster(): Promise<SharedRedis> {
+  const cluster: RedisCluster = await startRedisCluster(3);
+  const client = new Cluster(cluster.nodes.map((node) => ({ host: node.split(':')[0]!, port: Number(node.split(':')[1]) })));
+  return {
+    storeFields: `cluster: { nodes: [${cluster.nodes.join(', ')}] }`,
+    client,
+    stop: async () => {
+      client.disconnect();
+      await cluster.stop();
+    },
+  };
+}
+
+for (const [name, startRedis] of [
+  ['Redis 127.0.0.1:6379', singleRedis],
+  ['a 3-primary Redis Cluster', redisCluster],
+] as const) {
+  describe(`credits shared by three gateway processes (${name}, PostgreSQL)`, () => {
+    const keyPrefix = testKeyPrefix('credits');
+    const key = generateApiKey('qg');
+    let upstream: RecordingUpstream;
+    let database: TestDatabase;
+    let db: Database;
+    let shared: SharedRedis;
+    let redis: Redis | Cluster;
+    const gateways: GatewayProcess[] = [];
+    const client = new Agent({ connections: null, pipelining: 0 });
+
+    beforeAll(async () => {
+      [upstream, database] = await Promise.all([startRecordingUpstream({ reply: { body: 'ok' } }), createTestDatabase()]);
+      shared = await startRedis();
+      redis = shared.client;
+      const yaml = `
 listeners:
   proxy: { host: 127.0.0.1, port: 0 }
   admin: { host: 127.0.0.1, port: 0 }
 store:
   type: redis
-  redis: { url: "${REDIS_URL}", key_prefix: ${keyPrefix}, command_timeout_ms: 2000 }
+  redis: { ${shared.storeFields}, key_prefix: ${keyPrefix}, command_timeout_ms: 2000 }
 postgres:
   url: "${database.url}"
 upstreams:
@@ -58,47 +90,48 @@ plans:
     credits: { covers: [search.month] }
 logging: { level: info }
 `;
-    // One by one: the first migrates the database; a failure leaves only started gateways, which afterAll kills.
-    for (let i = 0; i < 3; i++) gateways.push(await startGatewayProcess(yaml));
-    db = connectTestDatabase(database.url);
-    await db.transaction(async (tx) => {
-      await createSubject(tx, { id: SUBJECT, plan: 'paid' });
-      await insertCreditGrant(tx, { subjectId: SUBJECT, metric: 'search', amount: 30, grantedAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
-      await insertCreditGrant(tx, { subjectId: SUBJECT, metric: 'search', amount: 20, grantedAt: new Date() });
-    });
-  }, 120_000);
+      // One by one: the first migrates the database; a failure leaves only started gateways, which afterAll kills.
+      for (let i = 0; i < 3; i++) gateways.push(await startGatewayProcess(yaml));
+      db = connectTestDatabase(database.url);
+      await db.transaction(async (tx) => {
+        await createSubject(tx, { id: SUBJECT, plan: 'paid' });
+        await insertCreditGrant(tx, { subjectId: SUBJECT, metric: 'search', amount: 30, grantedAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
+        await insertCreditGrant(tx, { subjectId: SUBJECT, metric: 'search', amount: 20, grantedAt: new Date() });
+      });
+    }, 120_000);
 
-  afterAll(async () => {
-    for (const gateway of gateways) gateway.child.kill('SIGKILL');
-    await upstream?.close();
-    await deleteKeysWithPrefix(redis, keyPrefix);
-    redis?.disconnect();
-    await client.close();
-    await db?.close();
-    await database?.drop();
-  }, 60_000);
+    afterAll(async () => {
+      for (const gateway of gateways) gateway.child.kill('SIGKILL');
+      await upstream?.close();
+      if (redis instanceof Redis) await deleteKeysWithPrefix(redis, keyPrefix);
+      await shared?.stop();
+      await client.close();
+      await db?.close();
+      await database?.drop();
+    }, 60_000);
 
-  async function send(gateway: GatewayProcess, path: string): Promise<{ status: number; rateLimit: string | undefined }> {
-    const res = await request(`${gateway.proxyUrl}${path}`, { headers: { 'x-api-key': key }, dispatcher: client });
-    await res.body.dump();
-    const header = res.headers['ratelimit'];
-    return { status: res.statusCode, rateLimit: typeof header === 'string' ? header : undefined };
-  }
+    async function send(gateway: GatewayProcess, path: string): Promise<{ status: number; rateLimit: string | undefined }> {
+      const res = await request(`${gateway.proxyUrl}${path}`, { headers: { 'x-api-key': key }, dispatcher: client });
+      await res.body.dump();
+      const header = res.headers['ratelimit'];
+      return { status: res.statusCode, rateLimit: typeof header === 'string' ? header : undefined };
+    }
 
-  it('of 1,000 concurrent requests against the exhausted quota, exactly 50 (the balance) are admitted; the balance ends at 0', async () => {
-    // The quota's one unit: the subject is hydrated (grants read from PostgreSQL) and the quota exhausted.
-    const first = await send(gateways[0]!, '/warm-up');
-    expect(first.status).toBe(200);
-    expect(first.rateLimit).toContain('"credits";r=50');
-    const outcomes = await Promise.all(Array.from({ length: 1_000 }, (_, i) => send(gateways[i % 3]!, `/q/${i}`)));
-    const tally = outcomes.reduce<Record<number, number>>((acc, { status }) => ({ ...acc, [status]: (acc[status] ?? 0) + 1 }), {});
-    expect(tally).toEqual({ 200: 50, 429: 950 });
-    expect(upstream.requests.filter((r) => r.headers['x-quotagate-subject'] === SUBJECT)).toHaveLength(51);
-    const fields = await redis.hgetall(creditBalanceKey(keyPrefix, SUBJECT, 'search'));
-    expect(creditBalanceOf(fields, Date.now())).toBe(0);
-    // Never below 0: no grant spent past its amount.
-    const spent = Object.entries(fields).filter(([field]) => field.startsWith('u:')).map(([field, value]) => [Number(value), Number(fields[`a:${field.slice(2)}`])]);
-    expect(spent.map(([used, amount]) => used === amount)).toEqual([true, true]);
-    expect((await send(gateways[1]!, '/after')).rateLimit).toContain('"credits";r=0');
-  }, 90_000);
-});
+    it('of 1,000 concurrent requests against the exhausted quota, exactly 50 (the balance) are admitted; the balance ends at 0', async () => {
+      // The quota's one unit: the subject is hydrated (grants read from PostgreSQL) and the quota exhausted.
+      const first = await send(gateways[0]!, '/warm-up');
+      expect(first.status).toBe(200);
+      expect(first.rateLimit).toContain('"credits";r=50');
+      const outcomes = await Promise.all(Array.from({ length: 1_000 }, (_, i) => send(gateways[i % 3]!, `/q/${i}`)));
+      const tally = outcomes.reduce<Record<number, number>>((acc, { status }) => ({ ...acc, [status]: (acc[status] ?? 0) + 1 }), {});
+      expect(tally).toEqual({ 200: 50, 429: 950 });
+      expect(upstream.requests.filter((r) => r.headers['x-quotagate-subject'] === SUBJECT)).toHaveLength(51);
+      const fields = await redis.hgetall(creditBalanceKey(keyPrefix, SUBJECT, 'search'));
+      expect(creditBalanceOf(fields, Date.now())).toBe(0);
+      // Never below 0: no grant spent past its amount.
+      const spent = Object.entries(fields).filter(([field]) => field.startsWith('u:')).map(([field, value]) => [Number(value), Number(fields[`a:${field.slice(2)}`])]);
+      expect(spent.map(([used, amount]) => used === amount)).toEqual([true, true]);
+      expect((await send(gateways[1]!, '/after')).rateLimit).toContain('"credits";r=0');
+    }, 90_000);
+  });
+}
