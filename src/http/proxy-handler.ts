@@ -57,8 +57,8 @@ export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
     try {
       exchange.requestId = requestIdOf(exchange.header('x-request-id'));
       // One character test keeps the gateway's own paths off the common path.
-      if (req.url?.charCodeAt(1) === 95 /* _ */ && (await answeredByGateway(pipeline, exchange))) return;
-      else await runSteps(pipeline, exchange);
+      const answered = req.url?.charCodeAt(1) === 95 /* _ */ && (await answeredByGateway(pipeline, exchange));
+      if (!answered) await runSteps(pipeline, exchange);
     } catch (error) {
       exchange.error = error;
       // An admitted Idempotency-Key is released before the client can see the error and retry.

@@ -13,6 +13,9 @@ import { denialOf } from '../core/denial.js';
 import { highestVersion, type DirtyUsage, type DirtyUsageSource, type UsageEntry, type UsageHistory } from '../core/usage-ledger.js';
 import { currentPeriodEntries, grantsToRestore, hydrationSinceMs, SingleFlight } from './hydration.js';
 
+/** The grants of a subject without credits. */
+const NO_GRANTS: readonly HeldGrant[] = Object.freeze([]);
+
 /** Usage of one counter in one period. */
 interface Counter {
   periodStartMs: number;
@@ -325,19 +328,26 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     // A policy allowing overage admits up to its max past the limit.
     const violated = policies.map((policy, i) => used[i]! + cost > policy.limit + (policy.overage?.max ?? 0));
     // Policies covered by credits that have no room are paid from the balance, if every other policy has room (as consume.lua does).
+    // Plans without credits skip all of it (no allocation on the common path).
     const coverage = policies.find((policy) => policy.credits !== undefined)?.credits;
-    const grants = coverage === undefined ? [] : this.grantsInForce(subject, coverage.metric, nowMs);
-    const balance = this.balanceOf(grants);
-    const short = policies.map((policy, i) => violated[i]! && policy.credits !== undefined);
-    const otherwiseAllowed = violated.every((isViolated, i) => !isViolated || short[i]);
-    const paidByCredits = short.includes(true) && otherwiseAllowed && balance >= cost;
+    let grants: readonly HeldGrant[] = NO_GRANTS;
+    let short: readonly boolean[] | undefined;
+    let paidByCredits = false;
+    let credits: CreditState | undefined;
+    if (coverage !== undefined) {
+      grants = this.grantsInForce(subject, coverage.metric, nowMs);
+      const balance = this.balanceOf(grants);
+      const covered = policies.map((policy, i) => violated[i]! && policy.credits !== undefined);
+      const otherwiseAllowed = violated.every((isViolated, i) => !isViolated || covered[i]);
+      paidByCredits = covered.includes(true) && otherwiseAllowed && balance >= cost;
+      short = covered;
+      credits = { metric: coverage.metric, balance: balance - (paidByCredits ? cost : 0), charged: paidByCredits ? cost : 0 };
+    }
     const allowed = paidByCredits || !violated.includes(true);
-    const credits: CreditState | undefined =
-      coverage === undefined ? undefined : { metric: coverage.metric, balance: balance - (paidByCredits ? cost : 0), charged: paidByCredits ? cost : 0 };
 
     const states: PolicyState[] = policies.map((policy, i) => {
       const period = periods[i]!;
-      const charged = allowed && !(paidByCredits && short[i]);
+      const charged = allowed && !(paidByCredits && short![i]);
       const rest = policy.limit - used[i]! - (charged ? cost : 0);
       const state: PolicyState = {
         name: policy.name,
@@ -355,9 +365,9 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
 
     // Meters are charged after the policies, as consume.lua does; they never limit.
     // Policies paid by credits are not charged (nor in the receipt).
-    const counters: Array<{ counterId: string }> = policies.filter((_, i) => !(paidByCredits && short[i]));
-    const chargedPeriods = periods.filter((_, i) => !(paidByCredits && short[i]));
-    const chargedUsed = used.filter((_, i) => !(paidByCredits && short[i]));
+    const counters: Array<{ counterId: string }> = paidByCredits ? policies.filter((_, i) => !short![i]) : [...policies];
+    const chargedPeriods = paidByCredits ? periods.filter((_, i) => !short![i]) : periods;
+    const chargedUsed = paidByCredits ? used.filter((_, i) => !short![i]) : used;
     for (const meter of meters) {
       const period = periodOf(meter.window, nowMs);
       const counter = entry?.byCounter.get(meter.counterId);
