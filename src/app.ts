@@ -94,7 +94,6 @@ export function buildApp(deps: AppDeps): GatewayApps {
       clientAddress: deps.clientAddress,
       plans,
       routes: routeTable,
-      routeConfigs: config.routes,
       usage: deps.usage,
       clock: deps.clock,
       requestBodyPace: bodyPaceLimitsOf(config.proxy),

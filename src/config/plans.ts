@@ -39,6 +39,7 @@ export function buildPlans(plans: GatewayConfig['plans']): ReadonlyMap<string, P
         meters: metersBesides(windows),
         quotaStatus: plan.quota_status,
         shadow: plan.mode === 'shadow',
+        allowsOverage: Object.values(plan.quotas).some((quota) => quota.overage !== undefined),
         upgradeUrl: plan.upgrade_url,
       }),
     );

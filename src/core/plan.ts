@@ -19,6 +19,8 @@ export interface Plan {
   readonly meters: readonly Meter[];
   /** HTTP status of a quota denial: 429, or 402 for plans sold by usage. */
   readonly quotaStatus: 429 | 402;
+  /** Some quota of the plan allows overage: only then do admissions look for overage units (X-Quotagate-Overage). */
+  readonly allowsOverage: boolean;
   /** `mode: shadow`: would-be denials are forwarded and marked, not answered 429. */
   readonly shadow: boolean;
   /** Where a denied caller can upgrade; echoed in denial bodies when set. */

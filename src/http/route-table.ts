@@ -10,6 +10,10 @@ export interface CompiledRoute {
   readonly cost: number;
   /** How the charge is settled from the upstream's response; undefined for a fixed cost. */
   readonly settlement: CostSettlement | undefined;
+  /** The metered quota admission checks and charges: the route's `quota`, none on a `release` route (it charges the windows only). */
+  readonly chargedMetric: string | undefined;
+  /** `mode: shadow`: would-be denials are forwarded and marked. */
+  readonly shadow: boolean;
 }
 
 /** The admission cost and settlement of a route's `cost`, worked out once at config load. */
@@ -75,14 +79,27 @@ export class RouteTable {
   private readonly exact = newNode();
   private readonly folded = newNode();
   private readonly capitalPrefix: boolean;
+  private readonly byName = new Map<string, CompiledRoute>();
 
   constructor(routes: readonly RouteConfig[]) {
     routes.forEach((config, index) => {
-      const route: CompiledRoute = { index, config, ...compileCost(config.cost) };
+      const route: CompiledRoute = {
+        index,
+        config,
+        ...compileCost(config.cost),
+        chargedMetric: config.release === undefined ? config.quota : undefined,
+        shadow: config.mode === 'shadow',
+      };
+      this.byName.set(config.name, route);
       insert(this.exact, config.path_prefix, route);
       insert(this.folded, lowerAscii(config.path_prefix), route);
     });
     this.capitalPrefix = routes.some((route) => hasUpperAscii(route.path_prefix));
+  }
+
+  /** The route named `name` (route names are unique), if any. */
+  named(name: string): CompiledRoute | undefined {
+    return this.byName.get(name);
   }
 
   /** The first configured route matching `method` and `path` (normalized, no query); see {@link RouteLookup}. */

@@ -65,8 +65,7 @@ export function limit(options: LimitOptions): (exchange: Exchange) => Promise<vo
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : plansWithOverrides.get(configured, identity.overrides);
-    // A route that releases a lifetime quota charges the plan's windows only.
-    const policies = policiesFor(plan, route.config.release === undefined ? route.config.quota : undefined);
+    const policies = policiesFor(plan, route.chargedMetric);
     if ((route.config.idempotency_methods as readonly string[]).includes(exchange.req.method ?? 'GET')) {
       const idempotencyKey = idempotencyKeyOf(exchange);
       if (idempotencyKey !== undefined) return limitIdempotent(exchange, options, plan, policies, idempotencyKey);
@@ -118,17 +117,17 @@ function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: 
       );
     case 'local-deny': {
       const headers = headersOf(charged, outcome.decision, options, route.config.hide_headers);
-      if (plan.shadow || route.config.mode === 'shadow') return forwardShadowDenial(exchange, headers);
+      if (plan.shadow || route.shadow) return forwardShadowDenial(exchange, headers);
       exchange.decision = 'local-deny';
       throw denial(outcome.decision, plan, headers);
     }
     case 'decided': {
       const { decision } = outcome;
       const headers = headersOf(charged, decision, options, route.config.hide_headers);
-      if (!decision.allowed && (plan.shadow || route.config.mode === 'shadow')) return forwardShadowDenial(exchange, headers);
+      if (!decision.allowed && (plan.shadow || route.shadow)) return forwardShadowDenial(exchange, headers);
       exchange.decision = decision.allowed ? 'allowed' : 'denied';
       if (!decision.allowed) throw denial(decision, plan, headers);
-      exchange.rateLimitHeaders = withOverage(headers, decision.policies);
+      exchange.rateLimitHeaders = plan.allowsOverage ? withOverage(headers, decision.policies) : headers;
       exchange.receipt = decision.receipt;
       return;
     }
@@ -237,43 +236,26 @@ function withOverage(headers: readonly HeaderPair[], policies: Denial['policies'
 }
 
 function denial(decision: Denial, plan: Plan, headers: readonly HeaderPair[]): GatewayError {
-  // A violated lifetime quota never resets: no Retry-After, no reset.
-  if (decision.retryAfterSeconds === 0) return lifetimeDenial(decision, plan, headers);
-  // Report the violated policy the caller must wait longest for.
+  // A violated lifetime quota never resets (retryAfterSeconds 0): no Retry-After and no reset; releasing frees it.
+  const resets = decision.retryAfterSeconds > 0;
+  // Report the violated policy the caller must wait longest for (a lifetime one when it is among them).
   const violated = decision.policies
     .filter((policy) => decision.violated.includes(policy.name))
-    .reduce((longest, policy) => (policy.resetSeconds >= longest.resetSeconds ? policy : longest));
+    .reduce((longest, policy) => (policy.resetSeconds === 0 || (longest.resetSeconds !== 0 && policy.resetSeconds >= longest.resetSeconds) ? policy : longest));
   const quota = decision.reason === 'quota';
+  const when = resets ? `retry after ${decision.retryAfterSeconds} s` : 'it does not reset: release some first';
   return new GatewayError(
     quota ? 'quota_exceeded' : 'rate_limited',
-    `The ${decision.violated.join(' and ')} ${quota ? 'quota' : 'limit'} of plan "${plan.name}" is reached; retry after ${decision.retryAfterSeconds} s.`,
+    `The ${decision.violated.join(' and ')} ${quota ? 'quota' : 'limit'} of plan "${plan.name}" is reached; ${when}.`,
     {
       'violated-policies': decision.violated,
       limit: violated.limit,
       remaining: violated.remaining,
-      reset: decision.retryAfterSeconds,
+      ...(resets ? { reset: decision.retryAfterSeconds } : {}),
       plan: plan.name,
       ...(plan.upgradeUrl === undefined ? {} : { upgrade_url: plan.upgradeUrl }),
     },
-    [...headers, ['retry-after', String(decision.retryAfterSeconds)]],
+    resets ? [...headers, ['retry-after', String(decision.retryAfterSeconds)]] : headers,
     quota ? plan.quotaStatus : undefined,
-  );
-}
-
-/** The denial of a request a lifetime quota has no room for: freed by a release (`DELETE`), not by waiting. */
-function lifetimeDenial(decision: Denial, plan: Plan, headers: readonly HeaderPair[]): GatewayError {
-  const violated = decision.policies.find((policy) => decision.violated.includes(policy.name) && policy.resetSeconds === 0)!;
-  return new GatewayError(
-    'quota_exceeded',
-    `The ${decision.violated.join(' and ')} quota of plan "${plan.name}" is reached; it does not reset: release some first.`,
-    {
-      'violated-policies': decision.violated,
-      limit: violated.limit,
-      remaining: violated.remaining,
-      plan: plan.name,
-      ...(plan.upgradeUrl === undefined ? {} : { upgrade_url: plan.upgradeUrl }),
-    },
-    headers,
-    plan.quotaStatus,
   );
 }

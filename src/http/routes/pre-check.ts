@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { isOwnPath } from './own-path.js';
 import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
-import type { RouteConfig } from '../../config/schema.js';
 import type { Clock } from '../../core/clock.js';
 import type { PolicyState } from '../../core/decision.js';
 import { denialOf } from '../../core/denial.js';
@@ -16,7 +15,7 @@ import { readWholeBody } from '../../proxy/body-limit.js';
 import type { Exchange } from '../exchange.js';
 import { credentialsOf, type IdentifyOptions } from '../middleware/identify.js';
 import { writeJson } from '../node-response.js';
-import type { RouteTable } from '../route-table.js';
+import type { CompiledRoute, RouteTable } from '../route-table.js';
 import { policyUsageView } from './admin-api/views.js';
 
 /** The path of the pre-check on the proxy listener, answered before the route table. */
@@ -39,7 +38,6 @@ export interface PreCheckOptions extends CallerAuthentication {
   readonly clientAddress: IdentifyOptions['clientAddress'];
   readonly plans: ReadonlyMap<string, Plan>;
   readonly routes: RouteTable;
-  readonly routeConfigs: readonly RouteConfig[];
   readonly usage: UsageStore | undefined;
   readonly clock: Clock;
   /** How fast the body must arrive (`proxy.body_*`). */
@@ -47,9 +45,9 @@ export interface PreCheckOptions extends CallerAuthentication {
 }
 
 /** The route a check names: by name, or the one a request with that method and path would match. */
-function routeOf(body: z.output<typeof checkBody>, options: PreCheckOptions): RouteConfig {
+function routeOf(body: z.output<typeof checkBody>, options: PreCheckOptions): CompiledRoute {
   if ('route' in body) {
-    const named = options.routeConfigs.find((route) => route.name === body.route);
+    const named = options.routes.named(body.route);
     if (named === undefined) throw new GatewayError('route_not_found', `No route is named "${body.route}".`);
     return named;
   }
@@ -59,7 +57,7 @@ function routeOf(body: z.output<typeof checkBody>, options: PreCheckOptions): Ro
   const route = options.routes.match(body.method, path);
   if (route === 'ambiguous-case') throw new GatewayError('bad_request', 'The path matches another route when case is ignored.');
   if (route === undefined) throw new GatewayError('route_not_found', `No route matches ${body.method} ${path}.`);
-  return route.config;
+  return route;
 }
 
 /** Whether `state` (of `policy`) has room for `cost` more units now: its remaining units, plus what overage allows. */
@@ -96,10 +94,10 @@ export function preCheck(options: PreCheckOptions): (exchange: Exchange) => Prom
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
-    const policies = policiesFor(plan, route.release === undefined ? route.quota : undefined);
+    const policies = policiesFor(plan, route.chargedMetric);
     const states = await callUsageStore(options.usage, (usage) => usage.peek(identity.subject, policies));
     // A cost settled from the response is checked at its reserve, as admission does.
-    const cost = typeof route.cost === 'number' ? route.cost : route.cost.reserve;
+    const { cost } = route;
     const violated = policies.map((policy, i) => !hasRoom(policy, states[i]!, cost));
     const now = options.clock.now();
     const views = states.map((state) => policyUsageView(state, now));
@@ -108,7 +106,7 @@ export function preCheck(options: PreCheckOptions): (exchange: Exchange) => Prom
       ['x-request-id', exchange.requestId],
     ];
     if (!violated.includes(true)) {
-      writeJson(exchange.res, 200, { allowed: true, route: route.name, plan: plan.name, cost, policies: views }, headers);
+      writeJson(exchange.res, 200, { allowed: true, route: route.config.name, plan: plan.name, cost, policies: views }, headers);
       return;
     }
     const denial = denialOf(states, violated);
@@ -118,7 +116,7 @@ export function preCheck(options: PreCheckOptions): (exchange: Exchange) => Prom
       200,
       {
         allowed: false,
-        route: route.name,
+        route: route.config.name,
         plan: plan.name,
         cost,
         code: quota ? 'quota_exceeded' : 'rate_limited',
