@@ -137,3 +137,15 @@ export function readinessStateKey(prefix: string): string {
 export function readinessScratchKey(prefix: string): string {
   return `${prefix}:${KEY_LAYOUT_VERSION}:readiness:{probe}:scratch`;
 }
+
+/**
+ * The event stream (a Redis STREAM of quota events, see
+ * src/core/quota-events.ts encodeStreamFields) that `subject`'s events go
+ * to: one for the whole store, or on a Cluster (`slot` given: the slot of
+ * the subject's keys) that slot's, so lua/consume.lua can append to it in
+ * the subject's own slot. Deliverers read every one through a consumer group.
+ */
+export function eventStreamKey(prefix: string, slot?: number): string {
+  if (slot === undefined) return `${prefix}:${KEY_LAYOUT_VERSION}:events`;
+  return `${prefix}:${KEY_LAYOUT_VERSION}:{${hashTagOfSlot(slot)}}:events`;
+}
