@@ -4,10 +4,11 @@ import { adminTokenProblem } from './admin-token.js';
 import { formatIssues, formatPath, plainIssueMessage } from './format-issues.js';
 import { interpolateDocument, type Env } from './interpolate.js';
 import { configSchema, type GatewayConfig } from './schema.js';
+import { webhookSecretProblems } from './webhook-secrets.js';
 
 /**
  * Loading gateway.yaml: read → YAML syntax → `${ENV}` interpolation → schema
- * (with its cross-field rules) → the admin token rule → deep freeze. Each stage reports every problem
+ * (with its cross-field rules) → the admin token and webhook secret rules → deep freeze. Each stage reports every problem
  * it finds, and a later stage runs only when the earlier ones found none.
  */
 
@@ -83,6 +84,9 @@ export function parseConfigText(text: string, fileLabel: string, env: Env): Gate
   // The one rule that reads the environment beyond ${…}: the admin token the file names.
   const adminProblem = adminTokenProblem(result.data, env);
   if (adminProblem !== undefined) throw new ConfigError([`${fileLabel}: ${adminProblem.path}: ${adminProblem.message}`]);
+  // And the webhook secrets it names: a gateway that could not sign does not start.
+  const secretProblems = webhookSecretProblems(result.data, env);
+  if (secretProblems.length > 0) throw new ConfigError(secretProblems.map((problem) => `${fileLabel}: ${problem.path}: ${problem.message}`));
   return deepFreeze(result.data);
 }
 

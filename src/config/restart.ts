@@ -13,6 +13,8 @@ const RESTART_FIELDS = [
   'postgres',
   'usage',
   'admin',
+  // The webhook deliverer, its secrets and its clients are built once at start.
+  'events',
   'logging.level',
   // Set on the listening server at start (http/listener-limits.ts).
   'proxy.max_connections',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KEY_PREFIX_PATTERN } from '../core/api-key.js';
+import { QUOTA_EVENT_TYPES } from '../core/quota-events.js';
 import { isIP } from 'node:net';
 import { CALENDAR_WINDOW_NAMES, type CalendarWindowName, WINDOW_NAMES, type WindowName } from '../core/windows.js';
 import { checkJwtReferences, defaultJwtConfig, jwtSchema, scopeSchema } from './jwt-schema.js';
@@ -457,6 +458,79 @@ const postgresSchema = z
     }
   });
 
+/** One webhook endpoint of `events.webhooks`. */
+const webhookSchema = z.strictObject({
+  /** The endpoint's label in metrics, the admin API and the database; default its index in the list (`0`, `1`, …). */
+  name: name.optional(),
+  /** Where events are POSTed: an http:// or https:// URL (never logged nor used as a label). */
+  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+  /** Name of the environment variable holding the endpoint's Standard Webhooks secret (`whsec_<base64>`). */
+  secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: 'expected an environment variable name' }),
+  /** The event types sent to this endpoint; default every type. */
+  types: z.array(z.enum(QUOTA_EVENT_TYPES)).min(1).default([...QUOTA_EVENT_TYPES]),
+  /** Longest one delivery attempt may take, connection to the end of the response; then it counts as failed. */
+  timeout_ms: z.int().min(1).max(60_000).default(5_000),
+});
+
+/** The defaults of `events.delivery`, for the section left out. */
+export const EVENT_DELIVERY_DEFAULTS = {
+  max_attempts: 8,
+  backoff_base_ms: 1_000,
+  backoff_max_ms: 300_000,
+  max_pending: 10_000,
+  concurrency: 4,
+  poll_interval_ms: 500,
+  reclaim_after_ms: 60_000,
+};
+
+/** How events are delivered (docs/events.md): retries, the queue's bound, how many at once. */
+const eventDeliverySchema = z
+  .strictObject({
+    /** Attempts per event and endpoint, the first included; after the last failure the delivery is dead-lettered. */
+    max_attempts: z.int().min(1).max(100).default(EVENT_DELIVERY_DEFAULTS.max_attempts),
+    /** Backoff before retry n is a random delay in [0, min(backoff_max_ms, backoff_base_ms × 2^(n−1))] (full jitter). */
+    backoff_base_ms: z.int().min(1).max(3_600_000).default(EVENT_DELIVERY_DEFAULTS.backoff_base_ms),
+    backoff_max_ms: z.int().min(1).max(86_400_000).default(EVENT_DELIVERY_DEFAULTS.backoff_max_ms),
+    /** Most deliveries waiting in the database; at the bound, no more events are taken from the outbox until some are done. */
+    max_pending: z.int().min(1).max(10_000_000).default(EVENT_DELIVERY_DEFAULTS.max_pending),
+    /** Attempts in flight at once per endpoint (so a slow endpoint never holds another's). */
+    concurrency: z.int().min(1).max(256).default(EVENT_DELIVERY_DEFAULTS.concurrency),
+    /** Pause between two looks for new events and due retries. */
+    poll_interval_ms: z.int().min(10).max(60_000).default(EVENT_DELIVERY_DEFAULTS.poll_interval_ms),
+    /** Outbox entries another instance took and did not record within this are taken over (it crashed). */
+    reclaim_after_ms: z.int().min(100).max(3_600_000).default(EVENT_DELIVERY_DEFAULTS.reclaim_after_ms),
+  })
+  .superRefine((delivery, ctx) => {
+    if (delivery.backoff_max_ms < delivery.backoff_base_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backoff_max_ms'],
+        message: `${delivery.backoff_max_ms} is below backoff_base_ms (${delivery.backoff_base_ms})`,
+      });
+    }
+  });
+
+/** Quota events and their webhooks (docs/events.md). */
+const eventsSchema = z
+  .strictObject({
+    /** Endpoints that receive signed events; none: events are not delivered (nor read from the outbox). */
+    webhooks: z.array(webhookSchema).max(32).default([]),
+    delivery: eventDeliverySchema.default(EVENT_DELIVERY_DEFAULTS),
+  })
+  .superRefine((events, ctx) => {
+    const seen = new Set<string>();
+    events.webhooks.forEach((webhook, index) => {
+      const label = webhook.name ?? String(index);
+      if (seen.has(label)) ctx.addIssue({ code: 'custom', path: ['webhooks', index, 'name'], message: `duplicate webhook name "${label}"` });
+      seen.add(label);
+    });
+  });
+
+/** The label of `events.webhooks[index]`: its name, else its index. */
+export function webhookName(webhook: { readonly name?: string | undefined }, index: number): string {
+  return webhook.name ?? String(index);
+}
+
 const configObject = z.strictObject({
   listeners: z
     .strictObject({
@@ -501,6 +575,7 @@ const configObject = z.strictObject({
       flush_interval_ms: z.int().min(100).max(600_000).default(5_000),
     })
     .default({ flush_interval_ms: 5_000 }),
+  events: eventsSchema.default({ webhooks: [], delivery: EVENT_DELIVERY_DEFAULTS }),
   shutdown: z
     .strictObject({ drain_timeout_ms: durationMs(10_000) })
     .default({ drain_timeout_ms: 10_000 }),
@@ -529,6 +604,8 @@ export type PlanConfig = GatewayConfig['plans'][string];
 export type KeyEntryConfig = GatewayConfig['auth']['api_keys']['keys'][number];
 export type PostgresConfig = GatewayConfig['postgres'];
 export type IdempotencyConfig = GatewayConfig['idempotency'];
+export type EventsConfig = GatewayConfig['events'];
+export type WebhookConfig = EventsConfig['webhooks'][number];
 
 /** Rules that span fields: every reference names something defined, names are unique. */
 function checkReferences(config: z.output<typeof configObject>, ctx: z.RefinementCtx): void {

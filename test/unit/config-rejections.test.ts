@@ -133,6 +133,23 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
       "admin.token_env: ADMIN_TOKEN holds a placeholder token from quotagate's examples, and the admin listener is bound to 0.0.0.0, beyond loopback; set a random one (e.g. openssl rand -hex 32)",
   },
   { rule: 'an admin token_env that is not a variable name', file: 'bad-admin-token-env.yaml', problem: 'admin.token_env: expected an environment variable name' },
+  // Events and webhooks
+  {
+    rule: 'a webhook whose secret variable is unset',
+    file: 'webhook-secret-unset.yaml',
+    problem: "events.webhooks[0].secret_env: QG_WEBHOOK_SECRET is unset or empty; it must hold the endpoint's secret (whsec_<base64>)",
+  },
+  {
+    rule: 'a webhook secret that is not a Standard Webhooks secret',
+    file: 'webhook-secret-malformed.yaml',
+    env: { QG_WEBHOOK_SECRET: 'hunter2-hunter2-hunter2-hunter2' },
+    problem: 'events.webhooks[0].secret_env: QG_WEBHOOK_SECRET: expected a Standard Webhooks secret: "whsec_" followed by base64',
+  },
+  { rule: 'a webhook URL that is not http(s)', file: 'webhook-bad-url.yaml', problem: 'events.webhooks[0].url: expected an http:// or https:// URL' },
+  { rule: 'an unknown event type', file: 'webhook-bad-type.yaml', problem: 'events.webhooks[0].types[0]: expected one of "quota.threshold", "quota.exhausted", "credits.low", "credits.exhausted", "subject.denial_spike"' },
+  { rule: 'two webhooks of one name', file: 'webhook-duplicate-name.yaml', problem: 'events.webhooks[1].name: duplicate webhook name "billing"' },
+  { rule: 'a backoff cap below its base', file: 'event-backoff-max-below-base.yaml', problem: 'events.delivery.backoff_max_ms: 1000 is below backoff_base_ms (5000)' },
+  { rule: 'zero delivery attempts', file: 'event-max-attempts-zero.yaml', problem: 'events.delivery.max_attempts: must be at least 1' },
   // Routes
   { rule: 'an empty routes list', file: 'empty-routes.yaml', problem: 'routes: must have at least 1 entry' },
   { rule: 'a route name that breaks the name pattern', file: 'bad-route-name.yaml', problem: `routes[0].name: ${NAME_RULE}` },
