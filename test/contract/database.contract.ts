@@ -10,6 +10,7 @@ import { apiKeysContract } from './db-api-keys.contract.js';
 import { auditLogContract } from './db-audit-log.contract.js';
 import { T0 } from './db-fixtures.js';
 import { ledgerContract } from './db-ledger.contract.js';
+import { quotaEventsContract } from './db-quota-events.contract.js';
 import { subjectsContract } from './db-subjects.contract.js';
 
 /** Opens an empty database (no tables); the suite migrates it and closes it. */
@@ -128,13 +129,14 @@ export function databaseContract(name: string, openEmpty: EmptyDatabaseFactory):
 
     describe('repositories', () => {
       beforeEach(async () => {
-        await db.query('TRUNCATE subjects, api_keys, usage, credit_grants, audit_log RESTART IDENTITY CASCADE');
+        await db.query('TRUNCATE subjects, api_keys, usage, credit_grants, audit_log, quota_events, webhook_deliveries RESTART IDENTITY CASCADE');
       });
 
       subjectsContract(() => db);
       apiKeysContract(() => db);
       ledgerContract(() => db);
       auditLogContract(() => db);
+      quotaEventsContract(() => db);
     });
   });
 }
