@@ -149,3 +149,8 @@ export function eventStreamKey(prefix: string, slot?: number): string {
   if (slot === undefined) return `${prefix}:${KEY_LAYOUT_VERSION}:events`;
   return `${prefix}:${KEY_LAYOUT_VERSION}:{${hashTagOfSlot(slot)}}:events`;
 }
+
+/** A SCAN MATCH pattern for every slot's event stream under `prefix` on a Cluster (see eventStreamKey). */
+export function eventStreamPattern(prefix: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:{*}:events`;
+}
