@@ -5,6 +5,8 @@
  * serves the apps and owns shutdown. Nothing runs at import; src/bin.ts
  * calls main(), which hands the command line to cli/commands.ts.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { buildApp } from './app.js';
 import { FileKeyStore } from './auth/file-key-store.js';
@@ -46,6 +48,15 @@ import { bodyPaceLimitsOf } from './proxy/body-pace.js';
 import { UpstreamPools } from './proxy/upstream-pools.js';
 import { DatabaseUsageLedger } from './usage/database-ledger.js';
 import { LedgerFlusher } from './usage/ledger-flusher.js';
+import type { EventOutbox } from './core/quota-events.js';
+import { webhookSigningKey } from './core/webhook-signature.js';
+import { webhookName } from './config/schema.js';
+import { webhookSecrets } from './config/webhook-secrets.js';
+import type { Database } from './db/database.js';
+import { MemoryEventOutbox } from './limiter/memory-event-outbox.js';
+import { registerWebhookMetrics } from './metrics/webhook-metrics.js';
+import { RedisEventOutbox } from './redis/event-outbox.js';
+import { WebhookDeliverer } from './usage/webhook-deliverer.js';
 
 /** A gateway that is serving; returned by startGateway for main() and for tests. */
 export interface RunningGateway {
@@ -95,6 +106,11 @@ export interface StartOptions {
    * store's windows too, and no test waits for a real boundary.
    */
   readonly redisNowForTesting?: () => number;
+  /**
+   * The secret of each `events.webhooks` entry, in order (runServe reads the
+   * variables their `secret_env` names); required when any is configured.
+   */
+  readonly webhookSecrets?: readonly string[];
 }
 
 /** Builds every part from `config` and starts both listeners. */
@@ -106,8 +122,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const databases = options.database === false ? undefined : await openMigratedDatabases(config, logger);
   const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger);
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
-  const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
+  const { limiter, store, probe, outbox } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
+  const deliverer = databases === undefined ? undefined : startWebhookDeliverer(config, outbox, databases.primary, options.webhookSecrets ?? [], clock, metrics, logger);
   const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken };
   const reloader = new ConfigReloader({
     initial: config,
@@ -142,6 +159,9 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await drain(adminServer, Math.max(1, deadlineMs - performance.now()));
       // The last charges reach the ledger before the store closes.
       await flusher?.stop().catch((error: unknown) => logger.error({ err: error }, 'final usage ledger flush failed'));
+      // Attempts in flight finish (each within its timeout_ms); what is left stays pending in the database.
+      await deliverer?.stop();
+      await outbox.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the event outbox failed'));
       await probe?.stop();
       await limiter.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the limit store failed'));
       await databaseKeys?.close();
@@ -341,7 +361,7 @@ async function buildGuardedLimiter(
   ledger: UsageHistory | undefined,
   health: HealthState,
   redisNowForTesting: (() => number) | undefined,
-): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe }> {
+): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe; outbox: EventOutbox }> {
   const { store, idempotency } = config;
   const storeName = store.type;
   const idempotencyTimes = { inFlightTtlMs: idempotency.in_flight_ttl_ms, ttlMs: idempotency.ttl_ms };
@@ -349,8 +369,15 @@ async function buildGuardedLimiter(
   const errorLog = new FirstErrorOfKindLog((kind, cause, error) => logger.warn({ err: error, kind, cause }, 'redis store error'));
   let probe: RedisReadinessProbe | undefined;
   let limiter: Limiter & DirtyUsageSource;
+  let outbox: EventOutbox;
   if (store.type === 'redis' && store.redis !== undefined) {
     const client = await connectRedisClient(store.redis, logger, metrics);
+    // The deliverer's reads get a connection of their own: never queued behind (or ahead of) the limiter's calls.
+    outbox = new RedisEventOutbox({
+      client: config.events.webhooks.length === 0 ? client : eventOutboxClient(store.redis, logger),
+      keyPrefix: store.redis.key_prefix,
+      ownsClient: config.events.webhooks.length > 0,
+    });
     limiter = new RedisLimiter({
       client,
       keyPrefix: store.redis.key_prefix,
@@ -371,6 +398,8 @@ async function buildGuardedLimiter(
       onReport: readinessReporter(health, metrics, logger, errorLog),
     });
   } else {
+    // The memory limiter's events queue here (bounded by events.delivery.max_pending; the oldest go first).
+    outbox = new MemoryEventOutbox(config.events.delivery.max_pending);
     limiter = new MemoryLimiter({
       clock,
       idempotency: {
@@ -410,7 +439,7 @@ async function buildGuardedLimiter(
         }
       : {}),
   });
-  return { limiter: guarded, store: limiter, ...(probe === undefined ? {} : { probe }) };
+  return { limiter: guarded, store: limiter, outbox, ...(probe === undefined ? {} : { probe }) };
 }
 
 /**
@@ -449,6 +478,61 @@ function readinessReporter(
     }
     first = false;
   };
+}
+
+/** The event outbox's own Redis client (it reconnects by itself; the deliverer retries what fails meanwhile). */
+function eventOutboxClient(redis: RedisStoreConfig, logger: Logger): RedisClient {
+  const client = createRedisClient(redis);
+  logClientErrors(client, logger, { role: 'event-outbox' });
+  return client;
+}
+
+/**
+ * The webhook deliverer (docs/events.md), when `events.webhooks` names an
+ * endpoint: it reads `outbox`, records events and their deliveries in `db`
+ * and delivers them, every `events.delivery.poll_interval_ms`, off the
+ * request path; with its metrics. Undefined without endpoints.
+ */
+function startWebhookDeliverer(
+  config: GatewayConfig,
+  outbox: EventOutbox,
+  db: Database,
+  secrets: readonly string[],
+  clock: Clock,
+  metrics: GatewayMetrics,
+  logger: Logger,
+): WebhookDeliverer | undefined {
+  const { webhooks, delivery } = config.events;
+  if (webhooks.length === 0) return undefined;
+  if (secrets.length !== webhooks.length) throw new Error(`events.webhooks: ${webhooks.length} endpoints and ${secrets.length} secrets`);
+  const endpoints = webhooks.map((webhook, index) => ({
+    name: webhookName(webhook, index),
+    url: webhook.url,
+    signingKey: webhookSigningKey(secrets[index]!),
+    types: new Set<string>(webhook.types),
+    timeoutMs: webhook.timeout_ms,
+  }));
+  let deliverer: WebhookDeliverer | undefined;
+  const reported = registerWebhookMetrics(
+    metrics.registry,
+    endpoints.map((endpoint) => endpoint.name),
+    () => deliverer?.queueDepth() ?? Promise.reject(new Error('no deliverer')),
+  );
+  deliverer = new WebhookDeliverer({
+    outbox,
+    db,
+    endpoints,
+    delivery,
+    consumer: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+    clock,
+    onAttempt: (endpoint, outcome, seconds) => {
+      reported.onAttempt(endpoint, outcome, seconds);
+      if (outcome === 'dead_lettered') logger.warn({ endpoint }, 'webhook delivery dead-lettered after its last attempt; redeliver with POST /admin/events/{id}/redeliver');
+    },
+    onError: (what, error) => logger.warn({ err: error, what }, 'webhook delivery step failed; it is retried'),
+  });
+  deliverer.start();
+  return deliverer;
 }
 
 /**
@@ -516,6 +600,7 @@ export async function runServe(argv: readonly string[], hooks: ServeHooks = {}):
     gateway = await startGateway(config, {
       logger,
       adminToken: tokenEnv === undefined ? undefined : process.env[tokenEnv],
+      webhookSecrets: webhookSecrets(config, process.env),
       loadConfig: () => loadConfigFile(path, process.env),
     });
   } catch (error) {

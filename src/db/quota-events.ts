@@ -20,7 +20,7 @@ export type DeliveryStatus = 'pending' | 'delivered' | 'dead_lettered';
 /** An event's status for listings: `recorded` when no endpoint was subscribed to it. */
 export type EventStatus = DeliveryStatus | 'recorded';
 
-export const EVENT_STATUSES: readonly EventStatus[] = ['pending', 'delivered', 'dead_lettered', 'recorded'];
+export const EVENT_STATUSES = ['pending', 'delivered', 'dead_lettered', 'recorded'] as const satisfies readonly EventStatus[];
 
 /** An event to record, and the endpoints (names) it is to be delivered to. */
 export interface EventToRecord {

@@ -14,7 +14,8 @@ import { openapiDocumentPath } from '../../src/http/routes/admin-api/admin-api.j
 import { OpenapiResponses } from '../support/openapi-responses.js';
 import { startPostgresCluster, type PostgresCluster } from '../support/postgres-cluster.js';
 import { unusedPort } from '../support/ports.js';
-import { createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
+import { recordQuotaEvents } from '../../src/db/quota-events.js';
+import { connectTestDatabase, createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { startTestGateway, testConfig, type TestGateway } from '../support/test-gateway.js';
 
@@ -182,6 +183,32 @@ describe('openapi/admin.yaml against the live admin API', () => {
     expect(audit.body.items).toHaveLength(2);
     expect(audit.body.next_cursor).toEqual(expect.any(String));
     expect((await call('listAuditEntries', { query: 'from=yesterday' })).status).toBe(400);
+  });
+
+  it('events: list (filtered, paged) and redeliver, and their refusals', async () => {
+    // Recorded as the webhook deliverer records what it takes from the outbox.
+    const db = connectTestDatabase(database.url);
+    try {
+      await db.transaction((tx) =>
+        recordQuotaEvents(tx, [
+          { event: { id: 'evt_th_1', type: 'quota.threshold', timestampMs: Date.UTC(2026, 5, 1), data: { subject: 'acme', threshold: 80 } }, endpoints: ['billing'] },
+          { event: { id: 'evt_ex_1', type: 'quota.exhausted', timestampMs: Date.UTC(2026, 5, 2), data: { subject: 'acme' } }, endpoints: [] },
+        ]),
+      );
+    } finally {
+      await db.close();
+    }
+    const page = await call('listEvents', { query: 'subject=acme&limit=1' });
+    expect(page.body.items.map((item: { id: string }) => item.id)).toEqual(['evt_ex_1']);
+    const next = await call('listEvents', { query: `subject=acme&limit=1&cursor=${encodeURIComponent(page.body.next_cursor)}` });
+    expect(next.body.items[0]).toMatchObject({ id: 'evt_th_1', status: 'pending', deliveries: [{ endpoint: 'billing', status: 'pending', attempts: 0 }] });
+    expect((await call('listEvents', { query: 'status=recorded' })).body.items.map((item: { id: string }) => item.id)).toEqual(['evt_ex_1']);
+    expect((await call('listEvents', { query: 'type=quota.warning&cursor=x' })).body.errors).toHaveLength(2);
+    const redelivered = await call('redeliverEvent', { params: { id: 'evt_th_1' } });
+    expect(redelivered.status).toBe(202);
+    expect(redelivered.body.deliveries).toMatchObject([{ endpoint: 'billing', status: 'pending', attempts: 0 }]);
+    expect((await call('listAuditEntries', { query: 'target=event:evt_th_1' })).body.items[0]).toMatchObject({ action: 'event.redeliver', subject: 'acme' });
+    expect((await call('redeliverEvent', { params: { id: 'evt_nope' } })).body.code).toBe('event_not_found');
   });
 
   it('usage and reset answer 503 usage_unavailable (with Retry-After) when the limit store does not answer', async () => {

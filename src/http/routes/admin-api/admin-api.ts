@@ -10,6 +10,7 @@ import { payloadTooLarge } from '../../../proxy/body-limit.js';
 import { asGatewayError, problemResponse } from '../../problem-response.js';
 import { adminActor, adminAuth, adminDisabled } from './admin-auth.js';
 import type { AdminApiDeps, AdminRouteDeps } from './deps.js';
+import { eventRoutes } from './event-routes.js';
 import { keyRoutes } from './key-routes.js';
 import { reloadRoute } from './reload-route.js';
 import { subjectRoutes } from './subject-routes.js';
@@ -71,6 +72,7 @@ export function adminApi(deps: AdminApiDeps): Hono {
     subjectRoutes(app, routeDeps);
     keyRoutes(app, routeDeps);
     usageRoutes(app, routeDeps);
+    eventRoutes(app, routeDeps);
   }
   app.all('/admin/*', () => {
     throw new GatewayError('route_not_found', 'No admin API route matches this request.');

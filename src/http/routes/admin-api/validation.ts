@@ -5,6 +5,8 @@ import { GatewayError } from '../../../core/errors.js';
 import { CALENDAR_WINDOW_NAMES, WINDOW_NAMES } from '../../../core/windows.js';
 import type { GatewayConfig } from '../../../config/schema.js';
 import { isAuditCursor } from '../../../db/audit-log.js';
+import { EVENT_STATUSES, isEventCursor } from '../../../db/quota-events.js';
+import { QUOTA_EVENT_TYPES } from '../../../core/quota-events.js';
 import { unknownPlanProblem, unmeteredMetricProblem } from '../../../admin/plan-checks.js';
 
 /** One problem with a request, at a path into its body or query (`scopes[1]`, `limits.hour`). */
@@ -137,6 +139,15 @@ export const auditQuery = z.strictObject({
   from: instant.optional(),
   to: instant.optional(),
   cursor: z.string().min(1).max(64).refine(isAuditCursor, { error: 'not a cursor this API handed out' }).optional(),
+  limit: pageSize.optional(),
+});
+
+export const eventsQuery = z.strictObject({
+  subject: subjectId.optional(),
+  type: z.enum(QUOTA_EVENT_TYPES).optional(),
+  status: z.enum(EVENT_STATUSES).optional(),
+  since: instant.optional(),
+  cursor: z.string().min(1).max(200).refine(isEventCursor, { error: 'not a cursor this API handed out' }).optional(),
   limit: pageSize.optional(),
 });
 
