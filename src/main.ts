@@ -124,7 +124,8 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
   const { limiter, store, probe, outbox } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
-  const deliverer = databases === undefined ? undefined : startWebhookDeliverer(config, outbox, databases.primary, options.webhookSecrets ?? [], clock, metrics, logger);
+  // Signed with the wall clock whatever `clock` is: receivers check webhook-timestamp against theirs.
+  const deliverer = databases === undefined ? undefined : startWebhookDeliverer(config, outbox, databases.primary, options.webhookSecrets ?? [], systemClock, metrics, logger);
   const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken };
   const reloader = new ConfigReloader({
     initial: config,

@@ -19,9 +19,6 @@ const OUTCOMES: readonly WebhookAttemptOutcome[] = ['delivered', 'failed_attempt
 /** Attempts take up to timeout_ms (≤ 60 s): buckets from 5 ms to a minute. */
 const DELIVERY_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-/** A read of the queue is reused for this long, ms: one scrape's four gauges make one read. */
-const QUEUE_READ_REUSE_MS = 250;
-
 /**
  * The webhook metrics, registered when `events.webhooks` names an endpoint:
  * attempts by endpoint (its name, never its URL) and outcome, their
@@ -50,11 +47,15 @@ export function registerWebhookMetrics(
   });
   for (const endpoint of endpoints) for (const outcome of OUTCOMES) deliveries.inc({ endpoint, outcome }, 0);
 
-  let last: { atMs: number; read: Promise<WebhookQueueDepth | undefined> } | undefined;
+  // The gauges of one scrape are collected together: they share the read in flight.
+  let inFlight: Promise<WebhookQueueDepth | undefined> | undefined;
   const read = (): Promise<WebhookQueueDepth | undefined> => {
-    const now = performance.now();
-    if (last === undefined || now - last.atMs > QUEUE_READ_REUSE_MS) last = { atMs: now, read: readQueue().catch(() => undefined) };
-    return last.read;
+    inFlight ??= readQueue()
+      .catch(() => undefined)
+      .finally(() => {
+        inFlight = undefined;
+      });
+    return inFlight;
   };
   const queueGauge = (name: string, help: string, pick: (depth: WebhookQueueDepth) => number) =>
     new Gauge({

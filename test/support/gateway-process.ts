@@ -26,9 +26,9 @@ export interface GatewayProcess {
 /**
  * Starts `quotagate serve --config <file>` (via tsx) with `configYaml` written
  * to a temp file, and resolves once it logs that it listens (within 45 s: a config's own embedded database takes seconds to open on a busy machine).
- * The caller kills it (`child.kill()`).
+ * `env` is added to the process's environment (a webhook's secret). The caller kills it (`child.kill()`).
  */
-export async function startGatewayProcess(configYaml: string): Promise<GatewayProcess> {
+export async function startGatewayProcess(configYaml: string, options: { readonly env?: Readonly<Record<string, string>> } = {}): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'quotagate-process-'));
   const configPath = join(dir, 'gateway.yaml');
   // A config that names no database gets a throwaway one on the test server:
@@ -41,7 +41,7 @@ export async function startGatewayProcess(configYaml: string): Promise<GatewayPr
     process.execPath,
     ['--import', 'tsx', 'src/bin.ts', 'serve', '--config', configPath],
     'quotagate listening',
-    { timeoutMs: START_TIMEOUT_MS },
+    { timeoutMs: START_TIMEOUT_MS, ...(options.env === undefined ? {} : { env: options.env }) },
   ).catch(async (error: unknown) => {
     await database?.drop().catch(() => undefined);
     throw error;

@@ -3,6 +3,7 @@ import { loadConfigFile, parseConfigText } from '../../src/config/load.js';
 import { ManualClock } from './manual-clock.js';
 import { type RunningGateway, startGateway } from '../../src/main.js';
 import { TEST_KEY_HASH } from './test-keys.js';
+import { webhookSecrets } from '../../src/config/webhook-secrets.js';
 
 /** The test keys, for the tests that import them from here. */
 export { TEST_KEY, TEST_KEY_HASH, UNKNOWN_KEY } from './test-keys.js';
@@ -32,6 +33,8 @@ export interface TestGatewayOptions {
    * and no request straddles a real boundary. Default false: Redis TIME.
    */
   readonly redisOnTestClock?: boolean;
+  /** The environment the config is read with (`${VAR}`, the secrets events.webhooks[].secret_env names); default none. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -40,7 +43,8 @@ export interface TestGatewayOptions {
  * Callers shut it down with `gateway.shutdown()`.
  */
 export async function startTestGateway(yaml: string, options: TestGatewayOptions = {}): Promise<TestGateway> {
-  const config = parseConfigText(yaml, 'test.yaml', {});
+  const env = options.env ?? {};
+  const config = parseConfigText(yaml, 'test.yaml', env);
   const clock = new ManualClock(FIXED_NOW_MS);
   const logger =
     options.logLines === undefined
@@ -52,8 +56,9 @@ export async function startTestGateway(yaml: string, options: TestGatewayOptions
     processMetrics: false,
     database: options.database ?? false,
     adminToken: options.adminToken,
+    webhookSecrets: webhookSecrets(config, env),
     ...(options.redisOnTestClock === true ? { redisNowForTesting: () => clock.now() } : {}),
-    ...(options.configFile === undefined ? {} : { loadConfig: () => loadConfigFile(options.configFile!, {}) }),
+    ...(options.configFile === undefined ? {} : { loadConfig: () => loadConfigFile(options.configFile!, env) }),
   });
   return { gateway, proxyUrl: gateway.proxyUrl, adminUrl: gateway.adminUrl, clock };
 }
