@@ -12,7 +12,9 @@ import { requireTool } from '../support/required-tool.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 import { TEST_KEY, TEST_KEY_HASH, UNKNOWN_KEY } from '../support/test-gateway.js';
-import { within } from '../support/within.js';
+import { eventually, within } from '../support/within.js';
+import { encodeStreamFields } from '../../src/core/quota-events.js';
+import { eventStreamKey } from '../../src/redis/keys.js';
 
 /** What Prometheus logs (info) once it serves its API: the moment /-/ready answers 200. */
 const PROMETHEUS_READY_LINE = 'Server is ready to receive web requests.';
@@ -29,6 +31,9 @@ const PROMETHEUS_READY_LINE = 'Server is ready to receive web requests.';
 const ROOT = resolve(import.meta.dirname, '../..');
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const SUBJECT = 'customer-prom-1';
+const WEBHOOK_SECRET = `whsec_${Buffer.alloc(32, 0x33).toString('base64')}`;
+/** In the webhook's URL: it must never reach a label. */
+const WEBHOOK_TOKEN = 'hook-t0ken-9f2';
 
 interface DocumentedMetric {
   readonly name: string;
@@ -52,7 +57,7 @@ function exposedTypes(exposition: string): Map<string, string> {
   return new Map([...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => [name!, type!]));
 }
 
-function gatewayYaml(upstreamOrigin: string, keyPrefix: string): string {
+function gatewayYaml(upstreamOrigin: string, keyPrefix: string, receiverOrigin: string): string {
   return `
 listeners:
   proxy: { host: 127.0.0.1, port: 0 }
@@ -72,6 +77,10 @@ plans:
   small: { limits: { hour: 3, day: 100 } }
 postgres:
   data_dir: "memory://"
+events:
+  webhooks:
+    - { name: billing, url: "${receiverOrigin}/hooks?token=${WEBHOOK_TOKEN}", secret_env: QG_PROM_WEBHOOK_SECRET }
+  delivery: { poll_interval_ms: 20 }
 `;
 }
 
@@ -84,6 +93,7 @@ describe('a real Prometheus scraping the admin listener', () => {
   const keyPrefix = testKeyPrefix('prom');
   const workDir = mkdtempSync(join(tmpdir(), 'quotagate-prometheus-'));
   let upstream: RecordingUpstream;
+  let receiver: RecordingUpstream;
   let gateway: RunningGateway;
   let prometheus: ChildProcess | undefined;
   let prometheusUrl = '';
@@ -113,10 +123,11 @@ describe('a real Prometheus scraping the admin listener', () => {
     for (const tool of ['prometheus', 'promtool']) requireTool(tool, ['--version'], 'prometheus');
     redis = new Redis(REDIS_URL);
     upstream = await startRecordingUpstream({ reply: { body: 'ok' } });
-    gateway = await startGateway(parseConfigText(gatewayYaml(upstream.origin, keyPrefix), 'prometheus-test.yaml', {}), {
-      logger: pino({ level: 'silent' }),
-      processMetrics: true,
-    });
+    receiver = await startRecordingUpstream({ reply: { status: 204 } });
+    gateway = await startGateway(
+      parseConfigText(gatewayYaml(upstream.origin, keyPrefix, receiver.origin), 'prometheus-test.yaml', { QG_PROM_WEBHOOK_SECRET: WEBHOOK_SECRET }),
+      { logger: pino({ level: 'silent' }), processMetrics: true, webhookSecrets: [WEBHOOK_SECRET] },
+    );
 
     // Traffic: 3 allowed, then denied by the hour window (the store, then the local deny cache), and auth failures.
     const get = (headers: Record<string, string> = {}) => fetch(`${gateway.proxyUrl}/api/items?secret-path=1`, { headers }).then((r) => r.status);
@@ -124,6 +135,10 @@ describe('a real Prometheus scraping the admin listener', () => {
     for (let i = 0; i < 5; i++) statuses.push(await get({ 'x-api-key': TEST_KEY }));
     statuses.push(await get({ 'x-api-key': UNKNOWN_KEY }), await get());
     expect(statuses).toEqual([200, 200, 200, 429, 429, 401, 401]);
+    // A quota event, as lua/consume.lua writes it, delivered to the webhook receiver.
+    const event = { id: 'evt_prom_1', type: 'quota.threshold' as const, timestampMs: Date.now(), data: { subject: 'prom-events', threshold: 80 } };
+    await redis.xadd(eventStreamKey(keyPrefix), '*', ...encodeStreamFields(event));
+    await eventually(() => receiver.requests.length === 1, 30_000, 'the webhook delivery');
 
     exposition = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
 
@@ -174,6 +189,7 @@ scrape_configs:
     }
     await gateway?.shutdown();
     await upstream?.close();
+    await receiver?.close();
     if (redis !== undefined) {
       await deleteKeysWithPrefix(redis, keyPrefix);
       redis.disconnect();
@@ -209,7 +225,9 @@ scrape_configs:
   });
 
   it('puts no key, subject or raw path in any label value', () => {
-    for (const secret of [TEST_KEY, UNKNOWN_KEY, SUBJECT, 'secret-path', '/api/items']) expect(exposition).not.toContain(secret);
+    for (const secret of [TEST_KEY, UNKNOWN_KEY, SUBJECT, 'secret-path', '/api/items', WEBHOOK_TOKEN, receiver.origin, 'prom-events']) {
+      expect(exposition).not.toContain(secret);
+    }
   });
 
   it('is scraped: up is 1 and the traffic’s requests, decisions and auth failures are in Prometheus with their labels', async () => {
@@ -245,6 +263,20 @@ scrape_configs:
     expect(Number(memory!.value[1])).toBeGreaterThan(0);
   }, 60_000);
 
+  it('has the webhook delivery counters and queue gauges, by endpoint name', async () => {
+    const deliveries = await vectorOf('quotagate_webhook_deliveries_total{job="quotagate"}');
+    expect(Object.fromEntries(deliveries.map((s) => [`${s.metric.endpoint}/${s.metric.outcome}`, s.value[1]]))).toEqual({
+      'billing/delivered': '1',
+      'billing/failed_attempt': '0',
+      'billing/dead_lettered': '0',
+    });
+    const [attempts] = await vectorOf('quotagate_webhook_delivery_duration_seconds_count{endpoint="billing"}');
+    expect(attempts!.value[1]).toBe('1');
+    for (const gauge of ['quotagate_event_outbox_depth', 'quotagate_webhook_deliveries_due', 'quotagate_webhook_deliveries_pending', 'quotagate_webhook_dead_letters']) {
+      expect((await vectorOf(gauge))[0]!.value[1], gauge).toBe('0');
+    }
+  }, 60_000);
+
   it('loads config/alerts.yml: every rule healthy, none firing on a healthy gateway', async () => {
     await vectorOf('up{job="quotagate"}');
     const deadline = Date.now() + 30_000;
@@ -259,7 +291,16 @@ scrape_configs:
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(rules.map((r) => r.name)).toEqual(
-      expect.arrayContaining(['QuotagateStoreDown', 'QuotagateFailOpen', 'QuotagateDenialSpike', 'QuotagateLedgerFlushFailing', 'QuotagateUpstreamErrors']),
+      expect.arrayContaining([
+        'QuotagateStoreDown',
+        'QuotagateFailOpen',
+        'QuotagateDenialSpike',
+        'QuotagateLedgerFlushFailing',
+        'QuotagateUpstreamErrors',
+        'QuotagateWebhookBacklog',
+        'QuotagateWebhookFailing',
+        'QuotagateWebhookDeadLetters',
+      ]),
     );
     expect(rules.filter((r) => r.health !== 'ok')).toEqual([]);
     expect(rules.filter((r) => r.state === 'firing').map((r) => r.name)).toEqual([]);
