@@ -28,6 +28,7 @@ export class RedisEventOutbox implements EventOutbox {
   /** Streams whose consumer group this instance created or found. */
   private readonly grouped = new Set<string>();
   private clusterStreams: { keys: string[]; atMs: number } | undefined;
+  private lastReclaimMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: {
     readonly client: RedisClient;
@@ -62,11 +63,17 @@ export class RedisEventOutbox implements EventOutbox {
 
   async claim(consumer: string, count: number, reclaimAfterMs: number): Promise<OutboxEntry[]> {
     const claimed: OutboxEntry[] = [];
-    for (const stream of await this.streams()) {
+    // Only streams holding entries are read: on a Cluster of many slot streams an idle poll costs one XLEN pipeline per primary.
+    const lengths = await this.streamLengths(await this.streams());
+    const now = this.nowMs();
+    const reclaimDue = now - this.lastReclaimMs >= Math.min(reclaimAfterMs, RECLAIM_CHECK_INTERVAL_MS);
+    if (reclaimDue) this.lastReclaimMs = now;
+    for (const [stream, length] of lengths) {
       if (claimed.length >= count) break;
+      if (length === 0) continue;
       await this.ensureGroup(stream);
       try {
-        claimed.push(...(await this.reclaim(stream, consumer, count - claimed.length, reclaimAfterMs)));
+        if (reclaimDue) claimed.push(...(await this.reclaim(stream, consumer, count - claimed.length, reclaimAfterMs)));
         if (claimed.length < count) claimed.push(...(await this.readNew(stream, consumer, count - claimed.length)));
       } catch (error) {
         // The stream or its group vanished (a flush, a failover to an empty node): made again on the next claim.
@@ -94,8 +101,40 @@ export class RedisEventOutbox implements EventOutbox {
   /** XLEN of every stream: the entries not yet acknowledged (acknowledged ones are deleted). */
   async depth(): Promise<number> {
     let total = 0;
-    for (const stream of await this.streams()) total += await this.client.xlen(stream);
+    for (const length of (await this.streamLengths(await this.streams())).values()) total += length;
     return total;
+  }
+
+  /** XLEN of each of `streams`, in their order: one command on one Redis; on a Cluster one pipeline per primary. */
+  private async streamLengths(streams: readonly string[]): Promise<Map<string, number>> {
+    const lengths = new Map<string, number>(streams.map((stream) => [stream, 0]));
+    if (!(this.client instanceof Cluster)) {
+      for (const stream of streams) lengths.set(stream, await this.client.xlen(stream));
+      return lengths;
+    }
+    const cluster = this.client;
+    const byNode = new Map<string, string[]>();
+    for (const stream of streams) {
+      const primary = cluster.slots[clusterSlotOf(stream)]?.[0];
+      if (primary === undefined) continue;
+      let keys = byNode.get(primary);
+      if (keys === undefined) byNode.set(primary, (keys = []));
+      keys.push(stream);
+    }
+    await Promise.all(
+      cluster.nodes('master').map(async (node: Redis) => {
+        const keys = byNode.get(`${node.options.host}:${node.options.port}`) ?? [];
+        if (keys.length === 0) return;
+        const pipeline = node.pipeline();
+        for (const key of keys) pipeline.xlen(key);
+        const replies = (await pipeline.exec()) ?? [];
+        replies.forEach(([error, length], i) => {
+          // A slot that moved meanwhile (MOVED) is read on the next poll, once the client's slot map caught up.
+          if (error === null) lengths.set(keys[i]!, Number(length));
+        });
+      }),
+    );
+    return lengths;
   }
 
   async close(): Promise<void> {
@@ -180,6 +219,9 @@ export class RedisEventOutbox implements EventOutbox {
     return decoded;
   }
 }
+
+/** How often, at most, claims look for entries to take over (XAUTOCLAIM), ms; every claim when reclaimAfterMs is shorter. */
+const RECLAIM_CHECK_INTERVAL_MS = 1_000;
 
 /** An OutboxEntry's id: the stream entry's id and its stream (`<id>@<stream>`). */
 function entryIdOf(stream: string, id: string): string {
