@@ -166,30 +166,37 @@ export async function settleDelivery(q: Queryable, claimed: Pick<ClaimedDelivery
 
 const COUNTS = `
 SELECT
-  (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()) AS due,
-  (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending') AS pending,
-  (SELECT count(*) FROM webhook_deliveries WHERE status = 'dead_lettered') AS dead`;
+  (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now() AND endpoint = ANY($1::text[])) AS due,
+  (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending' AND endpoint = ANY($1::text[])) AS pending,
+  (SELECT count(*) FROM webhook_deliveries WHERE status = 'dead_lettered' AND endpoint = ANY($1::text[])) AS dead`;
 
-/** How many deliveries are due, pending and dead-lettered (three index scans). */
-export async function countDeliveries(q: Queryable): Promise<DeliveryCounts> {
-  const [row] = await q.query<{ due: number; pending: number; dead: number }>(COUNTS);
+/**
+ * How many deliveries to `endpoints` are due, pending and dead-lettered
+ * (three index scans). Only the named endpoints count: the rows of an
+ * endpoint taken out of the config stay as they were, and must neither fill
+ * the queue's bound nor hold up its gauges.
+ */
+export async function countDeliveries(q: Queryable, endpoints: readonly string[]): Promise<DeliveryCounts> {
+  const [row] = await q.query<{ due: number; pending: number; dead: number }>(COUNTS, [endpoints]);
   return { due: row!.due, pending: row!.pending, deadLettered: row!.dead };
 }
 
 const REQUEUE = `
 UPDATE webhook_deliveries
 SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL, delivered_at = NULL, updated_at = now()
-WHERE event_id = $1`;
+WHERE event_id = $1 AND endpoint = ANY($2::text[])`;
 
 /**
- * Puts every delivery of the event back to pending, due now, with a fresh
- * count of attempts, after adding one for each of `endpoints` it lacks (an
- * endpoint subscribed since it was recorded). An attempt still in flight
- * then settles nothing (its number is gone). Resolves to the deliveries.
+ * Puts the event's deliveries to `endpoints` (the configured endpoints
+ * subscribed to its type) back to pending, due now, with a fresh count of
+ * attempts, adding those it lacks (an endpoint subscribed since it was
+ * recorded); deliveries to other endpoints stay as they are. An attempt
+ * still in flight then settles nothing (its number is gone). Resolves to
+ * all the event's deliveries.
  */
 export async function requeueDeliveries(tx: Transaction, eventId: string, endpoints: readonly string[]): Promise<Delivery[]> {
   if (endpoints.length > 0) await tx.query(INSERT_DELIVERIES, [eventId, endpoints]);
-  await tx.query(REQUEUE, [eventId]);
+  await tx.query(REQUEUE, [eventId, endpoints]);
   return deliveriesOf(tx, [eventId]);
 }
 

@@ -55,6 +55,7 @@ export class WebhookDeliverer {
   private readonly options: WebhookDelivererOptions;
   private readonly sender: WebhookSender;
   private readonly inFlight = new Map<string, number>();
+  private readonly endpointNames: readonly string[];
   private readonly attempts = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private step: Promise<void> | undefined;
@@ -64,6 +65,7 @@ export class WebhookDeliverer {
     this.options = options;
     this.sender = new WebhookSender(options.endpoints, options.delivery.concurrency, options.clock);
     for (const endpoint of options.endpoints) this.inFlight.set(endpoint.name, 0);
+    this.endpointNames = options.endpoints.map((endpoint) => endpoint.name);
   }
 
   /** Runs a step at once, then one every poll_interval_ms until stop(). */
@@ -94,7 +96,7 @@ export class WebhookDeliverer {
 
   /** The queue, for the gauges: outbox entries not yet recorded, and the database's deliveries by state. */
   async queueDepth(): Promise<DeliveryCounts & { readonly outbox: number }> {
-    const [outbox, counts] = await Promise.all([this.options.outbox.depth(), countDeliveries(this.options.db)]);
+    const [outbox, counts] = await Promise.all([this.options.outbox.depth(), countDeliveries(this.options.db, this.endpointNames)]);
     return { outbox, ...counts };
   }
 
@@ -110,7 +112,7 @@ export class WebhookDeliverer {
   private async intake(): Promise<void> {
     const { outbox, db, endpoints, delivery, consumer } = this.options;
     for (let round = 0; round < INTAKE_ROUNDS && !this.stopped; round++) {
-      const { pending } = await countDeliveries(db);
+      const { pending } = await countDeliveries(db, this.endpointNames);
       const room = delivery.max_pending - pending;
       if (room <= 0) return;
       const entries = await outbox.claim(consumer, Math.min(room, INTAKE_BATCH), delivery.reclaim_after_ms);

@@ -37,7 +37,9 @@ export function quotaEventsContract(use: () => Database): void {
         ['audit', 'pending', 0],
         ['billing', 'pending', 0],
       ]);
-      expect(await countDeliveries(db)).toEqual({ due: 2, pending: 2, deadLettered: 0 });
+      expect(await countDeliveries(db, ['billing', 'audit'])).toEqual({ due: 2, pending: 2, deadLettered: 0 });
+      // An endpoint no longer configured counts for nothing.
+      expect(await countDeliveries(db, ['billing'])).toEqual({ due: 1, pending: 1, deadLettered: 0 });
       expect(await getQuotaEvent(db, 'evt_none')).toBeUndefined();
     });
 
@@ -52,7 +54,7 @@ export function quotaEventsContract(use: () => Database): void {
       // Leased: nothing is due until the lease runs out, and other endpoints are apart.
       expect(await claimDueDeliveries(db, 'billing', 10, 60_000)).toEqual([]);
       expect(await claimDueDeliveries(db, 'other', 10, 60_000)).toEqual([]);
-      expect(await countDeliveries(db)).toEqual({ due: 0, pending: 10, deadLettered: 0 });
+      expect(await countDeliveries(db, ['billing'])).toEqual({ due: 0, pending: 10, deadLettered: 0 });
     });
 
     it('hands a delivery whose lease ran out to the next claim, and ignores the late outcome of the old attempt', async () => {
@@ -75,8 +77,14 @@ export function quotaEventsContract(use: () => Database): void {
       expect(await claimDueDeliveries(db, 'billing', 1, 60_000)).toEqual([]);
       expect((await getQuotaEvent(db, 'evt_1'))!.deliveries[0]).toMatchObject({ status: 'pending', attempts: 1, lastStatus: 503, lastError: 'http_503' });
       await settleDelivery(db, { eventId: 'evt_1', endpoint: 'billing', attempt: 1 }, { kind: 'dead_lettered', status: null, error: 'timeout' });
-      expect(await countDeliveries(db)).toEqual({ due: 0, pending: 0, deadLettered: 1 });
-      const requeued = await db.transaction((tx) => requeueDeliveries(tx, 'evt_1', ['audit']));
+      expect(await countDeliveries(db, ['billing'])).toEqual({ due: 0, pending: 0, deadLettered: 1 });
+      // Only the endpoints named are requeued (and added when missing); another stays as it is.
+      const partly = await db.transaction((tx) => requeueDeliveries(tx, 'evt_1', ['audit']));
+      expect(partly.map((d) => [d.endpoint, d.status, d.attempts])).toEqual([
+        ['audit', 'pending', 0],
+        ['billing', 'dead_lettered', 1],
+      ]);
+      const requeued = await db.transaction((tx) => requeueDeliveries(tx, 'evt_1', ['audit', 'billing']));
       expect(requeued.map((d) => [d.endpoint, d.status, d.attempts, d.lastError])).toEqual([
         ['audit', 'pending', 0, null],
         ['billing', 'pending', 0, null],

@@ -174,7 +174,7 @@ function deliverySuite(name: string, openDatabase: () => Promise<Database>): voi
       expect(down.requests).toHaveLength(3);
       expect((await getQuotaEvent(db, 'e_0'))!.deliveries[0]).toMatchObject({ status: 'dead_lettered', attempts: 3, lastStatus: 500, lastError: 'http_500' });
       failing = false;
-      await db.transaction((tx) => requeueDeliveries(tx, 'e_0', []));
+      await db.transaction((tx) => requeueDeliveries(tx, 'e_0', ['down']));
       await eventuallyAsync(async () => (await deliveredIds()).length === 1, WAIT_MS, 'the redelivered event delivered');
       expect(down.requests).toHaveLength(4);
       expect(verified(down.requests[3]!).id).toBe('e_0');
