@@ -31,10 +31,10 @@ export async function listEventsPage(ctx: Pick<AdminContext, 'db'>, options: Lis
 }
 
 /**
- * Puts every delivery of event `id` back to pending, due now, with its
- * attempts counted afresh (delivered ones too: a receiver dedupes by
- * `webhook-id`), adding one for each configured endpoint now subscribed to
- * its type that it lacks; any instance's deliverer sends them. Audited as
+ * Puts event `id`'s delivery to each configured endpoint subscribed to its
+ * type back to pending, due now, with its attempts counted afresh
+ * (delivered ones too: a receiver dedupes by `webhook-id`), adding the ones
+ * it lacks; any instance's deliverer sends them. Audited as
  * `event.redeliver`. 404 `event_not_found`.
  */
 export async function redeliverEventAudited(ctx: AdminContext, webhooks: EventsConfig['webhooks'], id: string): Promise<RecordedEvent> {
