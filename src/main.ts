@@ -77,6 +77,12 @@ export interface RunningGateway {
   /** The opened databases; undefined when started with `database: false`. */
   readonly databases: DatabaseConnections | undefined;
   /**
+   * The store's event outbox, which the webhook deliverer reads (with the
+   * memory store, the in-process queue its limiter writes to; tests append
+   * events to it).
+   */
+  readonly eventOutbox: EventOutbox;
+  /**
    * Re-reads the config file (StartOptions.loadConfig) and swaps in routes,
    * plans and upstreams; `trigger` (`SIGHUP`, `admin`) is logged. Resolves
    * with a refusal, never rejects, for an invalid or unappliable file.
@@ -148,6 +154,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     adminUrl: urlOf(adminServer),
     cacheInvalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION,
     databases,
+    eventOutbox: outbox,
     reload: (trigger) => reloader.reload(trigger),
     async shutdown() {
       health.draining = true;

@@ -111,6 +111,50 @@ events:
   });
 });
 
+describe('webhooks from a gateway on the memory store and the embedded database', () => {
+  let receiver: RecordingUpstream;
+  let upstream: RecordingUpstream;
+  let gw: TestGateway;
+  beforeAll(async () => {
+    receiver = await startRecordingUpstream({ reply: { status: 200 } });
+    upstream = await startRecordingUpstream();
+    const yaml = testConfig({
+      upstreamOrigin: upstream.origin,
+      routes: '  - { name: api, path_prefix: /, upstream: app }',
+      extra: `events:
+  webhooks:
+    - { url: "${receiver.origin}/hooks", secret_env: QG_TEST_WEBHOOK_SECRET, types: [quota.exhausted] }
+  delivery: { poll_interval_ms: 20 }
+`,
+    });
+    gw = await startTestGateway(yaml, { database: true, adminToken: TOKEN, env: { QG_TEST_WEBHOOK_SECRET: SECRET } });
+  }, 60_000);
+  afterAll(async () => {
+    await gw?.gateway.shutdown();
+    await Promise.allSettled([receiver?.close(), upstream?.close()]);
+  });
+
+  it('delivers the events of its in-process outbox to the subscribed endpoint (named by its index), and records the others', async () => {
+    const exhausted: QuotaEvent = { id: 'mem_ex_1', type: 'quota.exhausted', timestampMs: Date.now(), data: { subject: 'acme', policy: 'hour' } };
+    await gw.gateway.eventOutbox.append([...thresholdEvents(2, 1, 'mem'), exhausted]);
+    await eventually(() => receiver.requests.length === 1, WAIT_MS, 'the quota.exhausted delivery');
+    expect(verifiedId(receiver.requests[0]!)).toBe('mem_ex_1');
+    const listed = async () => {
+      const res = await fetch(`${gw.adminUrl}/admin/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      return ((await res.json()) as { items: Array<{ id: string; status: string; deliveries: Array<{ endpoint: string }> }> }).items;
+    };
+    await eventuallyAsync(async () => (await listed()).find((item) => item.id === 'mem_ex_1')?.status === 'delivered', WAIT_MS, 'the delivery recorded');
+    const items = await listed();
+    expect(items.map((item) => [item.id, item.status])).toEqual([
+      ['mem_ex_1', 'delivered'],
+      ['mem_1', 'recorded'],
+      ['mem_0', 'recorded'],
+    ]);
+    expect(items[0]!.deliveries.map((delivery) => delivery.endpoint)).toEqual(['0']);
+    expect(await gw.gateway.eventOutbox.depth()).toBe(0);
+  });
+});
+
 describe('a deliverer process killed with kill -9 while events are pending', () => {
   const keyPrefix = testKeyPrefix('hooks-kill');
   let database: TestDatabase;
