@@ -83,6 +83,20 @@ describe('parseConfigText', () => {
     expect(config.listeners).toEqual({ proxy: { host: '0.0.0.0', port: 9000 }, admin: { host: '127.0.0.1', port: 8081 } });
   });
 
+  it('fills the defaults of a webhook endpoint, whose secret comes from the environment', () => {
+    const secret = `whsec_${Buffer.alloc(24, 1).toString('base64')}`;
+    const config = parseConfigText(`${MINIMAL}events:\n  webhooks:\n    - { url: "https://hooks.example.com/q", secret_env: HOOK_SECRET }\n`, 'gateway.yaml', { HOOK_SECRET: secret });
+    expect(config.events.webhooks).toEqual([
+      {
+        url: 'https://hooks.example.com/q',
+        secret_env: 'HOOK_SECRET',
+        types: ['quota.threshold', 'quota.exhausted', 'credits.low', 'credits.exhausted', 'subject.denial_spike'],
+        timeout_ms: 5_000,
+      },
+    ]);
+    expect(JSON.stringify(config)).not.toContain(secret);
+  });
+
   it('returns a deep-frozen config', () => {
     const config = parseConfigText(MINIMAL, 'gateway.yaml', {});
     expect(Object.isFrozen(config)).toBe(true);
