@@ -488,12 +488,20 @@ function readinessReporter(
   };
 }
 
-/** The event outbox's own Redis client (it reconnects by itself; the deliverer retries what fails meanwhile). */
+/**
+ * The event outbox's own Redis client (it reconnects by itself; the
+ * deliverer retries what fails meanwhile). Off the request path, so its
+ * commands (a SCAN step, an XAUTOCLAIM) get a longer timeout than the
+ * limiter's.
+ */
 function eventOutboxClient(redis: RedisStoreConfig, logger: Logger): RedisClient {
-  const client = createRedisClient(redis);
+  const client = createRedisClient(redis, { commandTimeoutMs: Math.max(OUTBOX_COMMAND_TIMEOUT_MS, redis.command_timeout_ms) });
   logClientErrors(client, logger, { role: 'event-outbox' });
   return client;
 }
+
+/** The outbox client's command timeout, ms, unless command_timeout_ms is longer. */
+const OUTBOX_COMMAND_TIMEOUT_MS = 2_000;
 
 /**
  * The webhook deliverer (docs/events.md), when `events.webhooks` names an
