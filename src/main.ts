@@ -545,7 +545,8 @@ function startWebhookDeliverer(
       reported.onAttempt(endpoint, outcome, seconds);
       if (outcome === 'dead_lettered') logger.warn({ endpoint }, 'webhook delivery dead-lettered after its last attempt; redeliver with POST /admin/events/{id}/redeliver');
     },
-    onError: (what, error) => logger.warn({ err: error, what }, 'webhook delivery step failed; it is retried'),
+    onError: (what, error) => logger.warn({ err: error, what }, 'webhook delivery step failed; it is retried (logged again once it recovered)'),
+    onRecovered: (what) => logger.info({ what }, 'webhook delivery step works again'),
   });
   deliverer.start();
   return deliverer;

@@ -21,9 +21,16 @@ export interface WebhookDelivererOptions {
   readonly random?: () => number;
   /** Told of each finished attempt: its endpoint, what it counts as, and how long it took (s). */
   readonly onAttempt?: (endpoint: string, outcome: AttemptMetricOutcome, seconds: number) => void;
-  /** Told of a failed step (outbox or database unreachable); the loop goes on and retries. */
-  readonly onError?: (what: 'intake' | 'delivery', error: unknown) => void;
+  /**
+   * Told when a step starts failing (outbox or database unreachable), once
+   * until it succeeds again (then onRecovered); the loop goes on and retries.
+   */
+  readonly onError?: (what: DelivererStep, error: unknown) => void;
+  readonly onRecovered?: (what: DelivererStep) => void;
 }
+
+/** The deliverer's two steps, as its errors name them. */
+export type DelivererStep = 'intake' | 'delivery';
 
 /** Events taken from the outbox per claim. */
 const INTAKE_BATCH = 100;
@@ -60,6 +67,7 @@ export class WebhookDeliverer {
   private timer: NodeJS.Timeout | undefined;
   private step: Promise<void> | undefined;
   private stopped = false;
+  private readonly failing = new Set<DelivererStep>();
 
   constructor(options: WebhookDelivererOptions) {
     this.options = options;
@@ -82,15 +90,18 @@ export class WebhookDeliverer {
 
   /** One intake and one dispatch; for start() and for tests that step by hand. Never rejects. */
   async runStep(): Promise<void> {
+    await this.guarded('intake', () => this.intake());
+    await this.guarded('delivery', () => this.dispatchDue());
+  }
+
+  /** Runs `work`, reporting the first failure of a run of failures and the recovery after it. */
+  private async guarded(what: DelivererStep, work: () => Promise<void>): Promise<void> {
     try {
-      await this.intake();
+      await work();
+      if (this.failing.delete(what)) this.options.onRecovered?.(what);
     } catch (error) {
-      this.options.onError?.('intake', error);
-    }
-    try {
-      await this.dispatchDue();
-    } catch (error) {
-      this.options.onError?.('delivery', error);
+      if (!this.failing.has(what)) this.options.onError?.(what, error);
+      this.failing.add(what);
     }
   }
 
@@ -137,7 +148,10 @@ export class WebhookDeliverer {
       for (const delivery of claimed) {
         this.inFlight.set(endpoint.name, (this.inFlight.get(endpoint.name) ?? 0) + 1);
         const attempt: Promise<void> = this.attempt(endpoint, delivery)
-          .catch((error: unknown) => this.options.onError?.('delivery', error))
+          // Only settling can fail here (the database); the lease makes the delivery due again.
+          .catch((error: unknown) => {
+            if (!this.failing.has('delivery')) this.options.onError?.('delivery', error);
+          })
           .finally(() => {
             this.inFlight.set(endpoint.name, (this.inFlight.get(endpoint.name) ?? 1) - 1);
             this.attempts.delete(attempt);
