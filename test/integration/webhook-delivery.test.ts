@@ -23,6 +23,7 @@ import { eventStreamKey } from '../../src/redis/keys.js';
 import { type AttemptMetricOutcome, WebhookDeliverer } from '../../src/usage/webhook-deliverer.js';
 import type { WebhookEndpoint } from '../../src/usage/webhook-sender.js';
 import { thresholdEvents } from '../contract/event-outbox.contract.js';
+import { type PostgresCluster, startPostgresCluster } from '../support/postgres-cluster.js';
 import { connectTestDatabase, createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { type RecordedRequest, type RecordingUpstream, startRecordingUpstream } from '../support/recording-upstream.js';
 import { connectTestRedis, deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
@@ -247,4 +248,52 @@ describe('two deliverers sharing one Redis outbox and one PostgreSQL database', 
       await receiver.close();
     }
   });
+});
+
+describe('the database down while events arrive, and back', () => {
+  let cluster: PostgresCluster;
+  let db: Database;
+  beforeAll(async () => {
+    cluster = await startPostgresCluster();
+    db = connectTestDatabase(cluster.url, { statementTimeoutMs: 2_000 });
+    await migrate(db, loadMigrations());
+  }, 90_000);
+  afterAll(async () => {
+    await db?.close();
+    await cluster?.destroy();
+  });
+
+  it('keeps the events in the outbox, reports the failure once, and delivers every one after the database returns', async () => {
+    const receiver = await startRecordingUpstream();
+    const outbox = new MemoryEventOutbox(100);
+    const errors: string[] = [];
+    const recovered: string[] = [];
+    const deliverer = new WebhookDeliverer({
+      outbox,
+      db,
+      endpoints: [endpointOf('billing', receiver)],
+      delivery: { ...DELIVERY, reclaim_after_ms: 200 },
+      consumer: 'outage',
+      clock: systemClock,
+      onError: (what) => errors.push(what),
+      onRecovered: (what) => recovered.push(what),
+    });
+    try {
+      deliverer.start();
+      await cluster.stop();
+      const events = thresholdEvents(3, 1, 'down');
+      await outbox.append(events);
+      await eventually(() => errors.includes('intake'), WAIT_MS, 'the intake failing');
+      expect(await outbox.depth()).toBe(3);
+      await cluster.start();
+      await eventually(() => receiver.requests.length >= 3, WAIT_MS, 'the three deliveries');
+      expect(receiver.requests.map((request) => verified(request).id).sort()).toEqual(events.map((event) => event.id).sort());
+      expect(errors.filter((what) => what === 'intake')).toEqual(['intake']);
+      expect(recovered).toContain('intake');
+      await eventuallyAsync(async () => (await outbox.depth()) === 0, WAIT_MS, 'the outbox emptied');
+    } finally {
+      await deliverer.stop();
+      await receiver.close();
+    }
+  }, 60_000);
 });
