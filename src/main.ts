@@ -104,9 +104,13 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const health: HealthState = { ready: false, draining: false, store: ALWAYS_READY };
   const metrics = createMetrics({ collectProcessMetrics: options.processMetrics ?? true });
   const databases = options.database === false ? undefined : await openMigratedDatabases(config, logger);
-  const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger);
+  // A subject changed at any instance (a credit grant, a reset, a new plan): its local denial here is forgotten too.
+  let forgetDenial: (subjectId: string) => void = () => {};
+  const databaseKeys =
+    databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger, (subjectId) => forgetDenial(subjectId));
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
   const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
+  forgetDenial = (subjectId) => limiter.forget(subjectId);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
   const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken };
   const reloader = new ConfigReloader({
@@ -226,6 +230,7 @@ async function startDatabaseKeys(
   clock: Clock,
   metrics: GatewayMetrics,
   logger: Logger,
+  onSubjectChanged: (subjectId: string) => void,
 ): Promise<{ keys: DatabaseKeys; close(): Promise<void> }> {
   registerDatabaseQueries(metrics.registry, () =>
     databases.keyLookups === databases.primary
@@ -272,6 +277,7 @@ async function startDatabaseKeys(
       logger.warn({ err: error, what }, 'key lookup path');
     },
     onResubscribed: () => logger.info('key invalidation resubscribed; key cache cleared'),
+    onSubjectChanged,
   });
   const replicaMonitor = keys.replicaMonitor;
   if (replicaMonitor !== undefined) registerReplicaGauges(metrics.registry, () => replicaMonitor.verdict);

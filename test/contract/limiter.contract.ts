@@ -615,7 +615,7 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
         const subject = fresh('peek-past-limit');
         const policies = windows(['hour', 10]);
         const admitted = await limiter.consume(request(policies, 4, subject));
-        if (!admitted.allowed) throw new Error('expected an admission');
+        if (!admitted.allowed || admitted.receipt === undefined) throw new Error('expected an admission with a receipt');
         await limiter.adjust(admitted.receipt, 9);
         const [hour] = await limiter.peek({ subject, policies });
         expect([hour!.used, hour!.remaining]).toEqual([13, 0]);
