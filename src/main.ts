@@ -22,6 +22,7 @@ import type { GatewayConfig } from './config/schema.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { DirtyUsageSource, UsageHistory } from './core/usage-ledger.js';
 import { listenerLimitsOf } from './http/listener-limits.js';
+import { loadUiBundle, type UiBundle } from './http/ui/ui-bundle.js';
 import { drain, listenAdmin, listenProxy, settledBy, urlOf } from './http/listeners.js';
 import type { HealthState } from './http/routes/admin.js';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.js';
@@ -108,7 +109,11 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
   const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
-  const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken };
+  const ui = loadUiBundle();
+  if (!ui.ok && (config.dashboard.enabled || config.dashboard.operator_page)) {
+    logger.warn({ problem: ui.problem }, 'the dashboard pages are not built; they answer 503 until the gateway restarts with them');
+  }
+  const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken, ui };
   const reloader = new ConfigReloader({
     initial: config,
     build: (generationConfig, generationReloader) => buildGeneration(generationConfig, lasting, generationReloader),
@@ -161,6 +166,8 @@ interface LastingParts {
   readonly logger: Logger;
   readonly health: HealthState;
   readonly adminToken: string | undefined;
+  /** The compiled web pages, read once at start (a reload may turn the pages on or off, not rebuild them). */
+  readonly ui: UiBundle;
 }
 
 /**
@@ -197,6 +204,7 @@ function buildGeneration(config: GatewayConfig, lasting: LastingParts, reloader:
     clock,
     logger,
     health: lasting.health,
+    ui: lasting.ui,
     usage: {
       peek: (subject, policies) => limiter.peek({ subject, policies }),
       reset: (subject, policies) => limiter.reset(subject, policies),
