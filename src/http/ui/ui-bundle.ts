@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 
 /**
  * The compiled web pages (dist/ui/, written by `npm run build:ui`, see
@@ -43,13 +43,13 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 const ASSET_NAME = /^[a-z]+-[A-Za-z0-9_-]{4,32}\.(js|css)$/;
 
 /**
- * dist/ui at the repository (or image) root: three levels above this module
- * under src/ (tsx), and `ui/` three levels up under dist/src/ (compiled,
- * where dist/ holds both).
+ * dist/ui at the repository (or image) root: under dist/src/http/ui
+ * (compiled) it is `../../../ui`; under src/http/ui (tsx) `../../../dist/ui`
+ * (`../../../ui` there is the pages' sources).
  */
 export function uiAssetsDirectory(moduleDir: string = import.meta.dirname): string {
-  const candidates = [resolve(moduleDir, '../../../dist/ui'), resolve(moduleDir, '../../../ui')];
-  return candidates.find((dir) => existsSync(resolve(dir, 'manifest.json'))) ?? candidates[0]!;
+  const compiled = basename(resolve(moduleDir, '../..')) === 'src' && basename(resolve(moduleDir, '../../..')) === 'dist';
+  return resolve(moduleDir, compiled ? '../../../ui' : '../../../dist/ui');
 }
 
 /** A strong ETag for `body`: 16 bytes of its SHA-256, base64url, quoted. */
