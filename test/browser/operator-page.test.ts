@@ -88,6 +88,64 @@ describe('the operator page', () => {
     await page.context().close();
   });
 
+  it('rotates a key: the new plain key is shown once and works, the old one is refused', async () => {
+    const old = await dash.admin<{ id: string; key: string }>('POST', '/admin/subjects/acme/keys', { name: 'to-rotate' });
+    expect(old.status).toBe(201);
+    const page = await signIn(DASHBOARD_ADMIN_TOKEN);
+    await page.goto(`${dash.gw.adminUrl}/admin/ui#subject=acme`);
+    const row = page.locator(`#keys tr[data-key-id="${old.body.id}"]`);
+    await row.waitFor({ timeout: DOM_WAIT_MS });
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.locator('button.rotate').click();
+    const shown = page.locator('#new-key-value');
+    await shown.waitFor({ timeout: DOM_WAIT_MS });
+    const plain = await shown.innerText();
+    expect(plain).not.toBe(old.body.key);
+    expect(await dash.send('/api/items', plain)).toEqual({ status: 200, code: undefined });
+    expect(await dash.send('/api/items', old.body.key)).toEqual({ status: 401, code: 'key_expired' });
+    await page.reload();
+    await page.locator('#keys').waitFor({ timeout: DOM_WAIT_MS });
+    expect(await page.content()).not.toContain(plain);
+    await page.context().close();
+  });
+
+  it("grants credits, saves and removes overrides, and resets a subject's usage", async () => {
+    const key = await dash.customer('initech', 'pro');
+    for (let i = 0; i < 3; i++) expect((await dash.send('/search', key)).status).toBe(200);
+    const page = await signIn(DASHBOARD_ADMIN_TOKEN);
+    await page.goto(`${dash.gw.adminUrl}/admin/ui#subject=initech`);
+    const hour = page.locator('#usage .usage-bar[data-policy="hour"]');
+    await hour.waitFor({ timeout: DOM_WAIT_MS });
+    expect(await hour.locator('.usage-used').innerText()).toBe('3');
+
+    await page.fill('#credit-metric', 'search');
+    await page.fill('#credit-amount', '25');
+    await page.fill('#credit-reason', 'browser test');
+    await page.click('#grant-credits button[type=submit]');
+    await expect.poll(() => page.locator('#credits-card .outcome').innerText(), { timeout: DOM_WAIT_MS }).toBe('Granted 25 search credits.');
+    await expect.poll(() => page.locator('#usage .credits li[data-metric="search"] .credit-balance').innerText(), { timeout: DOM_WAIT_MS }).toBe('25 credits left');
+
+    await page.fill('#overrides', '{"limits": {"hour": 50');
+    await page.click('#overrides-form button[type=submit]');
+    await expect.poll(() => page.locator('#overrides-card .outcome').innerText(), { timeout: DOM_WAIT_MS }).toMatch(/^Not valid JSON/);
+    await page.fill('#overrides', '{"limits": {"hour": 50}}');
+    await page.click('#overrides-form button[type=submit]');
+    await expect.poll(() => page.locator('#overrides-card .outcome').innerText(), { timeout: DOM_WAIT_MS }).toBe('Overrides saved.');
+    expect((await dash.admin<{ overrides: unknown }>('GET', '/admin/subjects/initech')).body.overrides).toEqual({ limits: { hour: 50 } });
+    await page.click('#refresh-usage');
+    await expect.poll(() => hour.locator('.usage-limit').innerText(), { timeout: DOM_WAIT_MS }).toBe('50');
+    await page.locator('#overrides-form button', { hasText: 'Remove' }).click();
+    await expect.poll(() => page.locator('#overrides-card .outcome').innerText(), { timeout: DOM_WAIT_MS }).toBe('Overrides removed: the plan applies.');
+    expect((await dash.admin<{ overrides: unknown }>('GET', '/admin/subjects/initech')).body.overrides).toBeNull();
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.click('#reset-usage');
+    await expect.poll(() => hour.locator('.usage-used').innerText(), { timeout: DOM_WAIT_MS }).toBe('0');
+    expect(await page.locator('#usage .outcome').innerText()).toMatch(/^Reset: .*hour/);
+    expect((await dash.admin<{ policies: Array<{ name: string; used: number }> }>('GET', '/admin/subjects/initech/usage')).body.policies.map((p) => p.used)).toEqual([0, 0, 0]);
+    await page.context().close();
+  });
+
   it("shows each operator view's items, or \"not available\" where the gateway has no such endpoint", async () => {
     const page = await signIn(DASHBOARD_ADMIN_TOKEN);
     const panels = {
