@@ -78,6 +78,15 @@ describe('the customer dashboard', () => {
     expect(await barOf(page, 'hour')).toEqual({ used: 2, limit: 10, percent: 20 });
     expect(await page.locator('#plan-name').innerText()).toBe('Pro');
     expect(await page.locator('#upgrade').getAttribute('href')).toBe('https://example.com/pricing?from=pro');
+    // The key is in this tab's sessionStorage only: a reload stays signed in, Sign out forgets it.
+    expect(await page.evaluate('JSON.stringify(sessionStorage)')).toBe(JSON.stringify({ 'quotagate.dashboard.api_key': key }));
+    expect(await page.evaluate('localStorage.length')).toBe(0);
+    expect(page.url()).toBe(`${dash.gw.proxyUrl}/_quotagate/dashboard`);
+    await page.reload();
+    await page.locator('#limits .usage-bar').first().waitFor({ timeout: DOM_WAIT_MS });
+    await page.click('#sign-out');
+    await page.locator('#api-key').waitFor({ timeout: DOM_WAIT_MS });
+    expect(await page.evaluate('JSON.stringify(sessionStorage)')).toBe('{}');
     await page.context().close();
   });
 
@@ -119,7 +128,7 @@ describe('the customer dashboard', () => {
     await error.waitFor({ timeout: DOM_WAIT_MS });
     expect(await error.innerText()).toMatch(/^This key was not accepted: .+ \(invalid_api_key\)$/);
     expect(await page.locator('#limits').count()).toBe(0);
-    expect(await page.evaluate(() => JSON.stringify(sessionStorage))).toBe('{}');
+    expect(await page.evaluate('JSON.stringify(sessionStorage)')).toBe('{}');
     await page.context().close();
   });
 

@@ -46,7 +46,7 @@ describe('the operator page', () => {
     const error = page.locator('#sign-in-error');
     await error.waitFor({ timeout: DOM_WAIT_MS });
     expect(await error.innerText()).toMatch(/\(admin_unauthorized\)$/);
-    expect(await page.evaluate(() => JSON.stringify(sessionStorage))).toBe('{}');
+    expect(await page.evaluate('JSON.stringify(sessionStorage)')).toBe('{}');
     await page.context().close();
   });
 
