@@ -122,6 +122,26 @@ describe('the customer dashboard', () => {
     await page.context().close();
   });
 
+  it('warns more strongly at 95 %, and says so when the limit is reached', async () => {
+    // A subject of its own, its hour window overridden to 20 so that 19 requests are 95 %.
+    const other = await dash.customer('beta', 'pro');
+    expect((await dash.admin('PUT', '/admin/subjects/beta/overrides', { overrides: { limits: { hour: 20 } } })).status).toBe(200);
+    for (let i = 0; i < 19; i++) expect((await dash.send('/api/items', other)).status).toBe(200);
+    const page = await signIn(other);
+    const hour = page.locator('.usage-bar[data-policy="hour"]');
+    await hour.waitFor({ timeout: DOM_WAIT_MS });
+    expect(await barOf(page, 'hour')).toEqual({ used: 19, limit: 20, percent: 95 });
+    expect(await hour.getAttribute('class')).toContain('level-critical');
+    expect(await hour.locator('.usage-warning').innerText()).toBe('Over 95 % of this limit is used: requests will soon be refused.');
+    expect((await dash.send('/api/items', other)).status).toBe(200);
+    expect((await dash.send('/api/items', other)).code).toBe('rate_limited');
+    await page.click('#refresh');
+    await expect.poll(async () => hour.getAttribute('class'), { timeout: DOM_WAIT_MS, interval: 50 }).toContain('level-exhausted');
+    expect(await barOf(page, 'hour')).toEqual({ used: 20, limit: 20, percent: 100 });
+    expect(await hour.locator('.usage-warning').innerText()).toBe('This limit is reached: requests are refused until it resets.');
+    await page.context().close();
+  });
+
   it('refuses a wrong key with the reason, and keeps nothing', async () => {
     const page = await signIn(UNKNOWN_KEY);
     const error = page.locator('#sign-in-error');
