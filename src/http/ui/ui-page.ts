@@ -18,7 +18,7 @@ export const UI_CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** Sent with every answer of a page, the 404 and 503 ones included. */
-export const UI_SECURITY_HEADERS: readonly HeaderPair[] = [
+const UI_SECURITY_HEADERS: readonly HeaderPair[] = [
   ['content-security-policy', UI_CONTENT_SECURITY_POLICY],
   ['x-content-type-options', 'nosniff'],
   ['referrer-policy', 'no-referrer'],
