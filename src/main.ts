@@ -96,6 +96,8 @@ export interface StartOptions {
    * store's windows too, and no test waits for a real boundary.
    */
   readonly redisNowForTesting?: () => number;
+  /** Where the pages' bundle is read from (default: dist/ui beside the code, uiAssetsDirectory()); tests point it elsewhere. */
+  readonly uiDirectory?: string;
 }
 
 /** Builds every part from `config` and starts both listeners. */
@@ -109,7 +111,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
   const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
-  const ui = loadUiBundle();
+  const ui = loadUiBundle(options.uiDirectory);
   if (!ui.ok && (config.dashboard.enabled || config.dashboard.operator_page)) {
     logger.warn({ problem: ui.problem }, 'the dashboard pages are not built; they answer 503 until the gateway restarts with them');
   }

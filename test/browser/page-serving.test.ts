@@ -5,6 +5,8 @@
  * `dashboard.operator_page: false`, with which the paths are not the
  * gateway's own any more.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UI_CONTENT_SECURITY_POLICY } from '../../src/http/ui/ui-page.js';
@@ -97,5 +99,32 @@ describe('the operator page on the admin listener', () => {
     const page = await get(`${off.adminUrl}/admin/ui`, { authorization: 'Bearer page-serving-token' });
     expect(page.status).toBe(404);
     expect(page.headers['content-type']).toBe('application/problem+json');
+  });
+});
+
+describe('a gateway started without the built pages', () => {
+  const empty = mkdtempSync(`${tmpdir()}/quotagate-no-ui-`);
+  const logLines: string[] = [];
+  let bare: TestGateway;
+
+  beforeAll(async () => {
+    bare = await startTestGateway(testConfig({ upstreamOrigin: upstream.origin, routes: ROUTES }), { uiDirectory: empty, logLines, adminToken: 'page-serving-token' });
+  });
+  afterAll(async () => {
+    await bare?.gateway.shutdown();
+    rmSync(empty, { recursive: true, force: true });
+  });
+
+  it('starts, warns once naming the command, and answers both pages with a 503 page; the rest serves', async () => {
+    const warnings = logLines.filter((line) => line.includes('the dashboard pages are not built'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('npm run build:ui');
+    for (const url of [`${bare.proxyUrl}/_quotagate/dashboard`, `${bare.adminUrl}/admin/ui`]) {
+      const page = await get(url);
+      expect(page.status).toBe(503);
+      expect(page.body).toContain('npm run build:ui');
+      expect(page.headers['content-security-policy']).toBe(UI_CONTENT_SECURITY_POLICY);
+    }
+    expect((await get(`${bare.proxyUrl}/anything`, { 'x-api-key': TEST_KEY })).status).toBe(200);
   });
 });
