@@ -576,6 +576,15 @@ const configObject = z.strictObject({
     })
     .default({ flush_interval_ms: 5_000 }),
   events: eventsSchema.default({ webhooks: [], delivery: EVENT_DELIVERY_DEFAULTS }),
+  /** The web pages the gateway serves itself (docs/dashboard.md): on by default, each can be turned off. */
+  dashboard: z
+    .strictObject({
+      /** The customer page at `/_quotagate/dashboard` on the proxy listener (the caller signs in with an API key). */
+      enabled: z.boolean().default(true),
+      /** The operator page at `/admin/ui` on the admin listener (every call it makes needs the admin token). */
+      operator_page: z.boolean().default(true),
+    })
+    .default({ enabled: true, operator_page: true }),
   shutdown: z
     .strictObject({ drain_timeout_ms: durationMs(10_000) })
     .default({ drain_timeout_ms: 10_000 }),

@@ -35,6 +35,8 @@ export interface TestGatewayOptions {
   readonly redisOnTestClock?: boolean;
   /** The environment the config is read with (`${VAR}`, the secrets events.webhooks[].secret_env names); default none. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Where the gateway reads its pages' bundle; default dist/ui. */
+  readonly uiDirectory?: string;
 }
 
 /**
@@ -59,6 +61,7 @@ export async function startTestGateway(yaml: string, options: TestGatewayOptions
     webhookSecrets: webhookSecrets(config, env),
     ...(options.redisOnTestClock === true ? { redisNowForTesting: () => clock.now() } : {}),
     ...(options.configFile === undefined ? {} : { loadConfig: () => loadConfigFile(options.configFile!, env) }),
+    ...(options.uiDirectory === undefined ? {} : { uiDirectory: options.uiDirectory }),
   });
   return { gateway, proxyUrl: gateway.proxyUrl, adminUrl: gateway.adminUrl, clock };
 }

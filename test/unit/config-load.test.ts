@@ -73,6 +73,7 @@ describe('parseConfigText', () => {
         delivery: { max_attempts: 8, backoff_base_ms: 1_000, backoff_max_ms: 300_000, max_pending: 10_000, concurrency: 4, poll_interval_ms: 500, reclaim_after_ms: 60_000 },
       },
       admin: {},
+      dashboard: { enabled: true, operator_page: true },
       shutdown: { drain_timeout_ms: 10_000 },
       logging: { level: 'info', access_log: { enabled: true, include_subject: false } },
     });
