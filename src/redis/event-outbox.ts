@@ -29,6 +29,7 @@ export class RedisEventOutbox implements EventOutbox {
   private readonly grouped = new Set<string>();
   private clusterStreams: { keys: string[]; atMs: number } | undefined;
   private lastReclaimMs = Number.NEGATIVE_INFINITY;
+  private nextStart = 0;
 
   constructor(options: {
     readonly client: RedisClient;
@@ -68,7 +69,10 @@ export class RedisEventOutbox implements EventOutbox {
     const now = this.nowMs();
     const reclaimDue = now - this.lastReclaimMs >= Math.min(reclaimAfterMs, RECLAIM_CHECK_INTERVAL_MS);
     if (reclaimDue) this.lastReclaimMs = now;
-    for (const [stream, length] of lengths) {
+    // Each claim starts at the next stream, so a busy slot's stream cannot starve the others.
+    const order = [...lengths];
+    const start = order.length === 0 ? 0 : this.nextStart++ % order.length;
+    for (const [stream, length] of [...order.slice(start), ...order.slice(0, start)]) {
       if (claimed.length >= count) break;
       if (length === 0) continue;
       await this.ensureGroup(stream);
