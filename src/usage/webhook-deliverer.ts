@@ -51,7 +51,9 @@ const LEASE_MARGIN_MS = 5_000;
  * 2. per endpoint, claims as many due deliveries as it has free slots
  *    (`concurrency`) and attempts each: a 2xx settles it delivered; a
  *    failure schedules the next attempt after exponential backoff with full
- *    jitter, or after `max_attempts` dead-letters it.
+ *    jitter, or after `max_attempts` dead-letters it. While claims come
+ *    back full, each attempt that ends claims the next at once, so a
+ *    backlog drains at the receiver's pace rather than a batch per poll.
  *
  * Retries therefore live in the database: a deliverer that dies leaves its
  * pending deliveries to any other instance, its in-flight ones once their
@@ -88,8 +90,8 @@ export class WebhookDeliverer {
     this.timer = setTimeout(run, 0);
   }
 
-  /** One intake and one dispatch; for start() and for tests that step by hand. Never rejects. */
-  async runStep(): Promise<void> {
+  /** One intake and one dispatch. Never rejects. */
+  private async runStep(): Promise<void> {
     await this.guarded('intake', () => this.intake());
     await this.guarded('delivery', () => this.dispatchDue());
   }
@@ -116,7 +118,8 @@ export class WebhookDeliverer {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.step;
-    await Promise.allSettled([...this.attempts]);
+    // Attempts, and the claims of ending ones, until none is left (no new one starts once stopped).
+    while (this.attempts.size > 0) await Promise.allSettled([...this.attempts]);
     await this.sender.close();
   }
 
@@ -140,25 +143,41 @@ export class WebhookDeliverer {
   }
 
   private async dispatchDue(): Promise<void> {
-    const { db, endpoints, delivery } = this.options;
-    for (const endpoint of endpoints) {
-      const free = delivery.concurrency - (this.inFlight.get(endpoint.name) ?? 0);
-      if (free <= 0 || this.stopped) continue;
-      const claimed = await claimDueDeliveries(db, endpoint.name, free, endpoint.timeoutMs + LEASE_MARGIN_MS);
-      for (const delivery of claimed) {
-        this.inFlight.set(endpoint.name, (this.inFlight.get(endpoint.name) ?? 0) + 1);
-        const attempt: Promise<void> = this.attempt(endpoint, delivery)
-          // Only settling can fail here (the database); the lease makes the delivery due again.
-          .catch((error: unknown) => {
-            if (!this.failing.has('delivery')) this.options.onError?.('delivery', error);
-          })
-          .finally(() => {
-            this.inFlight.set(endpoint.name, (this.inFlight.get(endpoint.name) ?? 1) - 1);
-            this.attempts.delete(attempt);
-          });
-        this.attempts.add(attempt);
-      }
+    for (const endpoint of this.options.endpoints) await this.dispatchTo(endpoint);
+  }
+
+  /**
+   * Claims as many due deliveries to `endpoint` as it has free slots and
+   * starts their attempts. When the claim filled every slot there may be
+   * more due: each attempt that ends then claims again at once, so a
+   * backlog drains at the receivers' pace, not one batch per poll.
+   */
+  private async dispatchTo(endpoint: WebhookEndpoint): Promise<void> {
+    const { db, delivery } = this.options;
+    const free = delivery.concurrency - (this.inFlight.get(endpoint.name) ?? 0);
+    if (free <= 0 || this.stopped) return;
+    const claimed = await claimDueDeliveries(db, endpoint.name, free, endpoint.timeoutMs + LEASE_MARGIN_MS);
+    const mayHaveMore = claimed.length === free;
+    for (const due of claimed) {
+      this.inFlight.set(endpoint.name, (this.inFlight.get(endpoint.name) ?? 0) + 1);
+      const attempt: Promise<void> = this.attempt(endpoint, due)
+        // Only settling can fail here (the database); the lease makes the delivery due again.
+        .catch((error: unknown) => this.reportDeliveryError(error))
+        .finally(() => {
+          this.inFlight.set(endpoint.name, (this.inFlight.get(endpoint.name) ?? 1) - 1);
+          if (mayHaveMore && !this.stopped) this.track(this.dispatchTo(endpoint).catch((error: unknown) => this.reportDeliveryError(error)));
+        });
+      this.track(attempt);
     }
+  }
+
+  private track(work: Promise<void>): void {
+    this.attempts.add(work);
+    void work.finally(() => this.attempts.delete(work));
+  }
+
+  private reportDeliveryError(error: unknown): void {
+    if (!this.failing.has('delivery')) this.options.onError?.('delivery', error);
   }
 
   private async attempt(endpoint: WebhookEndpoint, claimed: ClaimedDelivery): Promise<void> {

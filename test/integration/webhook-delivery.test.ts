@@ -181,6 +181,17 @@ function deliverySuite(name: string, openDatabase: () => Promise<Database>): voi
       expect(verified(down.requests[3]!).id).toBe('e_0');
     });
 
+    it('drains a backlog at the receiver\'s pace, not one batch per poll', async () => {
+      const fast = await receiver();
+      const outbox = new MemoryEventOutbox(100);
+      const events = thresholdEvents(30);
+      for (const event of events) outbox.push(event);
+      // One poll at start, the next a minute later: only the claims of ending attempts deliver the rest meanwhile.
+      startDeliverer(outbox, [endpointOf('fast', fast)], { poll_interval_ms: 60_000, concurrency: 2 });
+      await eventually(() => fast.requests.length === 30, WAIT_MS, 'all thirty delivered before the next poll');
+      expect(fast.requests.map((request) => verified(request).id).sort()).toEqual(events.map((event) => event.id).sort());
+    });
+
     it('stops taking events from the outbox while max_pending deliveries wait', async () => {
       const down = await receiver({ reply: { status: 500 } });
       const outbox = new MemoryEventOutbox(100);
