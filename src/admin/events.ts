@@ -11,12 +11,12 @@ import { type AdminContext, audited, validationError } from './admin-context.js'
  */
 
 /** 404 `event_not_found`. */
-export function eventNotFound(id: string): GatewayError {
+function eventNotFound(id: string): GatewayError {
   return new GatewayError('event_not_found', `There is no recorded event "${id}".`);
 }
 
 /** The audit target of an event. */
-export function eventTarget(id: string): string {
+function eventTarget(id: string): string {
   return `event:${id}`;
 }
 

@@ -614,7 +614,6 @@ export type KeyEntryConfig = GatewayConfig['auth']['api_keys']['keys'][number];
 export type PostgresConfig = GatewayConfig['postgres'];
 export type IdempotencyConfig = GatewayConfig['idempotency'];
 export type EventsConfig = GatewayConfig['events'];
-export type WebhookConfig = EventsConfig['webhooks'][number];
 
 /** Rules that span fields: every reference names something defined, names are unique. */
 function checkReferences(config: z.output<typeof configObject>, ctx: z.RefinementCtx): void {
