@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { PeriodCache, periodOf, periodSeconds, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
-import { type CreditGrantState, type CreditState, grantCounterIdOf, grantInForce, spendingOrder } from '../core/credits.js';
-import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
+import { type CreditGrantState, type CreditState, creditsToGiveBack, grantCounterIdOf, grantInForce, spendingOrder } from '../core/credits.js';
+import type { Admission, ChargeReceipt, CreditCharge, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import { IDEMPOTENCY_DEFAULTS } from '../config/schema.js';
 import { type ConsumeRequest, type IdempotencyTimes, type Limiter, type PeekRequest } from './limiter.js';
@@ -230,7 +230,11 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     return this.adjust(receipt, -receipt.cost);
   }
 
-  /** Synchronous (the promise is already settled): as lua/refund.lua does, counter by counter. */
+  /**
+   * Synchronous (the promise is already settled): as lua/refund.lua does,
+   * counter by counter; a negative delta on a receipt that paid credits also
+   * gives up to that many credits back (core/credits.ts creditsToGiveBack).
+   */
   adjust(receipt: ChargeReceipt, delta: number): Promise<void> {
     const entry = this.subjects.get(receipt.subject);
     if (entry === undefined) return Promise.resolve();
@@ -243,6 +247,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
         adjusted.push({ counterId: charge.counterId, periodStartMs: charge.periodStartMs, count: counter.used });
       }
     }
+    if (delta < 0 && receipt.credits !== undefined) this.giveCreditsBack(receipt.subject, entry, receipt.credits, Math.min(-delta, receipt.credits.units), adjusted);
     // The ledger gets the adjusted counts at a new version, flushed or not (as lua/refund.lua does).
     if (adjusted.length > 0) this.recordChange(receipt.subject, entry, adjusted);
     return Promise.resolve();
@@ -313,6 +318,26 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
 
   private balanceOf(grants: readonly HeldGrant[]): number {
     return grants.reduce((sum, grant) => sum + grant.amount - grant.used, 0);
+  }
+
+  /**
+   * Returns `units` credits of `charge` to the subject's grants (latest
+   * spent first) and takes them off the month's spend counter if that month
+   * is still counted, adding the ledger entries of both to `changed`.
+   */
+  private giveCreditsBack(subject: string, entry: SubjectCounters, charge: CreditCharge, units: number, changed: UsageEntry[]): void {
+    const byId = this.credits.get(subject)?.get(charge.metric);
+    if (byId !== undefined) {
+      for (const back of creditsToGiveBack([...byId.values()], units, this.clock.now())) {
+        byId.get(back.id)!.used = back.used;
+        changed.push({ counterId: grantCounterIdOf(back.id), periodStartMs: 0, count: back.used });
+      }
+    }
+    const spend = entry.byCounter.get(charge.spendCounterId);
+    if (spend !== undefined && spend.periodStartMs === charge.monthStartMs) {
+      spend.used = Math.max(0, spend.used - units);
+      changed.push({ counterId: charge.spendCounterId, periodStartMs: charge.monthStartMs, count: spend.used });
+    }
   }
 
   /** Number of subjects holding counters; for tests and sizing. */
@@ -401,11 +426,15 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     const overage = this.ledger === undefined ? undefined : this.overageEntries(policies, periods, used, cost);
     this.charge(subject, entry, counters, chargedPeriods, chargedUsed, cost, overage);
     if (paidByCredits) this.spendCredits(subject, coverage!.counterId, grants, cost, nowMs);
-    const receipt: ChargeReceipt = {
-      subject,
-      cost,
-      charges: counters.map((counter, i) => ({ counterId: counter.counterId, periodStartMs: chargedPeriods[i]!.startMs })),
-    };
+    const charges = counters.map((counter, i) => ({ counterId: counter.counterId, periodStartMs: chargedPeriods[i]!.startMs }));
+    const receipt: ChargeReceipt = paidByCredits
+      ? {
+          subject,
+          cost,
+          charges,
+          credits: { metric: coverage!.metric, spendCounterId: coverage!.counterId, units: cost, monthStartMs: this.periods.of('month', nowMs).startMs },
+        }
+      : { subject, cost, charges };
     const admission: Admission = credits === undefined ? { allowed: true, policies: states, receipt } : { allowed: true, policies: states, receipt, credits };
     return admission;
   }

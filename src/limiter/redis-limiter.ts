@@ -224,7 +224,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
 
   async adjust(receipt: ChargeReceipt, delta: number): Promise<void> {
     const usage = this.ledger === undefined ? undefined : { slot: this.slotOf(receipt.subject) };
-    await this.send(() => runAdjustScript(this.client, this.keyPrefix, receipt, delta, usage));
+    await this.send(() => runAdjustScript(this.client, this.keyPrefix, receipt, delta, usage, this.nowForTesting?.()));
   }
 
   peek({ subject, policies }: PeekRequest): Promise<PolicyState[]> {

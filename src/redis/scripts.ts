@@ -319,8 +319,12 @@ export async function runAdjustScript(
   receipt: ChargeReceipt,
   delta: number,
   usage?: AdjustUsageTracking,
+  /** Epoch ms that decides which grants have expired, instead of Redis TIME (tests only). */
+  nowMs?: number,
 ): Promise<number> {
-  if (receipt.charges.length === 0 || delta === 0) return 0;
+  // Credits come back only when the adjustment gives units back.
+  const credits = delta < 0 ? receipt.credits : undefined;
+  if ((receipt.charges.length === 0 && credits === undefined) || delta === 0) return 0;
   const keys = receipt.charges.map((charge) => counterKey(keyPrefix, receipt.subject, charge.counterId));
   const args: Array<string | number> = [delta, receipt.charges.length];
   for (const charge of receipt.charges) args.push(Math.floor(charge.periodStartMs / 1000));
@@ -330,8 +334,20 @@ export async function runAdjustScript(
       hydrationMarkerKey(keyPrefix, receipt.subject),
       usageIndexKey(keyPrefix, usage.slot),
     );
+  }
+  if (usage !== undefined || credits !== undefined) {
     for (const charge of receipt.charges) args.push(charge.counterId);
     args.push(USAGE_MARKER_TTL_MS);
+  }
+  if (credits !== undefined) {
+    keys.push(creditBalanceKey(keyPrefix, receipt.subject, credits.metric), counterKey(keyPrefix, receipt.subject, credits.spendCounterId));
+    args.push(
+      usage === undefined ? 0 : 1,
+      Math.min(-delta, credits.units),
+      Math.floor(credits.monthStartMs / 1000),
+      credits.spendCounterId,
+      nowMs ?? '',
+    );
   }
   const reply = await client.quotagateRefund(keys.length, ...keys, ...args);
   if (typeof reply !== 'number') throw new ScriptReplyError('refund.lua', reply);
@@ -429,6 +445,8 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
   const states: PolicyState[] = [];
   const violated: boolean[] = [];
   const charges: Array<ChargeReceipt['charges'][number]> = [];
+  // The start of the covered policy's period that credits paid (epoch s), if they paid: the month the spend counts in.
+  let paidPeriodStart: number | undefined;
   for (let i = 0; i < input.policies.length; i++) {
     const policy = input.policies[i]!;
     const [limit, remaining, resetSeconds, periodSeconds, periodStart, isViolated] = values.slice(
@@ -453,6 +471,7 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
     violated.push(isViolated === 1);
     // 2: paid by credits, so not charged (and not refunded).
     if (isViolated !== 2) charges.push({ counterId: policy.counterId, periodStartMs: periodStart * 1000 });
+    else paidPeriodStart = periodStart;
   }
   if (allowed !== 1) return credits === undefined ? denialOf(states, violated) : { ...denialOf(states, violated), credits };
   if (count === 0) return { allowed: true, policies: states };
@@ -461,7 +480,21 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
     const periodStart = values[3 + FIELDS_PER_POLICY * i + 4]!;
     charges.push({ counterId: meters[i - input.policies.length]!.counterId, periodStartMs: periodStart * 1000 });
   }
-  const receipt = { subject: input.subject, cost: input.cost, charges };
+  const receipt: ChargeReceipt =
+    coverage === undefined || credits === undefined || credits.charged === 0 || paidPeriodStart === undefined
+      ? { subject: input.subject, cost: input.cost, charges }
+      : {
+          subject: input.subject,
+          cost: input.cost,
+          charges,
+          credits: {
+            metric: coverage.metric,
+            spendCounterId: coverage.counterId,
+            units: credits.charged,
+            // The covered period lies within one month (a lifetime one has none: its start is 0, and no spend counter is that old).
+            monthStartMs: periodOf('month', paidPeriodStart * 1000).startMs,
+          },
+        };
   return credits === undefined ? { allowed: true, policies: states, receipt } : { allowed: true, policies: states, receipt, credits };
 }
 
