@@ -12,6 +12,8 @@ import {
 import { counterKey } from '../../src/redis/keys.js';
 import { limiterContract } from '../contract/limiter.contract.js';
 import { quotaKindsContract } from '../contract/limiter-quota-kinds.contract.js';
+import { eventsContract } from '../contract/limiter-events.contract.js';
+import { readEventStream } from '../support/event-streams.js';
 import { startRedisServer, redisCli, type RedisServer } from '../support/redis-server.js';
 import { commandCalls, connectTestRedis, deleteKeysWithPrefix, keysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 import { within } from '../support/within.js';
@@ -33,6 +35,10 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
 
   limiterContract('RedisLimiter', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
   quotaKindsContract('RedisLimiter', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
+  eventsContract('RedisLimiter', async (clock) => ({
+    limiter: new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now(), events: { streamMaxLength: 10_000 } }),
+    eventsOf: (subject) => readEventStream(client, keyPrefix, subject),
+  }));
 
   it('keeps every key of a subject under its hash tag, expiring shortly after its period ends', async () => {
     const subject = `tagged-${Math.random().toString(36).slice(2)}`;

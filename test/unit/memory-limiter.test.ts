@@ -4,9 +4,23 @@ import { windowPolicy } from '../../src/core/policy.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { limiterContract } from '../contract/limiter.contract.js';
 import { quotaKindsContract } from '../contract/limiter-quota-kinds.contract.js';
+import { eventsContract } from '../contract/limiter-events.contract.js';
+import { MemoryEventOutbox } from '../../src/limiter/memory-event-outbox.js';
+import type { QuotaEvent } from '../../src/core/quota-events.js';
 
 limiterContract('MemoryLimiter', async (clock) => new MemoryLimiter({ clock, sweepIntervalMs: 0 }));
 quotaKindsContract('MemoryLimiter', async (clock) => new MemoryLimiter({ clock, sweepIntervalMs: 0 }));
+eventsContract('MemoryLimiter', async (clock) => {
+  const outbox = new MemoryEventOutbox(10_000, () => clock.now());
+  const seen: QuotaEvent[] = [];
+  return {
+    limiter: new MemoryLimiter({ clock, sweepIntervalMs: 0, events: outbox }),
+    async eventsOf(subject) {
+      for (const entry of await outbox.claim('contract', 10_000, Number.POSITIVE_INFINITY)) seen.push(entry.event);
+      return seen.filter((event) => event.data['subject'] === subject);
+    },
+  };
+});
 
 describe('MemoryLimiter memory', () => {
   it('drops subjects once all their periods have ended, and only then', async () => {
