@@ -174,7 +174,8 @@ export const DEFAULT_THRESHOLDS: readonly number[] = Object.freeze([80, 95, 100]
 const thresholdList = z.array(z.int().min(1).max(100)).superRefine((percents, ctx) => {
   for (let i = 1; i < percents.length; i++) {
     if (percents[i]! <= percents[i - 1]!) {
-      ctx.addIssue({ code: 'custom', path: [i], message: `${percents[i]} does not follow ${percents[i - 1]}: list thresholds ascending, each once` });
+      const problem = percents[i] === percents[i - 1] ? `${percents[i]} is listed twice` : `${percents[i]} comes after ${percents[i - 1]}`;
+      ctx.addIssue({ code: 'custom', path: [i], message: `${problem}; list thresholds ascending, each once` });
     }
   }
 });
