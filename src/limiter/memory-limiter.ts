@@ -13,7 +13,19 @@ import { denialOf } from '../core/denial.js';
 import { highestVersion, type DirtyUsage, type DirtyUsageSource, type UsageEntry, type UsageHistory } from '../core/usage-ledger.js';
 import { currentPeriodEntries, grantsToRestore, hydrationSinceMs, SingleFlight } from './hydration.js';
 import type { MemoryEventOutbox } from './memory-event-outbox.js';
-import { creditsEvents, exhaustedEvent, thresholdEvent } from '../core/quota-event-detection.js';
+import { creditsEvents, exhaustedEvent, type QuotaEventPolicy, thresholdEvent } from '../core/quota-event-detection.js';
+
+/** What quota events say about `policy` in `period` (an infinite end: a lifetime quota, which has none). */
+function describedPolicy(subject: string, plan: string | undefined, policy: Policy, period: { startMs: number; endMs: number }): QuotaEventPolicy {
+  return {
+    subject,
+    plan,
+    policy: policy.name,
+    counterId: policy.counterId,
+    limit: policy.limit,
+    period: { startMs: period.startMs, endMs: Number.isFinite(period.endMs) ? period.endMs : undefined },
+  };
+}
 
 /** The grants of a subject without credits. */
 const NO_GRANTS: readonly HeldGrant[] = Object.freeze([]);
@@ -359,31 +371,31 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       const policy = policies[i]!;
       const thresholds = policy.thresholds;
       if (thresholds === undefined) continue;
-      if (!decision.allowed && !decision.violated.includes(policy.name)) continue;
-      // A policy paid by credits was not charged (it is not in the receipt): it reached nothing.
-      if (decision.allowed && paid && !decision.receipt!.charges.some((charge) => charge.counterId === policy.counterId)) continue;
-      const period = periodOf(policy.window, nowMs);
       const counter = this.subjects.get(subject)?.byCounter.get(policy.counterId);
-      const count = counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0;
-      const described = {
-        subject,
-        plan,
-        policy: policy.name,
-        counterId: policy.counterId,
-        limit: policy.limit,
-        period: { startMs: period.startMs, endMs: Number.isFinite(period.endMs) ? period.endMs : undefined },
-      };
       if (decision.allowed) {
-        if (thresholds.units[0]! > count) continue;
+        // The admission just charged the counter in its current period: its count is the one after the charge.
+        // The steady path stops here, below the lowest threshold.
+        if (counter === undefined || thresholds.units[0]! > counter.used) continue;
+        const count = counter.used;
+        // A policy paid by credits was not charged (it is not in the receipt): it reached nothing.
+        if (paid && !decision.receipt!.charges.some((charge) => charge.counterId === policy.counterId)) continue;
+        // Past a threshold: nothing to do until the next one (what was emitted is kept per period).
+        const kept = this.subjects.get(subject)!.events?.get(policy.counterId);
+        const next = kept !== undefined && kept.periodStartMs === counter.periodStartMs ? kept.reached : 0;
+        if (next >= thresholds.units.length || thresholds.units[next]! > count) continue;
+        const period = periodOf(policy.window, nowMs);
         const state = this.eventStateOf(subject, policy.counterId, period);
+        const described = describedPolicy(subject, plan, policy, period);
         while (state.reached < thresholds.units.length && thresholds.units[state.reached]! <= count) {
           outbox.push(thresholdEvent(described, thresholds.percents[state.reached]!, count, nowMs));
           state.reached++;
         }
-      } else {
+      } else if (decision.violated.includes(policy.name)) {
+        const period = periodOf(policy.window, nowMs);
+        const count = counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0;
         const state = this.eventStateOf(subject, policy.counterId, period);
         if (!state.exhausted) {
-          outbox.push(exhaustedEvent(described, count, nowMs));
+          outbox.push(exhaustedEvent(describedPolicy(subject, plan, policy, period), count, nowMs));
           state.exhausted = true;
         }
       }
