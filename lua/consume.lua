@@ -15,8 +15,12 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
                 n = units used in that period
               and, for a policy with thresholds (`t` options), once one of
               its events was emitted:
-                e = `<period start>:<h>:<x>`: in that period its h lowest
-                    thresholds were emitted, and its exhaustion if x is 1;
+                e = `<period start>:<h>:<x>`: in that period its
+                    thresholds up to h percent were emitted (0: none), and
+                    its exhaustion if x is 1 (a percent, not a position,
+                    so a reload that changes the thresholds keeps it
+                    meaningful: a new threshold at or below h is not
+                    emitted this period);
                     an `e` of another period than the current counts as
                     none (it may outlive its period when the counter was
                     rewritten without thresholds, or by hydrate.lua)
@@ -293,7 +297,9 @@ if options ~= '' then
     elseif kind == 't' then
       local units = {}
       for u in string.gmatch(a, '%d+') do units[#units + 1] = tonumber(u) end
-      local percents, policy_name = string.match(b, '^([^,]*),(.*)$')
+      local percent_list, policy_name = string.match(b, '^([^,]*),(.*)$')
+      local percents = {}
+      for p in string.gmatch(percent_list, '%d+') do percents[#percents + 1] = tonumber(p) end
       threshold_units[tonumber(index)] = units
       threshold_percents[tonumber(index)] = percents
       policy_names[tonumber(index)] = policy_name
@@ -356,8 +362,8 @@ local function quota_event_data(i, extra, count)
 end
 
 -- Check every policy before charging any.
--- Per policy with thresholds: how many of them were emitted this period,
--- and 1 once its exhaustion was (the counter's `e` field, see above).
+-- Per policy with thresholds: the highest percent emitted this period (0:
+-- none), and 1 once its exhaustion was (the counter's `e` field, see above).
 local reached, exhausted = {}, {}
 local allowed = 1
 local reply = { 0, 0, n }
@@ -493,18 +499,18 @@ end
 -- not emitted yet this period are emitted, lowest first; answers the
 -- counter's new `e` value, or nil when nothing was emitted.
 local function emit_thresholds(i, count)
-  local units = threshold_units[i]
-  local k = reached[i] + 1
+  local units, percents = threshold_units[i], threshold_percents[i]
+  -- The lowest threshold above the highest percent emitted this period.
+  local k = 1
+  while percents[k] ~= nil and percents[k] <= reached[i] do k = k + 1 end
   if units[k] == nil or units[k] > count then return nil end
-  local percents = {}
-  for percent in string.gmatch(threshold_percents[i], '%d+') do percents[#percents + 1] = percent end
   local start_seconds = int_text(starts[i] / 1000)
   while units[k] ~= nil and units[k] <= count do
     emit('quota.threshold', ARGV[9 + 3 * i] .. '\n' .. start_seconds .. '\n' .. percents[k],
       quota_event_data(i, ',"threshold":' .. percents[k], count))
+    reached[i] = percents[k]
     k = k + 1
   end
-  reached[i] = k - 1
   return start_seconds .. ':' .. reached[i] .. ':' .. exhausted[i]
 end
 

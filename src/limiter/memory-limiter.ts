@@ -42,7 +42,7 @@ type HeldGrant = Omit<CreditGrantState, 'used'> & { used: number };
 /** What a policy with thresholds emitted in one period (consume.lua keeps it in the counter's `e`). */
 interface EventState {
   readonly periodStartMs: number;
-  /** How many of its thresholds (the lowest ones) were emitted. */
+  /** The highest percent emitted (0: none); a threshold at or below it counts as emitted, as in consume.lua. */
   reached: number;
   /** Whether its exhaustion was emitted. */
   exhausted: boolean;
@@ -381,14 +381,16 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
         if (paid && !decision.receipt!.charges.some((charge) => charge.counterId === policy.counterId)) continue;
         // Past a threshold: nothing to do until the next one (what was emitted is kept per period).
         const kept = this.subjects.get(subject)!.events?.get(policy.counterId);
-        const next = kept !== undefined && kept.periodStartMs === counter.periodStartMs ? kept.reached : 0;
+        const reached = kept !== undefined && kept.periodStartMs === counter.periodStartMs ? kept.reached : 0;
+        let next = 0;
+        while (next < thresholds.percents.length && thresholds.percents[next]! <= reached) next++;
         if (next >= thresholds.units.length || thresholds.units[next]! > count) continue;
         const period = periodOf(policy.window, nowMs);
         const state = this.eventStateOf(subject, policy.counterId, period);
         const described = describedPolicy(subject, plan, policy, period);
-        while (state.reached < thresholds.units.length && thresholds.units[state.reached]! <= count) {
-          outbox.push(thresholdEvent(described, thresholds.percents[state.reached]!, count, nowMs));
-          state.reached++;
+        for (; next < thresholds.units.length && thresholds.units[next]! <= count; next++) {
+          outbox.push(thresholdEvent(described, thresholds.percents[next]!, count, nowMs));
+          state.reached = thresholds.percents[next]!;
         }
       } else if (decision.violated.includes(policy.name)) {
         const period = periodOf(policy.window, nowMs);

@@ -116,6 +116,18 @@ export function eventsContract(name: string, makeLimiter: EventingLimiterFactory
       });
     });
 
+    it('keeps what was emitted as a percent when the thresholds change mid-period (a reload): none at or below it again', async () => {
+      await withLimiter(MID_MONTH, async (limiter, eventsOf) => {
+        const subject = fresh('reloaded');
+        expect(await charge(limiter, subject, searchPolicies(100, [80]), 85)).toEqual(Array(85).fill(true));
+        expect(summary(await eventsOf(subject))).toEqual(['quota.threshold:80:80']);
+        // New thresholds below and above 80 %: the lower ones count as passed, the next is emitted when reached.
+        const reloaded = searchPolicies(100, [50, 80, 90]);
+        expect(await charge(limiter, subject, reloaded, 5)).toEqual(Array(5).fill(true));
+        expect(summary(await eventsOf(subject))).toEqual(['quota.threshold:80:80', 'quota.threshold:90:90']);
+      });
+    });
+
     it('emits every threshold a single request jumps over, each with the count after it', async () => {
       await withLimiter(MID_MONTH, async (limiter, eventsOf) => {
         const subject = fresh('jump');
