@@ -279,10 +279,11 @@ local request_id = ARGV[11 + 3 * n]
 -- whether credits cover it (and the credit keys' place and spend counterId).
 local overage_max, overage_counter = {}, {}
 local credit_covered, credit_key, credit_spend_id = {}, nil, nil
--- Events (only with an `e` option): per policy index, its threshold units
--- (ascending) and the percents they stand for; the event stream, its cap,
--- the plan's name (JSON) and the subject (the last ARGV).
-local threshold_units, threshold_percents, policy_names = {}, {}, {}
+-- Events (only with an `e` option): per policy index with thresholds, the
+-- text of its units (`u1:u2:…`) and of `<percents>,<name>`, parsed only
+-- when needed; the event stream, its cap, the plan's name (JSON) and the
+-- subject (the last ARGV).
+local threshold_text, threshold_rest = {}, {}
 local events_key, events_max_length, plan_json, subject
 if options ~= '' then
   for entry in string.gmatch(options, '[^;]+') do
@@ -295,18 +296,14 @@ if options ~= '' then
       credit_key = n + 4 + tonumber(a)
       credit_spend_id = b
     elseif kind == 't' then
-      local units = {}
-      for u in string.gmatch(a, '%d+') do units[#units + 1] = tonumber(u) end
-      local percent_list, policy_name = string.match(b, '^([^,]*),(.*)$')
-      local percents = {}
-      for p in string.gmatch(percent_list, '%d+') do percents[#percents + 1] = tonumber(p) end
-      threshold_units[tonumber(index)] = units
-      threshold_percents[tonumber(index)] = percents
-      policy_names[tonumber(index)] = policy_name
+      -- Kept as text: parsed (threshold_lists) only when a charge reaches the lowest unit.
+      threshold_text[tonumber(index)] = a
+      threshold_rest[tonumber(index)] = b
     elseif kind == 'e' then
       events_key = KEYS[n + 4 + tonumber(index)]
       events_max_length = a
-      plan_json = b == '' and 'null' or cjson.encode(b)
+      -- Plan names are [a-z0-9_-]: no JSON escaping needed.
+      plan_json = b == '' and 'null' or '"' .. b .. '"'
       subject = ARGV[#ARGV]
     else
       error('consume.lua: unknown option ' .. entry)
@@ -356,7 +353,7 @@ end
 -- The JSON fields every quota event of policy i shares: after subject and
 -- plan, the policy's name, then (after the caller's) used, limit and period.
 local function quota_event_data(i, extra, count)
-  return '{"subject":' .. cjson.encode(subject) .. ',"plan":' .. plan_json .. ',"policy":"' .. policy_names[i] .. '"'
+  return '{"subject":' .. cjson.encode(subject) .. ',"plan":' .. plan_json .. ',"policy":"' .. string.match(threshold_rest[i], ',(.*)$') .. '"'
     .. extra .. ',"used":' .. int_text(count) .. ',"limit":' .. ARGV[8 + 3 * i]
     .. ',"period_start":' .. iso_of(starts[i]) .. ',"period_end":' .. (ends[i] and iso_of(ends[i]) or 'null') .. '}'
 end
@@ -372,7 +369,7 @@ for i = 1, n do
   local limit = tonumber(ARGV[8 + 3 * i])
   local start_ms, end_ms = period_of(window, now_ms)
   local counter
-  if threshold_units[i] then
+  if threshold_text[i] then
     counter = redis.call('HMGET', KEYS[i], 'p', 'n', 'e')
   else
     counter = redis.call('HMGET', KEYS[i], 'p', 'n')
@@ -381,7 +378,7 @@ for i = 1, n do
   local is_current = counter[1] and tonumber(counter[1]) * 1000 == start_ms
   if is_current then count = tonumber(counter[2]) or 0 end
   starts[i], ends[i], used[i], current[i] = start_ms, end_ms, count, is_current
-  if threshold_units[i] then
+  if threshold_text[i] then
     reached[i], exhausted[i] = 0, 0
     -- `e` of an older period (left by a period rolled over with thresholds off, or by a hydration) counts as none.
     if counter[3] then
@@ -479,7 +476,7 @@ end
 if allowed == 0 then
   if events_key then
     for i = 1, n do
-      if threshold_units[i] and exhausted[i] == 0 and reply[4 + 6 * (i - 1) + 5] == 1 then
+      if threshold_text[i] and exhausted[i] == 0 and reply[4 + 6 * (i - 1) + 5] == 1 then
         local start_seconds = starts[i] / 1000
         emit('quota.exhausted', ARGV[9 + 3 * i] .. '\n' .. int_text(start_seconds) .. '\n', quota_event_data(i, '', used[i]))
         local state = int_text(start_seconds) .. ':' .. reached[i] .. ':1'
@@ -499,7 +496,11 @@ end
 -- not emitted yet this period are emitted, lowest first; answers the
 -- counter's new `e` value, or nil when nothing was emitted.
 local function emit_thresholds(i, count)
-  local units, percents = threshold_units[i], threshold_percents[i]
+  -- The steady path: below the lowest threshold, nothing to parse.
+  if tonumber(string.match(threshold_text[i], '^%d+')) > count then return nil end
+  local units, percents = {}, {}
+  for u in string.gmatch(threshold_text[i], '%d+') do units[#units + 1] = tonumber(u) end
+  for p in string.gmatch(string.match(threshold_rest[i], '^([^,]*),'), '%d+') do percents[#percents + 1] = tonumber(p) end
   -- The lowest threshold above the highest percent emitted this period.
   local k = 1
   while percents[k] ~= nil and percents[k] <= reached[i] do k = k + 1 end
@@ -528,7 +529,7 @@ for i = 1, n do
     charge_record[i + 1] = -1
   else
     -- Thresholds reached by this charge (only with events; the count is exact: the script is atomic).
-    local state = events_key and threshold_units[i] and emit_thresholds(i, used[i] + cost)
+    local state = events_key and threshold_text[i] and emit_thresholds(i, used[i] + cost)
     if current[i] then
       count = redis.call('HINCRBY', KEYS[i], 'n', cost)
       if state then redis.call('HSET', KEYS[i], 'e', state) end
