@@ -201,6 +201,21 @@ export function eventsContract(name: string, makeLimiter: EventingLimiterFactory
       });
     });
 
+    it('emits from a request with an Idempotency-Key as from any, and nothing from its replay', async () => {
+      await withLimiter(MID_MONTH, async (limiter, eventsOf) => {
+        const subject = fresh('idempotent');
+        const request = { subject, policies: searchPolicies(2, [50]), cost: 1, plan: PLAN };
+        const first = await limiter.consumeIdempotent(request, { key: 'k1', fingerprint: 'f' });
+        if (first.kind !== 'admitted') throw new Error(`expected an admission, got ${first.kind}`);
+        await limiter.completeIdempotent(first.ticket, { status: 200, headers: [], body: Buffer.from('ok') });
+        expect((await limiter.consumeIdempotent(request, { key: 'k1', fingerprint: 'f' })).kind).toBe('replay');
+        expect(summary(await eventsOf(subject))).toEqual(['quota.threshold:50:1']);
+        expect((await limiter.consumeIdempotent(request, { key: 'k2', fingerprint: 'f' })).kind).toBe('admitted');
+        expect((await limiter.consumeIdempotent(request, { key: 'k3', fingerprint: 'f' })).kind).toBe('denied');
+        expect(summary(await eventsOf(subject))).toEqual(['quota.threshold:50:1', 'quota.exhausted::2']);
+      });
+    });
+
     it('carries a null plan when the request names none', async () => {
       await withLimiter(MID_MONTH, async (limiter, eventsOf) => {
         const subject = fresh('no-plan');
