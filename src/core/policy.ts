@@ -66,6 +66,7 @@ export interface PolicyThresholds {
  * subject's overrides change the limit, never per request.
  */
 export function withThresholds(policy: Policy, percents: readonly number[]): Policy {
+  // Without its previous thresholds (a reload or an override compiles afresh).
   const { thresholds: _previous, ...rest } = policy;
   if (percents.length === 0) return rest;
   const units = percents.map((percent) => thresholdUnitsOf(policy.limit, percent));
@@ -87,9 +88,6 @@ export interface ThresholdSettings {
   readonly default: readonly number[];
   readonly byPolicy: ReadonlyMap<string, readonly number[]>;
 }
-
-/** No events for any policy. */
-export const NO_THRESHOLDS: ThresholdSettings = Object.freeze({ default: Object.freeze([]), byPolicy: new Map() });
 
 /** `policy` with the thresholds `settings` give it (none unless it is watched: watchesEvents). */
 export function applyThresholds(policy: Policy, settings: ThresholdSettings): Policy {
