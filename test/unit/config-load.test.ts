@@ -70,6 +70,7 @@ describe('parseConfigText', () => {
       events: { stream_max_length: 100_000 },
       usage: { flush_interval_ms: 5_000 },
       admin: {},
+      dashboard: { enabled: true, operator_page: true },
       shutdown: { drain_timeout_ms: 10_000 },
       logging: { level: 'info', access_log: { enabled: true, include_subject: false } },
     });
