@@ -29,6 +29,7 @@ import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.j
 import { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { Limiter } from './limiter/limiter.js';
 import { LocalDenyCache } from './limiter/local-deny-cache.js';
+import { MemoryEventOutbox } from './limiter/memory-event-outbox.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
 import { ConfigReloader, type Reloader, type ServingGeneration } from './reload.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
@@ -66,6 +67,12 @@ export interface RunningGateway {
   readonly cacheInvalidator: CacheInvalidator;
   /** The opened databases; undefined when started with `database: false`. */
   readonly databases: DatabaseConnections | undefined;
+  /**
+   * On the memory store, the outbox its limiter writes quota events to
+   * (bounded by `events.stream_max_length`), for the webhook deliverer to
+   * claim from; undefined on Redis, whose events go to the event streams.
+   */
+  readonly memoryEventOutbox: MemoryEventOutbox | undefined;
   /**
    * Re-reads the config file (StartOptions.loadConfig) and swaps in routes,
    * plans and upstreams; `trigger` (`SIGHUP`, `admin`) is logged. Resolves
@@ -112,7 +119,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const databaseKeys =
     databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger, (subjectId) => forgetDenial(subjectId));
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
-  const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
+  const { limiter, store, probe, memoryEventOutbox } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
   forgetDenial = (subjectId) => limiter.forget(subjectId);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
   const ui = loadUiBundle(options.uiDirectory);
@@ -141,6 +148,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     adminUrl: urlOf(adminServer),
     cacheInvalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION,
     databases,
+    memoryEventOutbox,
     reload: (trigger) => reloader.reload(trigger),
     async shutdown() {
       health.draining = true;
@@ -357,7 +365,7 @@ async function buildGuardedLimiter(
   ledger: UsageHistory | undefined,
   health: HealthState,
   redisNowForTesting: (() => number) | undefined,
-): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe }> {
+): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe; memoryEventOutbox: MemoryEventOutbox | undefined }> {
   const { store, idempotency } = config;
   const storeName = store.type;
   const idempotencyTimes = { inFlightTtlMs: idempotency.in_flight_ttl_ms, ttlMs: idempotency.ttl_ms };
@@ -365,6 +373,9 @@ async function buildGuardedLimiter(
   const errorLog = new FirstErrorOfKindLog((kind, cause, error) => logger.warn({ err: error, kind, cause }, 'redis store error'));
   let probe: RedisReadinessProbe | undefined;
   let limiter: Limiter & DirtyUsageSource;
+  let memoryEventOutbox: MemoryEventOutbox | undefined;
+  // Quota events are always detected (plans without thresholds emit none): they wait in the outbox for a deliverer.
+  const streamMaxLength = config.events.stream_max_length;
   if (store.type === 'redis' && store.redis !== undefined) {
     const client = await connectRedisClient(store.redis, logger, metrics);
     limiter = new RedisLimiter({
@@ -375,6 +386,7 @@ async function buildGuardedLimiter(
       commandTimeoutMs: store.redis.command_timeout_ms,
       connectTimeoutMs: store.redis.connect_timeout_ms,
       onLostCharge: (outcome) => metrics.lostCharges.inc({ result: outcome }),
+      events: { streamMaxLength },
       ...(ledger === undefined ? {} : { ledger }),
       ...(redisNowForTesting === undefined ? {} : { nowForTesting: redisNowForTesting }),
     });
@@ -387,8 +399,10 @@ async function buildGuardedLimiter(
       onReport: readinessReporter(health, metrics, logger, errorLog),
     });
   } else {
+    memoryEventOutbox = new MemoryEventOutbox(streamMaxLength, () => clock.now());
     limiter = new MemoryLimiter({
       clock,
+      events: memoryEventOutbox,
       idempotency: {
         ...idempotencyTimes,
         maxBytes: idempotency.memory.max_bytes,
@@ -426,7 +440,7 @@ async function buildGuardedLimiter(
         }
       : {}),
   });
-  return { limiter: guarded, store: limiter, ...(probe === undefined ? {} : { probe }) };
+  return { limiter: guarded, store: limiter, memoryEventOutbox, ...(probe === undefined ? {} : { probe }) };
 }
 
 /**

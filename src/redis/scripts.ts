@@ -9,7 +9,7 @@ import { policyStateAt } from '../core/policy-state.js';
 import type { CreditGrantState, CreditState } from '../core/credits.js';
 import type { Meter, Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { chargeRecordsKeyPrefix, counterKey, creditBalanceKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { chargeRecordsKeyPrefix, counterKey, creditBalanceKey, eventStreamKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -61,6 +61,8 @@ export interface ConsumeScriptInput {
   readonly requestId?: string;
   /** The minute (chargeMinuteOf) whose charge records get this call's. Default: the current one. */
   readonly chargeMinute?: number;
+  /** The plan's name, which events carry (null in them when absent). */
+  readonly plan?: string;
 }
 
 export interface ConsumeScriptOptions {
@@ -77,20 +79,31 @@ export interface ConsumeScriptOptions {
   readonly trackUsage?: boolean;
   /** On a Redis Cluster, the slot of the subject's keys (its usage index is that slot's); absent on one Redis. */
   readonly slot?: number;
-  /** Keeps the keys and policy arguments of recent subjects' calls (one per limiter: they depend on keyPrefix and slot). */
+  /** Keeps the keys and policy arguments of recent subjects' calls (one per limiter: they depend on keyPrefix, slot and events). */
   readonly callParts?: ConsumeCallParts;
+  /**
+   * Detect quota events of policies with thresholds (and of credits) and
+   * append them to the event stream of the subject's slot (eventStreamKey),
+   * trimmed to about `streamMaxLength` entries. Absent: no events, and the
+   * call is what it was without them.
+   */
+  readonly events?: { readonly streamMaxLength: number };
 }
 
 /** What every consume.lua call of one subject with one list of policies and meters shares. */
 interface CallParts {
   readonly meters: readonly Meter[];
+  /** The plan named in the events (the `e` option), when events are on. */
+  readonly plan: string | undefined;
+  /** Events are on: the subject is the call's last ARGV. */
+  readonly events: boolean;
   /** KEYS[1..n+3]: the counters, the usage marker, the hydration marker, the usage index. */
   readonly keys: readonly string[];
   /** KEYS[n+4] but its minute. */
   readonly chargeRecordsKeyPrefix: string;
-  /** ARGV[8]: the policies' options (overage, credits), the empty string when they have none. */
+  /** ARGV[8]: the policies' options (overage, credits, events), the empty string when they have none. */
   readonly options: string;
-  /** KEYS[n+5 .. n+4+k]: the options' keys (the credit balance and its spend counter), none without credits. */
+  /** KEYS[n+5 .. n+4+k]: the options' keys (the credit balance and its spend counter; the event stream), none without credits or events. */
   readonly optionKeys: readonly string[];
   /** Whether a policy is covered by credits: the reply then ends with the balance and the credits charged. */
   readonly credits: boolean;
@@ -117,7 +130,8 @@ export class ConsumeCallParts {
     let bySubject = this.#byPolicies.get(input.policies);
     if (bySubject === undefined) this.#byPolicies.set(input.policies, (bySubject = new Map()));
     const kept = bySubject.get(input.subject);
-    if (kept !== undefined && kept.meters === meters) return kept;
+    // A policy list is one plan's: its name matches but for a list handed to two plans.
+    if (kept !== undefined && kept.meters === meters && (!kept.events || kept.plan === input.plan)) return kept;
     if (bySubject.size >= MAX_SUBJECTS_PER_POLICY_LIST) bySubject.clear();
     const parts = callPartsOf(input, meters, options);
     bySubject.set(input.subject, parts);
@@ -145,11 +159,21 @@ function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], option
     credits === undefined
       ? []
       : [creditBalanceKey(options.keyPrefix, input.subject, credits.metric), counterKey(options.keyPrefix, input.subject, credits.counterId)];
+  // Events only where something can emit one: a policy with thresholds, or credits.
+  const events = options.events !== undefined && (credits !== undefined || input.policies.some((policy) => policy.thresholds !== undefined));
+  let policyOptions = policyOptionsOf(input.policies, events);
+  if (events) {
+    optionKeys.push(eventStreamKey(options.keyPrefix, options.slot));
+    const entry = `e,${optionKeys.length},${options.events!.streamMaxLength},${input.plan ?? ''}`;
+    policyOptions = policyOptions === '' ? entry : `${policyOptions};${entry}`;
+  }
   return {
     meters,
+    plan: input.plan,
+    events,
     keys,
     chargeRecordsKeyPrefix: chargeRecordsKeyPrefix(options.keyPrefix, input.subject),
-    options: policyOptionsOf(input.policies),
+    options: policyOptions,
     optionKeys,
     credits: credits !== undefined,
     counterArgs,
@@ -159,13 +183,19 @@ function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], option
 /**
  * consume.lua's ARGV[8] for `policies`: one `o,<index>,<max>,<counterId>`
  * entry per policy allowing overage, one `c,<index>,1,<spend counterId>`
- * per policy covered by credits (their keys are option keys 1 and 2).
+ * per policy covered by credits (their keys are option keys 1 and 2), and
+ * with `events` one `t,<index>,<units>,<percents>,<name>` per policy with
+ * thresholds (the `e` entry is the caller's). Names hold no `,` or `;`
+ * (metric names follow the config's name pattern).
  */
-function policyOptionsOf(policies: readonly Policy[]): string {
+function policyOptionsOf(policies: readonly Policy[], events: boolean): string {
   const entries: string[] = [];
   policies.forEach((policy, i) => {
     if (policy.overage !== undefined) entries.push(`o,${i + 1},${policy.overage.max},${policy.overage.counterId}`);
     if (policy.credits !== undefined) entries.push(`c,${i + 1},1,${policy.credits.counterId}`);
+    if (events && policy.thresholds !== undefined) {
+      entries.push(`t,${i + 1},${policy.thresholds.units.join(':')},${policy.thresholds.percents.join(':')},${policy.name}`);
+    }
   });
   return entries.join(';');
 }
@@ -295,6 +325,7 @@ export function consumeScriptCall(
     input.requestId ?? randomUUID(),
   );
   if (idempotency !== undefined) call.push(idempotency.fingerprint, idempotency.attempt);
+  if (parts.events) call.push(input.subject);
   return call;
 }
 
