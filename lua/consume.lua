@@ -13,6 +13,17 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
   KEYS[1..n]  one counter per policy or meter: a HASH with
                 p = start of the period counted (epoch seconds)
                 n = units used in that period
+              and, for a policy with thresholds (`t` options), once one of
+              its events was emitted:
+                e = `<period start>:<h>:<x>`: in that period its
+                    thresholds up to h percent were emitted (0: none), and
+                    its exhaustion if x is 1 (a percent, not a position,
+                    so a reload that changes the thresholds keeps it
+                    meaningful: a new threshold at or below h is not
+                    emitted this period);
+                    an `e` of another period than the current counts as
+                    none (it may outlive its period when the counter was
+                    rewritten without thresholds, or by hydrate.lua)
               A counter whose p is not the current period start counts as 0
               and is overwritten when charged.
   KEYS[n+1]   the subject's usage marker (a HASH): what changed since the
@@ -48,6 +59,11 @@ KEYS (built by src/redis/keys.ts; all in the subject's Cluster slot)
                   written by lua/add-credits.lua, never expiring)
                 the metric's monthly credit spend counter (a HASH with p
                   and n like KEYS[1..n], `c:<metric>:month`)
+              Events (the `e` option) use one, at KEYS[n+4+j]: the event
+              stream (a STREAM shared by subjects; on a Cluster the one of
+              the subject's slot, like the usage index), each entry
+                id <event id> type <type> ts <epoch ms> data <JSON>
+              (src/core/quota-events.ts encodeStreamFields)
   KEYS[n+5+k] optional: the Idempotency-Key record (a HASH) with
                 f = the fingerprint of the request that took the key
                 a = the attempt id of that request
@@ -85,6 +101,15 @@ ARGV
                     `0:g:<id>` and the month's spend under `<month
                     start>:<spend counterId>`. Every `c` option of a call
                     names the same j (a policy list has one metric)
+                `e,<j>,<max length>,<plan>`  events are on: they are
+                    appended to the stream KEYS[n+4+j], trimmed to about
+                    max length entries (XADD MAXLEN ~); plan is the plan's
+                    name for the events' data ('' for none: null); the
+                    subject is then the last ARGV
+                `t,<i>,<u1>:<u2>:…,<p1>:<p2>:…,<name>`  policy i (named
+                    `name` in events) has thresholds: p1 < p2 < … percent,
+                    reached at u1 ≤ u2 ≤ … units (ceil(limit × p / 100),
+                    computed when the config loads). Only with `e`
   ARGV[9]     k: the number of option KEYS (KEYS[n+5 .. n+4+k])
   ARGV[10+3(i-1)]  policy i's window: second | minute | hour | day | month |
                    lifetime (one period from the epoch that never ends: its
@@ -98,6 +123,7 @@ ARGV
   ARGV[11+3n] request_id: this call's id, the charge record's field
   ARGV[12+3n] with the Idempotency-Key record: the request's fingerprint (hex)
   ARGV[13+3n] with the Idempotency-Key record: this attempt's id, stored in `a`
+  ARGV[#ARGV] with an `e` option: the subject (for the events' data and ids)
 
 Reply, when the Idempotency-Key record exists (nothing decided or charged):
   { -2 }                          its fingerprint differs from ARGV[12+3n]
@@ -127,8 +153,33 @@ restore the counters (lua/hydrate.lua) and call again. Otherwise a flat array of
       balance         the credit units left in force after this decision
       credits_charged units this decision charged to credits (0 or cost)
 
+Events (only with an `e` option; see docs/events.md). In the same atomic
+call that decides:
+  quota.threshold   an admission that brings policy i's count to or past
+                    thresholds not yet emitted this period emits one event
+                    for each of them, lowest first (a request jumping two
+                    emits both), and records them in `e`: a refund that
+                    lowers the count and a new crossing emit nothing. A
+                    count raised outside this script (a settled cost) is
+                    caught at the next admission.
+  quota.exhausted   a denial emits one for each policy with thresholds
+                    that had no room (violated 1), the first time in the
+                    period, and records it in `e` (creating the counter at
+                    0 if it is absent, with the usual expiry)
+  credits.low       an admission paid by credits that takes the balance
+                    from above ceil(granted / 10) to or below it, granted
+                    being the units of the unexpired grants
+  credits.exhausted the same, taking the balance to 0
+The event id is `evt_` + SHA-1 hex of `<type>\n<subject>\n<counterId>\n<period
+start, epoch seconds>\n<percent>` (threshold), `…\n<counterId>\n<period
+start>\n` (exhausted), `<type>\n<subject>\n<metric>\n<unexpired grant
+ids, ascending, comma-separated>\n<low mark, or 0>` (credits); the memory
+store's limiter derives the same. A call that reaches no threshold makes no
+more redis.call than without events (the counter's HMGET reads `e` too).
+
 A denial writes nothing but, with track_usage, the version counter's INCR
-(versions may skip values; they only need to grow). An admission with no policy or meter (n = 0)
+(versions may skip values; they only need to grow), and, with events, the
+exhaustion record above. An admission with no policy or meter (n = 0)
 charges nothing (but does mark its Idempotency-Key). Every admission also
 writes its charge record, field request_id =
 `<cost>,<period start 1>,…,<period start n>` (epoch seconds, in KEYS order;
@@ -166,7 +217,7 @@ local function days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
--- Year and month of a day count since 1970-01-01 (Hinnant's civil_from_days).
+-- Year, month and day of a day count since 1970-01-01 (Hinnant's civil_from_days).
 local function year_month_of_days(z)
   z = z + 719468
   local era = floor(z / 146097)
@@ -174,10 +225,11 @@ local function year_month_of_days(z)
   local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
   local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
   local mp = floor((5 * doy + 2) / 153)
+  local d = doy - floor((153 * mp + 2) / 5) + 1
   local m = mp < 10 and mp + 3 or mp - 9
   local y = yoe + era * 400
   if m <= 2 then y = y + 1 end
-  return y, m
+  return y, m, d
 end
 
 -- The period of `window` containing now_ms: start and end in epoch ms; the
@@ -194,6 +246,18 @@ local function period_of(window, now_ms)
   if length_ms == nil then error('consume.lua: unknown window ' .. tostring(window)) end
   local start_ms = floor(now_ms / length_ms) * length_ms
   return start_ms, start_ms + length_ms
+end
+
+-- An integer as JSON (and as a Redis argument): never in exponent form.
+local function int_text(x) return string.format('%.0f', x) end
+
+-- Epoch ms as ISO 8601 UTC with milliseconds, as JavaScript's toISOString() writes it.
+local function iso_of(ms)
+  local days = floor(ms / DAY_MS)
+  local y, m, d = year_month_of_days(days)
+  local in_day = ms - days * DAY_MS
+  local seconds = floor(in_day / 1000)
+  return string.format('"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ"', y, m, d, floor(seconds / 3600), floor(seconds / 60) % 60, seconds % 60, in_day % 1000)
 end
 
 local cost = tonumber(ARGV[1])
@@ -215,6 +279,12 @@ local request_id = ARGV[11 + 3 * n]
 -- whether credits cover it (and the credit keys' place and spend counterId).
 local overage_max, overage_counter = {}, {}
 local credit_covered, credit_key, credit_spend_id = {}, nil, nil
+-- Events (only with an `e` option): per policy index with thresholds, the
+-- text of its units (`u1:u2:…`) and of `<percents>,<name>`, parsed only
+-- when needed; the event stream, its cap, the plan's name (JSON) and the
+-- subject (the last ARGV).
+local threshold_text, threshold_rest = {}, {}
+local events_key, events_max_length, plan_json, subject
 if options ~= '' then
   for entry in string.gmatch(options, '[^;]+') do
     local kind, index, a, b = string.match(entry, '^(%a+),(%d+),([^,]*),?(.*)$')
@@ -225,6 +295,16 @@ if options ~= '' then
       credit_covered[tonumber(index)] = true
       credit_key = n + 4 + tonumber(a)
       credit_spend_id = b
+    elseif kind == 't' then
+      -- Kept as text: parsed (threshold_lists) only when a charge reaches the lowest unit.
+      threshold_text[tonumber(index)] = a
+      threshold_rest[tonumber(index)] = b
+    elseif kind == 'e' then
+      events_key = KEYS[n + 4 + tonumber(index)]
+      events_max_length = a
+      -- Plan names are [a-z0-9_-]: no JSON escaping needed.
+      plan_json = b == '' and 'null' or '"' .. b .. '"'
+      subject = ARGV[#ARGV]
     else
       error('consume.lua: unknown option ' .. entry)
     end
@@ -259,19 +339,53 @@ else
   now_ms = tonumber(time[1]) * 1000 + floor(tonumber(time[2]) / 1000)
 end
 
--- Check every policy before charging any.
 local starts, ends, used, current = {}, {}, {}, {}
+
+-- Appends one event to the event stream, trimmed to about its cap. The id
+-- is a hash of what makes the occurrence unique (id_source), so a
+-- duplicate would carry the same one; data is its JSON.
+local function emit(event_type, id_source, data)
+  redis.call('XADD', events_key, 'MAXLEN', '~', events_max_length, '*',
+    'id', 'evt_' .. redis.sha1hex(event_type .. '\n' .. subject .. '\n' .. id_source),
+    'type', event_type, 'ts', int_text(now_ms), 'data', data)
+end
+
+-- The JSON fields every quota event of policy i shares: after subject and
+-- plan, the policy's name, then (after the caller's) used, limit and period.
+local function quota_event_data(i, extra, count)
+  return '{"subject":' .. cjson.encode(subject) .. ',"plan":' .. plan_json .. ',"policy":"' .. string.match(threshold_rest[i], ',(.*)$') .. '"'
+    .. extra .. ',"used":' .. int_text(count) .. ',"limit":' .. ARGV[8 + 3 * i]
+    .. ',"period_start":' .. iso_of(starts[i]) .. ',"period_end":' .. (ends[i] and iso_of(ends[i]) or 'null') .. '}'
+end
+
+-- Check every policy before charging any.
+-- Per policy with thresholds: the highest percent emitted this period (0:
+-- none), and 1 once its exhaustion was (the counter's `e` field, see above).
+local reached, exhausted = {}, {}
 local allowed = 1
 local reply = { 0, 0, n }
 for i = 1, n do
   local window = ARGV[7 + 3 * i]
   local limit = tonumber(ARGV[8 + 3 * i])
   local start_ms, end_ms = period_of(window, now_ms)
-  local counter = redis.call('HMGET', KEYS[i], 'p', 'n')
+  local counter
+  if threshold_text[i] then
+    counter = redis.call('HMGET', KEYS[i], 'p', 'n', 'e')
+  else
+    counter = redis.call('HMGET', KEYS[i], 'p', 'n')
+  end
   local count = 0
   local is_current = counter[1] and tonumber(counter[1]) * 1000 == start_ms
   if is_current then count = tonumber(counter[2]) or 0 end
   starts[i], ends[i], used[i], current[i] = start_ms, end_ms, count, is_current
+  if threshold_text[i] then
+    reached[i], exhausted[i] = 0, 0
+    -- `e` of an older period (left by a period rolled over with thresholds off, or by a hydration) counts as none.
+    if counter[3] then
+      local p, h, x = string.match(counter[3], '^(%d+):(%d+):(%d)$')
+      if p and tonumber(p) * 1000 == start_ms then reached[i], exhausted[i] = tonumber(h), tonumber(x) end
+    end
+  end
   local violated = 0
   if limit > 0 and count + cost > limit + (overage_max[i] or 0) then
     violated = 1
@@ -297,9 +411,9 @@ end
 -- Credits (only with `c` options): the grants in force, in spending order,
 -- and whether they pay for the policies covered by them that had no room.
 local grants, balance, credits_charged = {}, 0, 0
+local by_id = {}
 if credit_key then
   local fields = redis.call('HGETALL', KEYS[credit_key])
-  local by_id = {}
   for f = 1, #fields, 2 do
     local part, id = string.match(fields[f], '^(%a):(%d+)$')
     if part then
@@ -356,7 +470,50 @@ if credit_key then
   reply[#reply + 1] = credits_charged
 end
 
-if allowed == 0 then return reply end
+-- Denied: each policy with thresholds that had no room emits its
+-- exhaustion, the first time in the period (its counter, created at 0 when
+-- absent, remembers it).
+if allowed == 0 then
+  if events_key then
+    for i = 1, n do
+      if threshold_text[i] and exhausted[i] == 0 and reply[4 + 6 * (i - 1) + 5] == 1 then
+        local start_seconds = starts[i] / 1000
+        emit('quota.exhausted', ARGV[9 + 3 * i] .. '\n' .. int_text(start_seconds) .. '\n', quota_event_data(i, '', used[i]))
+        local state = int_text(start_seconds) .. ':' .. reached[i] .. ':1'
+        if current[i] then
+          redis.call('HSET', KEYS[i], 'e', state)
+        else
+          redis.call('HSET', KEYS[i], 'p', start_seconds, 'n', 0, 'e', state)
+          if ends[i] then redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms) else redis.call('PERSIST', KEYS[i]) end
+        end
+      end
+    end
+  end
+  return reply
+end
+
+-- The thresholds of policy i that a count of `count` reaches and that were
+-- not emitted yet this period are emitted, lowest first; answers the
+-- counter's new `e` value, or nil when nothing was emitted.
+local function emit_thresholds(i, count)
+  -- The steady path: below the lowest threshold, nothing to parse.
+  if tonumber(string.match(threshold_text[i], '^%d+')) > count then return nil end
+  local units, percents = {}, {}
+  for u in string.gmatch(threshold_text[i], '%d+') do units[#units + 1] = tonumber(u) end
+  for p in string.gmatch(string.match(threshold_rest[i], '^([^,]*),'), '%d+') do percents[#percents + 1] = tonumber(p) end
+  -- The lowest threshold above the highest percent emitted this period.
+  local k = 1
+  while percents[k] ~= nil and percents[k] <= reached[i] do k = k + 1 end
+  if units[k] == nil or units[k] > count then return nil end
+  local start_seconds = int_text(starts[i] / 1000)
+  while units[k] ~= nil and units[k] <= count do
+    emit('quota.threshold', ARGV[9 + 3 * i] .. '\n' .. start_seconds .. '\n' .. percents[k],
+      quota_event_data(i, ',"threshold":' .. percents[k], count))
+    reached[i] = percents[k]
+    k = k + 1
+  end
+  return start_seconds .. ':' .. reached[i] .. ':' .. exhausted[i]
+end
 
 -- Admitted: charge every counter. A counter of the current period is
 -- incremented (its expiry was set when the period began); one of an older
@@ -370,13 +527,22 @@ for i = 1, n do
   if reply[4 + 6 * (i - 1) + 5] == 2 then
     -- Paid by credits: this policy is not charged.
     charge_record[i + 1] = -1
-  elseif current[i] then
-    count = redis.call('HINCRBY', KEYS[i], 'n', cost)
   else
-    count = used[i] + cost
-    redis.call('HSET', KEYS[i], 'p', start_seconds, 'n', count)
-    -- A lifetime counter (no end) never expires; it may have been created by a hydration with a lifetime of its own.
-    if ends[i] then redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms) else redis.call('PERSIST', KEYS[i]) end
+    -- Thresholds reached by this charge (only with events; the count is exact: the script is atomic).
+    local state = events_key and threshold_text[i] and emit_thresholds(i, used[i] + cost)
+    if current[i] then
+      count = redis.call('HINCRBY', KEYS[i], 'n', cost)
+      if state then redis.call('HSET', KEYS[i], 'e', state) end
+    else
+      count = used[i] + cost
+      if state then
+        redis.call('HSET', KEYS[i], 'p', start_seconds, 'n', count, 'e', state)
+      else
+        redis.call('HSET', KEYS[i], 'p', start_seconds, 'n', count)
+      end
+      -- A lifetime counter (no end) never expires; it may have been created by a hydration with a lifetime of its own.
+      if ends[i] then redis.call('PEXPIRE', KEYS[i], ends[i] - now_ms + expiry_grace_ms) else redis.call('PERSIST', KEYS[i]) end
+    end
   end
   if track_usage and count then
     marker_fields[#marker_fields + 1] = start_seconds .. ':' .. ARGV[9 + 3 * i]
@@ -415,6 +581,30 @@ if credits_charged > 0 then
   if track_usage then
     marker_fields[#marker_fields + 1] = (month_start_ms / 1000) .. ':' .. credit_spend_id
     marker_fields[#marker_fields + 1] = month_spend
+  end
+  -- Credits events: the balance fell to or below a tenth of the units the
+  -- unexpired grants gave (credits.low), or to 0 (credits.exhausted). The
+  -- balance only falls while the grants in force stay the same, so their
+  -- ids name the crossing.
+  if events_key then
+    local granted, ids = 0, {}
+    for _, grant in pairs(by_id) do
+      if grant.x == 0 or grant.x > now_ms then
+        granted = granted + grant.a
+        ids[#ids + 1] = grant.id
+      end
+    end
+    table.sort(ids)
+    local after = balance - credits_charged
+    local low = math.ceil(granted / 10)
+    local metric = string.match(credit_spend_id, '^c:(.*):month$')
+    local id_source = metric .. '\n' .. table.concat(ids, ',') .. '\n'
+    local head = '{"subject":' .. cjson.encode(subject) .. ',"plan":' .. plan_json .. ',"metric":"' .. metric .. '","balance":' .. int_text(after)
+      .. ',"granted":' .. int_text(granted)
+    if balance > low and after <= low then
+      emit('credits.low', id_source .. int_text(low), head .. ',"threshold":' .. int_text(low) .. '}')
+    end
+    if after == 0 then emit('credits.exhausted', id_source .. '0', head .. '}') end
   end
 end
 if track_usage and n > 0 then

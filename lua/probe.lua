@@ -16,7 +16,8 @@ KEYS (built by src/redis/keys.ts; one hash tag, so one Cluster slot)
                     to restore them since Redis last lost them (or none backs
                     them), 0 until then
                 probes = how many probes ran on it (any instance)
-  KEYS[2]     a scratch STRING, written and deleted by each probe
+  KEYS[2]     a scratch key, written and deleted by each probe (a STRING,
+              then a STREAM)
 
 ARGV
   ARGV[1]     state_ttl_ms: how long the state key outlives the last probe (ms)
@@ -69,6 +70,12 @@ local function run()
   if err then return 'SET', err end
   reply, err = try('GET', scratch)
   if err then return 'GET', err end
+  reply, err = try('DEL', scratch)
+  if err then return 'DEL', err end
+  -- consume.lua appends quota events to a stream: the scratch key as a
+  -- stream trimmed to nothing, then deleted again.
+  reply, err = try('XADD', scratch, 'MAXLEN', '0', '*', 'probe', now)
+  if err then return 'XADD', err end
   reply, err = try('DEL', scratch)
   if err then return 'DEL', err end
   return '', ''

@@ -31,7 +31,28 @@ ARGV
   ARGV[3+2n]  with the usage marker: how long a marker this script creates
               lives (ms), as consume.lua's usage_marker_ttl_ms
 
-Reply: integer, how many counters were adjusted.
+Giving credits back (a receipt that paid credits, adjusted down): ARGV
+then always has ARGV[2+n+i] and ARGV[3+2n] (ignored without a marker), and
+  ARGV[4+2n]  1 when the usage marker keys KEYS[n+1..n+3] are given, else 0
+  ARGV[5+2n]  credit units to give back (positive integer)
+  ARGV[6+2n]  the month the credits were spent in: its start, epoch seconds
+  ARGV[7+2n]  the month's spend counterId (`c:search:month`), for the marker
+  ARGV[8+2n]  now_override_ms: epoch ms instead of TIME (tests only; '' in
+              production), which decides what is expired
+with the last two KEYS
+  KEYS[#KEYS-1]  the subject's credit balance of the metric (a HASH with
+                 a:<id>, u:<id>, x:<id> per grant; see lua/consume.lua)
+  KEYS[#KEYS]    the metric's monthly credit spend counter (p and n)
+The units go back to the grants in force that have units spent, in the
+reverse of consume.lua's spending order (never-expiring first, highest id
+first, then the latest expiry: what went out last comes back first); an
+expired grant gets nothing back, and no grant goes below 0 spent. The spend
+counter loses them if it still counts that month. The marker records each
+changed grant under `0:g:<id>` and the spend under `<month start>:<id>`.
+src/core/credits.ts creditsToGiveBack is the same rule in TypeScript.
+
+Reply: integer, how many counters (grants and the spend counter included)
+were adjusted.
 
 Only HSET on existing counters: the TTLs consume.lua set stay, and an
 adjustment never creates a counter. Nothing adjusted, nothing written.
@@ -39,7 +60,9 @@ adjustment never creates a counter. Nothing adjusted, nothing written.
 
 local delta = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+local gives_credits = ARGV[5 + 2 * n] ~= nil
 local marker_key = KEYS[n + 1]
+if gives_credits and ARGV[4 + 2 * n] ~= '1' then marker_key = nil end
 local marker_fields = { 'HSET', marker_key }
 local refunded = 0
 for i = 1, n do
@@ -52,6 +75,68 @@ for i = 1, n do
     if marker_key then
       marker_fields[#marker_fields + 1] = ARGV[2 + i] .. ':' .. ARGV[2 + n + i]
       marker_fields[#marker_fields + 1] = remaining
+    end
+  end
+end
+
+if gives_credits then
+  local left = tonumber(ARGV[5 + 2 * n])
+  local now_ms = tonumber(ARGV[8 + 2 * n])
+  if not now_ms then
+    local time = redis.call('TIME')
+    now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  end
+  local balance_key = KEYS[#KEYS - 1]
+  local fields = redis.call('HGETALL', balance_key)
+  local grants = {}
+  local by_id = {}
+  for f = 1, #fields, 2 do
+    local kind, id = string.match(fields[f], '^(%a):(%d+)$')
+    if kind then
+      local grant = by_id[id]
+      if not grant then
+        grant = { id = id, num = tonumber(id), a = 0, u = 0, x = 0 }
+        by_id[id] = grant
+        grants[#grants + 1] = grant
+      end
+      grant[kind] = tonumber(fields[f + 1])
+    end
+  end
+  local spent = {}
+  for _, grant in ipairs(grants) do
+    if grant.u > 0 and (grant.x == 0 or grant.x > now_ms) then spent[#spent + 1] = grant end
+  end
+  -- The reverse of the spending order: never-expiring (x = 0) first, then the latest expiry; highest id first.
+  table.sort(spent, function(a, b)
+    local ea = a.x == 0 and math.huge or a.x
+    local eb = b.x == 0 and math.huge or b.x
+    if ea ~= eb then return ea > eb end
+    return a.num > b.num
+  end)
+  local given = 0
+  for _, grant in ipairs(spent) do
+    if left == 0 then break end
+    local back = math.min(left, grant.u)
+    left = left - back
+    given = given + back
+    redis.call('HSET', balance_key, 'u:' .. grant.id, grant.u - back)
+    refunded = refunded + 1
+    if marker_key then
+      marker_fields[#marker_fields + 1] = '0:g:' .. grant.id
+      marker_fields[#marker_fields + 1] = grant.u - back
+    end
+  end
+  local spend_key = KEYS[#KEYS]
+  local month = ARGV[6 + 2 * n]
+  local spend = redis.call('HMGET', spend_key, 'p', 'n')
+  if spend[1] and tonumber(spend[1]) == tonumber(month) then
+    local count = (tonumber(spend[2]) or 0) - tonumber(ARGV[5 + 2 * n])
+    if count < 0 then count = 0 end
+    redis.call('HSET', spend_key, 'n', count)
+    refunded = refunded + 1
+    if marker_key then
+      marker_fields[#marker_fields + 1] = month .. ':' .. ARGV[7 + 2 * n]
+      marker_fields[#marker_fields + 1] = count
     end
   end
 end

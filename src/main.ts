@@ -31,6 +31,7 @@ import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.j
 import { GuardedLimiter } from './limiter/guarded-limiter.js';
 import type { Limiter } from './limiter/limiter.js';
 import { LocalDenyCache } from './limiter/local-deny-cache.js';
+import { MemoryEventOutbox } from './limiter/memory-event-outbox.js';
 import { MemoryLimiter } from './limiter/memory-limiter.js';
 import { ConfigReloader, type Reloader, type ServingGeneration } from './reload.js';
 import { RedisLimiter } from './limiter/redis-limiter.js';
@@ -54,7 +55,6 @@ import { webhookSigningKey } from './core/webhook-signature.js';
 import { webhookName } from './config/schema.js';
 import { webhookSecrets } from './config/webhook-secrets.js';
 import type { Database } from './db/database.js';
-import { MemoryEventOutbox } from './limiter/memory-event-outbox.js';
 import { registerWebhookMetrics } from './metrics/webhook-metrics.js';
 import { RedisEventOutbox } from './redis/event-outbox.js';
 import { WebhookDeliverer } from './usage/webhook-deliverer.js';
@@ -83,6 +83,12 @@ export interface RunningGateway {
    * events to it).
    */
   readonly eventOutbox: EventOutbox;
+  /**
+   * On the memory store, the outbox its limiter writes quota events to
+   * (bounded by `events.stream_max_length`), for the webhook deliverer to
+   * claim from; undefined on Redis, whose events go to the event streams.
+   */
+  readonly memoryEventOutbox: MemoryEventOutbox | undefined;
   /**
    * Re-reads the config file (StartOptions.loadConfig) and swaps in routes,
    * plans and upstreams; `trigger` (`SIGHUP`, `admin`) is logged. Resolves
@@ -134,7 +140,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const databaseKeys =
     databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger, (subjectId) => forgetDenial(subjectId));
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
-  const { limiter, store, probe, outbox } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
+  const { limiter, store, probe, outbox, memoryEventOutbox } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
   forgetDenial = (subjectId) => limiter.forget(subjectId);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
   // Signed with the wall clock whatever `clock` is: receivers check webhook-timestamp against theirs.
@@ -166,6 +172,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     cacheInvalidator: databaseKeys?.keys.invalidator ?? NO_CACHE_INVALIDATION,
     databases,
     eventOutbox: outbox,
+    memoryEventOutbox,
     reload: (trigger) => reloader.reload(trigger),
     async shutdown() {
       health.draining = true;
@@ -385,7 +392,13 @@ async function buildGuardedLimiter(
   ledger: UsageHistory | undefined,
   health: HealthState,
   redisNowForTesting: (() => number) | undefined,
-): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe; outbox: EventOutbox }> {
+): Promise<{
+  limiter: GuardedLimiter;
+  store: Limiter & DirtyUsageSource;
+  probe?: RedisReadinessProbe;
+  outbox: EventOutbox;
+  memoryEventOutbox: MemoryEventOutbox | undefined;
+}> {
   const { store, idempotency } = config;
   const storeName = store.type;
   const idempotencyTimes = { inFlightTtlMs: idempotency.in_flight_ttl_ms, ttlMs: idempotency.ttl_ms };
@@ -394,6 +407,9 @@ async function buildGuardedLimiter(
   let probe: RedisReadinessProbe | undefined;
   let limiter: Limiter & DirtyUsageSource;
   let outbox: EventOutbox;
+  let memoryEventOutbox: MemoryEventOutbox | undefined;
+  // Quota events are always detected (plans without thresholds emit none): they wait in the outbox for a deliverer.
+  const streamMaxLength = config.events.stream_max_length;
   if (store.type === 'redis' && store.redis !== undefined) {
     const client = await connectRedisClient(store.redis, logger, metrics);
     // The deliverer's reads get a connection of their own: never queued behind (or ahead of) the limiter's calls.
@@ -401,6 +417,7 @@ async function buildGuardedLimiter(
       client: config.events.webhooks.length === 0 ? client : eventOutboxClient(store.redis, logger),
       keyPrefix: store.redis.key_prefix,
       ownsClient: config.events.webhooks.length > 0,
+      appendMaxLength: config.events.stream_max_length,
     });
     limiter = new RedisLimiter({
       client,
@@ -410,6 +427,7 @@ async function buildGuardedLimiter(
       commandTimeoutMs: store.redis.command_timeout_ms,
       connectTimeoutMs: store.redis.connect_timeout_ms,
       onLostCharge: (outcome) => metrics.lostCharges.inc({ result: outcome }),
+      events: { streamMaxLength },
       ...(ledger === undefined ? {} : { ledger }),
       ...(redisNowForTesting === undefined ? {} : { nowForTesting: redisNowForTesting }),
     });
@@ -422,10 +440,12 @@ async function buildGuardedLimiter(
       onReport: readinessReporter(health, metrics, logger, errorLog),
     });
   } else {
-    // The memory limiter's events queue here (bounded by events.delivery.max_pending; the oldest go first).
-    outbox = new MemoryEventOutbox(config.events.delivery.max_pending);
+    // The memory limiter's events queue here, for the deliverer (bounded by events.stream_max_length; the oldest go first).
+    memoryEventOutbox = new MemoryEventOutbox(streamMaxLength, () => clock.now());
+    outbox = memoryEventOutbox;
     limiter = new MemoryLimiter({
       clock,
+      events: memoryEventOutbox,
       idempotency: {
         ...idempotencyTimes,
         maxBytes: idempotency.memory.max_bytes,
@@ -463,7 +483,7 @@ async function buildGuardedLimiter(
         }
       : {}),
   });
-  return { limiter: guarded, store: limiter, outbox, ...(probe === undefined ? {} : { probe }) };
+  return { limiter: guarded, store: limiter, outbox, memoryEventOutbox, ...(probe === undefined ? {} : { probe }) };
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { GatewayConfig } from './schema.js';
 
 /**
- * What a hot reload may change. Routes, plans, upstreams, auth, proxy
+ * What a hot reload may change. Routes, plans (their thresholds too), upstreams, auth, proxy
  * (but its listener limits), headers, shutdown and the access log are rebuilt from the new file; the
  * fields below configure what outlives a reload (the listeners' sockets, the
  * limit store, the databases, the ledger flusher, the admin token, the
@@ -12,9 +12,12 @@ const RESTART_FIELDS = [
   'store',
   'postgres',
   'usage',
+  // The event stream's cap is set on the limiter (and the memory outbox) at start.
+  'events.stream_max_length',
   'admin',
   // The webhook deliverer, its secrets and its clients are built once at start.
-  'events',
+  'events.webhooks',
+  'events.delivery',
   'logging.level',
   // Set on the listening server at start (http/listener-limits.ts).
   'proxy.max_connections',

@@ -168,6 +168,29 @@ const quotaSchema = z
     }
   });
 
+/** The default thresholds of a plan's watched windows, in percent (DESIGN.md section 5; issue 15). */
+export const DEFAULT_THRESHOLDS: readonly number[] = Object.freeze([80, 95, 100]);
+
+/** Percentages of a limit, 1..100, ascending, each once. */
+const thresholdList = z.array(z.int().min(1).max(100)).superRefine((percents, ctx) => {
+  for (let i = 1; i < percents.length; i++) {
+    if (percents[i]! <= percents[i - 1]!) {
+      const problem = percents[i] === percents[i - 1] ? `${percents[i]} is listed twice` : `${percents[i]} comes after ${percents[i - 1]}`;
+      ctx.addIssue({ code: 'custom', path: [i], message: `${problem}; list thresholds ascending, each once` });
+    }
+  }
+});
+
+/**
+ * A plan's `thresholds`: one list for every watched window (each quota
+ * window, and the month window), or per window by its RateLimit-Policy
+ * name (`search.month`, `month`), `default` for the others. `[]` turns a
+ * window's events off. Checked against the plan's windows in checkThresholds.
+ */
+const thresholdsSchema = z.union([thresholdList, z.record(z.string(), thresholdList)], {
+  error: (issue) => `expected a list of percentages or a mapping of window name to such a list, got ${describeValue(issue.input)}`,
+});
+
 const planSchema = z.strictObject({
   /** Metered quotas: metric name → calendar windows and limits, charged by routes naming the metric. */
   quotas: z.record(name, quotaSchema).default({}),
@@ -194,7 +217,42 @@ const planSchema = z.strictObject({
    * the metric instead.
    */
   credits: z.strictObject({ covers: z.array(z.string()).min(1, { error: 'name at least one quota window, e.g. [search.month]' }) }).optional(),
-}).superRefine(checkCredits);
+  /**
+   * Quota events: percent of each quota window and of the month window at
+   * which a `quota.threshold` event is emitted, once per subject and period;
+   * the same windows emit `quota.exhausted` at their first denial of a
+   * period. See docs/events.md.
+   */
+  thresholds: thresholdsSchema.default(() => [...DEFAULT_THRESHOLDS]),
+})
+  .superRefine(checkCredits)
+  .superRefine(checkThresholds);
+
+/** The windows a plan's thresholds may name: each quota window (`search.month`) and the month window (`month`). */
+function watchedWindowNames(plan: { quotas: Record<string, z.output<typeof quotaSchema>>; limits: Partial<Record<WindowName, number>> }): string[] {
+  const names = plan.limits.month === undefined ? [] : ['month'];
+  for (const [metric, quota] of Object.entries(plan.quotas)) {
+    for (const window of WINDOW_NAMES) if (quota[window] !== undefined) names.push(`${metric}.${window}`);
+  }
+  return names;
+}
+
+/** A plan's `thresholds` mapping names `default` or windows the plan watches. */
+function checkThresholds(
+  plan: { quotas: Record<string, z.output<typeof quotaSchema>>; limits: Partial<Record<WindowName, number>>; thresholds: number[] | Record<string, number[]> },
+  ctx: z.RefinementCtx,
+): void {
+  if (Array.isArray(plan.thresholds)) return;
+  const watched = watchedWindowNames(plan);
+  for (const key of Object.keys(plan.thresholds)) {
+    if (key === 'default' || watched.includes(key)) continue;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['thresholds', key],
+      message: `"${key}" is neither default nor a quota window or the month window of this plan (defined: ${watched.join(', ') || 'none'})`,
+    });
+  }
+}
 
 /** A plan's `credits.covers` names quota windows of the plan, none allowing overage, each once. */
 function checkCredits(plan: { quotas: Record<string, z.output<typeof quotaSchema>>; credits?: { covers: string[] } | undefined }, ctx: z.RefinementCtx): void {
@@ -510,9 +568,19 @@ const eventDeliverySchema = z
     }
   });
 
-/** Quota events and their webhooks (docs/events.md). */
+/** The default of `events.stream_max_length`. */
+const EVENT_STREAM_MAX_LENGTH = 100_000;
+
+/** Quota events (docs/events.md): where the limit store writes them, and the webhooks that deliver them. */
 const eventsSchema = z
   .strictObject({
+    /**
+     * Most events kept waiting for delivery: each Redis event stream is
+     * trimmed to about this many entries (XADD MAXLEN ~; on a Cluster, per
+     * slot's stream), the memory store's outbox to exactly this many (the
+     * oldest dropped first).
+     */
+    stream_max_length: z.int().min(1_000).max(10_000_000).default(EVENT_STREAM_MAX_LENGTH),
     /** Endpoints that receive signed events; none: events are not delivered (nor read from the outbox). */
     webhooks: z.array(webhookSchema).max(32).default([]),
     delivery: eventDeliverySchema.default(EVENT_DELIVERY_DEFAULTS),
@@ -575,7 +643,7 @@ const configObject = z.strictObject({
       flush_interval_ms: z.int().min(100).max(600_000).default(5_000),
     })
     .default({ flush_interval_ms: 5_000 }),
-  events: eventsSchema.default({ webhooks: [], delivery: EVENT_DELIVERY_DEFAULTS }),
+  events: eventsSchema.default({ stream_max_length: EVENT_STREAM_MAX_LENGTH, webhooks: [], delivery: EVENT_DELIVERY_DEFAULTS }),
   /** The web pages the gateway serves itself (docs/dashboard.md): on by default, each can be turned off. */
   dashboard: z
     .strictObject({

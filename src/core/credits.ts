@@ -77,3 +77,30 @@ export async function creditBalancesOf(
 ): Promise<Array<{ metric: string; balance: number }>> {
   return Promise.all(creditMetricsOf(policies).map(async (metric) => ({ metric, balance: await store.creditBalance(subject, metric) })));
 }
+
+/**
+ * How a refund of `units` credits goes back into the grants it was spent
+ * from, as lua/refund.lua does it: to the grants in force at `nowMs` with
+ * units spent, in the reverse of the spending order (never-expiring first,
+ * highest id first, then the latest expiry), so that what went out last
+ * comes back first; never below 0 spent, and nothing to an expired grant
+ * (credits that expired stay expired). Returns each changed grant's new
+ * spent count; the units not placed (grants spent less than `units`) are
+ * dropped.
+ */
+export function creditsToGiveBack(
+  grants: readonly CreditGrantState[],
+  units: number,
+  nowMs: number,
+): Array<{ readonly id: number; readonly used: number }> {
+  const spent = grants.filter((grant) => grant.used > 0 && grantInForce(grant, nowMs)).sort((a, b) => spendingOrder(b, a));
+  const changed: Array<{ id: number; used: number }> = [];
+  let left = units;
+  for (const grant of spent) {
+    if (left === 0) break;
+    const back = Math.min(left, grant.used);
+    left -= back;
+    changed.push({ id: grant.id, used: grant.used - back });
+  }
+  return changed;
+}

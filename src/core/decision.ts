@@ -36,6 +36,22 @@ export interface ChargeReceipt {
   readonly subject: string;
   readonly cost: number;
   readonly charges: ReadonlyArray<{ readonly counterId: string; readonly periodStartMs: number }>;
+  /**
+   * What the admission paid from prepaid credits instead of a covered quota
+   * (absent when it paid none): a refund, or an adjustment down, gives up to
+   * `units` back to the subject's grants of `metric` (see
+   * core/credits.ts creditsToGiveBack) and takes them off the month's spend
+   * counter `spendCounterId` of the month starting at `monthStartMs`.
+   */
+  readonly credits?: CreditCharge;
+}
+
+/** The credits part of a ChargeReceipt. */
+export interface CreditCharge {
+  readonly metric: string;
+  readonly spendCounterId: string;
+  readonly units: number;
+  readonly monthStartMs: number;
 }
 
 /** Why a request was denied: a rate window, or a metered quota. */

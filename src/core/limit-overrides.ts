@@ -1,5 +1,5 @@
 import type { Plan } from './plan.js';
-import { coveredByCredits, metersBesides, type Policy, quotaPolicy, windowPolicy } from './policy.js';
+import { applyThresholds, coveredByCredits, metersBesides, type Policy, quotaPolicy, windowPolicy } from './policy.js';
 import { WINDOW_NAMES, type WindowName, isWindowName } from './windows.js';
 
 /**
@@ -62,7 +62,8 @@ function merged(base: readonly Policy[], kind: Policy['kind'], override: Partial
  * plan keeps its name, quota status and upgrade URL.
  */
 export function applyLimitOverrides(plan: Plan, overrides: LimitOverrides): Plan {
-  const windows = Object.freeze(merged(plan.windows, 'window', overrides.limits, windowPolicy));
+  // Thresholds are percents: an overridden limit gets its own threshold units.
+  const windows = Object.freeze(merged(plan.windows, 'window', overrides.limits, (window, limit) => applyThresholds(windowPolicy(window, limit), plan.thresholds)));
   const metrics = new Set([...plan.policiesByMetric.keys(), ...Object.keys(overrides.quotas)]);
   const policiesByMetric = new Map<string, readonly Policy[]>();
   for (const metric of metrics) {
@@ -72,7 +73,7 @@ export function applyLimitOverrides(plan: Plan, overrides: LimitOverrides): Plan
     // …and its coverage by credits.
     const coveredOn = (window: WindowName) => base.some((policy) => policy.window === window && policy.credits !== undefined);
     const quotas = merged(base, 'quota', overrides.quotas[metric], (window, limit) => {
-      const policy = quotaPolicy(metric, window, limit, overageOf(window));
+      const policy = applyThresholds(quotaPolicy(metric, window, limit, overageOf(window)), plan.thresholds);
       return coveredOn(window) ? coveredByCredits(policy, metric) : policy;
     });
     policiesByMetric.set(metric, Object.freeze([...windows, ...quotas]));

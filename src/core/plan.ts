@@ -1,4 +1,4 @@
-import type { Meter, Policy } from './policy.js';
+import type { Meter, Policy, ThresholdSettings } from './policy.js';
 
 /** A plan as the hot path uses it, resolved from gateway.yaml. */
 export interface Plan {
@@ -23,6 +23,11 @@ export interface Plan {
   readonly allowsOverage: boolean;
   /** `mode: shadow`: would-be denials are forwarded and marked, not answered 429. */
   readonly shadow: boolean;
+  /**
+   * The plan's event thresholds, already applied to its policies; kept to
+   * give a subject's overridden or added windows theirs (applyLimitOverrides).
+   */
+  readonly thresholds: ThresholdSettings;
   /** Where a denied caller can upgrade; echoed in denial bodies when set. */
   readonly upgradeUrl?: string;
 }

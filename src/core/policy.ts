@@ -38,6 +38,70 @@ export interface Policy {
    * per month for billing. Absent: no credits apply.
    */
   readonly credits?: { readonly metric: string; readonly counterId: string };
+  /**
+   * Quota events are detected for this policy (a plan's `thresholds`; see
+   * docs/events.md): each threshold is emitted once per subject and
+   * period when the count reaches it (`quota.threshold`), and the first
+   * denial by this policy in a period is emitted (`quota.exhausted`).
+   * Absent: no events for this policy.
+   */
+  readonly thresholds?: PolicyThresholds;
+}
+
+/**
+ * A policy's thresholds, compiled when the config loads so the store
+ * compares integers: `units[k]` is `ceil(limit * percents[k] / 100)`.
+ * Both lists are ascending, as long as each other, and not empty.
+ */
+export interface PolicyThresholds {
+  /** Percent of the limit, integers 1..100, ascending, each once. */
+  readonly percents: readonly number[];
+  /** The count (cost units) at which each percent is reached; at least 1, ascending (two may be equal). */
+  readonly units: readonly number[];
+}
+
+/**
+ * `policy` with thresholds at `percents` of its limit (none for an empty
+ * list: the policy detects no events). Called at config load and when a
+ * subject's overrides change the limit, never per request.
+ */
+export function withThresholds(policy: Policy, percents: readonly number[]): Policy {
+  // Without its previous thresholds (a reload or an override compiles afresh).
+  const { thresholds: _previous, ...rest } = policy;
+  if (percents.length === 0) return rest;
+  const units = percents.map((percent) => thresholdUnitsOf(policy.limit, percent));
+  return { ...rest, thresholds: Object.freeze({ percents: Object.freeze([...percents]), units: Object.freeze(units) }) };
+}
+
+/** The count at which `percent` (1..100) of `limit` is reached: the smallest integer at or above that share. */
+export function thresholdUnitsOf(limit: number, percent: number): number {
+  // Integer arithmetic: limit * percent stays below 2^53 (limit ≤ 10^12).
+  return Math.max(1, Math.ceil((limit * percent) / 100));
+}
+
+/**
+ * A plan's thresholds (`plans.<name>.thresholds`), by policy name: the
+ * percents of a watched policy named in `byPolicy`, else `default`. An
+ * empty list: no events for that policy.
+ */
+export interface ThresholdSettings {
+  readonly default: readonly number[];
+  readonly byPolicy: ReadonlyMap<string, readonly number[]>;
+}
+
+/** `policy` with the thresholds `settings` give it (none unless it is watched: watchesEvents). */
+export function applyThresholds(policy: Policy, settings: ThresholdSettings): Policy {
+  if (!watchesEvents(policy)) return policy;
+  return withThresholds(policy, settings.byPolicy.get(policy.name) ?? settings.default);
+}
+
+/**
+ * Whether a plan's thresholds apply to a policy: every window of a metered
+ * quota, and the month window (the billing period). Shorter rate windows
+ * (second … day) are rate limits, not budgets, and detect no events.
+ */
+export function watchesEvents(policy: Pick<Policy, 'kind' | 'window'>): boolean {
+  return policy.kind === 'quota' || policy.window === 'month';
 }
 
 export function windowPolicy(window: WindowName, limit: number): Policy {

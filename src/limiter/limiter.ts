@@ -17,6 +17,11 @@ export interface ConsumeRequest {
   readonly meters?: readonly Meter[];
   /** Units to charge; a positive integer. */
   readonly cost: number;
+  /**
+   * The name of the plan the policies come from, which quota events carry
+   * (their data's `plan`); null in them when absent. Decides nothing.
+   */
+  readonly plan?: string;
 }
 
 /** How long idempotency records live, in ms (`idempotency.*`). */
@@ -62,6 +67,15 @@ export interface PeekRequest {
  *   receipt by the same rules: a positive one is charged whatever the limits
  *   (the next requests are then denied), a negative one never takes a count
  *   below zero; a refund is an adjustment by −cost;
+ * - events (when the limiter was given somewhere to write them; see
+ *   docs/events.md): in the same atomic step as the decision, a policy
+ *   with thresholds (Policy.thresholds) emits one `quota.threshold` per
+ *   threshold its count reaches in a period, once per subject, policy,
+ *   period and threshold (a refund and a new crossing emit nothing new),
+ *   and one `quota.exhausted` at its first denial of a period; a decision
+ *   that spends credits emits `credits.low` when the balance falls to or
+ *   below a tenth of the units granted by the unexpired grants, and
+ *   `credits.exhausted` when it reaches 0, each once per crossing;
  * - a denial resolves to `{ allowed: false }`; only infrastructure faults
  *   reject the promise.
  *

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { PeriodCache, periodOf, periodSeconds, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
-import { type CreditGrantState, type CreditState, grantCounterIdOf, grantInForce, spendingOrder } from '../core/credits.js';
-import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
+import { type CreditGrantState, type CreditState, creditsToGiveBack, grantCounterIdOf, grantInForce, spendingOrder } from '../core/credits.js';
+import type { Admission, ChargeReceipt, CreditCharge, Decision, PolicyState } from '../core/decision.js';
 import type { IdempotencyClaim, IdempotencyTicket, IdempotentDecision, StoredResponse } from '../core/idempotency.js';
 import { IDEMPOTENCY_DEFAULTS } from '../config/schema.js';
 import { type ConsumeRequest, type IdempotencyTimes, type Limiter, type PeekRequest } from './limiter.js';
@@ -12,6 +12,20 @@ import { policyStateAt } from '../core/policy-state.js';
 import { denialOf } from '../core/denial.js';
 import { highestVersion, type DirtyUsage, type DirtyUsageSource, type UsageEntry, type UsageHistory } from '../core/usage-ledger.js';
 import { currentPeriodEntries, grantsToRestore, hydrationSinceMs, SingleFlight } from './hydration.js';
+import type { MemoryEventOutbox } from './memory-event-outbox.js';
+import { creditsEvents, exhaustedEvent, type QuotaEventPolicy, thresholdEvent } from '../core/quota-event-detection.js';
+
+/** What quota events say about `policy` in `period` (an infinite end: a lifetime quota, which has none). */
+function describedPolicy(subject: string, plan: string | undefined, policy: Policy, period: { startMs: number; endMs: number }): QuotaEventPolicy {
+  return {
+    subject,
+    plan,
+    policy: policy.name,
+    counterId: policy.counterId,
+    limit: policy.limit,
+    period: { startMs: period.startMs, endMs: Number.isFinite(period.endMs) ? period.endMs : undefined },
+  };
+}
 
 /** The grants of a subject without credits. */
 const NO_GRANTS: readonly HeldGrant[] = Object.freeze([]);
@@ -25,9 +39,20 @@ interface Counter {
 /** One credit grant held: what was granted, spent and when it expires (a CreditGrantState whose `used` moves). */
 type HeldGrant = Omit<CreditGrantState, 'used'> & { used: number };
 
+/** What a policy with thresholds emitted in one period (consume.lua keeps it in the counter's `e`). */
+interface EventState {
+  readonly periodStartMs: number;
+  /** The highest percent emitted (0: none); a threshold at or below it counts as emitted, as in consume.lua. */
+  reached: number;
+  /** Whether its exhaustion was emitted. */
+  exhausted: boolean;
+}
+
 /** A subject's counters by counterId, and when the last of their periods ends. */
 interface SubjectCounters {
   readonly byCounter: Map<string, Counter>;
+  /** With events: per counterId of a policy with thresholds, what it emitted (created on the first event). */
+  events?: Map<string, EventState>;
   /** Restored from the ledger (or found nothing to restore) since this entry was created. */
   hydrated: boolean;
   /**
@@ -52,6 +77,11 @@ export interface MemoryLimiterOptions {
    * charge after a start restores its current periods from the ledger.
    */
   readonly ledger?: UsageHistory;
+  /**
+   * Where quota events detected in decisions go (see Limiter), pushed in
+   * the same synchronous step as the decision. Absent: no events.
+   */
+  readonly events?: MemoryEventOutbox;
 }
 
 /**
@@ -104,6 +134,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   private readonly clock: Clock;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private readonly ledger: UsageHistory | undefined;
+  private readonly events: MemoryEventOutbox | undefined;
   private readonly dirty = new Map<string, DirtyRecord>();
   private readonly hydrations = new SingleFlight();
   /**
@@ -116,6 +147,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   constructor(options: MemoryLimiterOptions) {
     this.clock = options.clock;
     this.ledger = options.ledger;
+    this.events = options.events;
     const idempotency = options.idempotency ?? {
       inFlightTtlMs: IDEMPOTENCY_DEFAULTS.in_flight_ttl_ms,
       ttlMs: IDEMPOTENCY_DEFAULTS.ttl_ms,
@@ -230,7 +262,11 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     return this.adjust(receipt, -receipt.cost);
   }
 
-  /** Synchronous (the promise is already settled): as lua/refund.lua does, counter by counter. */
+  /**
+   * Synchronous (the promise is already settled): as lua/refund.lua does,
+   * counter by counter; a negative delta on a receipt that paid credits also
+   * gives up to that many credits back (core/credits.ts creditsToGiveBack).
+   */
   adjust(receipt: ChargeReceipt, delta: number): Promise<void> {
     const entry = this.subjects.get(receipt.subject);
     if (entry === undefined) return Promise.resolve();
@@ -243,6 +279,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
         adjusted.push({ counterId: charge.counterId, periodStartMs: charge.periodStartMs, count: counter.used });
       }
     }
+    if (delta < 0 && receipt.credits !== undefined) this.giveCreditsBack(receipt.subject, entry, receipt.credits, Math.min(-delta, receipt.credits.units), adjusted);
     // The ledger gets the adjusted counts at a new version, flushed or not (as lua/refund.lua does).
     if (adjusted.length > 0) this.recordChange(receipt.subject, entry, adjusted);
     return Promise.resolve();
@@ -278,6 +315,8 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       const periodStartMs = periodOf(policy.window, nowMs).startMs;
       if (counter?.periodStartMs === periodStartMs) zeroed.push({ counterId: policy.counterId, periodStartMs, count: 0 });
       entry?.byCounter.delete(policy.counterId);
+      // As lua/reset-counters.lua deletes the counter with its `e`: the period's events start afresh too.
+      entry?.events?.delete(policy.counterId);
     }
     if (this.ledger === undefined || entry === undefined) return undefined;
     return this.recordChange(subject, entry, zeroed);
@@ -315,6 +354,26 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     return grants.reduce((sum, grant) => sum + grant.amount - grant.used, 0);
   }
 
+  /**
+   * Returns `units` credits of `charge` to the subject's grants (latest
+   * spent first) and takes them off the month's spend counter if that month
+   * is still counted, adding the ledger entries of both to `changed`.
+   */
+  private giveCreditsBack(subject: string, entry: SubjectCounters, charge: CreditCharge, units: number, changed: UsageEntry[]): void {
+    const byId = this.credits.get(subject)?.get(charge.metric);
+    if (byId !== undefined) {
+      for (const back of creditsToGiveBack([...byId.values()], units, this.clock.now())) {
+        byId.get(back.id)!.used = back.used;
+        changed.push({ counterId: grantCounterIdOf(back.id), periodStartMs: 0, count: back.used });
+      }
+    }
+    const spend = entry.byCounter.get(charge.spendCounterId);
+    if (spend !== undefined && spend.periodStartMs === charge.monthStartMs) {
+      spend.used = Math.max(0, spend.used - units);
+      changed.push({ counterId: charge.spendCounterId, periodStartMs: charge.monthStartMs, count: spend.used });
+    }
+  }
+
   /** Number of subjects holding counters; for tests and sizing. */
   get subjectCount(): number {
     return this.subjects.size;
@@ -340,7 +399,87 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     return Promise.resolve();
   }
 
-  private consumeNow({ subject, policies, meters = [], cost }: ConsumeRequest): Decision {
+  private consumeNow(request: ConsumeRequest): Decision {
+    const decision = this.decideNow(request);
+    // Events, in the same synchronous step (nothing interleaves): only with an outbox.
+    if (this.events !== undefined) this.detectEvents(request, decision);
+    return decision;
+  }
+
+  /**
+   * The events of `decision` on `request` (as consume.lua detects them):
+   * thresholds reached by an admission, exhaustion at a denial, credits
+   * falling low or out. The counters already hold the decision's charge.
+   */
+  private detectEvents({ subject, policies, plan }: ConsumeRequest, decision: Decision): void {
+    const outbox = this.events!;
+    const nowMs = this.clock.now();
+    const paid = decision.credits !== undefined && decision.credits.charged > 0;
+    for (let i = 0; i < policies.length; i++) {
+      const policy = policies[i]!;
+      const thresholds = policy.thresholds;
+      if (thresholds === undefined) continue;
+      const counter = this.subjects.get(subject)?.byCounter.get(policy.counterId);
+      if (decision.allowed) {
+        // The admission just charged the counter in its current period: its count is the one after the charge.
+        // The steady path stops here, below the lowest threshold.
+        if (counter === undefined || thresholds.units[0]! > counter.used) continue;
+        const count = counter.used;
+        // A policy paid by credits was not charged (it is not in the receipt): it reached nothing.
+        if (paid && !decision.receipt!.charges.some((charge) => charge.counterId === policy.counterId)) continue;
+        // Past a threshold: nothing to do until the next one (what was emitted is kept per period).
+        const kept = this.subjects.get(subject)!.events?.get(policy.counterId);
+        const reached = kept !== undefined && kept.periodStartMs === counter.periodStartMs ? kept.reached : 0;
+        let next = 0;
+        while (next < thresholds.percents.length && thresholds.percents[next]! <= reached) next++;
+        if (next >= thresholds.units.length || thresholds.units[next]! > count) continue;
+        const period = periodOf(policy.window, nowMs);
+        const state = this.eventStateOf(subject, policy.counterId, period);
+        const described = describedPolicy(subject, plan, policy, period);
+        for (; next < thresholds.units.length && thresholds.units[next]! <= count; next++) {
+          outbox.push(thresholdEvent(described, thresholds.percents[next]!, count, nowMs));
+          state.reached = thresholds.percents[next]!;
+        }
+      } else if (decision.violated.includes(policy.name)) {
+        const period = periodOf(policy.window, nowMs);
+        const count = counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0;
+        const state = this.eventStateOf(subject, policy.counterId, period);
+        if (!state.exhausted) {
+          outbox.push(exhaustedEvent(describedPolicy(subject, plan, policy, period), count, nowMs));
+          state.exhausted = true;
+        }
+      }
+    }
+    if (paid) {
+      const { metric, balance, charged } = decision.credits!;
+      const unexpired = [...(this.credits.get(subject)?.get(metric)?.values() ?? [])].filter((grant) => grantInForce(grant, nowMs));
+      const crossing = {
+        subject,
+        plan,
+        metric,
+        granted: unexpired.reduce((sum, grant) => sum + grant.amount, 0),
+        grantIds: unexpired.map((grant) => grant.id),
+        before: balance + charged,
+        after: balance,
+      };
+      for (const event of creditsEvents(crossing, nowMs)) outbox.push(event);
+    }
+  }
+
+  /** The event state of a subject's counter in `period`, afresh when it held another period's; kept until the period ends. */
+  private eventStateOf(subject: string, counterId: string, period: { startMs: number; endMs: number }): EventState {
+    const entry = this.entryOf(subject);
+    entry.events ??= new Map();
+    let state = entry.events.get(counterId);
+    if (state === undefined || state.periodStartMs !== period.startMs) {
+      state = { periodStartMs: period.startMs, reached: 0, exhausted: false };
+      entry.events.set(counterId, state);
+      if (period.endMs > entry.expiresAtMs) this.moveToBucket(subject, entry, period.endMs);
+    }
+    return state;
+  }
+
+  private decideNow({ subject, policies, meters = [], cost }: ConsumeRequest): Decision {
     const nowMs = this.clock.now();
     const entry = this.subjects.get(subject);
     const periods = policies.map((policy) => this.periods.of(policy.window, nowMs));
@@ -401,11 +540,15 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     const overage = this.ledger === undefined ? undefined : this.overageEntries(policies, periods, used, cost);
     this.charge(subject, entry, counters, chargedPeriods, chargedUsed, cost, overage);
     if (paidByCredits) this.spendCredits(subject, coverage!.counterId, grants, cost, nowMs);
-    const receipt: ChargeReceipt = {
-      subject,
-      cost,
-      charges: counters.map((counter, i) => ({ counterId: counter.counterId, periodStartMs: chargedPeriods[i]!.startMs })),
-    };
+    const charges = counters.map((counter, i) => ({ counterId: counter.counterId, periodStartMs: chargedPeriods[i]!.startMs }));
+    const receipt: ChargeReceipt = paidByCredits
+      ? {
+          subject,
+          cost,
+          charges,
+          credits: { metric: coverage!.metric, spendCounterId: coverage!.counterId, units: cost, monthStartMs: this.periods.of('month', nowMs).startMs },
+        }
+      : { subject, cost, charges };
     const admission: Admission = credits === undefined ? { allowed: true, policies: states, receipt } : { allowed: true, policies: states, receipt, credits };
     return admission;
   }

@@ -67,6 +67,13 @@ export interface RedisLimiterOptions {
   readonly maxInFlight?: number;
   /** Told how each lost charge was settled (the `quotagate_lost_charges_total` metric). */
   readonly onLostCharge?: (outcome: LostChargeOutcome) => void;
+  /**
+   * Detect quota events (see Limiter) inside consume.lua and append them to
+   * the event stream of the subject's slot (src/redis/keys.ts
+   * eventStreamKey), trimmed to about `streamMaxLength` entries
+   * (`events.stream_max_length`). Absent: no events.
+   */
+  readonly events?: { readonly streamMaxLength: number };
 }
 
 /** A consume call whose reply was lost. */
@@ -131,6 +138,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
   private readonly ownsClient: boolean;
   private readonly nowForTesting: (() => number) | undefined;
   private readonly ledger: UsageHistory | undefined;
+  private readonly events: { readonly streamMaxLength: number } | undefined;
   /** On a Cluster, usage indexes are per slot. */
   private readonly clustered: boolean;
   private readonly hydrations = new SingleFlight();
@@ -151,6 +159,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
     this.ownsClient = options.ownsClient ?? false;
     this.nowForTesting = options.nowForTesting;
     this.ledger = options.ledger;
+    this.events = options.events;
     this.clustered = isClusterClient(this.client);
     this.idempotency = options.idempotency ?? {
       inFlightTtlMs: IDEMPOTENCY_DEFAULTS.in_flight_ttl_ms,
@@ -224,7 +233,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
 
   async adjust(receipt: ChargeReceipt, delta: number): Promise<void> {
     const usage = this.ledger === undefined ? undefined : { slot: this.slotOf(receipt.subject) };
-    await this.send(() => runAdjustScript(this.client, this.keyPrefix, receipt, delta, usage));
+    await this.send(() => runAdjustScript(this.client, this.keyPrefix, receipt, delta, usage, this.nowForTesting?.()));
   }
 
   peek({ subject, policies }: PeekRequest): Promise<PolicyState[]> {
@@ -298,6 +307,7 @@ export class RedisLimiter implements Limiter, DirtyUsageSource {
       inFlightTtlMs: this.idempotency.inFlightTtlMs,
       trackUsage: this.ledger !== undefined,
       callParts: this.callParts,
+      ...(this.events === undefined ? {} : { events: this.events }),
       ...(this.nowForTesting === undefined ? {} : { nowOverrideMs: this.nowForTesting() }),
       ...(this.clustered && subject !== undefined ? { slot: this.slotOf(subject) } : {}),
     };

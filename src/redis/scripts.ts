@@ -9,7 +9,7 @@ import { policyStateAt } from '../core/policy-state.js';
 import type { CreditGrantState, CreditState } from '../core/credits.js';
 import type { Meter, Policy } from '../core/policy.js';
 import type { RedisClient } from './client.js';
-import { chargeRecordsKeyPrefix, counterKey, creditBalanceKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { chargeRecordsKeyPrefix, counterKey, creditBalanceKey, eventStreamKey, hydrationMarkerKey, usageIndexKey, usageMarkerKey } from './keys.js';
 
 /**
  * The scripts of lua/, registered on a client with ioredis `defineCommand`:
@@ -61,6 +61,8 @@ export interface ConsumeScriptInput {
   readonly requestId?: string;
   /** The minute (chargeMinuteOf) whose charge records get this call's. Default: the current one. */
   readonly chargeMinute?: number;
+  /** The plan's name, which events carry (null in them when absent). */
+  readonly plan?: string;
 }
 
 export interface ConsumeScriptOptions {
@@ -77,20 +79,31 @@ export interface ConsumeScriptOptions {
   readonly trackUsage?: boolean;
   /** On a Redis Cluster, the slot of the subject's keys (its usage index is that slot's); absent on one Redis. */
   readonly slot?: number;
-  /** Keeps the keys and policy arguments of recent subjects' calls (one per limiter: they depend on keyPrefix and slot). */
+  /** Keeps the keys and policy arguments of recent subjects' calls (one per limiter: they depend on keyPrefix, slot and events). */
   readonly callParts?: ConsumeCallParts;
+  /**
+   * Detect quota events of policies with thresholds (and of credits) and
+   * append them to the event stream of the subject's slot (eventStreamKey),
+   * trimmed to about `streamMaxLength` entries. Absent: no events, and the
+   * call is what it was without them.
+   */
+  readonly events?: { readonly streamMaxLength: number };
 }
 
 /** What every consume.lua call of one subject with one list of policies and meters shares. */
 interface CallParts {
   readonly meters: readonly Meter[];
+  /** The plan named in the events (the `e` option), when events are on. */
+  readonly plan: string | undefined;
+  /** Events are on: the subject is the call's last ARGV. */
+  readonly events: boolean;
   /** KEYS[1..n+3]: the counters, the usage marker, the hydration marker, the usage index. */
   readonly keys: readonly string[];
   /** KEYS[n+4] but its minute. */
   readonly chargeRecordsKeyPrefix: string;
-  /** ARGV[8]: the policies' options (overage, credits), the empty string when they have none. */
+  /** ARGV[8]: the policies' options (overage, credits, events), the empty string when they have none. */
   readonly options: string;
-  /** KEYS[n+5 .. n+4+k]: the options' keys (the credit balance and its spend counter), none without credits. */
+  /** KEYS[n+5 .. n+4+k]: the options' keys (the credit balance and its spend counter; the event stream), none without credits or events. */
   readonly optionKeys: readonly string[];
   /** Whether a policy is covered by credits: the reply then ends with the balance and the credits charged. */
   readonly credits: boolean;
@@ -117,7 +130,8 @@ export class ConsumeCallParts {
     let bySubject = this.#byPolicies.get(input.policies);
     if (bySubject === undefined) this.#byPolicies.set(input.policies, (bySubject = new Map()));
     const kept = bySubject.get(input.subject);
-    if (kept !== undefined && kept.meters === meters) return kept;
+    // A policy list is one plan's: its name matches but for a list handed to two plans.
+    if (kept !== undefined && kept.meters === meters && (!kept.events || kept.plan === input.plan)) return kept;
     if (bySubject.size >= MAX_SUBJECTS_PER_POLICY_LIST) bySubject.clear();
     const parts = callPartsOf(input, meters, options);
     bySubject.set(input.subject, parts);
@@ -145,11 +159,21 @@ function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], option
     credits === undefined
       ? []
       : [creditBalanceKey(options.keyPrefix, input.subject, credits.metric), counterKey(options.keyPrefix, input.subject, credits.counterId)];
+  // Events only where something can emit one: a policy with thresholds, or credits.
+  const events = options.events !== undefined && (credits !== undefined || input.policies.some((policy) => policy.thresholds !== undefined));
+  let policyOptions = policyOptionsOf(input.policies, events);
+  if (events) {
+    optionKeys.push(eventStreamKey(options.keyPrefix, options.slot));
+    const entry = `e,${optionKeys.length},${options.events!.streamMaxLength},${input.plan ?? ''}`;
+    policyOptions = policyOptions === '' ? entry : `${policyOptions};${entry}`;
+  }
   return {
     meters,
+    plan: input.plan,
+    events,
     keys,
     chargeRecordsKeyPrefix: chargeRecordsKeyPrefix(options.keyPrefix, input.subject),
-    options: policyOptionsOf(input.policies),
+    options: policyOptions,
     optionKeys,
     credits: credits !== undefined,
     counterArgs,
@@ -159,13 +183,19 @@ function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], option
 /**
  * consume.lua's ARGV[8] for `policies`: one `o,<index>,<max>,<counterId>`
  * entry per policy allowing overage, one `c,<index>,1,<spend counterId>`
- * per policy covered by credits (their keys are option keys 1 and 2).
+ * per policy covered by credits (their keys are option keys 1 and 2), and
+ * with `events` one `t,<index>,<units>,<percents>,<name>` per policy with
+ * thresholds (the `e` entry is the caller's). Names hold no `,` or `;`
+ * (metric names follow the config's name pattern).
  */
-function policyOptionsOf(policies: readonly Policy[]): string {
+function policyOptionsOf(policies: readonly Policy[], events: boolean): string {
   const entries: string[] = [];
   policies.forEach((policy, i) => {
     if (policy.overage !== undefined) entries.push(`o,${i + 1},${policy.overage.max},${policy.overage.counterId}`);
     if (policy.credits !== undefined) entries.push(`c,${i + 1},1,${policy.credits.counterId}`);
+    if (events && policy.thresholds !== undefined) {
+      entries.push(`t,${i + 1},${policy.thresholds.units.join(':')},${policy.thresholds.percents.join(':')},${policy.name}`);
+    }
   });
   return entries.join(';');
 }
@@ -295,6 +325,7 @@ export function consumeScriptCall(
     input.requestId ?? randomUUID(),
   );
   if (idempotency !== undefined) call.push(idempotency.fingerprint, idempotency.attempt);
+  if (parts.events) call.push(input.subject);
   return call;
 }
 
@@ -319,8 +350,12 @@ export async function runAdjustScript(
   receipt: ChargeReceipt,
   delta: number,
   usage?: AdjustUsageTracking,
+  /** Epoch ms that decides which grants have expired, instead of Redis TIME (tests only). */
+  nowMs?: number,
 ): Promise<number> {
-  if (receipt.charges.length === 0 || delta === 0) return 0;
+  // Credits come back only when the adjustment gives units back.
+  const credits = delta < 0 ? receipt.credits : undefined;
+  if ((receipt.charges.length === 0 && credits === undefined) || delta === 0) return 0;
   const keys = receipt.charges.map((charge) => counterKey(keyPrefix, receipt.subject, charge.counterId));
   const args: Array<string | number> = [delta, receipt.charges.length];
   for (const charge of receipt.charges) args.push(Math.floor(charge.periodStartMs / 1000));
@@ -330,8 +365,20 @@ export async function runAdjustScript(
       hydrationMarkerKey(keyPrefix, receipt.subject),
       usageIndexKey(keyPrefix, usage.slot),
     );
+  }
+  if (usage !== undefined || credits !== undefined) {
     for (const charge of receipt.charges) args.push(charge.counterId);
     args.push(USAGE_MARKER_TTL_MS);
+  }
+  if (credits !== undefined) {
+    keys.push(creditBalanceKey(keyPrefix, receipt.subject, credits.metric), counterKey(keyPrefix, receipt.subject, credits.spendCounterId));
+    args.push(
+      usage === undefined ? 0 : 1,
+      Math.min(-delta, credits.units),
+      Math.floor(credits.monthStartMs / 1000),
+      credits.spendCounterId,
+      nowMs ?? '',
+    );
   }
   const reply = await client.quotagateRefund(keys.length, ...keys, ...args);
   if (typeof reply !== 'number') throw new ScriptReplyError('refund.lua', reply);
@@ -429,6 +476,8 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
   const states: PolicyState[] = [];
   const violated: boolean[] = [];
   const charges: Array<ChargeReceipt['charges'][number]> = [];
+  // The start of the covered policy's period that credits paid (epoch s), if they paid: the month the spend counts in.
+  let paidPeriodStart: number | undefined;
   for (let i = 0; i < input.policies.length; i++) {
     const policy = input.policies[i]!;
     const [limit, remaining, resetSeconds, periodSeconds, periodStart, isViolated] = values.slice(
@@ -453,6 +502,7 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
     violated.push(isViolated === 1);
     // 2: paid by credits, so not charged (and not refunded).
     if (isViolated !== 2) charges.push({ counterId: policy.counterId, periodStartMs: periodStart * 1000 });
+    else paidPeriodStart = periodStart;
   }
   if (allowed !== 1) return credits === undefined ? denialOf(states, violated) : { ...denialOf(states, violated), credits };
   if (count === 0) return { allowed: true, policies: states };
@@ -461,7 +511,21 @@ export function parseConsumeReply(reply: unknown, input: ConsumeScriptInput): De
     const periodStart = values[3 + FIELDS_PER_POLICY * i + 4]!;
     charges.push({ counterId: meters[i - input.policies.length]!.counterId, periodStartMs: periodStart * 1000 });
   }
-  const receipt = { subject: input.subject, cost: input.cost, charges };
+  const receipt: ChargeReceipt =
+    coverage === undefined || credits === undefined || credits.charged === 0 || paidPeriodStart === undefined
+      ? { subject: input.subject, cost: input.cost, charges }
+      : {
+          subject: input.subject,
+          cost: input.cost,
+          charges,
+          credits: {
+            metric: coverage.metric,
+            spendCounterId: coverage.counterId,
+            units: credits.charged,
+            // The covered period lies within one month (a lifetime one has none: its start is 0, and no spend counter is that old).
+            monthStartMs: periodOf('month', paidPeriodStart * 1000).startMs,
+          },
+        };
   return credits === undefined ? { allowed: true, policies: states, receipt } : { allowed: true, policies: states, receipt, credits };
 }
 

@@ -245,7 +245,7 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
       });
     });
 
-    it('leaves the credits out of a refund: the receipt of a credit-paid request names only what it charged', async () => {
+    it('gives the credits of a credit-paid request back on a refund, with the counters it charged', async () => {
       await withLimiter(MID_MONTH, async (limiter) => {
         const subject = fresh('credits-receipt');
         const policies = covered(1);
@@ -254,9 +254,41 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
         const paid = await limiter.consume(request(policies, 1, subject));
         if (!paid.allowed) throw new Error('expected an admission');
         expect(paid.receipt?.charges.map((charge) => charge.counterId)).toEqual(['w:hour']);
+        expect(paid.receipt?.credits).toMatchObject({ metric: 'search', units: 1, monthStartMs: Date.UTC(2026, 5, 1) });
+        expect(await limiter.creditBalance(subject, 'search')).toBe(4);
         await limiter.refund(paid.receipt!);
         expect(statesRemaining(await limiter.peek({ subject, policies }))).toEqual({ hour: 99, 'search.month': 0 });
+        expect(await limiter.creditBalance(subject, 'search')).toBe(5);
+        // A receipt that paid no credits gives none back (the quota's own unit returns instead).
+        const first = await limiter.consume(request(policies, 1, fresh('credits-none')));
+        expect(first.allowed && first.receipt?.credits).toBeUndefined();
+      });
+    });
+
+    it('gives credits back latest-spent first, to grants still in force, and only what an adjustment down returns', async () => {
+      await withLimiter(MID_MONTH, async (limiter, clock) => {
+        const subject = fresh('credits-back');
+        const policies = covered(1);
+        const day = 86_400_000;
+        // Spending order: the expiring grant (2 units) first, then the one that never expires (5).
+        await limiter.addCredits(subject, [grant(5), grant(2, MID_MONTH + day)]);
+        await limiter.consume(request(policies, 1, subject));
+        const firstPaid = await limiter.consume(request(policies, 2, subject));
+        const secondPaid = await limiter.consume(request(policies, 1, subject));
+        if (!firstPaid.allowed || !secondPaid.allowed) throw new Error('expected admissions');
         expect(await limiter.creditBalance(subject, 'search')).toBe(4);
+        // The first request's 2 units came from the expiring grant; they go back to the never-expiring one first
+        // (1 unit, all it had spent), then 1 to the expiring grant.
+        await limiter.refund(firstPaid.receipt!);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(6);
+        clock.set(MID_MONTH + day);
+        // The expiring grant (1 unit left) is gone: 5 stay, not 4.
+        expect(await limiter.creditBalance(subject, 'search')).toBe(5);
+        // An adjustment down returns what it takes off (1 of the 1 unit paid) to a grant in force; one up charges no credits.
+        await limiter.adjust(secondPaid.receipt!, 3);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(5);
+        await limiter.adjust(secondPaid.receipt!, -1);
+        expect(await limiter.creditBalance(subject, 'search')).toBe(5);
       });
     });
 

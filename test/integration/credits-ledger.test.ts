@@ -92,6 +92,30 @@ describe('credits and the ledger on a throwaway redis-server', () => {
     await db.close();
   });
 
+  it('gives the credits of a refunded request back in the ledger, after a flush', async () => {
+    const subject = 'refunded-prepaid';
+    const { db, ledger, grantIds } = await openLedger(subject);
+    const clock = new ManualClock(MID_MONTH);
+    const limiter = new RedisLimiter({ client, keyPrefix: 'qg3', ledger, nowForTesting: () => clock.now() });
+    const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
+    // 2 by the quota, then 2 by credits from the expiring grant.
+    expect(await admittedOf(limiter, subject, 3)).toBe(3);
+    const paid = await limiter.consume({ subject, policies, cost: 1 });
+    if (!paid.allowed || paid.receipt?.credits === undefined) throw new Error('expected a credit-paid admission');
+    await flusher.flush();
+    expect((await ledgerTotals(db, subject))[`c:search:month@${MONTH_START}`]).toBe(2);
+    // Refunded after the flush: the grant and the month's spend go down in the ledger too.
+    await limiter.refund(paid.receipt);
+    expect(await limiter.creditBalance(subject, 'search')).toBe(6);
+    await flusher.flush();
+    expect(await ledgerTotals(db, subject)).toMatchObject({
+      [`g:${grantIds[0]}@0`]: 1,
+      [`c:search:month@${MONTH_START}`]: 1,
+      [`w:hour@${Date.UTC(2026, 5, 15, 10)}`]: 3,
+    });
+    await db.close();
+  });
+
   it('adds a grant to a subject already hydrated, counted once by a later hydration', async () => {
     const subject = 'topped-up';
     const { db, ledger } = await openLedger(subject);
@@ -111,6 +135,30 @@ describe('credits and the ledger on a throwaway redis-server', () => {
 });
 
 describe('credits and the ledger on the memory store', () => {
+  it('gives the credits of a refunded request back in the ledger, after a flush', async () => {
+    const subject = 'memory-refunded';
+    const { db, ledger, grantIds } = await openLedger(subject);
+    const clock = new ManualClock(MID_MONTH);
+    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0, ledger });
+    const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
+    // 2 by the quota, then 2 by credits from the expiring grant.
+    expect(await admittedOf(limiter, subject, 3)).toBe(3);
+    const paid = await limiter.consume({ subject, policies, cost: 1 });
+    if (!paid.allowed || paid.receipt?.credits === undefined) throw new Error('expected a credit-paid admission');
+    await flusher.flush();
+    expect((await ledgerTotals(db, subject))[`c:search:month@${MONTH_START}`]).toBe(2);
+    // Refunded after the flush: the grant and the month's spend go down in the ledger too.
+    await limiter.refund(paid.receipt);
+    expect(await limiter.creditBalance(subject, 'search')).toBe(6);
+    await flusher.flush();
+    expect(await ledgerTotals(db, subject)).toMatchObject({
+      [`g:${grantIds[0]}@0`]: 1,
+      [`c:search:month@${MONTH_START}`]: 1,
+      [`w:hour@${Date.UTC(2026, 5, 15, 10)}`]: 3,
+    });
+    await db.close();
+  });
+
   it('restores the balance into a new instance on the same ledger', async () => {
     const subject = 'memory-prepaid';
     const { db, ledger } = await openLedger(subject);

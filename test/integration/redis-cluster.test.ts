@@ -9,6 +9,8 @@ import { DatabaseUsageLedger } from '../../src/usage/database-ledger.js';
 import { closeRedisClient, createRedisClient, type RedisClient, waitUntilReady } from '../../src/redis/client.js';
 import { limiterContract } from '../contract/limiter.contract.js';
 import { quotaKindsContract } from '../contract/limiter-quota-kinds.contract.js';
+import { eventsContract } from '../contract/limiter-events.contract.js';
+import { readEventStream } from '../support/event-streams.js';
 import { type RedisCluster, startRedisCluster } from '../support/redis-cluster.js';
 import { keysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 
@@ -36,6 +38,10 @@ describe('RedisLimiter on a 3-primary Redis Cluster', () => {
 
   limiterContract('RedisLimiter (Cluster)', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
   quotaKindsContract('RedisLimiter (Cluster)', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
+  eventsContract('RedisLimiter (Cluster)', async (clock) => ({
+    limiter: new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now(), events: { streamMaxLength: 10_000 } }),
+    eventsOf: (subject) => readEventStream(client, keyPrefix, subject),
+  }));
 
   it('connects through ioredis Cluster to three primaries', () => {
     expect(client).toBeInstanceOf(Cluster);

@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { CommandTraceContext } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { periodOf } from '../../src/core/calendar.js';
-import { windowPolicy, quotaPolicy } from '../../src/core/policy.js';
+import { windowPolicy, quotaPolicy, withThresholds } from '../../src/core/policy.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
 import {
   closeRedisClient,
@@ -12,6 +12,8 @@ import {
 import { counterKey } from '../../src/redis/keys.js';
 import { limiterContract } from '../contract/limiter.contract.js';
 import { quotaKindsContract } from '../contract/limiter-quota-kinds.contract.js';
+import { eventsContract } from '../contract/limiter-events.contract.js';
+import { readEventStream } from '../support/event-streams.js';
 import { startRedisServer, redisCli, type RedisServer } from '../support/redis-server.js';
 import { commandCalls, connectTestRedis, deleteKeysWithPrefix, keysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 import { within } from '../support/within.js';
@@ -33,6 +35,10 @@ describe('RedisLimiter on 127.0.0.1:6379', () => {
 
   limiterContract('RedisLimiter', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
   quotaKindsContract('RedisLimiter', async (clock) => new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now() }));
+  eventsContract('RedisLimiter', async (clock) => ({
+    limiter: new RedisLimiter({ client, keyPrefix, nowForTesting: () => clock.now(), events: { streamMaxLength: 10_000 } }),
+    eventsOf: (subject) => readEventStream(client, keyPrefix, subject),
+  }));
 
   it('keeps every key of a subject under its hash tag, expiring shortly after its period ends', async () => {
     const subject = `tagged-${Math.random().toString(36).slice(2)}`;
@@ -190,6 +196,34 @@ describe('RedisLimiter on a dedicated redis-server', () => {
     expect(sent).toEqual(Array.from({ length: 50 }, () => 'evalsha'));
     expect((after.evalsha ?? 0) - (before.evalsha ?? 0)).toBe(50);
     expect((after.eval ?? 0) - (before.eval ?? 0)).toBe(0);
+  });
+
+  it('with events on, a call that reaches no threshold makes the same commands inside the script as one without events', async () => {
+    const watched = [windowPolicy('hour', 1_000), withThresholds(quotaPolicy('search', 'month', 1_000), [80, 95, 100])];
+    const eventing = new RedisLimiter({ client, keyPrefix: 'qg', nowForTesting: () => MID_MONTH, events: { streamMaxLength: 1_000 } });
+    const commandsOf = async (run: () => Promise<unknown>) => {
+      const before = commandCalls(await redisCli(server.port, 'INFO', 'commandstats'));
+      await run();
+      const after = commandCalls(await redisCli(server.port, 'INFO', 'commandstats'));
+      const names = new Set([...Object.keys(before), ...Object.keys(after)]);
+      names.delete('info');
+      return Object.fromEntries([...names].map((name) => [name, (after[name] ?? 0) - (before[name] ?? 0)]).filter(([, calls]) => calls !== 0));
+    };
+    // Warm both subjects up (their counters exist) and the script cache.
+    await limiter.consume({ subject: 'steady-plain', policies: watched, cost: 1 });
+    await eventing.consume({ subject: 'steady-events', policies: watched, cost: 1, plan: 'pro' });
+    const ten = (run: () => Promise<unknown>) => async () => {
+      for (let i = 0; i < 10; i++) await run();
+    };
+    const plain = await commandsOf(ten(() => limiter.consume({ subject: 'steady-plain', policies: watched, cost: 1 })));
+    const withEvents = await commandsOf(ten(() => eventing.consume({ subject: 'steady-events', policies: watched, cost: 1, plan: 'pro' })));
+    expect(withEvents).toEqual(plain);
+    expect(withEvents.xadd).toBeUndefined();
+    // The crossing itself: one XADD per threshold and one HSET of what was emitted.
+    const crossing = await commandsOf(() => eventing.consume({ subject: 'steady-events', policies: watched, cost: 789, plan: 'pro' }));
+    expect(crossing.xadd).toBe(1);
+    expect(crossing.hset).toBe((plain.hset ?? 0) / 10 + 1);
+    await eventing.close();
   });
 
   it('recovers from a flushed script cache (NOSCRIPT) without a failed call', async () => {

@@ -146,6 +146,15 @@ describe('/readyz with the Redis store follows its readiness probe', () => {
     }, 30_000);
   }
 
+  it('answers 503 naming XADD for an ACL user that may not append quota events, before a request crosses a threshold', async () => {
+    redis = await startRedisServer();
+    expect(await redisCli(redis.port, 'ACL', 'SETUSER', 'gateway', 'on', '>gateway-secret', '~*', '&*', '+@all', '-xadd')).toBe('OK');
+    const gateway = await start(`redis://gateway:gateway-secret@127.0.0.1:${redis.port}`, []);
+    const answer = await readyz(gateway.adminUrl);
+    expect(answer.status).toBe(503);
+    expect(answer.body.reason).toMatch(/^noperm: Redis refused XADD inside the gateway's scripts: /);
+  }, 30_000);
+
   it('answers 503 naming OOM while Redis is at maxmemory under noeviction, counts oom, logs it once, and recovers', async () => {
     redis = await startRedisServer({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'] });
     const logLines: string[] = [];

@@ -118,6 +118,27 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
   { rule: 'a plan name that breaks the name pattern', file: 'bad-plan-name.yaml', problem: `plans.Pro: invalid name: ${NAME_RULE}` },
   { rule: 'an upgrade URL that is not a URL', file: 'bad-upgrade-url.yaml', problem: 'plans.free.upgrade_url: expected a URL' },
   { rule: 'a max_keys below 1', file: 'bad-max-keys.yaml', problem: 'plans.free.max_keys: must be at least 1' },
+  { rule: 'a threshold above 100 %', file: 'thresholds-above-100.yaml', problem: 'plans.pro.thresholds[1]: must be at most 100' },
+  { rule: 'a fractional threshold', file: 'thresholds-fractional.yaml', problem: 'plans.pro.thresholds[0]: expected an integer' },
+  { rule: 'a threshold below 1 % in a per-window list', file: 'thresholds-window-below-1.yaml', problem: 'plans.pro.thresholds["search.month"][0]: must be at least 1' },
+  {
+    rule: 'thresholds out of order',
+    file: 'thresholds-not-ascending.yaml',
+    problem: 'plans.pro.thresholds[1]: 80 comes after 95; list thresholds ascending, each once',
+  },
+  { rule: 'a threshold listed twice', file: 'thresholds-duplicate.yaml', problem: 'plans.pro.thresholds[1]: 80 is listed twice; list thresholds ascending, each once' },
+  {
+    rule: 'thresholds neither a list nor a mapping',
+    file: 'thresholds-wrong-type.yaml',
+    problem: 'plans.pro.thresholds: expected a list of percentages or a mapping of window name to such a list, got a number (80)',
+  },
+  {
+    rule: 'thresholds for a window the plan does not watch',
+    file: 'thresholds-unknown-window.yaml',
+    problem:
+      'plans.pro.thresholds["search.day"]: "search.day" is neither default nor a quota window or the month window of this plan (defined: month, search.month)',
+  },
+  { rule: 'an event stream capped below 1000', file: 'bad-event-stream-max-length.yaml', problem: 'events.stream_max_length: must be at least 1000' },
   {
     rule: 'a short admin token with the admin listener beyond loopback',
     file: 'admin-token-short.yaml',

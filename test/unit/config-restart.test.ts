@@ -30,4 +30,10 @@ describe('sectionsNeedingRestart', () => {
     );
     expect(sectionsNeedingRestart(parse(''), changed)).toEqual(['listeners', 'store', 'logging.level']);
   });
+
+  it('needs a restart for the event stream cap, not for the thresholds of a plan', () => {
+    expect(sectionsNeedingRestart(parse(''), parse('events:\n  stream_max_length: 5000\n'))).toEqual(['events.stream_max_length']);
+    const thresholds = parseConfigText(BASE.replace('{ limits: { minute: 10 } }', '{ limits: { minute: 10 }, thresholds: [50] }'), 'gateway.yaml', {});
+    expect(sectionsNeedingRestart(parse(''), thresholds)).toEqual([]);
+  });
 });

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { Policy } from '../../src/core/policy.js';
 import { buildPlans } from '../../src/config/plans.js';
 import { applyLimitOverrides, parseLimitOverrides } from '../../src/core/limit-overrides.js';
 import { policiesFor } from '../../src/core/plan.js';
 
 const plans = buildPlans({
-  pro: { limits: { minute: 10, hour: 100 }, quotas: { search: { month: 1000 } }, quota_status: 402, upgrade_url: 'https://example.com/up', public: true, mode: 'enforce' },
+  pro: { limits: { minute: 10, hour: 100 }, quotas: { search: { month: 1000 } }, quota_status: 402, upgrade_url: 'https://example.com/up', public: true, mode: 'enforce', thresholds: [80, 95, 100] },
 });
 const pro = plans.get('pro')!;
 const summary = (policies: readonly { name: string; limit: number }[]) => policies.map((p) => `${p.name}=${p.limit}`);
@@ -51,3 +52,49 @@ describe('applyLimitOverrides', () => {
     expect(summary(pro.windows)).toEqual(['minute=10', 'hour=100']);
   });
 });
+
+describe('thresholds', () => {
+  const thresholdsOf = (policies: readonly Policy[]) => Object.fromEntries(policies.map((p) => [p.name, p.thresholds?.units ?? null]));
+
+  it('are compiled to units of every quota window and the month window, none for shorter windows', () => {
+    const compiled = buildPlans({
+      team: {
+        limits: { hour: 100, month: 1_001 },
+        quotas: { search: { day: 10, month: 200 }, repos: { lifetime: 3 } },
+        quota_status: 429,
+        public: true,
+        mode: 'enforce',
+        thresholds: [80, 95, 100],
+      },
+    }).get('team')!;
+    expect(thresholdsOf(policiesFor(compiled, 'search'))).toEqual({ hour: null, month: [801, 951, 1_001], 'search.day': [8, 10, 10], 'search.month': [160, 190, 200] });
+    expect(thresholdsOf(policiesFor(compiled, 'repos'))).toEqual({ hour: null, month: [801, 951, 1_001], 'repos.lifetime': [3, 3, 3] });
+    expect(policiesFor(compiled, 'search').at(-1)!.thresholds!.percents).toEqual([80, 95, 100]);
+  });
+
+  it('are set per window by name, default for the others, [] turning a window off', () => {
+    const compiled = buildPlans({
+      team: {
+        limits: { month: 1_000 },
+        quotas: { search: { day: 10, month: 200 } },
+        quota_status: 429,
+        public: true,
+        mode: 'enforce',
+        thresholds: { default: [50], 'search.month': [10, 90], month: [] },
+      },
+    }).get('team')!;
+    expect(thresholdsOf(policiesFor(compiled, 'search'))).toEqual({ month: null, 'search.day': [5], 'search.month': [20, 180] });
+    // Without `default` in the mapping, the others get [80, 95, 100].
+    const partly = buildPlans({
+      team: { limits: { month: 1_000 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: { month: [10] } },
+    }).get('team')!;
+    expect(thresholdsOf(partly.windows)).toEqual({ month: [100] });
+  });
+
+  it('follow an override of the limit, and reach windows an override adds', () => {
+    const plan = applyLimitOverrides(pro, parseLimitOverrides({ limits: { month: 40 }, quotas: { search: { month: 20 }, export: { day: 4 } } })!);
+    expect(thresholdsOf(policiesFor(plan, 'search'))).toEqual({ minute: null, hour: null, month: [32, 38, 40], 'search.month': [16, 19, 20] });
+    expect(thresholdsOf(policiesFor(plan, 'export'))).toEqual({ minute: null, hour: null, month: [32, 38, 40], 'export.day': [4, 4, 4] });
+  });
+});
+

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { coveredByCredits, quotaPolicy, windowPolicy } from '../../src/core/policy.js';
+import { coveredByCredits, quotaPolicy, windowPolicy, withThresholds } from '../../src/core/policy.js';
 import { ConsumeCallParts, consumeScriptCall, luaDirectory, parseConsumeReply, ScriptReplyError } from '../../src/redis/scripts.js';
 import { metersBesides } from '../../src/core/policy.js';
 
@@ -121,5 +121,47 @@ describe('ConsumeCallParts', () => {
       'qg:v1:dirty-index',
       'qg:v1:{acme}:charges:7',
     ]);
+  });
+});
+
+describe('consume.lua calls with events', () => {
+  const policies = [windowPolicy('hour', 10), withThresholds(quotaPolicy('search', 'month', 1_000), [80, 95])];
+  const base = { keyPrefix: 'qg', inFlightTtlMs: 1_000 };
+  const call = { subject: 'acme', policies, cost: 1, requestId: 'r1', chargeMinute: 7, plan: 'pro' };
+
+  it('adds nothing without events, whatever the thresholds', () => {
+    const plain = { ...call, policies: [windowPolicy('hour', 10), quotaPolicy('search', 'month', 1_000)] };
+    expect(consumeScriptCall(call, base)).toEqual(consumeScriptCall(plain, base));
+  });
+
+  it('adds the thresholds in units, the event stream as an option key, the plan, and the subject as the last argument', () => {
+    const args = consumeScriptCall(call, { ...base, events: { streamMaxLength: 5_000 } });
+    // 2 counters, marker, hydration marker, usage index, charge records, the stream.
+    expect(args[0]).toBe(7);
+    expect(args[7]).toBe('qg:v1:events');
+    const argv = args.slice(8);
+    expect(argv[7]).toBe('t,2,800:950,80:95,search.month;e,1,5000,pro');
+    expect(argv[8]).toBe(1);
+    expect(argv.at(-1)).toBe('acme');
+    // On a Cluster, the stream of the subject's slot.
+    expect(consumeScriptCall(call, { ...base, slot: 42, events: { streamMaxLength: 5_000 } })[7]).toMatch(/^qg:v1:\{.+\}:events$/);
+  });
+
+  it('names the credits keys first and the stream after them, and events a plan without thresholds covered by credits', () => {
+    const covered = { ...call, policies: [coveredByCredits(quotaPolicy('search', 'month', 10), 'search')] };
+    const args = consumeScriptCall(covered, { ...base, events: { streamMaxLength: 5_000 } });
+    expect(args.slice(6, 9)).toEqual(['qg:v1:{acme}:credits:search', 'qg:v1:{acme}:c:search:month', 'qg:v1:events']);
+    expect(args[9 + 7]).toBe('c,1,1,c:search:month;e,3,5000,pro');
+    // No thresholds and no credits: nothing can emit, so the call is the plain one.
+    const plain = { ...call, policies: [windowPolicy('hour', 10)] };
+    expect(consumeScriptCall(plain, { ...base, events: { streamMaxLength: 5_000 } })).toEqual(consumeScriptCall(plain, base));
+  });
+
+  it('keeps the call parts per plan name', () => {
+    const parts = new ConsumeCallParts();
+    const options = { ...base, events: { streamMaxLength: 5_000 }, callParts: parts };
+    for (const plan of ['pro', 'team', 'pro']) {
+      expect(consumeScriptCall({ ...call, plan }, options)).toEqual(consumeScriptCall({ ...call, plan }, { ...base, events: { streamMaxLength: 5_000 } }));
+    }
   });
 });

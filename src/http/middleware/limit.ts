@@ -71,7 +71,7 @@ export function limit(options: LimitOptions): (exchange: Exchange) => Promise<vo
       if (idempotencyKey !== undefined) return limitIdempotent(exchange, options, plan, policies, idempotencyKey);
     }
     const outcome = options.limiter.decide(
-      { subject: identity.subject, policies, meters: plan.meters, cost: route.cost },
+      { subject: identity.subject, policies, meters: plan.meters, cost: route.cost, plan: plan.name },
       route.config.on_store_error,
     );
     if (outcome instanceof Promise) return outcome.then((decided) => answer(exchange, decided, plan, policies, options));
@@ -146,7 +146,7 @@ async function limitIdempotent(
   const maxBodyBytes = Math.min(route.config.max_body_bytes ?? options.maxBodyBytes, options.idempotency.maxBodyBytes);
   const { claim, body } = await readIdempotentRequest(exchange, key, maxBodyBytes, options.requestBodyPace);
   const outcome = await options.limiter.decideIdempotent(
-    { subject: exchange.identity!.subject, policies, meters: plan.meters, cost: route.cost },
+    { subject: exchange.identity!.subject, policies, meters: plan.meters, cost: route.cost, plan: plan.name },
     claim,
     route.config.on_store_error,
   );
