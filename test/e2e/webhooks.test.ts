@@ -8,7 +8,9 @@
  * `kill -9` while events are pending leaves them to two other processes,
  * which between them deliver every one exactly once (the killed process's
  * unanswered attempts aside, every request carries the event's webhook-id).
- * A memory-store gateway delivers the events of its in-process outbox.
+ * A memory-store gateway delivers the events of its in-process outbox; on
+ * both stores, real threshold crossings (the limiter's own events) arrive
+ * as one signed webhook each.
  */
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +22,7 @@ import { startGatewayProcess, type GatewayProcess } from '../support/gateway-pro
 import { createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { type RecordedRequest, type RecordingUpstream, startRecordingUpstream } from '../support/recording-upstream.js';
 import { connectTestRedis, deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
-import { startTestGateway, testConfig, type TestGateway } from '../support/test-gateway.js';
+import { startTestGateway, TEST_KEY, testConfig, type TestGateway } from '../support/test-gateway.js';
 import { eventually, eventuallyAsync, within } from '../support/within.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -156,6 +158,58 @@ describe('webhooks from a gateway on the memory store and the embedded database'
     expect(await gw.gateway.eventOutbox.depth()).toBe(0);
   });
 });
+
+for (const store of ['memory', 'redis'] as const) {
+  describe(`threshold crossings through the gateway to signed webhooks (${store} store)`, () => {
+    const keyPrefix = testKeyPrefix('hooks-e2e');
+    let receiver: RecordingUpstream;
+    let upstream: RecordingUpstream;
+    let gw: TestGateway;
+    beforeAll(async () => {
+      prefixes.push(keyPrefix);
+      receiver = await startRecordingUpstream({ reply: { status: 204 } });
+      upstream = await startRecordingUpstream();
+      const redisStore = `store:\n  type: redis\n  redis: { url: "${REDIS_URL}", key_prefix: ${keyPrefix}, command_timeout_ms: 2000 }\n`;
+      const yaml = testConfig({
+        upstreamOrigin: upstream.origin,
+        routes: '  - { name: search, path_prefix: /search, upstream: app, quota: search }',
+        plans: `  small:\n    quotas:\n      search: { month: 10 }\n    thresholds: [50, 100]\n  anonymous: { limits: { minute: 2 } }`,
+        extra: `${store === 'redis' ? redisStore : ''}events:
+  webhooks:
+    - { name: billing, url: "${receiver.origin}/hooks", secret_env: QG_TEST_WEBHOOK_SECRET }
+  delivery: { poll_interval_ms: 20 }
+`,
+      });
+      gw = await startTestGateway(yaml, { database: true, adminToken: TOKEN, env: { QG_TEST_WEBHOOK_SECRET: SECRET } });
+    }, 60_000);
+    afterAll(async () => {
+      await gw?.gateway.shutdown();
+      await Promise.allSettled([receiver?.close(), upstream?.close()]);
+    });
+
+    it('delivers one signed event per threshold crossed, and the exhaustion', async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 11; i++) {
+        const res = await fetch(`${gw.proxyUrl}/search`, { headers: { 'x-api-key': TEST_KEY } });
+        await res.arrayBuffer();
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([...Array(10).fill(200), 429]);
+      await eventually(() => receiver.requests.length === 3, WAIT_MS, 'three webhooks');
+      const payloads = receiver.requests.map((request) => {
+        verifiedId(request);
+        return JSON.parse(request.body.toString('utf8')) as { type: string; data: Record<string, unknown> };
+      });
+      expect(payloads.map((payload) => `${payload.type}:${payload.data.policy}:${payload.data.threshold ?? ''}`).sort()).toEqual([
+        'quota.exhausted:search.month:',
+        'quota.threshold:search.month:100',
+        'quota.threshold:search.month:50',
+      ]);
+      expect(payloads.every((payload) => payload.data.subject === 'customer-1' && payload.data.plan === 'small')).toBe(true);
+      expect(new Set(receiver.requests.map((request) => request.headers['webhook-id'])).size).toBe(3);
+    });
+  });
+}
 
 describe('a deliverer process killed with kill -9 while events are pending', () => {
   const keyPrefix = testKeyPrefix('hooks-kill');
