@@ -6,7 +6,17 @@
  * calls main(), which hands the command line to cli/commands.ts.
  */
 import { pino, type Logger } from 'pino';
-import { buildApp } from './app.js';
+import { type AppDeps, buildApp } from './app.js';
+import { auditSpikeBlock } from './admin/blocks.js';
+import { LocalDenialCounter } from './core/denial-fleet.js';
+import { DenialTally } from './core/denial-tally.js';
+import { BlockedSubjects, LocalSubjectBlocks } from './core/subject-blocks.js';
+import { addDenials, pruneDenials } from './db/denials.js';
+import { MemoryEventOutbox } from './limiter/memory-event-outbox.js';
+import { RedisDenialCounter } from './redis/denial-counters.js';
+import { appendEventsToStream } from './redis/event-append.js';
+import { RedisSubjectBlocks } from './redis/subject-blocks.js';
+import { DenialFlusher } from './usage/denial-flusher.js';
 import { FileKeyStore } from './auth/file-key-store.js';
 import { createJwtAuthenticator } from './auth/jwt-authenticator.js';
 import { runCommand } from './cli/commands.js';
@@ -106,9 +116,20 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const databases = options.database === false ? undefined : await openMigratedDatabases(config, logger);
   const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger);
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
-  const { limiter, store, probe } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
+  const { limiter, store, probe, redisClient } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
-  const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken };
+  const abuse = await startAbuseDetection(config, redisClient, databases, clock, logger);
+  const lasting: LastingParts = {
+    limiter,
+    databaseKeys: databaseKeys?.keys,
+    databases,
+    metrics,
+    clock,
+    logger,
+    health,
+    adminToken: options.adminToken,
+    abuse: abuse.parts,
+  };
   const reloader = new ConfigReloader({
     initial: config,
     build: (generationConfig, generationReloader) => buildGeneration(generationConfig, lasting, generationReloader),
@@ -142,6 +163,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await drain(adminServer, Math.max(1, deadlineMs - performance.now()));
       // The last charges reach the ledger before the store closes.
       await flusher?.stop().catch((error: unknown) => logger.error({ err: error }, 'final usage ledger flush failed'));
+      await abuse.stop();
       await probe?.stop();
       await limiter.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the limit store failed'));
       await databaseKeys?.close();
@@ -161,6 +183,7 @@ interface LastingParts {
   readonly logger: Logger;
   readonly health: HealthState;
   readonly adminToken: string | undefined;
+  readonly abuse: NonNullable<AppDeps['abuse']>;
 }
 
 /**
@@ -197,6 +220,7 @@ function buildGeneration(config: GatewayConfig, lasting: LastingParts, reloader:
     clock,
     logger,
     health: lasting.health,
+    abuse: lasting.abuse,
     usage: {
       peek: (subject, policies) => limiter.peek({ subject, policies }),
       reset: (subject, policies) => limiter.reset(subject, policies),
@@ -341,7 +365,7 @@ async function buildGuardedLimiter(
   ledger: UsageHistory | undefined,
   health: HealthState,
   redisNowForTesting: (() => number) | undefined,
-): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe }> {
+): Promise<{ limiter: GuardedLimiter; store: Limiter & DirtyUsageSource; probe?: RedisReadinessProbe; redisClient?: RedisClient }> {
   const { store, idempotency } = config;
   const storeName = store.type;
   const idempotencyTimes = { inFlightTtlMs: idempotency.in_flight_ttl_ms, ttlMs: idempotency.ttl_ms };
@@ -349,8 +373,10 @@ async function buildGuardedLimiter(
   const errorLog = new FirstErrorOfKindLog((kind, cause, error) => logger.warn({ err: error, kind, cause }, 'redis store error'));
   let probe: RedisReadinessProbe | undefined;
   let limiter: Limiter & DirtyUsageSource;
+  let redisClient: RedisClient | undefined;
   if (store.type === 'redis' && store.redis !== undefined) {
     const client = await connectRedisClient(store.redis, logger, metrics);
+    redisClient = client;
     limiter = new RedisLimiter({
       client,
       keyPrefix: store.redis.key_prefix,
@@ -410,7 +436,81 @@ async function buildGuardedLimiter(
         }
       : {}),
   });
-  return { limiter: guarded, store: limiter, ...(probe === undefined ? {} : { probe }) };
+  return { limiter: guarded, store: limiter, ...(probe === undefined ? {} : { probe }), ...(redisClient === undefined ? {} : { redisClient }) };
+}
+
+/** Subjects whose denials one instance counts per minute between two flushes; more are not counted (a flood of distinct callers). */
+const DENIAL_TALLY_MAX_SUBJECTS = 10_000;
+/** How often counted denials go to the fleet counter and the database, in ms: spikes are seen within about this. */
+const DENIAL_FLUSH_INTERVAL_MS = 1_000;
+/** Events the memory store's outbox holds (until the deliverer takes them). */
+const MEMORY_OUTBOX_CAPACITY = 10_000;
+
+/**
+ * Denial counting and abuse rules: the tally the limit step counts denials
+ * in, the list of blocked subjects it checks, and the flusher that adds the
+ * counts to the fleet's (Redis, or this instance's) and the `denials`
+ * table every second, raising spikes. With Redis, blocks are shared
+ * through it (a subscriber connection of their own); on the memory store
+ * they are this instance's.
+ */
+async function startAbuseDetection(
+  config: GatewayConfig,
+  redisClient: RedisClient | undefined,
+  databases: DatabaseConnections | undefined,
+  clock: Clock,
+  logger: Logger,
+): Promise<{ parts: NonNullable<AppDeps['abuse']>; stop(): Promise<void> }> {
+  const tally = new DenialTally(DENIAL_TALLY_MAX_SUBJECTS);
+  const blocked = new BlockedSubjects();
+  const redis = config.store.type === 'redis' ? config.store.redis : undefined;
+  let subscriber: RedisClient | undefined;
+  let redisBlocks: RedisSubjectBlocks | undefined;
+  if (redisClient !== undefined && redis !== undefined) {
+    subscriber = createRedisClient(redis);
+    logClientErrors(subscriber, logger, { role: 'block-subscriber' });
+    redisBlocks = RedisSubjectBlocks.start({
+      client: redisClient,
+      subscriber,
+      keyPrefix: redis.key_prefix,
+      blocked,
+      nowMs: () => clock.now(),
+      onError: (error) => logger.warn({ err: error }, 'subject blocks: subscription or reload failed; it is retried'),
+    });
+    await redisBlocks.waitUntilSubscribed(redis.connect_timeout_ms).catch((error: unknown) => {
+      logger.warn({ err: error }, 'subject blocks not loaded at start; they are once the subscription is made');
+    });
+  }
+  const blocks = redisBlocks ?? new LocalSubjectBlocks(blocked, () => clock.now());
+  const primary = databases?.primary;
+  const flusher = new DenialFlusher({
+    tally,
+    fleet: redisClient !== undefined && redis !== undefined ? new RedisDenialCounter(redisClient, redis.key_prefix) : new LocalDenialCounter(),
+    sink: primary === undefined ? undefined : { add: (counts) => addDenials(primary, counts), prune: (before) => pruneDenials(primary, before) },
+    events:
+      redisClient !== undefined && redis !== undefined
+        ? { append: (events) => appendEventsToStream(redisClient, redis.key_prefix, events) }
+        : new MemoryEventOutbox(MEMORY_OUTBOX_CAPACITY, () => clock.now()),
+    blocks,
+    auditBlock: primary === undefined ? undefined : (spike) => auditSpikeBlock(primary, spike, clock.now()),
+    clock,
+    intervalMs: DENIAL_FLUSH_INTERVAL_MS,
+    onSpike: (spike) =>
+      logger.warn(
+        { plan: spike.plan, denials: spike.denials, threshold: spike.threshold, action: spike.action, minute: new Date(spike.minuteMs).toISOString() },
+        spike.action === 'block' ? 'denial spike: subject blocked' : 'denial spike',
+      ),
+    onError: (what, error) => logger.warn({ err: error, what }, 'denial flush step failed'),
+  });
+  flusher.start();
+  return {
+    parts: { denials: tally, blocked, blocks },
+    async stop() {
+      await flusher.stop();
+      redisBlocks?.close();
+      if (subscriber !== undefined) await closeRedisClient(subscriber).catch(() => undefined);
+    },
+  };
 }
 
 /**

@@ -41,6 +41,11 @@ export function buildPlans(plans: GatewayConfig['plans']): ReadonlyMap<string, P
         shadow: plan.mode === 'shadow',
         allowsOverage: Object.values(plan.quotas).some((quota) => quota.overage !== undefined),
         upgradeUrl: plan.upgrade_url,
+        limitByKey: plan.limit_by === 'key',
+        abuse:
+          plan.abuse === undefined
+            ? undefined
+            : Object.freeze({ denialsPerMinute: plan.abuse.denials_per_minute, action: plan.abuse.action, blockMs: plan.abuse.block_seconds * 1000 }),
       }),
     );
   }

@@ -1,3 +1,6 @@
+import type { Identity } from './identity.js';
+import type { Plan } from './plan.js';
+
 /**
  * The id a subject's counters are kept under. A plan with `limit_by:
  * subject` (the default) counts every request of a subject together: the
@@ -32,4 +35,21 @@ export function parseCountingId(countingId: string): { readonly subject: string;
 /** Whether a subject id would read as a key's counting id (refused for new subjects). */
 export function looksLikeKeyCountingId(subjectId: string): boolean {
   return KEY_COUNTING_ID.test(subjectId);
+}
+
+/**
+ * The counting id of a caller on a plan, built once per Identity object
+ * (the key caches keep one per cached key record, so a hot key builds it
+ * once) and kept as long as the Identity lives. A plan that counts by
+ * subject, and a caller without a key id, cost one property read.
+ */
+export class CountingIds {
+  readonly #byIdentity = new WeakMap<Identity, string>();
+
+  of(plan: Pick<Plan, 'limitByKey'>, identity: Identity): string {
+    if (!plan.limitByKey || identity.keyId === undefined) return identity.subject;
+    let id = this.#byIdentity.get(identity);
+    if (id === undefined) this.#byIdentity.set(identity, (id = keyCountingId(identity.subject, identity.keyId)));
+    return id;
+  }
 }

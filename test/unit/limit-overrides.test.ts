@@ -4,7 +4,7 @@ import { applyLimitOverrides, parseLimitOverrides } from '../../src/core/limit-o
 import { policiesFor } from '../../src/core/plan.js';
 
 const plans = buildPlans({
-  pro: { limits: { minute: 10, hour: 100 }, quotas: { search: { month: 1000 } }, quota_status: 402, upgrade_url: 'https://example.com/up', public: true, mode: 'enforce' },
+  pro: { limits: { minute: 10, hour: 100 }, quotas: { search: { month: 1000 } }, quota_status: 402, upgrade_url: 'https://example.com/up', public: true, mode: 'enforce', limit_by: 'subject' },
 });
 const pro = plans.get('pro')!;
 const summary = (policies: readonly { name: string; limit: number }[]) => policies.map((p) => `${p.name}=${p.limit}`);

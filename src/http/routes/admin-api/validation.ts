@@ -148,6 +148,43 @@ export const historyQuery = z.strictObject({
   limit: pageSize.optional(),
 });
 
+/** A percent of a limit in a query string: an integer 1–1000. */
+const percent = z
+  .string()
+  .regex(/^\d{1,4}$/, { error: 'expected an integer 1–1000' })
+  .transform(Number)
+  .pipe(z.int().min(1, { error: 'expected an integer 1–1000' }).max(1000, { error: 'expected an integer 1–1000' }));
+
+export const nearLimitsQuery = z.strictObject({
+  threshold: percent.default(80),
+  plan: planName.optional(),
+  cursor: z.string().min(1).max(600).optional(),
+  limit: pageSize.optional(),
+});
+
+export const topConsumersQuery = z.strictObject({
+  policy: z.string().min(1).max(200).default('month'),
+  period: z
+    .union([z.literal('current'), instant], { error: 'expected "current" or an RFC 3339 date-time, e.g. 2026-07-01T00:00:00Z' })
+    .default('current'),
+  cursor: z.string().min(1).max(600).optional(),
+  limit: pageSize.optional(),
+});
+
+/** A span back from now: `<n>m` (minutes) or `<n>h` (hours), 1 minute to 24 hours, as minutes. */
+const minutesSpan = z
+  .string()
+  .regex(/^[1-9]\d{0,3}[mh]$/, { error: 'expected minutes or hours, 1m–24h, e.g. 15m or 1h' })
+  .transform((value) => Number(value.slice(0, -1)) * (value.endsWith('h') ? 60 : 1))
+  .pipe(z.int().max(1440, { error: 'expected minutes or hours, 1m–24h, e.g. 15m or 1h' }));
+
+export const denialsQuery = z.strictObject({
+  window: minutesSpan.default(60),
+  subject: subjectId.optional(),
+  cursor: z.string().min(1).max(600).optional(),
+  limit: pageSize.optional(),
+});
+
 /** A string that passes `base`, and for which `problem` finds nothing (its message otherwise). */
 function checkedAgainstConfig(base: z.ZodString, problem: (value: string) => string | undefined) {
   return base.superRefine((value, ctx) => {
