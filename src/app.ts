@@ -94,6 +94,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
       authenticators,
       onAuthFailure,
       clientAddress: deps.clientAddress,
+      plans,
       history: historyDb === undefined ? undefined : (subject, query) => ledgerHistory({ db: historyDb, clock: deps.clock }, subject, query),
     }),
     preCheck: preCheck({

@@ -53,3 +53,8 @@ export class CountingIds {
     return id;
   }
 }
+
+/** The counting id of a caller on a plan, uncached (the usage endpoints; the limit step uses CountingIds). */
+export function countingIdOf(plan: Pick<Plan, 'limitByKey'>, identity: Identity): string {
+  return plan.limitByKey && identity.keyId !== undefined ? keyCountingId(identity.subject, identity.keyId) : identity.subject;
+}

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { formatPath, plainIssueMessage } from '../../../config/format-issues.js';
+import { looksLikeKeyCountingId } from '../../../core/counting-id.js';
 import { GatewayError } from '../../../core/errors.js';
 import { CALENDAR_WINDOW_NAMES, WINDOW_NAMES } from '../../../core/windows.js';
 import type { GatewayConfig } from '../../../config/schema.js';
@@ -97,7 +98,8 @@ const overridesSchema = z.strictObject({
 });
 
 const createSubjectBody = z.strictObject({
-  id: subjectId,
+  // `<subject>/key:<keyId>` is how a key's counters are named under `limit_by: key` (core/counting-id.ts).
+  id: subjectId.refine((id) => !looksLikeKeyCountingId(id), { error: 'must not end in "/key:<key id>" (the name of a key\'s counters)' }),
   plan: planName,
   metadata: z.record(z.string(), z.unknown()).optional(),
   overrides: overridesSchema.optional(),
@@ -142,6 +144,8 @@ export const auditQuery = z.strictObject({
 
 export const historyQuery = z.strictObject({
   granularity: z.enum(CALENDAR_WINDOW_NAMES).default('day'),
+  /** Under `limit_by: key`: the history of one of the subject's keys (admin API only). */
+  key: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected a key id' }).optional(),
   from: instant.optional(),
   to: instant.optional(),
   cursor: z.string().min(1).max(64).optional(),
