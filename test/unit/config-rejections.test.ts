@@ -118,6 +118,13 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
   { rule: 'a plan name that breaks the name pattern', file: 'bad-plan-name.yaml', problem: `plans.Pro: invalid name: ${NAME_RULE}` },
   { rule: 'an upgrade URL that is not a URL', file: 'bad-upgrade-url.yaml', problem: 'plans.free.upgrade_url: expected a URL' },
   { rule: 'a max_keys below 1', file: 'bad-max-keys.yaml', problem: 'plans.free.max_keys: must be at least 1' },
+  { rule: 'an abuse rule of 0 denials a minute', file: 'bad-abuse-threshold.yaml', problem: 'plans.free.abuse.denials_per_minute: must be at least 1' },
+  { rule: 'an abuse action neither notify nor block', file: 'bad-abuse-action.yaml', problem: 'plans.free.abuse.action: expected one of "notify", "block"' },
+  {
+    rule: 'a plan counting by key with credits',
+    file: 'limit-by-key-with-credits.yaml',
+    problem: 'plans.paid.limit_by: credits are per subject: a plan with credits counts by subject',
+  },
   {
     rule: 'a short admin token with the admin listener beyond loopback',
     file: 'admin-token-short.yaml',
