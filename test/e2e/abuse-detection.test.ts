@@ -141,7 +141,7 @@ describe('denial spikes across gateway processes sharing Redis', () => {
     expect(retryAfter).toBeGreaterThan(590);
     expect(retryAfter).toBeLessThanOrEqual(600);
     expect(await redis.pttl(subjectBlockKey(keyPrefix, 'spiky'))).toBeGreaterThan(590_000);
-    const body = await (await fetch(`${b.proxyUrl}/`, { headers: { 'x-api-key': keys.spiky } })).json();
+    const body = (await (await fetch(`${b.proxyUrl}/`, { headers: { 'x-api-key': keys.spiky } })).json()) as { blocked_until: string };
     expect(body).toMatchObject({ status: 403, code: 'subject_blocked', blocked_until: expect.any(String) });
     expect(forwardedOf()).toBe(forwarded);
     const [event] = await spikeEvents('spiky');
