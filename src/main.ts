@@ -477,7 +477,9 @@ async function startAbuseDetection(
       nowMs: () => clock.now(),
       onError: (error) => logger.warn({ err: error }, 'subject blocks: subscription or reload failed; it is retried'),
     });
-    await redisBlocks.waitUntilSubscribed(redis.connect_timeout_ms).catch((error: unknown) => {
+    // Blocks are known before the first request when Redis answers; a Redis that the limiter could not
+    // reach at start costs no second wait (the list loads once the subscription is made).
+    if (redisClient.status === 'ready') await redisBlocks.waitUntilSubscribed(redis.connect_timeout_ms).catch((error: unknown) => {
       logger.warn({ err: error }, 'subject blocks not loaded at start; they are once the subscription is made');
     });
   }
