@@ -1,7 +1,9 @@
 import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openapiDocumentPath } from '../../src/http/routes/admin-api/admin-api.js';
 import { counterKey } from '../../src/redis/keys.js';
+import { OpenapiResponses } from '../support/openapi-responses.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { startTestGateway, testConfig, type TestGateway } from '../support/test-gateway.js';
@@ -108,7 +110,15 @@ describe.each(['memory', 'redis'] as const)('limit_by on the %s store', (storeTy
     expect(shared.policies.map((p: { name: string; used: number }) => [p.name, p.used])).toEqual([['minute', 3], ['hour', 3]]);
   });
 
-  it("shows the subject's own counters and each key's on the admin usage view", async () => {
+  it("shows the subject's own counters and each key's on the admin usage view, as the OpenAPI document describes", async () => {
+    const spec = new OpenapiResponses(openapiDocumentPath());
+    for (const [operationId, path] of [
+      ['getSubjectUsage', '/admin/subjects/multi/usage'],
+      ['getSubjectUsageHistory', `/admin/subjects/multi/usage/history?key=${keys.a!.id}`],
+    ] as const) {
+      const res = await fetch(gw.adminUrl + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(spec.problems(operationId, { status: res.status, headers: res.headers, text: await res.text() })).toEqual([]);
+    }
     const usage = await admin('/admin/subjects/multi/usage');
     expect(usage.policies.map((p: { name: string; used: number }) => [p.name, p.used])).toEqual([['minute', 0], ['hour', 0]]);
     expect(
@@ -131,6 +141,10 @@ describe.each(['memory', 'redis'] as const)('limit_by on the %s store', (storeTy
     expect((await admin('/admin/subjects/multi/usage/history?granularity=hour')).items).toEqual([]);
     const own = await request(`${gw.proxyUrl}/_quotagate/usage/history?granularity=hour`, { headers: { 'x-api-key': keys.a!.key } });
     expect(await own.body.json()).toEqual(history);
+    // A caller reads its own credentials' history, never another key's.
+    const other = await request(`${gw.proxyUrl}/_quotagate/usage/history?key=${keys.b!.id}`, { headers: { 'x-api-key': keys.a!.key } });
+    expect(other.statusCode).toBe(400);
+    await other.body.dump();
     const top = await admin('/admin/views/top-consumers?policy=hour');
     expect(top.items).toEqual(
       expect.arrayContaining([

@@ -43,6 +43,8 @@ export function selfHistory(options: SelfHistoryOptions): (exchange: Exchange) =
     if (!parsed.success) {
       throw new GatewayError('bad_request', `The history query is not valid at ${String(parsed.error.issues[0]?.path[0] ?? 'query')}.`);
     }
+    // `key` is the admin API's: a caller's own history is that of the credentials it presents.
+    if (parsed.data.key !== undefined) throw new GatewayError('bad_request', 'The history query is not valid at key.');
     if (options.history === undefined) throw new GatewayError('usage_unavailable', 'This gateway keeps no usage ledger.');
     const query = parsed.data;
     const plan = options.plans.get(identity.plan);
