@@ -26,7 +26,7 @@ export async function unblockAudited(ctx: AdminContext, subjectId: string): Prom
 }
 
 /** The audit actor of blocks by an abuse rule. */
-export const ABUSE_ACTOR = 'gateway:abuse';
+const ABUSE_ACTOR = 'gateway:abuse';
 
 /** Writes the audit row of a block by an abuse rule (`subject.block`). */
 export async function auditSpikeBlock(db: Database, spike: DenialSpike, nowMs: number): Promise<void> {

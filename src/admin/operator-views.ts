@@ -79,7 +79,7 @@ function decodeCursor(kind: string, cursor: string): { key: number; id: string }
 }
 
 /** A counter id's policy name: `w:hour` → `hour`, `q:search:month` → `search.month`. */
-export function policyNameOf(counterId: string): string {
+function policyNameOf(counterId: string): string {
   const parts = counterId.split(':');
   return parts[0] === 'w' ? parts[1]! : `${parts[1]}.${parts[2]}`;
 }

@@ -17,7 +17,7 @@ import type { Plan } from './plan.js';
  */
 
 /** What separates a subject from its key id in a counting id. */
-export const KEY_COUNTING_SEPARATOR = '/key:';
+const KEY_COUNTING_SEPARATOR = '/key:';
 
 const KEY_COUNTING_ID = /^(.+)\/key:([A-Za-z0-9_.-]{1,64})$/;
 
