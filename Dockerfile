@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # quotagate: a multi-stage build. The runtime image holds the compiled
-# JavaScript, production dependencies, lua/, migrations/ and the example configs, and runs
-# as the unprivileged `node` user.
+# JavaScript, the compiled web pages (dist/ui), production dependencies, lua/,
+# migrations/ and the example configs, and runs as the unprivileged `node` user.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -9,6 +9,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY ui ./ui
+COPY scripts/build-ui.ts ./scripts/
 RUN npm run build
 
 FROM node:20-bookworm-slim AS production-deps
@@ -23,6 +25,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=production-deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist/src ./dist/src
+COPY --from=build --chown=root:root /app/dist/ui ./dist/ui
 COPY --chown=root:root package.json gateway.yaml ./
 COPY --chown=root:root lua ./lua
 COPY --chown=root:root migrations ./migrations

@@ -28,6 +28,7 @@ function banner(upstreamUrl: string, gateway: RunningGateway): string {
     'Try it (the demo plan allows 5 requests a minute):',
     `  curl -i -H 'X-API-Key: ${DEMO_KEY}' ${proxy}/api/hello`,
     `  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code}\\n' -H 'X-API-Key: ${DEMO_KEY}' ${proxy}/api/hello; done`,
+    `  open ${proxy}/_quotagate/dashboard and sign in with the demo key: its plan, usage bars and history`,
     ...(adminToken === undefined || adminToken === ''
       ? ['', 'The admin API is off: set QUOTAGATE_ADMIN_TOKEN (e.g. $(openssl rand -hex 24)) to turn it on.']
       : [
@@ -35,6 +36,7 @@ function banner(upstreamUrl: string, gateway: RunningGateway): string {
           'Admin API (token from QUOTAGATE_ADMIN_TOKEN):',
           `  curl -H "Authorization: Bearer $QUOTAGATE_ADMIN_TOKEN" ${admin}/admin/subjects`,
           `  curl -H "Authorization: Bearer $QUOTAGATE_ADMIN_TOKEN" -X POST ${admin}/admin/reload`,
+          `  open ${admin}/admin/ui and sign in with the token: the operator page`,
         ]),
     '',
   ].join('\n');

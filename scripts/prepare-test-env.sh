@@ -4,7 +4,8 @@
 # takes well under a second.
 #
 # - Tools some tests run (Debian packages): prometheus and promtool
-#   (test/integration/prometheus.test.ts), redis-sentinel, and a compose
+#   (test/integration/prometheus.test.ts), redis-sentinel, chromium (the
+#   browser tests, test/browser/, drive /usr/bin/chromium), and a compose
 #   client (test/unit/deploy-compose.test.ts). Missing ones are installed
 #   with apt-get when running as root; otherwise this prints the command to
 #   run, and the tests that need the tool fail naming it (they never skip).
@@ -24,6 +25,7 @@ missing_packages() {
   local packages=()
   { has prometheus && has promtool; } || packages+=(prometheus)
   has redis-sentinel || packages+=(redis-sentinel)
+  has chromium || packages+=(chromium)
   has_compose || packages+=(docker-compose)
   printf '%s\n' "${packages[@]}"
 }

@@ -21,7 +21,11 @@ import { type ProxyRequestListener, proxyHandler } from './http/proxy-handler.js
 import { RouteTable } from './http/route-table.js';
 import { type HealthState, adminRoutes } from './http/routes/admin.js';
 import { adminApi } from './http/routes/admin-api/admin-api.js';
+import { customerDashboard, DASHBOARD_PATH } from './http/routes/customer-dashboard.js';
+import { OPERATOR_PAGE_PATH, operatorUi } from './http/routes/operator-ui.js';
 import { planCatalogue } from './http/routes/plan-catalogue.js';
+import type { UiBundle } from './http/ui/ui-bundle.js';
+import { uiPage } from './http/ui/ui-page.js';
 import { preCheck } from './http/routes/pre-check.js';
 import { selfHistory } from './http/routes/self-history.js';
 import { selfUsage } from './http/routes/self-usage.js';
@@ -60,6 +64,8 @@ export interface AppDeps {
     readonly blocked: BlockedSubjects;
     readonly blocks: SubjectBlockStore;
   };
+  /** The compiled web pages (read at start by main.ts); absent or not ok: the pages answer 503. */
+  readonly ui?: UiBundle | undefined;
   /** The admin API: off (404 `admin_disabled`) without a token or a database. */
   readonly admin?: {
     readonly token: string | undefined;
@@ -86,10 +92,14 @@ export function buildApp(deps: AppDeps): GatewayApps {
   const routeTable = new RouteTable(config.routes);
   const historyDb = deps.admin?.db;
   const { access_log: accessLogConfig } = config.logging;
+  const ui: UiBundle = deps.ui ?? { ok: false, problem: 'no page bundle was given to buildApp' };
   const proxy = proxyHandler({
     // Answered by the gateway itself, before the route table; charges nothing.
     selfUsage: selfUsage({ authenticators, onAuthFailure, clientAddress: deps.clientAddress, plans, usage: deps.usage, clock: deps.clock }),
     planCatalogue: planCatalogue(config.plans),
+    dashboard: config.dashboard.enabled
+      ? customerDashboard(uiPage(ui, { name: 'customer', basePath: DASHBOARD_PATH, title: 'Your API usage' }))
+      : undefined,
     selfHistory: selfHistory({
       authenticators,
       onAuthFailure,
@@ -152,6 +162,10 @@ export function buildApp(deps: AppDeps): GatewayApps {
     health: deps.health,
     servesWithoutStore: config.routes.some((route) => route.on_store_error === 'open'),
   });
+  // Before the admin API: the page loads without a token (its API calls carry one).
+  if (config.dashboard.operator_page) {
+    admin.route('/', operatorUi(uiPage(ui, { name: 'operator', basePath: OPERATOR_PAGE_PATH, title: 'quotagate operator' })));
+  }
   admin.route(
     '/',
     adminApi({

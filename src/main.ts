@@ -32,6 +32,7 @@ import type { GatewayConfig } from './config/schema.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { DirtyUsageSource, UsageHistory } from './core/usage-ledger.js';
 import { listenerLimitsOf } from './http/listener-limits.js';
+import { loadUiBundle, type UiBundle } from './http/ui/ui-bundle.js';
 import { drain, listenAdmin, listenProxy, settledBy, urlOf } from './http/listeners.js';
 import type { HealthState } from './http/routes/admin.js';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker } from './limiter/circuit-breaker.js';
@@ -105,6 +106,8 @@ export interface StartOptions {
    * store's windows too, and no test waits for a real boundary.
    */
   readonly redisNowForTesting?: () => number;
+  /** Where the pages' bundle is read from (default: dist/ui beside the code, uiAssetsDirectory()); tests point it elsewhere. */
+  readonly uiDirectory?: string;
 }
 
 /** Builds every part from `config` and starts both listeners. */
@@ -114,11 +117,23 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const health: HealthState = { ready: false, draining: false, store: ALWAYS_READY };
   const metrics = createMetrics({ collectProcessMetrics: options.processMetrics ?? true });
   const databases = options.database === false ? undefined : await openMigratedDatabases(config, logger);
-  const databaseKeys = databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger);
+  // A subject changed at any instance (a credit grant, a reset, a new plan): its local denial here is forgotten too.
+  let forgetDenial: (subjectId: string) => void = () => {};
+  const databaseKeys =
+    databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger, (subjectId) => forgetDenial(subjectId));
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
   const { limiter, store, probe, redisClient } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
+  // Under limit_by: key, the subject's keys' local denials too.
+  forgetDenial = (subjectId) => {
+    limiter.forget(subjectId);
+    limiter.forgetKeysOf(subjectId);
+  };
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
   const abuse = await startAbuseDetection(config, redisClient, databases, clock, logger);
+  const ui = loadUiBundle(options.uiDirectory);
+  if (!ui.ok && (config.dashboard.enabled || config.dashboard.operator_page)) {
+    logger.warn({ problem: ui.problem }, 'the dashboard pages are not built; they answer 503 until the gateway restarts with them');
+  }
   const lasting: LastingParts = {
     limiter,
     databaseKeys: databaseKeys?.keys,
@@ -129,6 +144,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
     health,
     adminToken: options.adminToken,
     abuse: abuse.parts,
+    ui,
   };
   const reloader = new ConfigReloader({
     initial: config,
@@ -184,6 +200,8 @@ interface LastingParts {
   readonly health: HealthState;
   readonly adminToken: string | undefined;
   readonly abuse: NonNullable<AppDeps['abuse']>;
+  /** The compiled web pages, read once at start (a reload may turn the pages on or off, not rebuild them). */
+  readonly ui: UiBundle;
 }
 
 /**
@@ -221,6 +239,7 @@ function buildGeneration(config: GatewayConfig, lasting: LastingParts, reloader:
     logger,
     health: lasting.health,
     abuse: lasting.abuse,
+    ui: lasting.ui,
     usage: {
       peek: (subject, policies) => limiter.peek({ subject, policies }),
       reset: (subject, policies) => limiter.reset(subject, policies),
@@ -250,6 +269,7 @@ async function startDatabaseKeys(
   clock: Clock,
   metrics: GatewayMetrics,
   logger: Logger,
+  onSubjectChanged: (subjectId: string) => void,
 ): Promise<{ keys: DatabaseKeys; close(): Promise<void> }> {
   registerDatabaseQueries(metrics.registry, () =>
     databases.keyLookups === databases.primary
@@ -296,6 +316,7 @@ async function startDatabaseKeys(
       logger.warn({ err: error, what }, 'key lookup path');
     },
     onResubscribed: () => logger.info('key invalidation resubscribed; key cache cleared'),
+    onSubjectChanged,
   });
   const replicaMonitor = keys.replicaMonitor;
   if (replicaMonitor !== undefined) registerReplicaGauges(metrics.registry, () => replicaMonitor.verdict);

@@ -28,6 +28,8 @@ export class ApiKeyAuthenticator implements Authenticator {
   readonly #hashes: KeyHashMemo;
   /** The identity of each record the key store hands out (records are cached there, so one object serves every request). */
   readonly #identities = new WeakMap<ApiKeyRecord, Identity>();
+  /** The accepted result of each record, by the header that carried the key (built once: a hot key allocates no result per request). */
+  readonly #accepted = new WeakMap<ApiKeyRecord, { 'x-api-key'?: AuthResult; authorization?: AuthResult }>();
 
   constructor(private readonly options: ApiKeyAuthenticatorOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -59,7 +61,9 @@ export class ApiKeyAuthenticator implements Authenticator {
     if (record.expiresAtMs !== undefined && this.#clock.now() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
     if (record.suspended === true) return { ok: false, reason: 'suspended' };
     this.options.onKeyAccepted?.(record);
-    return { ok: true, identity: this.#identityOf(record), credentialHeader: header, scopes: record.scopes ?? NO_SCOPES };
+    let byHeader = this.#accepted.get(record);
+    if (byHeader === undefined) this.#accepted.set(record, (byHeader = {}));
+    return (byHeader[header] ??= Object.freeze({ ok: true, identity: this.#identityOf(record), credentialHeader: header, scopes: record.scopes ?? NO_SCOPES }));
   }
 
   #identityOf(record: ApiKeyRecord): Identity {

@@ -4,7 +4,7 @@ import type { Database } from '../db/database.js';
 import type { ReplicaVerdict } from '../db/replica-lag.js';
 import { ReplicaMonitor } from '../db/replica-monitor.js';
 import type { RedisClient } from '../redis/client.js';
-import { type CacheInvalidator, LocalCacheInvalidator } from './cache-invalidation.js';
+import { type CacheInvalidator, type InvalidatableKeyCache, LocalCacheInvalidator } from './cache-invalidation.js';
 import { CachingKeyStore, type KeyLookupResult } from './caching-key-store.js';
 import { CompositeKeyStore, DatabaseKeyStore, type KeyLookupServed } from './database-key-store.js';
 import { FileKeyStore } from './file-key-store.js';
@@ -41,6 +41,13 @@ export interface DatabaseKeysOptions {
   readonly onError?: (what: 'last_used_flush' | 'invalidation_subscribe' | 'replica_lookup', error: unknown) => void;
   /** Called when the invalidation subscription came back and the cache was cleared. */
   readonly onResubscribed?: () => void;
+  /**
+   * Called for every subject invalidation this instance applies, its own
+   * and (with Redis) every other instance's: the subject's plan, keys,
+   * overrides, counters or credits changed, so what this instance
+   * concluded about it (a local denial) must be forgotten too.
+   */
+  readonly onSubjectChanged?: (subjectId: string) => void;
 }
 
 /** The key lookup path of a gateway with a database, and what must be closed with it. */
@@ -136,7 +143,19 @@ export function buildDatabaseKeys(options: DatabaseKeysOptions): DatabaseKeys {
     onError: (error) => options.onError?.('last_used_flush', error),
   });
   // Invalidations reach the cache through the replica first: lookups then avoid it while it may lack the change.
-  const invalidatable = replica?.watching(cache) ?? cache;
+  const watched = replica?.watching(cache) ?? cache;
+  const onSubjectChanged = options.onSubjectChanged;
+  const invalidatable: InvalidatableKeyCache =
+    onSubjectChanged === undefined
+      ? watched
+      : {
+          invalidateKey: (keyHash) => watched.invalidateKey(keyHash),
+          invalidateSubject: (subjectId) => {
+            watched.invalidateSubject(subjectId);
+            onSubjectChanged(subjectId);
+          },
+          clear: () => watched.clear(),
+        };
   const redis =
     options.redis === undefined
       ? undefined

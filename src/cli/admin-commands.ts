@@ -1,7 +1,7 @@
 import { type AdminContext } from '../admin/admin-context.js';
 import { createKeyAudited, listSubjectKeys, revokeKeyAudited } from '../admin/keys.js';
 import { setPlanAudited } from '../admin/subjects.js';
-import { ledgerUsage } from '../admin/usage.js';
+import { grantCreditsAudited, ledgerUsage } from '../admin/usage.js';
 import { publishInvalidation } from '../auth/redis-cache-invalidator.js';
 import type { GatewayConfig } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
@@ -10,6 +10,8 @@ import { describeDatabase, openDatabases } from '../db/connect.js';
 import type { Database } from '../db/database.js';
 import { loadMigrations, migrate } from '../db/migrations.js';
 import { closeRedisClient, createRedisClient, waitUntilReady } from '../redis/client.js';
+import { registerScripts, runAddCreditsScript } from '../redis/scripts.js';
+import type { CreditGrant } from '../db/credit-grants.js';
 import type { CommandIo } from './io.js';
 import { loadConfigForCommand } from './load-config.js';
 import { verifyUsageAgainstStore } from './usage-verify.js';
@@ -220,6 +222,62 @@ async function runUsageVerify(argv: readonly string[], io: CommandIo): Promise<n
   return withDatabase('usage verify', configFileOf(args.flags, io), io, (ctx, config) =>
     verifyUsageAgainstStore(ctx.db, config, subject, io),
   );
+}
+
+const CREDITS_USAGE = `usage:
+  quotagate credits grant <subject> <units> --metric M [--expires ISO-8601] [--reason R] [--config gateway.yaml]
+      grant <units> prepaid credits of metric M (one some plan meters) to an existing subject, spendable until
+      --expires (default: never); audited; with the Redis store pushed to the shared balance at once`;
+
+/**
+ * `quotagate credits grant <subject> <units> --metric M [--expires T] [--reason R]`:
+ * the admin service's grant (audited), then, with the Redis store, the
+ * grant added to the subject's balance there (lua/add-credits.lua, which
+ * counts a grant once however often it is written), so every gateway
+ * spends it at once. If Redis does not answer, the grant stands in the
+ * database and the gateways read it when they next hydrate the subject.
+ */
+export async function runCredits(argv: readonly string[], io: CommandIo): Promise<number> {
+  const args = parseArgs(argv, ['metric', 'expires', 'reason', 'config']);
+  if (args === undefined || args.positional.length !== 3 || args.positional[0] !== 'grant') return usageError(io, CREDITS_USAGE);
+  const [, subject, unitsText] = args.positional as [string, string, string];
+  const metric = args.flags.get('metric');
+  const units = /^[1-9][0-9]{0,11}$/.test(unitsText) ? Number(unitsText) : undefined;
+  const expiresText = args.flags.get('expires');
+  const expiresAt = expiresText === undefined ? undefined : new Date(expiresText);
+  if (metric === undefined) return usageError(io, `credits grant: --metric is required\n${CREDITS_USAGE}`);
+  if (units === undefined) return usageError(io, `credits grant: units must be a whole number from 1 to 10^12 (got "${unitsText}")`);
+  if (expiresAt !== undefined && (Number.isNaN(expiresAt.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(expiresText!))) {
+    return usageError(io, `credits grant: --expires must be an ISO-8601 date or time (got "${expiresText}")`);
+  }
+  return withDatabase('credits grant', configFileOf(args.flags, io), io, async (ctx, config) => {
+    if (expiresAt !== undefined && expiresAt.getTime() <= ctx.clock.now()) {
+      throw new GatewayError('validation_failed', `--expires ${expiresAt.toISOString()} is in the past`);
+    }
+    const grant = await grantCreditsAudited(ctx, subject, { metric, amount: units, expiresAt, reason: args.flags.get('reason') });
+    io.stdout(`granted ${grant.amount} ${grant.metric} credits to ${subject} (grant ${grant.id}, expires ${iso(grant.expiresAt) === '-' ? 'never' : iso(grant.expiresAt)})`);
+    await pushGrantToStore('credits grant', config, subject, grant, io);
+    return 0;
+  });
+}
+
+/** With the Redis store, adds the committed grant to the subject's balance there; a failure is a warning (the grant stands). */
+async function pushGrantToStore(command: string, config: GatewayConfig, subject: string, grant: CreditGrant, io: CommandIo): Promise<void> {
+  const redis = config.store.type === 'redis' ? config.store.redis : undefined;
+  if (redis === undefined) return;
+  const client = createRedisClient(redis);
+  client.on('error', () => {});
+  registerScripts(client);
+  try {
+    await waitUntilReady(client, redis.connect_timeout_ms);
+    await runAddCreditsScript(client, redis.key_prefix, subject, [
+      { id: grant.id, metric: grant.metric, amount: grant.amount, expiresAtMs: grant.expiresAt?.getTime() ?? null, used: 0 },
+    ]);
+  } catch (error) {
+    io.stderr(`${command}: warning: the grant is stored, but the Redis store did not take it (${messageOf(error)}); gateways spend it once they next read the subject from the database`);
+  } finally {
+    await closeRedisClient(client).catch(() => {});
+  }
 }
 
 function usageError(io: CommandIo, usage: string): number {

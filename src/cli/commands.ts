@@ -1,4 +1,4 @@
-import { runSubjects, runUsage } from './admin-commands.js';
+import { runCredits, runSubjects, runUsage } from './admin-commands.js';
 import { runCheckConfig } from './check-config.js';
 import type { CommandIo } from './io.js';
 import { runKeys } from './keys.js';
@@ -14,6 +14,8 @@ const USAGE = `usage: quotagate <command>
   subjects set-plan <S> <P>       move a subject to another plan
   usage <S>                       a subject's current-period counts from the usage ledger
   usage verify [--subject S]      flush, then compare the ledger with the Redis store; exits 1 on a drift
+  credits grant <S> <units> --metric M [--expires ISO-8601] [--reason R]
+                                  grant prepaid credits of a metered metric (pushed to the Redis store at once)
   migrate [--config gateway.yaml] bring the database (postgres section) up to date`;
 
 /**
@@ -40,6 +42,8 @@ export async function runCommand(
       return runSubjects(rest, io);
     case 'usage':
       return runUsage(rest, io);
+    case 'credits':
+      return runCredits(rest, io);
     default:
       io.stderr(USAGE);
       return command === undefined || command === 'help' || command === '--help' ? 0 : 2;

@@ -527,6 +527,15 @@ const configObject = z.strictObject({
       flush_interval_ms: z.int().min(100).max(600_000).default(5_000),
     })
     .default({ flush_interval_ms: 5_000 }),
+  /** The web pages the gateway serves itself (docs/dashboard.md): on by default, each can be turned off. */
+  dashboard: z
+    .strictObject({
+      /** The customer page at `/_quotagate/dashboard` on the proxy listener (the caller signs in with an API key). */
+      enabled: z.boolean().default(true),
+      /** The operator page at `/admin/ui` on the admin listener (every call it makes needs the admin token). */
+      operator_page: z.boolean().default(true),
+    })
+    .default({ enabled: true, operator_page: true }),
   shutdown: z
     .strictObject({ drain_timeout_ms: durationMs(10_000) })
     .default({ drain_timeout_ms: 10_000 }),

@@ -56,3 +56,23 @@ export function periodSeconds(period: Period): number {
   if (period.endMs === Number.POSITIVE_INFINITY) return 0;
   return Math.round((period.endMs - period.startMs) / 1000);
 }
+
+/**
+ * periodOf with the answer kept per window while it holds: a decision asks
+ * for the same few periods on every request, and they change only at a
+ * boundary (once an hour for `hour`), so the common call allocates nothing
+ * and a month's needs no Date. A time before the kept period (a clock moved
+ * back in tests) is computed afresh too. One instance per caller (it is
+ * not shared state: a limiter owns one).
+ */
+export class PeriodCache {
+  readonly #kept = new Map<WindowName, Period>();
+
+  of(window: WindowName, nowMs: number): Period {
+    const kept = this.#kept.get(window);
+    if (kept !== undefined && nowMs >= kept.startMs && nowMs < kept.endMs) return kept;
+    const period = periodOf(window, nowMs);
+    this.#kept.set(window, period);
+    return period;
+  }
+}

@@ -20,6 +20,12 @@ export interface PolicyState {
    * every other policy.
    */
   readonly overage?: number;
+  /**
+   * Units counted in the current period, when the state is a read of the
+   * counters (Limiter.peek): it may exceed `limit` (a cost settled past it,
+   * overage) where `remaining` stops at 0. Absent on a decision's states.
+   */
+  readonly used?: number;
 }
 
 /**

@@ -16,6 +16,7 @@ export function policyStateAt(policy: Policy, used: number, nowMs: number): Poli
     remaining: Math.max(0, policy.limit - used),
     resetSeconds: secondsUntil(period.endMs, nowMs),
     periodSeconds: periodSeconds(period),
+    used,
   };
   return policy.overage === undefined ? state : { ...state, overage: Math.max(0, used - policy.limit) };
 }

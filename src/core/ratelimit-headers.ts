@@ -1,6 +1,6 @@
 import type { CreditState } from './credits.js';
 import type { PolicyState } from './decision.js';
-import { windowRank, windowTitle } from './windows.js';
+import { CALENDAR_WINDOW_NAMES, windowRank, windowTitle } from './windows.js';
 
 /** A response header as a name/value pair, the name in its canonical case. */
 export type HeaderPair = readonly [name: string, value: string];
@@ -16,6 +16,11 @@ export interface HeaderSets {
   /** `X-RateLimit-Limit-<Window>` and `X-RateLimit-Remaining-<Window>` per rate window. */
   readonly legacyPerWindow: boolean;
 }
+
+/** `X-RateLimit-Limit-<Window>` and `X-RateLimit-Remaining-<Window>` by window, built once (not per response). */
+const PER_WINDOW_NAMES: ReadonlyMap<string, readonly [limit: string, remaining: string]> = new Map(
+  CALENDAR_WINDOW_NAMES.map((window) => [window, [`X-RateLimit-Limit-${windowTitle(window)}`, `X-RateLimit-Remaining-${windowTitle(window)}`]] as const),
+);
 
 /** Every family: the default, and what the headers below were first specified as. */
 const ALL_HEADER_SETS: HeaderSets = Object.freeze({ ietf: true, legacy: true, legacyPerWindow: true });
@@ -137,9 +142,10 @@ export function rateLimitHeaders(
   if (!sets.legacyPerWindow) return headers;
   for (const policy of policies) {
     if (policy.kind !== 'window') continue;
-    const title = windowTitle(policy.window);
-    headers.push([`X-RateLimit-Limit-${title}`, String(policy.limit)]);
-    headers.push([`X-RateLimit-Remaining-${title}`, String(policy.remaining)]);
+    const names = PER_WINDOW_NAMES.get(policy.window);
+    const title = names === undefined ? windowTitle(policy.window) : '';
+    headers.push([names?.[0] ?? `X-RateLimit-Limit-${title}`, String(policy.limit)]);
+    headers.push([names?.[1] ?? `X-RateLimit-Remaining-${title}`, String(policy.remaining)]);
   }
   return headers;
 }

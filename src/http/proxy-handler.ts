@@ -5,6 +5,7 @@ import { Exchange } from './exchange.js';
 import { writeProblem } from './node-response.js';
 import { asGatewayError } from './problem-response.js';
 import { requestIdOf } from './middleware/request-id.js';
+import { isDashboardRequest } from './routes/customer-dashboard.js';
 import { isPlanCatalogueRequest } from './routes/plan-catalogue.js';
 import { isPreCheckRequest } from './routes/pre-check.js';
 import { isSelfHistoryRequest } from './routes/self-history.js';
@@ -34,6 +35,8 @@ export interface ProxyPipeline {
   readonly preCheck: (exchange: Exchange) => Promise<void>;
   /** `GET /_quotagate/plans`, answered before the route table. */
   readonly planCatalogue: (exchange: Exchange) => void;
+  /** `GET /_quotagate/dashboard` and its files, answered before the route table; absent when `dashboard.enabled` is false. */
+  readonly dashboard?: ((exchange: Exchange) => void) | undefined;
   /** Writes the access-log line; absent when the access log is off. */
   readonly logAccess?: ((exchange: Exchange) => void) | undefined;
   readonly metrics: GatewayMetrics;
@@ -75,7 +78,7 @@ export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
 
 /**
  * Answers the gateway's own endpoints under `/_quotagate/` (usage, pre-check,
- * plan catalogue); false when the request is none of them (it then goes to
+ * plan catalogue, dashboard); false when the request is none of them (it then goes to
  * the route table, which may well have a route for it).
  */
 async function answeredByGateway(pipeline: ProxyPipeline, exchange: Exchange): Promise<boolean> {
@@ -84,6 +87,7 @@ async function answeredByGateway(pipeline: ProxyPipeline, exchange: Exchange): P
   else if (isSelfHistoryRequest(method, url)) await pipeline.selfHistory(exchange);
   else if (isPreCheckRequest(method, url)) await pipeline.preCheck(exchange);
   else if (isPlanCatalogueRequest(method, url)) pipeline.planCatalogue(exchange);
+  else if (pipeline.dashboard !== undefined && isDashboardRequest(method, url)) pipeline.dashboard(exchange);
   else return false;
   return true;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { periodOf, periodSeconds, secondsUntil } from '../core/calendar.js';
+import { PeriodCache, periodOf, periodSeconds, secondsUntil } from '../core/calendar.js';
 import type { Clock } from '../core/clock.js';
 import { type CreditGrantState, type CreditState, grantCounterIdOf, grantInForce, spendingOrder } from '../core/credits.js';
 import type { Admission, ChargeReceipt, Decision, PolicyState } from '../core/decision.js';
@@ -54,11 +54,32 @@ export interface MemoryLimiterOptions {
   readonly ledger?: UsageHistory;
 }
 
-/** What a subject charged since the flusher last cleared it: `<periodStartMs>:<counterId>` → entry. */
+/**
+ * What a subject charged since the flusher last cleared it: counterId →
+ * period start (epoch ms) → absolute count. Two levels, not one
+ * `<start>:<counterId>` key, so a charge builds no string; a counter of a
+ * period that ended may still be there beside the current one until flushed.
+ */
 interface DirtyRecord {
   /** The subject's version at the latest change recorded here. */
   version: number;
-  readonly entries: Map<string, UsageEntry>;
+  readonly counts: Map<string, Map<number, number>>;
+}
+
+/** Records `count` as the absolute count of `counterId` in the period starting at `periodStartMs`. */
+function setDirtyCount(record: DirtyRecord, counterId: string, periodStartMs: number, count: number): void {
+  let byPeriod = record.counts.get(counterId);
+  if (byPeriod === undefined) record.counts.set(counterId, (byPeriod = new Map()));
+  byPeriod.set(periodStartMs, count);
+}
+
+/** The record's counts as ledger entries (a copy: later charges do not change it). */
+function dirtyEntriesOf(record: DirtyRecord): UsageEntry[] {
+  const entries: UsageEntry[] = [];
+  for (const [counterId, byPeriod] of record.counts) {
+    for (const [periodStartMs, count] of byPeriod) entries.push({ counterId, periodStartMs, count });
+  }
+  return entries;
 }
 
 /**
@@ -74,6 +95,8 @@ interface DirtyRecord {
  * record evicted early makes a later repeat of its key a new request.
  */
 export class MemoryLimiter implements Limiter, DirtyUsageSource {
+  /** The current periods of the windows decided on (kept while they hold: the steady path computes none). */
+  private readonly periods = new PeriodCache();
   private readonly subjects = new Map<string, SubjectCounters>();
   private readonly expiryBuckets = new Map<number, Set<string>>();
   private readonly idempotency: IdempotencyRecords;
@@ -168,7 +191,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   readDirty(subject: string): Promise<DirtyUsage | undefined> {
     const record = this.dirty.get(subject);
     if (record === undefined) return Promise.resolve(undefined);
-    return Promise.resolve({ subject, entries: [...record.entries.values()], version: record.version });
+    return Promise.resolve({ subject, entries: dirtyEntriesOf(record), version: record.version });
   }
 
   clearDirty(dirty: DirtyUsage): Promise<boolean> {
@@ -320,7 +343,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   private consumeNow({ subject, policies, meters = [], cost }: ConsumeRequest): Decision {
     const nowMs = this.clock.now();
     const entry = this.subjects.get(subject);
-    const periods = policies.map((policy) => periodOf(policy.window, nowMs));
+    const periods = policies.map((policy) => this.periods.of(policy.window, nowMs));
     const used = policies.map((policy, i) => {
       const counter = entry?.byCounter.get(policy.counterId);
       return counter !== undefined && counter.periodStartMs === periods[i]!.startMs ? counter.used : 0;
@@ -369,14 +392,14 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
     const chargedPeriods = paidByCredits ? periods.filter((_, i) => !short![i]) : periods;
     const chargedUsed = paidByCredits ? used.filter((_, i) => !short![i]) : used;
     for (const meter of meters) {
-      const period = periodOf(meter.window, nowMs);
+      const period = this.periods.of(meter.window, nowMs);
       const counter = entry?.byCounter.get(meter.counterId);
       counters.push(meter);
       chargedPeriods.push(period);
       chargedUsed.push(counter !== undefined && counter.periodStartMs === period.startMs ? counter.used : 0);
     }
     const overage = this.ledger === undefined ? undefined : this.overageEntries(policies, periods, used, cost);
-    this.charge(subject, entry, counters.map((c) => c.counterId), chargedPeriods, chargedUsed, cost, overage);
+    this.charge(subject, entry, counters, chargedPeriods, chargedUsed, cost, overage);
     if (paidByCredits) this.spendCredits(subject, coverage!.counterId, grants, cost, nowMs);
     const receipt: ChargeReceipt = {
       subject,
@@ -403,7 +426,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
       left -= take;
       changed.push({ counterId: grantCounterIdOf(grant.id), periodStartMs: 0, count: grant.used });
     }
-    const month = periodOf('month', nowMs);
+    const month = this.periods.of('month', nowMs);
     const entry = this.entryOf(subject);
     const counter = entry.byCounter.get(spendCounterId);
     const spent = (counter !== undefined && counter.periodStartMs === month.startMs ? counter.used : 0) + cost;
@@ -417,7 +440,7 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   private charge(
     subject: string,
     existing: SubjectCounters | undefined,
-    counterIds: readonly string[],
+    counters: ReadonlyArray<{ readonly counterId: string }>,
     periods: ReadonlyArray<{ startMs: number; endMs: number }>,
     used: readonly number[],
     cost: number,
@@ -426,16 +449,25 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
   ): void {
     const entry = existing ?? this.entryOf(subject);
     let expiresAtMs = entry.expiresAtMs;
-    // Only with a ledger: without one the hot path allocates nothing for it.
-    const changed: UsageEntry[] | undefined = this.ledger === undefined ? undefined : [];
-    counterIds.forEach((counterId, i) => {
+    // Only with a ledger; a charge allocates nothing for it once the subject's record holds these counters.
+    const record = this.ledger === undefined ? undefined : this.changeRecordOf(subject, entry);
+    for (let i = 0; i < counters.length; i++) {
+      const { counterId } = counters[i]!;
       const period = periods[i]!;
-      entry.byCounter.set(counterId, { periodStartMs: period.startMs, used: used[i]! + cost });
-      expiresAtMs = Math.max(expiresAtMs, period.endMs);
-      changed?.push({ counterId, periodStartMs: period.startMs, count: used[i]! + cost });
-    });
-    if (alsoChanged !== undefined) changed?.push(...alsoChanged);
-    if (changed !== undefined) this.recordChange(subject, entry, changed);
+      const count = used[i]! + cost;
+      // In place: a counter object lives as long as its subject, and a new one per charge is garbage per request.
+      const counter = entry.byCounter.get(counterId);
+      if (counter === undefined) entry.byCounter.set(counterId, { periodStartMs: period.startMs, used: count });
+      else {
+        counter.periodStartMs = period.startMs;
+        counter.used = count;
+      }
+      if (period.endMs > expiresAtMs) expiresAtMs = period.endMs;
+      if (record !== undefined) setDirtyCount(record, counterId, period.startMs, count);
+    }
+    if (record !== undefined && alsoChanged !== undefined) {
+      for (const usage of alsoChanged) setDirtyCount(record, usage.counterId, usage.periodStartMs, usage.count);
+    }
     this.moveToBucket(subject, entry, expiresAtMs);
   }
 
@@ -468,16 +500,22 @@ export class MemoryLimiter implements Limiter, DirtyUsageSource {
    */
   private recordChange(subject: string, entry: SubjectCounters, changed: readonly UsageEntry[]): number | undefined {
     if (this.ledger === undefined) return undefined;
+    if (changed.length === 0) return ++entry.version;
+    const record = this.changeRecordOf(subject, entry);
+    for (const usage of changed) setDirtyCount(record, usage.counterId, usage.periodStartMs, usage.count);
+    return record.version;
+  }
+
+  /** The subject's record for the flusher (created when absent), at a new version of the subject: one change's. */
+  private changeRecordOf(subject: string, entry: SubjectCounters): DirtyRecord {
     const version = ++entry.version;
-    if (changed.length === 0) return version;
     let record = this.dirty.get(subject);
     if (record === undefined) {
-      record = { version, entries: new Map() };
+      record = { version, counts: new Map() };
       this.dirty.set(subject, record);
     }
     record.version = version;
-    for (const usage of changed) record.entries.set(`${usage.periodStartMs}:${usage.counterId}`, usage);
-    return version;
+    return record;
   }
 
   /** The subject's entry, created (not yet hydrated, in no bucket) when absent. */

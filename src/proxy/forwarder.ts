@@ -39,7 +39,11 @@ export interface ForwardRequest {
   readonly maxBodyBytes: number;
   /** Lowercase names of the request fields that carried the caller's credential; not forwarded. */
   readonly credentialHeaders: readonly string[];
-  /** Sent upstream as `x-request-id` in place of the client's; absent: the client's (if any) is passed on. */
+  /**
+   * Sent upstream as `x-request-id` in place of the client's, and to the
+   * client after `responseHeaders` (replacing the upstream's); absent: the
+   * client's (if any) is passed on, and the upstream's returned.
+   */
   readonly requestId?: string | undefined;
   /** The route's cost is settled from the response: the outcome's `reported` holds the field it names. */
   readonly settlement?: CostSettlement | undefined;
@@ -164,6 +168,7 @@ export class Forwarder {
           resolve(end);
         },
         request.settlement,
+        request.requestId,
       );
       pool.dispatch(
         {

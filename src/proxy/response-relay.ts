@@ -60,6 +60,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   readonly #capture: ResponseCapture | undefined;
   readonly #onEnd: (end: RelayEnd) => void;
   readonly #settlement: CostSettlement | undefined;
+  readonly #requestId: string | undefined;
   readonly #onClientClose = (): void => {
     if (this.#outgoing.writableFinished) return;
     this.#controller?.abort(new ClientClosedError());
@@ -80,12 +81,15 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     capture: ResponseCapture | undefined,
     onEnd: (end: RelayEnd) => void,
     settlement?: CostSettlement,
+    /** Written to the client as `x-request-id` after `gatewayHeaders`. */
+    requestId?: string,
   ) {
     this.#outgoing = outgoing;
     this.#gatewayHeaders = gatewayHeaders;
     this.#capture = capture;
     this.#onEnd = onEnd;
     this.#settlement = settlement;
+    this.#requestId = requestId;
     outgoing.once('close', this.#onClientClose);
   }
 
@@ -106,7 +110,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       return;
     }
     try {
-      const clientHeaders = buildClientResponseHeaders(headers, this.#gatewayHeaders);
+      const clientHeaders = buildClientResponseHeaders(headers, this.#gatewayHeaders, this.#requestId);
       this.#capture?.head(statusCode, clientHeaders);
       outgoing.writeHead(statusCode, clientHeaders);
     } catch (error) {

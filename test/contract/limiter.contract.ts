@@ -596,15 +596,29 @@ export function limiterContract(name: string, makeLimiter: LimiterFactory): void
         const policies = [...windows(['hour', 10], ['day', 100]), quotaPolicy('search', 'month', 5)];
         const untouched = await limiter.peek({ subject, policies });
         expect(untouched).toEqual([
-          { name: 'hour', kind: 'window', window: 'hour', limit: 10, remaining: 10, resetSeconds: 1800, periodSeconds: 3600 },
-          { name: 'day', kind: 'window', window: 'day', limit: 100, remaining: 100, resetSeconds: 13.5 * 3600, periodSeconds: 86_400 },
-          { name: 'search.month', kind: 'quota', window: 'month', limit: 5, remaining: 5, resetSeconds: 15 * 86_400 + 13.5 * 3600, periodSeconds: 30 * 86_400 },
+          { name: 'hour', kind: 'window', window: 'hour', limit: 10, remaining: 10, resetSeconds: 1800, periodSeconds: 3600, used: 0 },
+          { name: 'day', kind: 'window', window: 'day', limit: 100, remaining: 100, resetSeconds: 13.5 * 3600, periodSeconds: 86_400, used: 0 },
+          { name: 'search.month', kind: 'quota', window: 'month', limit: 5, remaining: 5, resetSeconds: 15 * 86_400 + 13.5 * 3600, periodSeconds: 30 * 86_400, used: 0 },
         ]);
         const charged = await limiter.consume(request(policies, 3, subject));
-        expect(await limiter.peek({ subject, policies })).toEqual(charged.policies);
-        expect(await limiter.peek({ subject, policies })).toEqual(charged.policies);
+        // A read of the counters is the decision's state plus the count itself.
+        const read = charged.policies.map((state) => ({ ...state, used: 3 }));
+        expect(await limiter.peek({ subject, policies })).toEqual(read);
+        expect(await limiter.peek({ subject, policies })).toEqual(read);
         const next = await limiter.consume(request(policies, 1, subject));
         expect(remainingOf(next)).toEqual({ hour: 6, day: 96, 'search.month': 1 });
+      });
+    });
+
+    it('peeks at the whole count when an adjustment took it past the limit (remaining stops at 0)', async () => {
+      await withLimiter(MID_MONTH, async (limiter) => {
+        const subject = fresh('peek-past-limit');
+        const policies = windows(['hour', 10]);
+        const admitted = await limiter.consume(request(policies, 4, subject));
+        if (!admitted.allowed || admitted.receipt === undefined) throw new Error('expected an admission with a receipt');
+        await limiter.adjust(admitted.receipt, 9);
+        const [hour] = await limiter.peek({ subject, policies });
+        expect([hour!.used, hour!.remaining]).toEqual([13, 0]);
       });
     });
 

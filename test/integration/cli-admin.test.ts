@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSubjects, runUsage } from '../../src/cli/admin-commands.js';
+import { runCredits, runSubjects, runUsage } from '../../src/cli/admin-commands.js';
 import type { CommandIo } from '../../src/cli/io.js';
 import { runKeys } from '../../src/cli/keys.js';
 import { isWellFormedApiKey } from '../../src/core/api-key.js';
@@ -183,6 +183,44 @@ describe('quotagate keys / subjects / usage on a PostgreSQL server', () => {
     } finally {
       await gw.gateway.shutdown();
     }
+  });
+
+  it('grants credits that a running gateway on the same Redis spends at once, and refuses bad grants', async () => {
+    const keyPrefix = `qgcredits${process.pid % 100000}`;
+    const paid = readConfig(config)
+      .replace('plans:', `store:\n  type: redis\n  redis: { url: "redis://127.0.0.1:6379", key_prefix: ${keyPrefix}, command_timeout_ms: 2000 }\nplans:\n  paid:\n    quotas: { search: { month: 1 } }\n    credits: { covers: [search.month] }`)
+      .replace('  - { name: api, path_prefix: /, upstream: app }', '  - { name: search, path_prefix: /search, upstream: app, quota: search }\n  - { name: api, path_prefix: /, upstream: app }');
+    const paidConfig = join(scratch, 'credits.yaml');
+    writeFileSync(paidConfig, paid);
+    const key = keyOf((await cli(runKeys, ['create', '--subject', 'buyer', '--plan', 'paid', '--config', paidConfig])).stdout);
+    const gw = await startTestGateway(paid, { database: true });
+    const search = async () => {
+      const response = await fetch(`${gw.proxyUrl}/search`, { headers: { 'x-api-key': key } });
+      await response.arrayBuffer();
+      return response.status;
+    };
+    try {
+      // The quota's one unit, then no room and no credits.
+      expect([await search(), await search()]).toEqual([200, 429]);
+      const granted = await cli(runCredits, ['grant', 'buyer', '2', '--metric', 'search', '--reason', 'goodwill', '--config', paidConfig]);
+      expect(granted.stderr).toEqual([]);
+      expect(granted.stdout).toHaveLength(1);
+      expect(granted.stdout[0]).toMatch(/^granted 2 search credits to buyer \(grant \d+, expires never\)$/);
+      // The running gateway spends the grant at once (it was pushed to Redis), exactly two units of it.
+      expect([await search(), await search(), await search()]).toEqual([200, 200, 429]);
+    } finally {
+      await gw.gateway.shutdown();
+    }
+    const refused = async (argv: string[]) => {
+      const run = await cli(runCredits, [...argv, '--config', paidConfig]);
+      return [run.code, run.stderr[0]];
+    };
+    expect(await refused(['grant', 'buyer', '5'])).toEqual([2, expect.stringContaining('--metric is required')]);
+    expect(await refused(['grant', 'buyer', '0', '--metric', 'search'])).toEqual([2, 'credits grant: units must be a whole number from 1 to 10^12 (got "0")']);
+    expect(await refused(['grant', 'buyer', '5', '--metric', 'search', '--expires', 'tomorrow'])).toEqual([2, 'credits grant: --expires must be an ISO-8601 date or time (got "tomorrow")']);
+    expect(await refused(['grant', 'buyer', '5', '--metric', 'search', '--expires', '2020-01-01'])).toEqual([1, 'credits grant: --expires 2020-01-01T00:00:00.000Z is in the past']);
+    expect(await refused(['grant', 'ghost', '5', '--metric', 'search'])).toEqual([1, 'credits grant: There is no subject "ghost".']);
+    expect((await refused(['grant', 'buyer', '5', '--metric', 'pages']))[0]).toBe(1);
   });
 
   it('sets a plan and prints the usage rows of the current periods', async () => {

@@ -17,11 +17,19 @@ import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.
  * The issue's figure: three gateway processes on one Redis (and on a
  * 3-primary Redis Cluster) and one PostgreSQL, 1,000 concurrent requests
  * against an exhausted quota with a credit balance of 50: exactly 50 are
- * admitted, and the balance ends at 0, never below.
+ * admitted, and the balance ends at 0, never below. And an admin change
+ * through one instance (a counter reset) reaches the others at once: they
+ * forget their local denials of the subject.
  */
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const SUBJECT = 'prepaid';
+/** The admin token the gateway processes read from their environment (inherited from this one). */
+const ADMIN_TOKEN_ENV = 'QG_CREDITS_GATEWAY_TEST_ADMIN_TOKEN';
+const ADMIN_TOKEN = 'credits-gateway-test-admin-token-0123456789';
+/** A subject on a plain hourly window (whose denials each instance caches locally). */
+const HOURLY_SUBJECT = 'hourly';
+process.env[ADMIN_TOKEN_ENV] = ADMIN_TOKEN;
 
 /** The Redis the three gateways share: its `store.redis` fields, a client to read it, and how to stop it. */
 interface SharedRedis {
@@ -55,6 +63,7 @@ for (const [name, startRedis] of [
   describe(`credits shared by three gateway processes (${name}, PostgreSQL)`, () => {
     const keyPrefix = testKeyPrefix('credits');
     const key = generateApiKey('qg');
+    const hourlyKey = generateApiKey('qg');
     let upstream: RecordingUpstream;
     let database: TestDatabase;
     let db: Database;
@@ -84,10 +93,14 @@ auth:
   api_keys:
     keys:
       - { id: k0, hash: ${hashApiKey(key)}, subject: ${SUBJECT}, plan: paid }
+      - { id: k1, hash: ${hashApiKey(hourlyKey)}, subject: ${HOURLY_SUBJECT}, plan: hourly }
 plans:
+  hourly:
+    limits: { hour: 1 }
   paid:
     quotas: { search: { month: 1 } }
     credits: { covers: [search.month] }
+admin: { token_env: ${ADMIN_TOKEN_ENV} }
 logging: { level: info }
 `;
       // One by one: the first migrates the database; a failure leaves only started gateways, which afterAll kills.
@@ -95,6 +108,7 @@ logging: { level: info }
       db = connectTestDatabase(database.url);
       await db.transaction(async (tx) => {
         await createSubject(tx, { id: SUBJECT, plan: 'paid' });
+        await createSubject(tx, { id: HOURLY_SUBJECT, plan: 'hourly' });
         await insertCreditGrant(tx, { subjectId: SUBJECT, metric: 'search', amount: 30, grantedAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000) });
         await insertCreditGrant(tx, { subjectId: SUBJECT, metric: 'search', amount: 20, grantedAt: new Date() });
       });
@@ -111,7 +125,11 @@ logging: { level: info }
     }, 60_000);
 
     async function send(gateway: GatewayProcess, path: string): Promise<{ status: number; rateLimit: string | undefined }> {
-      const res = await request(`${gateway.proxyUrl}${path}`, { headers: { 'x-api-key': key }, dispatcher: client });
+      return sendWith(gateway, key, path);
+    }
+
+    async function sendWith(gateway: GatewayProcess, apiKey: string, path = '/x'): Promise<{ status: number; rateLimit: string | undefined }> {
+      const res = await request(`${gateway.proxyUrl}${path}`, { headers: { 'x-api-key': apiKey }, dispatcher: client });
       await res.body.dump();
       const header = res.headers['ratelimit'];
       return { status: res.statusCode, rateLimit: typeof header === 'string' ? header : undefined };
@@ -133,5 +151,29 @@ logging: { level: info }
       expect(spent.map(([used, amount]) => used === amount)).toEqual([true, true]);
       expect((await send(gateways[1]!, '/after')).rateLimit).toContain('"credits";r=0');
     }, 90_000);
+
+    it('a reset through one instance reaches the others at once: their local denials of the subject are forgotten', async () => {
+      const admit = (gateway: GatewayProcess) => sendWith(gateway, hourlyKey);
+      expect((await admit(gateways[0]!)).status).toBe(200);
+      // Every instance denies the exhausted subject now, and remembers that denial locally until the hour ends.
+      for (const gateway of gateways) expect((await admit(gateway)).status).toBe(429);
+      for (const gateway of gateways.slice(1)) {
+        const reset = await request(`${gateways[0]!.adminUrl}/admin/subjects/${HOURLY_SUBJECT}/reset`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+          dispatcher: client,
+        });
+        await reset.body.dump();
+        expect(reset.statusCode).toBe(200);
+        // The other instance hears of it through the invalidation channel (well within a second; bounded here).
+        const deadline = Date.now() + 5_000;
+        let status = (await admit(gateway)).status;
+        while (status === 429 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          status = (await admit(gateway)).status;
+        }
+        expect(status).toBe(200);
+      }
+    }, 60_000);
   });
 }

@@ -32,6 +32,8 @@ export interface TestGatewayOptions {
    * and no request straddles a real boundary. Default false: Redis TIME.
    */
   readonly redisOnTestClock?: boolean;
+  /** Where the gateway reads its pages' bundle; default dist/ui. */
+  readonly uiDirectory?: string;
 }
 
 /**
@@ -54,6 +56,7 @@ export async function startTestGateway(yaml: string, options: TestGatewayOptions
     adminToken: options.adminToken,
     ...(options.redisOnTestClock === true ? { redisNowForTesting: () => clock.now() } : {}),
     ...(options.configFile === undefined ? {} : { loadConfig: () => loadConfigFile(options.configFile!, {}) }),
+    ...(options.uiDirectory === undefined ? {} : { uiDirectory: options.uiDirectory }),
   });
   return { gateway, proxyUrl: gateway.proxyUrl, adminUrl: gateway.adminUrl, clock };
 }

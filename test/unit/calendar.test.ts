@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { periodOf, secondsUntil } from '../../src/core/calendar.js';
+import { PeriodCache, periodOf, secondsUntil } from '../../src/core/calendar.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -42,5 +42,32 @@ describe('secondsUntil', () => {
     expect(secondsUntil(10_000, 9_000)).toBe(1);
     expect(secondsUntil(10_000, 9_999)).toBe(1);
     expect(secondsUntil(10_000, 10_000)).toBe(1);
+  });
+});
+
+describe('PeriodCache', () => {
+  it('answers as periodOf does across boundaries, forwards and backwards', () => {
+    const cache = new PeriodCache();
+    const times = [
+      Date.UTC(2026, 0, 31, 23, 59, 59, 999),
+      Date.UTC(2026, 1, 1, 0, 0, 0, 0),
+      Date.UTC(2026, 1, 1, 0, 30),
+      Date.UTC(2026, 1, 1, 1, 0),
+      Date.UTC(2026, 0, 15, 12, 0),
+      Date.UTC(2028, 1, 29, 12, 0),
+      Date.UTC(2028, 2, 1, 0, 0),
+    ];
+    for (const nowMs of times) {
+      for (const window of ['second', 'minute', 'hour', 'day', 'month', 'lifetime'] as const) {
+        expect(cache.of(window, nowMs)).toEqual(periodOf(window, nowMs));
+      }
+    }
+  });
+
+  it('hands out the same period object while it holds', () => {
+    const cache = new PeriodCache();
+    const first = cache.of('month', Date.UTC(2026, 5, 2));
+    expect(cache.of('month', Date.UTC(2026, 5, 30, 23, 59))).toBe(first);
+    expect(cache.of('month', Date.UTC(2026, 6, 1))).not.toBe(first);
   });
 });

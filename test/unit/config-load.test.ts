@@ -69,6 +69,7 @@ describe('parseConfigText', () => {
       plans: { free: { limits: {}, quotas: {}, quota_status: 429, public: true, mode: 'enforce', limit_by: 'subject' } },
       usage: { flush_interval_ms: 5_000 },
       admin: {},
+      dashboard: { enabled: true, operator_page: true },
       shutdown: { drain_timeout_ms: 10_000 },
       logging: { level: 'info', access_log: { enabled: true, include_subject: false } },
     });

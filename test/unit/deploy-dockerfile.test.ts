@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.js';
 import { loadMigrations, migrationsDirectory } from '../../src/db/migrations.js';
 import { openapiDocumentPath } from '../../src/http/routes/admin-api/admin-api.js';
+import { uiAssetsDirectory } from '../../src/http/ui/ui-bundle.js';
 import { luaDirectory } from '../../src/redis/scripts.js';
 import {
   dockerIgnores,
@@ -181,6 +182,14 @@ describe('the runtime image holds every file quotagate reads', () => {
     const path = openapiDocumentPath(compiledDir('src/http/routes/admin-api'));
     inImage(path);
     expect(statSync(path).isFile()).toBe(true);
+  });
+
+  it('dist/ui (the compiled pages, copied from the build stage), where uiAssetsDirectory looks from the compiled src/http/ui', () => {
+    const dir = uiAssetsDirectory(compiledDir('src/http/ui'));
+    inImage(dir);
+    expect(relative(workdir(), dir)).toBe('dist/ui');
+    expect(statSync(dir).isDirectory()).toBe(true);
+    expect(argsOf(stageNamed('build'), 'COPY')).toEqual(expect.arrayContaining(['ui ./ui', 'scripts/build-ui.ts ./scripts/']));
   });
 
   it('the default config at QUOTAGATE_CONFIG, valid with the image environment, and every shipped example config', async () => {

@@ -58,6 +58,7 @@ function machine(options: { root: boolean; apt: boolean; tools: readonly string[
   const packages: Record<string, readonly string[]> = {
     prometheus: ['prometheus', 'promtool'],
     'redis-sentinel': ['redis-sentinel'],
+    chromium: ['chromium'],
     'docker-compose': ['docker-compose'],
   };
   if (options.apt) {
@@ -84,7 +85,7 @@ function machine(options: { root: boolean; apt: boolean; tools: readonly string[
 
 /** Calls that only look (a second run may make these and nothing else). */
 const isProbe = (call: string): boolean => /^(redis-cli|pg_isready|id|ls) /.test(call);
-const ALL_TOOLS = ['prometheus', 'promtool', 'redis-sentinel', 'docker-compose'];
+const ALL_TOOLS = ['prometheus', 'promtool', 'redis-sentinel', 'chromium', 'docker-compose'];
 
 describe('scripts/prepare-test-env.sh', () => {
   it('as root, installs every missing package with one apt-get update and one install, then a second run does nothing visible', () => {
@@ -92,10 +93,10 @@ describe('scripts/prepare-test-env.sh', () => {
     const first = box.prepare();
     expect(first.status).toBe(0);
     expect(first.stdout).toBe('');
-    expect(first.stderr).toBe('prepare-test-env: installing prometheus redis-sentinel docker-compose (apt-get)\n');
+    expect(first.stderr).toBe('prepare-test-env: installing prometheus redis-sentinel chromium docker-compose (apt-get)\n');
     expect(box.calls().filter((call) => call.startsWith('apt-get'))).toEqual([
       'apt-get update -qq',
-      'apt-get install -y -qq --no-install-recommends prometheus redis-sentinel docker-compose',
+      'apt-get install -y -qq --no-install-recommends prometheus redis-sentinel chromium docker-compose',
     ]);
 
     const before = box.calls().length;
@@ -105,7 +106,7 @@ describe('scripts/prepare-test-env.sh', () => {
   });
 
   it('installs only what is missing', () => {
-    const box = machine({ root: true, apt: true, tools: ['prometheus', 'promtool', 'docker-compose'], services: { redis: true, postgres: true } });
+    const box = machine({ root: true, apt: true, tools: ['prometheus', 'promtool', 'chromium', 'docker-compose'], services: { redis: true, postgres: true } });
     expect(box.prepare().status).toBe(0);
     expect(box.calls().filter((call) => call.startsWith('apt-get install'))).toEqual([
       'apt-get install -y -qq --no-install-recommends redis-sentinel',
@@ -113,7 +114,7 @@ describe('scripts/prepare-test-env.sh', () => {
   });
 
   it('not as root, installs nothing and prints the command that installs each missing package; it still exits 0 so the suite runs and those tests fail naming it', () => {
-    const box = machine({ root: false, apt: true, tools: ['redis-sentinel'], services: { redis: true, postgres: true } });
+    const box = machine({ root: false, apt: true, tools: ['redis-sentinel', 'chromium'], services: { redis: true, postgres: true } });
     const result = box.prepare();
     expect(result.status).toBe(0);
     expect(result.stderr).toBe(

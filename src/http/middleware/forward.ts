@@ -31,13 +31,6 @@ function releaseOf(subject: string, metric: string, units: number): ChargeReceip
   return { subject, cost: units, charges: [{ counterId: lifetimeCounterIdOf(metric), periodStartMs: 0 }] };
 }
 
-/** The gateway's response headers plus `x-request-id`. */
-function withRequestId(headers: readonly (readonly [string, string])[], requestId: string): (readonly [string, string])[] {
-  const out = [...headers];
-  out.push(['x-request-id', requestId]);
-  return out;
-}
-
 /** The request fields not to forward: the credential's, plus the method overrides when matchRoute withholds them. */
 function withheldHeaders(credentialHeaders: readonly string[], methodOverrideWithheld: boolean | undefined): readonly string[] {
   return methodOverrideWithheld === true ? [...credentialHeaders, ...METHOD_OVERRIDE_HEADERS] : credentialHeaders;
@@ -104,7 +97,7 @@ export function forward(options: ForwardOptions): (exchange: Exchange) => Promis
         method: incoming.method ?? 'GET',
         path: exchange.forwardPath!,
         identity: exchange.identity,
-        responseHeaders: withRequestId(exchange.rateLimitHeaders, exchange.requestId),
+        responseHeaders: exchange.rateLimitHeaders,
         requestId: exchange.requestId,
         maxBodyBytes: route.config.max_body_bytes ?? options.maxBodyBytes,
         credentialHeaders: withheldHeaders(exchange.credentialHeaders, exchange.methodOverrideWithheld),

@@ -63,13 +63,14 @@ export function auditView(entry: AuditEntry) {
 /**
  * One window or quota as a caller sees it: used / limit / remaining / reset
  * (and percent used). `used` counts every unit of the period, overage
- * included; a quota allowing overage adds `included` (units within the
+ * included and a settled cost past the limit too (so `percent` may pass 100); a quota allowing overage adds `included` (units within the
  * limit) and `overage` (past it) apart, for billing. A lifetime quota never
  * resets: `reset_seconds` 0 and `reset_at` null.
  */
 export function policyUsageView(state: PolicyState, nowMs: number) {
   const included = Math.max(0, state.limit - state.remaining);
-  const used = included + (state.overage ?? 0);
+  // A read of the counters knows the true count (a cost settled past the limit counts whole).
+  const used = state.used ?? included + (state.overage ?? 0);
   return {
     name: state.name,
     kind: state.kind,
