@@ -11,6 +11,7 @@ import { auditLogContract } from './db-audit-log.contract.js';
 import { T0 } from './db-fixtures.js';
 import { ledgerContract } from './db-ledger.contract.js';
 import { subjectsContract } from './db-subjects.contract.js';
+import { viewsContract } from './db-views.contract.js';
 
 /** Opens an empty database (no tables); the suite migrates it and closes it. */
 export type EmptyDatabaseFactory = () => Promise<Database>;
@@ -128,13 +129,14 @@ export function databaseContract(name: string, openEmpty: EmptyDatabaseFactory):
 
     describe('repositories', () => {
       beforeEach(async () => {
-        await db.query('TRUNCATE subjects, api_keys, usage, credit_grants, audit_log RESTART IDENTITY CASCADE');
+        await db.query('TRUNCATE subjects, api_keys, usage, credit_grants, audit_log, denials RESTART IDENTITY CASCADE');
       });
 
       subjectsContract(() => db);
       apiKeysContract(() => db);
       ledgerContract(() => db);
       auditLogContract(() => db);
+      viewsContract(() => db);
     });
   });
 }

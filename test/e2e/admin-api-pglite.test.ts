@@ -86,7 +86,7 @@ describe('openapi/admin.yaml', () => {
     const served = app.routes
       .filter((route) => route.method !== 'ALL')
       .map((route) => `${route.method} ${route.path}`);
-    expect(new Set(served).size).toBe(19);
+    expect(new Set(served).size).toBe(23);
     expect([...new Set(served)].sort()).toEqual([...documented].sort());
   });
 });

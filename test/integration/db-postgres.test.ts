@@ -40,7 +40,8 @@ describe('migrations on a PostgreSQL server', () => {
       const [{ tables }] = (await instances[0]!.query<{ tables: number }>(
         "SELECT count(*) AS tables FROM pg_tables WHERE schemaname = 'public'",
       )) as [{ tables: number }];
-      expect(tables).toBe(6);
+      // subjects, api_keys, usage, credit_grants, audit_log, schema_migrations (001, 002), denials (004).
+      expect(tables).toBe(7);
     } finally {
       await Promise.all(instances.map((db) => db.close()));
     }
