@@ -30,6 +30,8 @@ import { preCheck } from './http/routes/pre-check.js';
 import { selfHistory } from './http/routes/self-history.js';
 import { selfUsage } from './http/routes/self-usage.js';
 import { ledgerHistory } from './admin/usage-history.js';
+import type { DenialTally } from './core/denial-tally.js';
+import type { BlockedSubjects, SubjectBlockStore } from './core/subject-blocks.js';
 import type { UsageStore } from './core/usage-store.js';
 import type { Database } from './db/database.js';
 import type { GuardedLimiter } from './limiter/guarded-limiter.js';
@@ -56,6 +58,12 @@ export interface AppDeps {
   readonly onApiKeyAccepted?: ((record: ApiKeyRecord) => void) | undefined;
   /** The limit store's read and reset, for the usage endpoints; absent: they answer 503. */
   readonly usage?: UsageStore | undefined;
+  /** Abuse detection: the denial counter (denial path only), this instance's blocked subjects, and the shared block store. */
+  readonly abuse?: {
+    readonly denials: DenialTally;
+    readonly blocked: BlockedSubjects;
+    readonly blocks: SubjectBlockStore;
+  };
   /** The compiled web pages (read at start by main.ts); absent or not ok: the pages answer 503. */
   readonly ui?: UiBundle | undefined;
   /** The admin API: off (404 `admin_disabled`) without a token or a database. */
@@ -96,6 +104,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
       authenticators,
       onAuthFailure,
       clientAddress: deps.clientAddress,
+      plans,
       history: historyDb === undefined ? undefined : (subject, query) => ledgerHistory({ db: historyDb, clock: deps.clock }, subject, query),
     }),
     preCheck: preCheck({
@@ -133,6 +142,8 @@ export function buildApp(deps: AppDeps): GatewayApps {
         maxBodyBytes: config.idempotency.max_body_bytes,
         maxResponseBytes: config.idempotency.max_response_bytes,
       },
+      denials: deps.abuse?.denials,
+      blocked: deps.abuse?.blocked,
     }),
     forward: forward({
       forwarder: deps.forwarder,
@@ -162,6 +173,7 @@ export function buildApp(deps: AppDeps): GatewayApps {
       db: deps.admin?.db,
       invalidator: deps.admin?.invalidator ?? NO_CACHE_INVALIDATION,
       usage: deps.usage,
+      blocks: deps.abuse?.blocks,
       config,
       clock: deps.clock,
       logger: deps.logger,

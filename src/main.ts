@@ -8,7 +8,16 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
-import { buildApp } from './app.js';
+import { type AppDeps, buildApp } from './app.js';
+import { auditSpikeBlock } from './admin/blocks.js';
+import { LocalDenialCounter } from './core/denial-fleet.js';
+import { DenialTally } from './core/denial-tally.js';
+import { BlockedSubjects, LocalSubjectBlocks } from './core/subject-blocks.js';
+import { addDenials, pruneDenials } from './db/denials.js';
+import { RedisDenialCounter } from './redis/denial-counters.js';
+import { appendEventsToStream } from './redis/event-append.js';
+import { RedisSubjectBlocks } from './redis/subject-blocks.js';
+import { DenialFlusher } from './usage/denial-flusher.js';
 import { FileKeyStore } from './auth/file-key-store.js';
 import { createJwtAuthenticator } from './auth/jwt-authenticator.js';
 import { runCommand } from './cli/commands.js';
@@ -140,16 +149,32 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
   const databaseKeys =
     databases === undefined ? undefined : await startDatabaseKeys(config, databases, clock, metrics, logger, (subjectId) => forgetDenial(subjectId));
   const ledger = databases === undefined ? undefined : new DatabaseUsageLedger(databases.primary);
-  const { limiter, store, probe, outbox, memoryEventOutbox } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
-  forgetDenial = (subjectId) => limiter.forget(subjectId);
+  const { limiter, store, probe, outbox, memoryEventOutbox, redisClient } = await buildGuardedLimiter(config, clock, metrics, logger, ledger, health, options.redisNowForTesting);
+  // Under limit_by: key, the subject's keys' local denials too.
+  forgetDenial = (subjectId) => {
+    limiter.forget(subjectId);
+    limiter.forgetKeysOf(subjectId);
+  };
   const flusher = ledger === undefined ? undefined : startLedgerFlusher(config, store, ledger, clock, metrics, logger);
+  const abuse = await startAbuseDetection(config, redisClient, databases, clock, logger, memoryEventOutbox);
   // Signed with the wall clock whatever `clock` is: receivers check webhook-timestamp against theirs.
   const deliverer = databases === undefined ? undefined : startWebhookDeliverer(config, outbox, databases.primary, options.webhookSecrets ?? [], systemClock, metrics, logger);
   const ui = loadUiBundle(options.uiDirectory);
   if (!ui.ok && (config.dashboard.enabled || config.dashboard.operator_page)) {
     logger.warn({ problem: ui.problem }, 'the dashboard pages are not built; they answer 503 until the gateway restarts with them');
   }
-  const lasting: LastingParts = { limiter, databaseKeys: databaseKeys?.keys, databases, metrics, clock, logger, health, adminToken: options.adminToken, ui };
+  const lasting: LastingParts = {
+    limiter,
+    databaseKeys: databaseKeys?.keys,
+    databases,
+    metrics,
+    clock,
+    logger,
+    health,
+    adminToken: options.adminToken,
+    abuse: abuse.parts,
+    ui,
+  };
   const reloader = new ConfigReloader({
     initial: config,
     build: (generationConfig, generationReloader) => buildGeneration(generationConfig, lasting, generationReloader),
@@ -185,6 +210,7 @@ export async function startGateway(config: GatewayConfig, options: StartOptions)
       await drain(adminServer, Math.max(1, deadlineMs - performance.now()));
       // The last charges reach the ledger before the store closes.
       await flusher?.stop().catch((error: unknown) => logger.error({ err: error }, 'final usage ledger flush failed'));
+      await abuse.stop();
       // Attempts in flight finish (each within its timeout_ms); what is left stays pending in the database.
       await deliverer?.stop();
       await outbox.close().catch((error: unknown) => logger.warn({ err: error }, 'closing the event outbox failed'));
@@ -207,6 +233,7 @@ interface LastingParts {
   readonly logger: Logger;
   readonly health: HealthState;
   readonly adminToken: string | undefined;
+  readonly abuse: NonNullable<AppDeps['abuse']>;
   /** The compiled web pages, read once at start (a reload may turn the pages on or off, not rebuild them). */
   readonly ui: UiBundle;
 }
@@ -245,6 +272,7 @@ function buildGeneration(config: GatewayConfig, lasting: LastingParts, reloader:
     clock,
     logger,
     health: lasting.health,
+    abuse: lasting.abuse,
     ui: lasting.ui,
     usage: {
       peek: (subject, policies) => limiter.peek({ subject, policies }),
@@ -398,6 +426,7 @@ async function buildGuardedLimiter(
   probe?: RedisReadinessProbe;
   outbox: EventOutbox;
   memoryEventOutbox: MemoryEventOutbox | undefined;
+  redisClient?: RedisClient;
 }> {
   const { store, idempotency } = config;
   const storeName = store.type;
@@ -410,6 +439,7 @@ async function buildGuardedLimiter(
   let memoryEventOutbox: MemoryEventOutbox | undefined;
   // Quota events are always detected (plans without thresholds emit none): they wait in the outbox for a deliverer.
   const streamMaxLength = config.events.stream_max_length;
+  let redisClient: RedisClient | undefined;
   if (store.type === 'redis' && store.redis !== undefined) {
     const client = await connectRedisClient(store.redis, logger, metrics);
     // The deliverer's reads get a connection of their own: never queued behind (or ahead of) the limiter's calls.
@@ -419,6 +449,7 @@ async function buildGuardedLimiter(
       ownsClient: config.events.webhooks.length > 0,
       appendMaxLength: config.events.stream_max_length,
     });
+    redisClient = client;
     limiter = new RedisLimiter({
       client,
       keyPrefix: store.redis.key_prefix,
@@ -483,7 +514,92 @@ async function buildGuardedLimiter(
         }
       : {}),
   });
-  return { limiter: guarded, store: limiter, outbox, memoryEventOutbox, ...(probe === undefined ? {} : { probe }) };
+  return {
+    limiter: guarded,
+    store: limiter,
+    outbox,
+    memoryEventOutbox,
+    ...(probe === undefined ? {} : { probe }),
+    ...(redisClient === undefined ? {} : { redisClient }),
+  };
+}
+
+/** Subjects whose denials one instance counts per minute between two flushes; more are not counted (a flood of distinct callers). */
+const DENIAL_TALLY_MAX_SUBJECTS = 10_000;
+/** How often counted denials go to the fleet counter and the database, in ms: spikes are seen within about this. */
+const DENIAL_FLUSH_INTERVAL_MS = 1_000;
+/** Events the memory store's outbox holds (until the deliverer takes them). */
+const MEMORY_OUTBOX_CAPACITY = 10_000;
+
+/**
+ * Denial counting and abuse rules: the tally the limit step counts denials
+ * in, the list of blocked subjects it checks, and the flusher that adds the
+ * counts to the fleet's (Redis, or this instance's) and the `denials`
+ * table every second, raising spikes. With Redis, blocks are shared
+ * through it (a subscriber connection of their own); on the memory store
+ * they are this instance's.
+ */
+async function startAbuseDetection(
+  config: GatewayConfig,
+  redisClient: RedisClient | undefined,
+  databases: DatabaseConnections | undefined,
+  clock: Clock,
+  logger: Logger,
+  /** The memory store's outbox (the limiter's events go there too); absent on Redis. */
+  memoryEventOutbox: MemoryEventOutbox | undefined,
+): Promise<{ parts: NonNullable<AppDeps['abuse']>; stop(): Promise<void> }> {
+  const tally = new DenialTally(DENIAL_TALLY_MAX_SUBJECTS);
+  const blocked = new BlockedSubjects();
+  const redis = config.store.type === 'redis' ? config.store.redis : undefined;
+  let subscriber: RedisClient | undefined;
+  let redisBlocks: RedisSubjectBlocks | undefined;
+  if (redisClient !== undefined && redis !== undefined) {
+    subscriber = createRedisClient(redis);
+    logClientErrors(subscriber, logger, { role: 'block-subscriber' });
+    redisBlocks = RedisSubjectBlocks.start({
+      client: redisClient,
+      subscriber,
+      keyPrefix: redis.key_prefix,
+      blocked,
+      nowMs: () => clock.now(),
+      onError: (error) => logger.warn({ err: error }, 'subject blocks: subscription or reload failed; it is retried'),
+    });
+    // Blocks are known before the first request when Redis answers; a Redis that the limiter could not
+    // reach at start costs no second wait (the list loads once the subscription is made).
+    if (redisClient.status === 'ready') await redisBlocks.waitUntilSubscribed(redis.connect_timeout_ms).catch((error: unknown) => {
+      logger.warn({ err: error }, 'subject blocks not loaded at start; they are once the subscription is made');
+    });
+  }
+  const blocks = redisBlocks ?? new LocalSubjectBlocks(blocked, () => clock.now());
+  const primary = databases?.primary;
+  const flusher = new DenialFlusher({
+    tally,
+    fleet: redisClient !== undefined && redis !== undefined ? new RedisDenialCounter(redisClient, redis.key_prefix) : new LocalDenialCounter(),
+    sink: primary === undefined ? undefined : { add: (counts) => addDenials(primary, counts), prune: (before) => pruneDenials(primary, before) },
+    events:
+      redisClient !== undefined && redis !== undefined
+        ? { append: (events) => appendEventsToStream(redisClient, redis.key_prefix, events) }
+        : (memoryEventOutbox ?? new MemoryEventOutbox(MEMORY_OUTBOX_CAPACITY, () => clock.now())),
+    blocks,
+    auditBlock: primary === undefined ? undefined : (spike) => auditSpikeBlock(primary, spike, clock.now()),
+    clock,
+    intervalMs: DENIAL_FLUSH_INTERVAL_MS,
+    onSpike: (spike) =>
+      logger.warn(
+        { plan: spike.plan, denials: spike.denials, threshold: spike.threshold, action: spike.action, minute: new Date(spike.minuteMs).toISOString() },
+        spike.action === 'block' ? 'denial spike: subject blocked' : 'denial spike',
+      ),
+    onError: (what, error) => logger.warn({ err: error, what }, 'denial flush step failed'),
+  });
+  flusher.start();
+  return {
+    parts: { denials: tally, blocked, blocks },
+    async stop() {
+      await flusher.stop();
+      redisBlocks?.close();
+      if (subscriber !== undefined) await closeRedisClient(subscriber).catch(() => undefined);
+    },
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { GatewayError } from '../core/errors.js';
+import type { SubjectBlockStore } from '../core/subject-blocks.js';
 import type { UsageStore } from '../core/usage-store.js';
 import type { Database, JsonObject, Transaction } from '../db/database.js';
 import { appendAudit } from '../db/audit-log.js';
@@ -34,6 +35,8 @@ export interface AdminContext {
   readonly subjectChanged: (subjectId: string) => Promise<void>;
   /** The limit store's read and reset; absent (the CLI): usage and reset answer 503 `usage_unavailable`. */
   readonly usage?: UsageStore | undefined;
+  /** Blocks by abuse rules (`DELETE /admin/subjects/{id}/block`); absent (the CLI): 503 `usage_unavailable`. */
+  readonly blocks?: SubjectBlockStore | undefined;
 }
 
 /** 400 `validation_failed` at `path` (the shape the admin API's body validation gives). */

@@ -1,4 +1,5 @@
 import { periodOf } from '../core/calendar.js';
+import { keyCountingId } from '../core/counting-id.js';
 import type { CalendarWindowName } from '../core/windows.js';
 import { readUsageHistory } from '../db/usage.js';
 import type { AdminContext } from './admin-context.js';
@@ -72,14 +73,19 @@ function rankOf(name: string): number {
   return name === 'requests' ? 0 : 1;
 }
 
-/** One page of a known subject's history, oldest period first; 404 `subject_not_found`. */
+/**
+ * One page of a known subject's history, oldest period first; with
+ * `keyId`, of that key's own counters (a plan with `limit_by: key`; a key
+ * the subject never held has none). 404 `subject_not_found`.
+ */
 export async function usageHistory(
   ctx: Pick<AdminContext, 'db' | 'clock'>,
   subjectId: string,
+  keyId: string | undefined,
   query: HistoryQuery,
 ): Promise<HistoryPage> {
   await requireSubject(ctx, subjectId);
-  return ledgerHistory(ctx, subjectId, query);
+  return ledgerHistory(ctx, keyId === undefined ? subjectId : keyCountingId(subjectId, keyId), query);
 }
 
 /** One page of history. */

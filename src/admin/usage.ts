@@ -10,6 +10,9 @@ import type { Page } from '../db/database.js';
 import type { Subject } from '../db/subjects.js';
 import { lockSubject } from '../db/subjects.js';
 import { readUsage, resetUsage } from '../db/usage.js';
+import { listApiKeys } from '../db/api-keys.js';
+import { buildPlans } from '../config/plans.js';
+import { keyCountingId } from '../core/counting-id.js';
 import { type AdminContext, audited, subjectNotFound, subjectTarget, validationError } from './admin-context.js';
 import { policiesOfSubject, unmeteredMetricProblem } from './plan-checks.js';
 import { requireSubject } from './subjects.js';
@@ -33,20 +36,54 @@ async function subjectPolicies(ctx: Pick<AdminContext, 'db' | 'plans'>, id: stri
   return { subject, policies };
 }
 
-/** The subject's state of each policy in the limit store, charging nothing (503 `usage_unavailable` without a store answer). */
-export async function storeUsage(
-  ctx: AdminContext,
-  id: string,
-): Promise<SubjectPolicies & { states: readonly PolicyState[]; credits: ReadonlyArray<{ metric: string; balance: number }> }> {
-  const { subject, policies } = await subjectPolicies(ctx, id);
-  const [states, credits] = await callUsageStore(ctx.usage, (usage) =>
-    Promise.all([usage.peek(subject.id, policies), creditBalancesOf(usage, subject.id, policies)]),
-  );
-  return { subject, policies, states, credits };
+/** One API key of a subject whose plan counts by key (`limit_by: key`), and the id its counters are kept under. */
+export interface CountedKey {
+  readonly keyId: string;
+  readonly name: string | null;
+  readonly countingId: string;
 }
 
 /**
- * Deletes the subject's counters of every policy in the limit store and sets
+ * The subject's keys when its plan counts by key (every key it holds,
+ * revoked and expired ones too: they may have counts this period), else
+ * none.
+ */
+async function countedKeysOf(ctx: Pick<AdminContext, 'db' | 'plans'>, subject: Subject): Promise<CountedKey[]> {
+  if (buildPlans(ctx.plans).get(subject.plan)?.limitByKey !== true) return [];
+  const keys = await listApiKeys(ctx.db, subject.id);
+  return keys.map((key) => ({ keyId: key.id, name: key.name, countingId: keyCountingId(subject.id, key.id) }));
+}
+
+/** A key's state of each policy, beside the subject's own. */
+export interface KeyUsage extends CountedKey {
+  readonly states: readonly PolicyState[];
+}
+
+/**
+ * The subject's state of each policy in the limit store, charging nothing
+ * (503 `usage_unavailable` without a store answer). Under `limit_by: key`,
+ * also each key's (`keys`); the subject's own states then count its callers
+ * without a key id (JWT).
+ */
+export async function storeUsage(
+  ctx: AdminContext,
+  id: string,
+): Promise<SubjectPolicies & { states: readonly PolicyState[]; credits: ReadonlyArray<{ metric: string; balance: number }>; keys: readonly KeyUsage[] }> {
+  const { subject, policies } = await subjectPolicies(ctx, id);
+  const counted = await countedKeysOf(ctx, subject);
+  const [states, credits, keys] = await callUsageStore(ctx.usage, (usage) =>
+    Promise.all([
+      usage.peek(subject.id, policies),
+      creditBalancesOf(usage, subject.id, policies),
+      Promise.all(counted.map(async (key) => ({ ...key, states: await usage.peek(key.countingId, policies) }))),
+    ]),
+  );
+  return { subject, policies, states, credits, keys };
+}
+
+/**
+ * Deletes the subject's counters of every policy in the limit store (under
+ * `limit_by: key`, each of its keys' too) and sets
  * the usage ledger's rows of their current periods to 0, with the audit row,
  * in one transaction; then tells the caches. Resolves to the policies reset.
  *
@@ -72,14 +109,22 @@ export async function resetUsageAudited(ctx: AdminContext, id: string): Promise<
     const counter = { counterId: policy.counterId, periodStart };
     return policy.overage === undefined ? [counter] : [counter, { counterId: policy.overage.counterId, periodStart }];
   });
+  // Under `limit_by: key`, each key's counters too.
+  const countingIds = [subject.id, ...(await countedKeysOf(ctx, subject)).map((key) => key.countingId)];
+  // A counting id the store has not seen yet (a limit_by: key subject's own, never charged) is
+  // hydrated from the ledger by its reset: reset once before the transaction, so that read is
+  // not made while the transaction holds the embedded database's one connection.
+  if (countingIds.length > 1) await callUsageStore(ctx.usage, (usage) => Promise.all(countingIds.map((id) => usage.reset(id, policies))));
   await audited(ctx, 'subject.reset', async (tx) => {
-    const version = await callUsageStore(ctx.usage, (usage) => usage.reset(subject.id, policies));
-    await resetUsage(tx, subject.id, periods, version);
+    for (const countingId of countingIds) {
+      const version = await callUsageStore(ctx.usage, (usage) => usage.reset(countingId, policies));
+      await resetUsage(tx, countingId, periods, version);
+    }
     return {
       result: undefined,
       target: subjectTarget(subject.id),
       subjectId: subject.id,
-      details: { policies: policies.map((policy) => policy.name) },
+      details: { policies: policies.map((policy) => policy.name), ...(countingIds.length > 1 ? { keys: countingIds.length - 1 } : {}) },
     };
   });
   await ctx.subjectChanged(subject.id);

@@ -43,6 +43,11 @@ export function buildPlans(plans: GatewayConfig['plans']): ReadonlyMap<string, P
         allowsOverage: Object.values(plan.quotas).some((quota) => quota.overage !== undefined),
         thresholds,
         upgradeUrl: plan.upgrade_url,
+        limitByKey: plan.limit_by === 'key',
+        abuse:
+          plan.abuse === undefined
+            ? undefined
+            : Object.freeze({ denialsPerMinute: plan.abuse.denials_per_minute, action: plan.abuse.action, blockMs: plan.abuse.block_seconds * 1000 }),
       }),
     );
   }

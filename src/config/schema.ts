@@ -224,9 +224,36 @@ const planSchema = z.strictObject({
    * period. See docs/events.md.
    */
   thresholds: thresholdsSchema.default(() => [...DEFAULT_THRESHOLDS]),
+  /**
+   * What the plan's windows and quotas count: `subject` (every request of a
+   * subject together) or `key` (each API key of the subject apart, as
+   * Kong's `limit_by: credential`; callers without a key id — JWT,
+   * `auth: none` — count per subject).
+   */
+  limit_by: z.enum(['subject', 'key']).default('subject'),
+  /**
+   * Denial spikes: more than `denials_per_minute` denials of one subject in
+   * a calendar minute, across the fleet, raise `subject.denial_spike` once;
+   * `action: block` also refuses the subject everywhere (403
+   * `subject_blocked`) for `block_seconds`.
+   */
+  abuse: z
+    .strictObject({
+      denials_per_minute: z.int().min(1).max(1_000_000),
+      action: z.enum(['notify', 'block']).default('notify'),
+      /** Seconds a block lasts, 1 to 30 days. */
+      block_seconds: z.int().min(1).max(30 * 86_400).default(600),
+    })
+    .optional(),
 })
   .superRefine(checkCredits)
-  .superRefine(checkThresholds);
+  .superRefine(checkThresholds)
+  .superRefine((plan, ctx) => {
+    // Credits are a subject's balance; counters per key would each spend it apart.
+    if (plan.limit_by === 'key' && plan.credits !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['limit_by'], message: 'credits are per subject: a plan with credits counts by subject' });
+    }
+  });
 
 /** The windows a plan's thresholds may name: each quota window (`search.month`) and the month window (`month`). */
 function watchedWindowNames(plan: { quotas: Record<string, z.output<typeof quotaSchema>>; limits: Partial<Record<WindowName, number>> }): string[] {

@@ -1,3 +1,4 @@
+import type { AbuseRule } from './abuse.js';
 import type { Meter, Policy, ThresholdSettings } from './policy.js';
 
 /** A plan as the hot path uses it, resolved from gateway.yaml. */
@@ -30,6 +31,10 @@ export interface Plan {
   readonly thresholds: ThresholdSettings;
   /** Where a denied caller can upgrade; echoed in denial bodies when set. */
   readonly upgradeUrl?: string;
+  /** `limit_by: key`: each API key of a subject has its own counters (see core/counting-id.ts). */
+  readonly limitByKey: boolean;
+  /** `abuse`: the denial-spike rule, when the plan has one. */
+  readonly abuse?: AbuseRule | undefined;
 }
 
 /** The policies a request on a route charging `metric` (if any) is checked against. */

@@ -263,6 +263,11 @@ export class GuardedLimiter {
     this.options.denyCache.forget(subject);
   }
 
+  /** Forgets the local denials of the subject's keys (`limit_by: key` counting ids): after a change to the subject. */
+  forgetKeysOf(subject: string): void {
+    this.options.denyCache.forgetKeysOf(subject);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.#adjusting);
     await this.options.limiter.close();

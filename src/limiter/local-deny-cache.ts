@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../core/clock.js';
+import { keyCountingId } from '../core/counting-id.js';
 import type { Denial, PolicyState } from '../core/decision.js';
 import type { Policy } from '../core/policy.js';
 
@@ -84,6 +85,17 @@ export class LocalDenyCache {
   /** Forgets a subject (after an admin reset or a credit grant). */
   forget(subject: string): void {
     this.entries?.delete(subject);
+  }
+
+  /**
+   * Forgets every counting id of the subject's keys (`<subject>/key:<id>`,
+   * see core/counting-id.ts). A scan of the cache: made only when a subject
+   * changed (a reset, a grant, a new plan), never per request.
+   */
+  forgetKeysOf(subject: string): void {
+    if (this.entries === undefined) return;
+    const prefix = keyCountingId(subject, '');
+    for (const countingId of [...this.entries.keys()]) if (countingId.startsWith(prefix)) this.entries.delete(countingId);
   }
 
   /** False when `max_entries` is 0: every check misses. */

@@ -154,3 +154,34 @@ export function eventStreamKey(prefix: string, slot?: number): string {
 export function eventStreamPattern(prefix: string): string {
   return `${prefix}:${KEY_LAYOUT_VERSION}:{*}:events`;
 }
+
+/**
+ * The fleet's denials of `subject` in one minute (`minute`: epoch ms /
+ * 60,000), a STRING counter every instance INCRBYs with what it counted
+ * (see src/usage/denial-flusher.ts), expiring two minutes after it was
+ * last written.
+ */
+export function denialCounterKey(prefix: string, subject: string, minute: number): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:denials:${minute}`;
+}
+
+/** The subject's block by an abuse rule: a STRING holding the block's end (epoch ms), with that TTL (PX). */
+export function subjectBlockKey(prefix: string, subject: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:${subjectHashTag(subject)}:blocked`;
+}
+
+/**
+ * The index of blocks, a ZSET of subjects scored by their block's end
+ * (epoch ms), that an instance reads at start and whenever it
+ * resubscribes to the block channel. Shared by subjects (no hash tag):
+ * like the readiness keys, its `blocks` segment stands where a subject's
+ * hash tag would.
+ */
+export function subjectBlockIndexKey(prefix: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:blocks`;
+}
+
+/** The pub/sub channel of block changes: `<key_prefix>:v1:blocks`. */
+export function subjectBlockChannel(prefix: string): string {
+  return `${prefix}:${KEY_LAYOUT_VERSION}:blocks`;
+}

@@ -12,6 +12,7 @@ import { T0 } from './db-fixtures.js';
 import { ledgerContract } from './db-ledger.contract.js';
 import { quotaEventsContract } from './db-quota-events.contract.js';
 import { subjectsContract } from './db-subjects.contract.js';
+import { viewsContract } from './db-views.contract.js';
 
 /** Opens an empty database (no tables); the suite migrates it and closes it. */
 export type EmptyDatabaseFactory = () => Promise<Database>;
@@ -129,7 +130,7 @@ export function databaseContract(name: string, openEmpty: EmptyDatabaseFactory):
 
     describe('repositories', () => {
       beforeEach(async () => {
-        await db.query('TRUNCATE subjects, api_keys, usage, credit_grants, audit_log, quota_events, webhook_deliveries RESTART IDENTITY CASCADE');
+        await db.query('TRUNCATE subjects, api_keys, usage, credit_grants, audit_log, denials, quota_events, webhook_deliveries RESTART IDENTITY CASCADE');
       });
 
       subjectsContract(() => db);
@@ -137,6 +138,7 @@ export function databaseContract(name: string, openEmpty: EmptyDatabaseFactory):
       ledgerContract(() => db);
       auditLogContract(() => db);
       quotaEventsContract(() => db);
+      viewsContract(() => db);
     });
   });
 }

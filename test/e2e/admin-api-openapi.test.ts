@@ -211,6 +211,16 @@ describe('openapi/admin.yaml against the live admin API', () => {
     expect((await call('redeliverEvent', { params: { id: 'evt_nope' } })).body.code).toBe('event_not_found');
   });
 
+  it('operator views and unblocking, and their refusals', async () => {
+    expect((await call('listNearLimits', { query: 'threshold=80' })).body.items).toEqual([]);
+    expect((await call('listNearLimits', { query: 'threshold=0' })).status).toBe(400);
+    expect((await call('listTopConsumers', { query: 'policy=month&period=current' })).body.items).toEqual([]);
+    expect((await call('listTopConsumers', { query: 'policy=week' })).status).toBe(400);
+    expect((await call('listDenials', { query: 'window=1h' })).body.items).toEqual([]);
+    expect((await call('listDenials', { query: 'window=2d' })).status).toBe(400);
+    expect((await call('unblockSubject', { params: { id: 'acme' } })).body).toEqual({ subject: 'acme', was_blocked: false });
+  });
+
   it('usage and reset answer 503 usage_unavailable (with Retry-After) when the limit store does not answer', async () => {
     expect((await call('getSubjectUsage', { params: { id: 'acme' }, target: storeDown })).body.code).toBe('usage_unavailable');
     expect((await call('resetSubjectUsage', { params: { id: 'acme' }, target: storeDown })).status).toBe(503);
@@ -242,7 +252,7 @@ describe('openapi/admin.yaml against the live admin API', () => {
       const res = await call(operation.operationId, { params: ANY_PARAMS, target: databaseDown, body });
       expect(res.body.code, operation.operationId).toBe('database_unavailable');
     }
-  });
+  }, 60_000); // each operation may wait out connect_timeout_ms and the pool's retries: all of them together can take longer than the default 20 s
 
   it('deletes a subject (204, then 404)', async () => {
     expect((await call('deleteSubject', { params: { id: 'acme' } })).status).toBe(204);

@@ -86,7 +86,7 @@ describe('openapi/admin.yaml', () => {
     const served = app.routes
       .filter((route) => route.method !== 'ALL')
       .map((route) => `${route.method} ${route.path}`);
-    expect(new Set(served).size).toBe(21);
+    expect(new Set(served).size).toBe(25);
     expect([...new Set(served)].sort()).toEqual([...documented].sort());
   });
 });

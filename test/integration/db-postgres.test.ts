@@ -37,11 +37,11 @@ describe('migrations on a PostgreSQL server', () => {
       // share the work; each migration is applied by exactly one of them.
       expect(reports.flatMap((r) => r.applied.map((m) => m.version)).sort((a, b) => a - b)).toEqual(shipped);
       expect((await listAppliedMigrations(instances[0]!)).map((m) => m.version)).toEqual(shipped);
-      // 001 and 002: five tables and the migrations table; 003: quota_events and webhook_deliveries.
       const [{ tables }] = (await instances[0]!.query<{ tables: number }>(
         "SELECT count(*) AS tables FROM pg_tables WHERE schemaname = 'public'",
       )) as [{ tables: number }];
-      expect(tables).toBe(8);
+      // subjects, api_keys, usage, credit_grants, audit_log, schema_migrations (001, 002), quota_events and webhook_deliveries (003), denials (004).
+      expect(tables).toBe(9);
     } finally {
       await Promise.all(instances.map((db) => db.close()));
     }

@@ -33,7 +33,7 @@ const MID_MONTH = Date.UTC(2026, 5, 15, 10, 30, 0);
 const MONTH_START = new Date(Date.UTC(2026, 5, 1));
 const PERIOD_STARTS = new Set([Date.UTC(2026, 5, 15, 10), Date.UTC(2026, 5, 15), MONTH_START.getTime()]);
 const plans: GatewayConfig['plans'] = {
-  pro: { limits: { hour: 1_000, day: 5_000 }, quotas: { search: { month: 60 } }, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100] },
+  pro: { limits: { hour: 1_000, day: 5_000 }, quotas: { search: { month: 60 } }, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100], limit_by: 'subject' },
 };
 const policies: readonly Policy[] = policiesOfSubject(plans, 'pro', null)!;
 

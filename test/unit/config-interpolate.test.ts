@@ -112,8 +112,8 @@ describe('interpolation while loading', () => {
     const text = MINIMAL.replace('free: {}', 'free: &p\n    limits:\n      hour: ${HOURLY}\n  pro: *p\nproxy:\n  trusted_proxies:\n    - ${LB}');
     const config = parseConfigText(text, 'gateway.yaml', { HOURLY: '100', LB: '10.0.0.0/8' });
     expect(config.plans).toEqual({
-      free: { limits: { hour: 100 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100] },
-      pro: { limits: { hour: 100 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100] },
+      free: { limits: { hour: 100 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100], limit_by: 'subject' },
+      pro: { limits: { hour: 100 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100], limit_by: 'subject' },
     });
     expect(config.proxy.trusted_proxies).toEqual(['10.0.0.0/8']);
   });

@@ -66,7 +66,7 @@ describe('parseConfigText', () => {
         { name: 'api', path_prefix: '/api', upstream: 'demo', auth: 'api_key', forward_token: true, cost: 1, on_store_error: 'closed', hide_headers: false, refund_on: [],
           idempotency_methods: ['POST', 'PATCH'], mode: 'enforce' },
       ],
-      plans: { free: { limits: {}, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100] } },
+      plans: { free: { limits: {}, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100], limit_by: 'subject' } },
       usage: { flush_interval_ms: 5_000 },
       events: {
         stream_max_length: 100_000,
@@ -166,8 +166,8 @@ describe('parseConfigText', () => {
   it('resolves YAML anchors and aliases', () => {
     const text = `${MINIMAL.replace('free: {}', 'free: &limits {limits: {hour: 10}}')}  pro: *limits\n`;
     expect(parseConfigText(text, 'gateway.yaml', {}).plans).toEqual({
-      free: { limits: { hour: 10 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100] },
-      pro: { limits: { hour: 10 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100] },
+      free: { limits: { hour: 10 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100], limit_by: 'subject' },
+      pro: { limits: { hour: 10 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: [80, 95, 100], limit_by: 'subject' },
     });
   });
 });

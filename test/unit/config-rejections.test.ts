@@ -139,6 +139,13 @@ const cases: readonly { rule: string; file: string; problem: string; env?: Recor
       'plans.pro.thresholds["search.day"]: "search.day" is neither default nor a quota window or the month window of this plan (defined: month, search.month)',
   },
   { rule: 'an event stream capped below 1000', file: 'bad-event-stream-max-length.yaml', problem: 'events.stream_max_length: must be at least 1000' },
+  { rule: 'an abuse rule of 0 denials a minute', file: 'bad-abuse-threshold.yaml', problem: 'plans.free.abuse.denials_per_minute: must be at least 1' },
+  { rule: 'an abuse action neither notify nor block', file: 'bad-abuse-action.yaml', problem: 'plans.free.abuse.action: expected one of "notify", "block"' },
+  {
+    rule: 'a plan counting by key with credits',
+    file: 'limit-by-key-with-credits.yaml',
+    problem: 'plans.paid.limit_by: credits are per subject: a plan with credits counts by subject',
+  },
   {
     rule: 'a short admin token with the admin listener beyond loopback',
     file: 'admin-token-short.yaml',

@@ -5,7 +5,7 @@ import { applyLimitOverrides, parseLimitOverrides } from '../../src/core/limit-o
 import { policiesFor } from '../../src/core/plan.js';
 
 const plans = buildPlans({
-  pro: { limits: { minute: 10, hour: 100 }, quotas: { search: { month: 1000 } }, quota_status: 402, upgrade_url: 'https://example.com/up', public: true, mode: 'enforce', thresholds: [80, 95, 100] },
+  pro: { limits: { minute: 10, hour: 100 }, quotas: { search: { month: 1000 } }, quota_status: 402, upgrade_url: 'https://example.com/up', public: true, mode: 'enforce', thresholds: [80, 95, 100], limit_by: 'subject' },
 });
 const pro = plans.get('pro')!;
 const summary = (policies: readonly { name: string; limit: number }[]) => policies.map((p) => `${p.name}=${p.limit}`);
@@ -64,6 +64,7 @@ describe('thresholds', () => {
         quota_status: 429,
         public: true,
         mode: 'enforce',
+        limit_by: 'subject',
         thresholds: [80, 95, 100],
       },
     }).get('team')!;
@@ -80,13 +81,14 @@ describe('thresholds', () => {
         quota_status: 429,
         public: true,
         mode: 'enforce',
+        limit_by: 'subject',
         thresholds: { default: [50], 'search.month': [10, 90], month: [] },
       },
     }).get('team')!;
     expect(thresholdsOf(policiesFor(compiled, 'search'))).toEqual({ month: null, 'search.day': [5], 'search.month': [20, 180] });
     // Without `default` in the mapping, the others get [80, 95, 100].
     const partly = buildPlans({
-      team: { limits: { month: 1_000 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: { month: [10] } },
+      team: { limits: { month: 1_000 }, quotas: {}, quota_status: 429, public: true, mode: 'enforce', thresholds: { month: [10] }, limit_by: 'subject' },
     }).get('team')!;
     expect(thresholdsOf(partly.windows)).toEqual({ month: [100] });
   });

@@ -13,6 +13,16 @@ async function exhausted(limiter: MemoryLimiter, subject: string, policies = [wi
 }
 
 describe('LocalDenyCache', () => {
+  it("forgets every key of a subject (limit_by: key counting ids) and nobody else's", async () => {
+    const clock = new ManualClock(START);
+    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });
+    const cache = new LocalDenyCache(100, clock);
+    const policies = [windowPolicy('hour', 2)];
+    for (const id of ['acme/key:k_1', 'acme/key:k_2', 'acme', 'acmeco/key:k_3']) cache.remember(id, policies, await exhausted(limiter, id, policies));
+    cache.forgetKeysOf('acme');
+    expect(['acme/key:k_1', 'acme/key:k_2', 'acme', 'acmeco/key:k_3'].map((id) => cache.check(id, policies) !== undefined)).toEqual([false, false, true, true]);
+  });
+
   it('denies an exhausted subject locally until one second before the window resets, then forgets it', async () => {
     const clock = new ManualClock(START);
     const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0 });

@@ -3,7 +3,9 @@ import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { buildPlans } from '../../src/config/plans.js';
 import { parseConfigText } from '../../src/config/load.js';
+import { DenialTally } from '../../src/core/denial-tally.js';
 import { GatewayError } from '../../src/core/errors.js';
+import { BlockedSubjects } from '../../src/core/subject-blocks.js';
 import { parseLimitOverrides } from '../../src/core/limit-overrides.js';
 import { Exchange } from '../../src/http/exchange.js';
 import { limit } from '../../src/http/middleware/limit.js';
@@ -38,7 +40,7 @@ plans:
 const ROUTES = new RouteTable(CONFIG.routes);
 const NOW = Date.UTC(2026, 5, 15, 10, 30, 15);
 
-function limitStep() {
+function limitStep(abuse: { denials?: DenialTally; blocked?: BlockedSubjects } = {}) {
   const clock = new ManualClock(NOW);
   const limiter = new GuardedLimiter({
     limiter: new MemoryLimiter({ clock, sweepIntervalMs: 0 }),
@@ -58,6 +60,7 @@ function limitStep() {
     maxBodyBytes: CONFIG.proxy.max_body_bytes,
     requestBodyPace: bodyPaceLimitsOf(CONFIG.proxy),
     idempotency: { maxBodyBytes: CONFIG.idempotency.max_body_bytes, maxResponseBytes: CONFIG.idempotency.max_response_bytes },
+    ...abuse,
   });
 }
 
@@ -115,5 +118,38 @@ describe('the limit step (in process, without the composition root)', () => {
     const other = exchangeOf('acme');
     step(other);
     expect(other.rateLimitHeaders[0]).toEqual(['RateLimit-Policy', '"minute";q=2;w=60, "hour";q=100;w=3600']);
+  });
+
+  it('counts each denial of a subject in its minute, and nothing for an admitted request', () => {
+    const denials = new DenialTally(100);
+    const step = limitStep({ denials });
+    for (let i = 0; i < 2; i++) step(exchangeOf('acme'));
+    expect(denials.drain()).toEqual([]);
+    for (let i = 0; i < 3; i++) expect(() => step(exchangeOf('acme'))).toThrow(GatewayError);
+    expect(denials.drain()).toEqual([{ subject: 'acme', minuteMs: NOW - 15_000, count: 3, plan: 'small', abuse: undefined }]);
+  });
+
+  it('refuses a blocked subject with 403 subject_blocked and Retry-After before any store call, and admits it once the block ends', () => {
+    const blocked = new BlockedSubjects();
+    const step = limitStep({ blocked });
+    blocked.set('acme', NOW + 90_500);
+    const exchange = exchangeOf('acme');
+    let refusal: unknown;
+    try {
+      step(exchange);
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(GatewayError);
+    expect((refusal as GatewayError).status).toBe(403);
+    expect((refusal as GatewayError).code).toBe('subject_blocked');
+    expect((refusal as GatewayError).headers).toEqual([['retry-after', '91']]);
+    expect((refusal as GatewayError).extensions).toEqual({ blocked_until: new Date(NOW + 90_500).toISOString() });
+    expect(exchange.receipt).toBeUndefined();
+    // Others are not affected; an ended block is forgotten.
+    step(exchangeOf('other'));
+    blocked.set('acme', NOW - 1);
+    step(exchangeOf('acme'));
+    expect(blocked.size).toBe(0);
   });
 });

@@ -1,4 +1,7 @@
 import type { Clock } from '../../core/clock.js';
+import { CountingIds } from '../../core/counting-id.js';
+import type { DenialTally } from '../../core/denial-tally.js';
+import type { BlockedSubjects } from '../../core/subject-blocks.js';
 import type { Denial } from '../../core/decision.js';
 import { GatewayError } from '../../core/errors.js';
 import { applyLimitOverrides, type LimitOverrides } from '../../core/limit-overrides.js';
@@ -25,6 +28,10 @@ export interface LimitOptions {
   readonly requestBodyPace: BodyPaceLimits;
   /** `idempotency.max_body_bytes` and `idempotency.max_response_bytes`. */
   readonly idempotency: { readonly maxBodyBytes: number; readonly maxResponseBytes: number };
+  /** Counts each denial per subject and minute (the denials view, denial spikes); absent: not counted. */
+  readonly denials?: DenialTally | undefined;
+  /** Subjects blocked by an abuse rule: refused with 403 `subject_blocked` before any store call. */
+  readonly blocked?: BlockedSubjects | undefined;
 }
 
 /** Response header on requests forwarded unchecked because the store failed (`on_store_error: open`). */
@@ -58,20 +65,25 @@ const UNENFORCED_HEADERS: readonly HeaderPair[] = Object.freeze([UNENFORCED_HEAD
  */
 export function limit(options: LimitOptions): (exchange: Exchange) => Promise<void> | void {
   const plansWithOverrides = new PlansWithOverrides();
+  const countingIds = new CountingIds();
+  const { blocked } = options;
   // Returns a promise only when the decision needs I/O (Redis, a hydration, an Idempotency-Key's body).
   return function limitStep(exchange) {
     const route = exchange.route!;
     const identity = exchange.identity!;
+    // A Map lookup only while some subject is blocked.
+    if (blocked !== undefined && blocked.size !== 0) refuseIfBlocked(blocked, identity.subject, options.clock.now());
     const configured = options.plans.get(identity.plan);
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : plansWithOverrides.get(configured, identity.overrides);
     const policies = policiesFor(plan, route.chargedMetric);
+    const countingId = countingIds.of(plan, identity);
     if ((route.config.idempotency_methods as readonly string[]).includes(exchange.req.method ?? 'GET')) {
       const idempotencyKey = idempotencyKeyOf(exchange);
-      if (idempotencyKey !== undefined) return limitIdempotent(exchange, options, plan, policies, idempotencyKey);
+      if (idempotencyKey !== undefined) return limitIdempotent(exchange, options, plan, policies, idempotencyKey, countingId);
     }
     const outcome = options.limiter.decide(
-      { subject: identity.subject, policies, meters: plan.meters, cost: route.cost, plan: plan.name },
+      { subject: countingId, policies, meters: plan.meters, cost: route.cost, plan: plan.name },
       route.config.on_store_error,
     );
     if (outcome instanceof Promise) return outcome.then((decided) => answer(exchange, decided, plan, policies, options));
@@ -99,6 +111,19 @@ class PlansWithOverrides {
   }
 }
 
+/** Throws 403 `subject_blocked` with Retry-After (seconds to the block's end) when `subject` is blocked now. */
+function refuseIfBlocked(blocked: BlockedSubjects, subject: string, nowMs: number): void {
+  const untilMs = blocked.blockedUntil(subject, nowMs);
+  if (untilMs === undefined) return;
+  const seconds = Math.max(1, Math.ceil((untilMs - nowMs) / 1000));
+  throw new GatewayError(
+    'subject_blocked',
+    `Too many denied requests: this caller is blocked for ${seconds} s.`,
+    { blocked_until: new Date(untilMs).toISOString() },
+    [['retry-after', String(seconds)]],
+  );
+}
+
 /** Records an admitted (or unchecked) request on the exchange, or throws the refusal. */
 function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: readonly Policy[], options: LimitOptions): void {
   const route = exchange.route!;
@@ -119,6 +144,7 @@ function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: 
       const headers = headersOf(charged, outcome.decision, options, route.config.hide_headers);
       if (plan.shadow || route.shadow) return forwardShadowDenial(exchange, headers);
       exchange.decision = 'local-deny';
+      options.denials?.record(exchange.identity!.subject, plan.name, plan.abuse, options.clock.now());
       throw denial(outcome.decision, plan, headers);
     }
     case 'decided': {
@@ -126,7 +152,10 @@ function answer(exchange: Exchange, outcome: LimitOutcome, plan: Plan, charged: 
       const headers = headersOf(charged, decision, options, route.config.hide_headers);
       if (!decision.allowed && (plan.shadow || route.shadow)) return forwardShadowDenial(exchange, headers);
       exchange.decision = decision.allowed ? 'allowed' : 'denied';
-      if (!decision.allowed) throw denial(decision, plan, headers);
+      if (!decision.allowed) {
+        options.denials?.record(exchange.identity!.subject, plan.name, plan.abuse, options.clock.now());
+        throw denial(decision, plan, headers);
+      }
       exchange.rateLimitHeaders = plan.allowsOverage ? withOverage(headers, decision.policies) : headers;
       exchange.receipt = decision.receipt;
       return;
@@ -141,12 +170,13 @@ async function limitIdempotent(
   plan: Plan,
   policies: readonly Policy[],
   key: string,
+  countingId: string,
 ): Promise<void> {
   const route = exchange.route!;
   const maxBodyBytes = Math.min(route.config.max_body_bytes ?? options.maxBodyBytes, options.idempotency.maxBodyBytes);
   const { claim, body } = await readIdempotentRequest(exchange, key, maxBodyBytes, options.requestBodyPace);
   const outcome = await options.limiter.decideIdempotent(
-    { subject: exchange.identity!.subject, policies, meters: plan.meters, cost: route.cost, plan: plan.name },
+    { subject: countingId, policies, meters: plan.meters, cost: route.cost, plan: plan.name },
     claim,
     route.config.on_store_error,
   );

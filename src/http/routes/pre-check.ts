@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isOwnPath } from './own-path.js';
 import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
+import { countingIdOf } from '../../core/counting-id.js';
 import type { Clock } from '../../core/clock.js';
 import type { PolicyState } from '../../core/decision.js';
 import { denialOf } from '../../core/denial.js';
@@ -95,7 +96,8 @@ export function preCheck(options: PreCheckOptions): (exchange: Exchange) => Prom
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
     const policies = policiesFor(plan, route.chargedMetric);
-    const states = await callUsageStore(options.usage, (usage) => usage.peek(identity.subject, policies));
+    const countingId = countingIdOf(plan, identity);
+    const states = await callUsageStore(options.usage, (usage) => usage.peek(countingId, policies));
     // A cost settled from the response is checked at its reserve, as admission does.
     const { cost } = route;
     const violated = policies.map((policy, i) => !hasRoom(policy, states[i]!, cost));

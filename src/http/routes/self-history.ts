@@ -1,7 +1,9 @@
 import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
 import { isOwnPath } from './own-path.js';
 import { historyCsv, type HistoryPage, type HistoryQuery } from '../../admin/usage-history.js';
+import { countingIdOf } from '../../core/counting-id.js';
 import { GatewayError } from '../../core/errors.js';
+import type { Plan } from '../../core/plan.js';
 import type { Exchange } from '../exchange.js';
 import { credentialsOf, type IdentifyOptions } from '../middleware/identify.js';
 import { writeJson } from '../node-response.js';
@@ -18,6 +20,8 @@ export function isSelfHistoryRequest(method: string | undefined, rawUrl: string 
 
 export interface SelfHistoryOptions extends CallerAuthentication {
   readonly clientAddress: IdentifyOptions['clientAddress'];
+  /** The plans: under `limit_by: key`, a key's caller reads that key's history. */
+  readonly plans: ReadonlyMap<string, Pick<Plan, 'limitByKey'>>;
   /** Reads a page of the ledger; absent without a database (503 `usage_unavailable`). */
   readonly history: ((subject: string, query: HistoryQuery) => Promise<HistoryPage>) | undefined;
 }
@@ -39,11 +43,16 @@ export function selfHistory(options: SelfHistoryOptions): (exchange: Exchange) =
     if (!parsed.success) {
       throw new GatewayError('bad_request', `The history query is not valid at ${String(parsed.error.issues[0]?.path[0] ?? 'query')}.`);
     }
+    // `key` is the admin API's: a caller's own history is that of the credentials it presents.
+    if (parsed.data.key !== undefined) throw new GatewayError('bad_request', 'The history query is not valid at key.');
     if (options.history === undefined) throw new GatewayError('usage_unavailable', 'This gateway keeps no usage ledger.');
     const query = parsed.data;
+    const plan = options.plans.get(identity.plan);
+    const countingId = plan === undefined ? identity.subject : countingIdOf(plan, identity);
+    const keyId = countingId === identity.subject ? {} : { key_id: identity.keyId };
     let page: HistoryPage;
     try {
-      page = await options.history(identity.subject, {
+      page = await options.history(countingId, {
         granularity: query.granularity,
         fromMs: query.from?.getTime(),
         toMs: query.to?.getTime(),
@@ -67,7 +76,7 @@ export function selfHistory(options: SelfHistoryOptions): (exchange: Exchange) =
     writeJson(
       exchange.res,
       200,
-      { subject: identity.subject, granularity: query.granularity, items: page.items.map(historyView), next_cursor: page.nextCursor ?? null },
+      { subject: identity.subject, ...keyId, granularity: query.granularity, items: page.items.map(historyView), next_cursor: page.nextCursor ?? null },
       headers,
     );
   };

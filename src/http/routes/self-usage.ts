@@ -1,6 +1,7 @@
 import { authenticateCaller, type CallerAuthentication, type CredentialMode } from '../../auth/caller-authentication.js';
 import { isOwnPath } from './own-path.js';
 import type { Clock } from '../../core/clock.js';
+import { countingIdOf } from '../../core/counting-id.js';
 import { creditBalancesOf } from '../../core/credits.js';
 import { allPolicies, type Plan } from '../../core/plan.js';
 import { applyLimitOverrides } from '../../core/limit-overrides.js';
@@ -42,11 +43,18 @@ export function selfUsage(options: SelfUsageOptions): (exchange: Exchange) => Pr
     if (configured === undefined) throw new Error(`identity carries plan "${identity.plan}", which is not configured`);
     const plan = identity.overrides === undefined ? configured : applyLimitOverrides(configured, identity.overrides);
     const policies = allPolicies(plan);
+    // Under `limit_by: key`, a key's caller sees that key's counters.
+    const countingId = countingIdOf(plan, identity);
     const [states, credits] = await callUsageStore(options.usage, (usage) =>
-      Promise.all([usage.peek(identity.subject, policies), creditBalancesOf(usage, identity.subject, policies)]),
+      Promise.all([usage.peek(countingId, policies), creditBalancesOf(usage, identity.subject, policies)]),
     );
     const now = options.clock.now();
-    const body = { plan: plan.name, policies: states.map((state) => policyUsageView(state, now)), ...(credits.length === 0 ? {} : { credits }) };
+    const body = {
+      plan: plan.name,
+      ...(countingId === identity.subject ? {} : { key_id: identity.keyId }),
+      policies: states.map((state) => policyUsageView(state, now)),
+      ...(credits.length === 0 ? {} : { credits }),
+    };
     writeJson(exchange.res, 200, body, [
       ['cache-control', 'no-store'],
       ['x-request-id', exchange.requestId],

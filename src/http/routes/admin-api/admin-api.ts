@@ -15,6 +15,7 @@ import { keyRoutes } from './key-routes.js';
 import { reloadRoute } from './reload-route.js';
 import { subjectRoutes } from './subject-routes.js';
 import { usageRoutes } from './usage-routes.js';
+import { viewRoutes } from './view-routes.js';
 
 /** Largest admin API request body, in bytes; larger ones get 413 `payload_too_large`. */
 const ADMIN_MAX_BODY_BYTES = 64 * 1024;
@@ -62,6 +63,7 @@ export function adminApi(deps: AdminApiDeps): Hono {
         clock: deps.clock,
         actor: adminActor(token),
         usage: deps.usage,
+        blocks: deps.blocks,
         // The write committed and stands; the caches expire by their TTL instead.
         subjectChanged: (subjectId) =>
           deps.invalidator.subjectChanged(subjectId).catch((error: unknown) => {
@@ -73,6 +75,7 @@ export function adminApi(deps: AdminApiDeps): Hono {
     keyRoutes(app, routeDeps);
     usageRoutes(app, routeDeps);
     eventRoutes(app, routeDeps);
+    viewRoutes(app, routeDeps);
   }
   app.all('/admin/*', () => {
     throw new GatewayError('route_not_found', 'No admin API route matches this request.');

@@ -3,6 +3,7 @@ import type { CacheInvalidator } from '../../../auth/cache-invalidation.js';
 import type { ReloadResult } from '../../../config/restart.js';
 import type { GatewayConfig } from '../../../config/schema.js';
 import type { Clock } from '../../../core/clock.js';
+import type { SubjectBlockStore } from '../../../core/subject-blocks.js';
 import type { UsageStore } from '../../../core/usage-store.js';
 import type { Database } from '../../../db/database.js';
 import type { AdminContext } from '../../../admin/admin-context.js';
@@ -18,6 +19,8 @@ export interface AdminApiDeps {
   readonly invalidator: CacheInvalidator;
   /** The limit store's read and reset; absent: usage and reset answer 503 `usage_unavailable`. */
   readonly usage?: UsageStore | undefined;
+  /** Blocks by abuse rules, for `DELETE /admin/subjects/{id}/block`; absent: it answers 503 `usage_unavailable`. */
+  readonly blocks?: SubjectBlockStore | undefined;
   readonly logger: Logger;
   /** Re-reads gateway.yaml (`POST /admin/reload`); absent: no such route. Needs only the token, not a database. */
   readonly reload?: (() => Promise<ReloadResult>) | undefined;

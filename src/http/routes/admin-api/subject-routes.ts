@@ -9,12 +9,13 @@ import {
   setPlanAudited,
   suspendAudited,
 } from '../../../admin/subjects.js';
+import { unblockAudited } from '../../../admin/blocks.js';
 import type { JsonObject } from '../../../db/database.js';
 import type { AdminRouteDeps } from './deps.js';
 import { configuredBodies, jsonBody, listSubjectsQuery, queryOf, setOverridesBody } from './validation.js';
 import { subjectView } from './views.js';
 
-/** Subjects: create, get, list, set plan, set overrides, suspend, reactivate, delete. */
+/** Subjects: create, get, list, set plan, set overrides, suspend, reactivate, delete, lift a block. */
 export function subjectRoutes(app: Hono, { ctx, config }: AdminRouteDeps): void {
   const bodies = configuredBodies(config.plans);
   app.post('/admin/subjects', async (c) => {
@@ -52,5 +53,9 @@ export function subjectRoutes(app: Hono, { ctx, config }: AdminRouteDeps): void 
   app.delete('/admin/subjects/:id', async (c) => {
     await deleteSubjectAudited(ctx, c.req.param('id'));
     return c.body(null, 204);
+  });
+  app.delete('/admin/subjects/:id/block', async (c) => {
+    const id = c.req.param('id');
+    return c.json({ subject: id, was_blocked: await unblockAudited(ctx, id) });
   });
 }

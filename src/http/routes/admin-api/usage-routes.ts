@@ -9,15 +9,24 @@ import { auditView, creditView, historyView, policyUsageView } from './views.js'
 export function usageRoutes(app: Hono, { ctx, config, clock }: AdminRouteDeps): void {
   const bodies = configuredBodies(config.plans);
   app.get('/admin/subjects/:id/usage', async (c) => {
-    const { subject, states, credits } = await storeUsage(ctx, c.req.param('id'));
+    const { subject, states, credits, keys } = await storeUsage(ctx, c.req.param('id'));
     const now = clock.now();
     const policies = states.map((state) => policyUsageView(state, now));
-    return c.json({ subject: subject.id, plan: subject.plan, policies, ...(credits.length === 0 ? {} : { credits }) });
+    return c.json({
+      subject: subject.id,
+      plan: subject.plan,
+      policies,
+      ...(credits.length === 0 ? {} : { credits }),
+      // Under `limit_by: key`: each key's own counters.
+      ...(keys.length === 0
+        ? {}
+        : { keys: keys.map((key) => ({ key_id: key.keyId, name: key.name, policies: key.states.map((state) => policyUsageView(state, now)) })) }),
+    });
   });
   app.get('/admin/subjects/:id/usage/history', async (c) => {
     const query = queryOf(c, historyQuery);
     const id = c.req.param('id');
-    const { items, nextCursor } = await usageHistory(ctx, id, {
+    const { items, nextCursor } = await usageHistory(ctx, id, query.key, {
       granularity: query.granularity,
       fromMs: query.from?.getTime(),
       toMs: query.to?.getTime(),
@@ -28,7 +37,13 @@ export function usageRoutes(app: Hono, { ctx, config, clock }: AdminRouteDeps): 
       if (nextCursor !== undefined) c.header('link', `<?${new URLSearchParams({ ...c.req.query(), cursor: nextCursor })}>; rel="next"`);
       return c.body(historyCsv(id, items), 200, { 'content-type': 'text/csv; charset=utf-8' });
     }
-    return c.json({ subject: id, granularity: query.granularity, items: items.map(historyView), next_cursor: nextCursor ?? null });
+    return c.json({
+      subject: id,
+      ...(query.key === undefined ? {} : { key_id: query.key }),
+      granularity: query.granularity,
+      items: items.map(historyView),
+      next_cursor: nextCursor ?? null,
+    });
   });
   app.post('/admin/subjects/:id/reset', async (c) => {
     const { subject, policies } = await resetUsageAudited(ctx, c.req.param('id'));

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { formatPath, plainIssueMessage } from '../../../config/format-issues.js';
+import { looksLikeKeyCountingId } from '../../../core/counting-id.js';
 import { GatewayError } from '../../../core/errors.js';
 import { CALENDAR_WINDOW_NAMES, WINDOW_NAMES } from '../../../core/windows.js';
 import type { GatewayConfig } from '../../../config/schema.js';
@@ -99,7 +100,8 @@ const overridesSchema = z.strictObject({
 });
 
 const createSubjectBody = z.strictObject({
-  id: subjectId,
+  // `<subject>/key:<keyId>` is how a key's counters are named under `limit_by: key` (core/counting-id.ts).
+  id: subjectId.refine((id) => !looksLikeKeyCountingId(id), { error: 'must not end in "/key:<key id>" (the name of a key\'s counters)' }),
   plan: planName,
   metadata: z.record(z.string(), z.unknown()).optional(),
   overrides: overridesSchema.optional(),
@@ -153,9 +155,48 @@ export const eventsQuery = z.strictObject({
 
 export const historyQuery = z.strictObject({
   granularity: z.enum(CALENDAR_WINDOW_NAMES).default('day'),
+  /** Under `limit_by: key`: the history of one of the subject's keys (admin API only). */
+  key: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'expected a key id' }).optional(),
   from: instant.optional(),
   to: instant.optional(),
   cursor: z.string().min(1).max(64).optional(),
+  limit: pageSize.optional(),
+});
+
+/** A percent of a limit in a query string: an integer 1–1000. */
+const percent = z
+  .string()
+  .regex(/^\d{1,4}$/, { error: 'expected an integer 1–1000' })
+  .transform(Number)
+  .pipe(z.int().min(1, { error: 'expected an integer 1–1000' }).max(1000, { error: 'expected an integer 1–1000' }));
+
+export const nearLimitsQuery = z.strictObject({
+  threshold: percent.default(80),
+  plan: planName.optional(),
+  cursor: z.string().min(1).max(600).optional(),
+  limit: pageSize.optional(),
+});
+
+export const topConsumersQuery = z.strictObject({
+  policy: z.string().min(1).max(200).default('month'),
+  period: z
+    .union([z.literal('current'), instant], { error: 'expected "current" or an RFC 3339 date-time, e.g. 2026-07-01T00:00:00Z' })
+    .default('current'),
+  cursor: z.string().min(1).max(600).optional(),
+  limit: pageSize.optional(),
+});
+
+/** A span back from now: `<n>m` (minutes) or `<n>h` (hours), 1 minute to 24 hours, as minutes. */
+const minutesSpan = z
+  .string()
+  .regex(/^[1-9]\d{0,3}[mh]$/, { error: 'expected minutes or hours, 1m–24h, e.g. 15m or 1h' })
+  .transform((value) => Number(value.slice(0, -1)) * (value.endsWith('h') ? 60 : 1))
+  .pipe(z.int().max(1440, { error: 'expected minutes or hours, 1m–24h, e.g. 15m or 1h' }));
+
+export const denialsQuery = z.strictObject({
+  window: minutesSpan.default(60),
+  subject: subjectId.optional(),
+  cursor: z.string().min(1).max(600).optional(),
   limit: pageSize.optional(),
 });
 
