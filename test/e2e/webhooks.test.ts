@@ -9,8 +9,8 @@
  * which between them deliver every one exactly once (the killed process's
  * unanswered attempts aside, every request carries the event's webhook-id).
  * A memory-store gateway delivers the events of its in-process outbox; on
- * both stores, real threshold crossings (the limiter's own events) arrive
- * as one signed webhook each.
+ * both stores, real threshold crossings, the exhaustion and a denial spike
+ * (the gateway's own events) arrive as one signed webhook each.
  */
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,7 +173,7 @@ for (const store of ['memory', 'redis'] as const) {
       const yaml = testConfig({
         upstreamOrigin: upstream.origin,
         routes: '  - { name: search, path_prefix: /search, upstream: app, quota: search }',
-        plans: `  small:\n    quotas:\n      search: { month: 10 }\n    thresholds: [50, 100]\n  anonymous: { limits: { minute: 2 } }`,
+        plans: `  small:\n    quotas:\n      search: { month: 10 }\n    thresholds: [50, 100]\n    abuse: { denials_per_minute: 3 }\n  anonymous: { limits: { minute: 2 } }`,
         extra: `${store === 'redis' ? redisStore : ''}events:
   webhooks:
     - { name: billing, url: "${receiver.origin}/hooks", secret_env: QG_TEST_WEBHOOK_SECRET }
@@ -187,26 +187,28 @@ for (const store of ['memory', 'redis'] as const) {
       await Promise.allSettled([receiver?.close(), upstream?.close()]);
     });
 
-    it('delivers one signed event per threshold crossed, and the exhaustion', async () => {
+    it('delivers one signed event per threshold crossed, the exhaustion, and the denial spike', async () => {
       const statuses: number[] = [];
-      for (let i = 0; i < 11; i++) {
+      for (let i = 0; i < 14; i++) {
         const res = await fetch(`${gw.proxyUrl}/search`, { headers: { 'x-api-key': TEST_KEY } });
         await res.arrayBuffer();
         statuses.push(res.status);
       }
-      expect(statuses).toEqual([...Array(10).fill(200), 429]);
-      await eventually(() => receiver.requests.length === 3, WAIT_MS, 'three webhooks');
+      expect(statuses).toEqual([...Array(10).fill(200), 429, 429, 429, 429]);
+      // Four denials in the minute: past denials_per_minute (3), one spike.
+      await eventually(() => receiver.requests.length === 4, WAIT_MS, 'four webhooks');
       const payloads = receiver.requests.map((request) => {
         verifiedId(request);
         return JSON.parse(request.body.toString('utf8')) as { type: string; data: Record<string, unknown> };
       });
-      expect(payloads.map((payload) => `${payload.type}:${payload.data.policy}:${payload.data.threshold ?? ''}`).sort()).toEqual([
+      expect(payloads.map((payload) => `${payload.type}:${payload.data.policy ?? ''}:${payload.data.threshold ?? ''}`).sort()).toEqual([
         'quota.exhausted:search.month:',
         'quota.threshold:search.month:100',
         'quota.threshold:search.month:50',
+        'subject.denial_spike::3',
       ]);
       expect(payloads.every((payload) => payload.data.subject === 'customer-1' && payload.data.plan === 'small')).toBe(true);
-      expect(new Set(receiver.requests.map((request) => request.headers['webhook-id'])).size).toBe(3);
+      expect(new Set(receiver.requests.map((request) => request.headers['webhook-id'])).size).toBe(4);
     });
   });
 }
