@@ -121,7 +121,7 @@ describe('the database commands (README "Command line") on a PostgreSQL server',
     const migrated = await runQuotagate(['migrate', '--config', config]);
     expect(migrated.stderr).toBe('');
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout).toMatch(/^applied 001_initial\.sql\napplied 002_usage_version\.sql\napplied 004_denials\.sql\n.*: up to date \(3 migrations, 3 applied now\)\n$/);
+    expect(migrated.stdout).toMatch(/^applied 001_initial\.sql\napplied 002_usage_version\.sql\napplied 003_quota_events\.sql\napplied 004_denials\.sql\n.*: up to date \(4 migrations, 4 applied now\)\n$/);
 
     const created = await runQuotagate(['keys', 'create', '--subject', 'acme', '--plan', 'pro', '--name', 'laptop', '--config', config]);
     expect(created.stderr).toBe('');
