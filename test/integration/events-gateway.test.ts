@@ -1,25 +1,45 @@
 import { Cluster, Redis } from 'ioredis';
+import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey } from '../../src/core/api-key.js';
-import type { QuotaEvent } from '../../src/core/quota-events.js';
 import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
 import { readEventStream } from '../support/event-streams.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
+import { type RecordedRequest, startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+import { eventually } from '../support/within.js';
 
 /**
- * The issue's exactly-once figure, on the producer side: three gateway
- * processes sharing one Redis (and a 3-primary Redis Cluster), 1,000
- * concurrent requests taking a quota of 1,000 past 80 %, 95 % and 100 %
- * write exactly one event per threshold to the subject's event stream; then
- * 1,000 concurrent denials write exactly one `quota.exhausted`.
+ * The issue's exactly-once figure, end to end: three gateway processes
+ * sharing one Redis (and a 3-primary Redis Cluster), 1,000 concurrent
+ * requests taking a quota of 1,000 past 80 %, 95 % and 100 % write exactly
+ * one event per threshold to the subject's event stream, and the same three
+ * processes (one consumer group) deliver them: a recording receiver gets
+ * exactly one webhook per threshold, each signed as the npm
+ * `standardwebhooks` package (an implementation independent of ours)
+ * verifies; then 1,000 concurrent denials yield exactly one
+ * `quota.exhausted`.
  */
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const SUBJECT = 'acme';
+const WEBHOOK_SECRET = `whsec_${Buffer.alloc(32, 0x5a).toString('base64')}`;
+
+/** One event as a webhook delivered it: its `webhook-id` and payload. */
+interface Delivered {
+  readonly webhookId: string;
+  readonly type: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** The event a webhook request carries, after verifying its signature with the standardwebhooks package (throws on a bad one). */
+function verifiedDelivery(record: RecordedRequest): Delivered {
+  const headers = Object.fromEntries(Object.entries(record.headers).map(([name, value]) => [name, String(value)]));
+  const payload = new Webhook(WEBHOOK_SECRET).verify(record.body.toString('utf8'), headers) as { type: string; data: Record<string, unknown> };
+  return { webhookId: headers['webhook-id']!, type: payload.type, data: payload.data };
+}
 
 /** The Redis the three gateways share: its `store.redis` fields, a client to read it, and how to stop it. */
 interface SharedRedis {
@@ -54,6 +74,7 @@ for (const [name, startRedis] of [
     const keyPrefix = testKeyPrefix('events');
     const key = generateApiKey('qg');
     let upstream: RecordingUpstream;
+    let receiver: RecordingUpstream;
     let database: TestDatabase;
     let shared: SharedRedis;
     let redis: Redis | Cluster;
@@ -61,7 +82,11 @@ for (const [name, startRedis] of [
     const client = new Agent({ connections: null, pipelining: 0 });
 
     beforeAll(async () => {
-      [upstream, database] = await Promise.all([startRecordingUpstream({ reply: { body: 'ok' } }), createTestDatabase()]);
+      [upstream, receiver, database] = await Promise.all([
+        startRecordingUpstream({ reply: { body: 'ok' } }),
+        startRecordingUpstream({ reply: { status: 204 } }),
+        createTestDatabase(),
+      ]);
       shared = await startRedis();
       redis = shared.client;
       const yaml = `
@@ -87,15 +112,20 @@ plans:
     limits: { hour: 100000 }
     quotas: { search: { month: 1000 } }
     thresholds: [80, 95, 100]
+events:
+  webhooks:
+    - { name: billing, url: "${receiver.origin}/hooks", secret_env: QG_TEST_WEBHOOK_SECRET }
+  delivery: { poll_interval_ms: 50 }
 logging: { level: info }
 `;
       // One by one: the first migrates the database; a failure leaves only started gateways, which afterAll kills.
-      for (let i = 0; i < 3; i++) gateways.push(await startGatewayProcess(yaml));
+      for (let i = 0; i < 3; i++) gateways.push(await startGatewayProcess(yaml, { env: { QG_TEST_WEBHOOK_SECRET: WEBHOOK_SECRET } }));
     }, 120_000);
 
     afterAll(async () => {
       for (const gateway of gateways) gateway.child.kill('SIGKILL');
       await upstream?.close();
+      await receiver?.close();
       if (redis instanceof Redis) await deleteKeysWithPrefix(redis, keyPrefix);
       await shared?.stop();
       await client.close();
@@ -111,26 +141,44 @@ logging: { level: info }
     }
 
     const tally = (statuses: ReadonlyArray<number | string>) => statuses.reduce<Record<string, number>>((acc, status) => ({ ...acc, [status]: (acc[status] ?? 0) + 1 }), {});
-    const summary = (events: readonly QuotaEvent[]) => events.map((event) => `${event.type}:${event.data['threshold'] ?? ''}`);
+    const summary = (events: readonly Delivered[]) => events.map((event) => `${event.type}:${event.data['threshold'] ?? ''}`);
 
-    it('of 1,000 concurrent requests crossing 80 %, 95 % and 100 %, exactly one event per threshold reaches the stream', async () => {
+    /**
+     * Every webhook the receiver got so far, once at least `count` arrived (and
+     * a moment more, in which a second delivery of any of them would arrive),
+     * each verified, in threshold order with `quota.exhausted` last.
+     */
+    async function deliveredEvents(count: number): Promise<Delivered[]> {
+      await eventually(() => receiver.requests.filter((r) => r.complete).length >= count, 30_000, `${count} webhooks at the receiver`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const rank = (event: Delivered) => (event.type === 'quota.exhausted' ? 1_000 : Number(event.data['threshold']));
+      return receiver.requests.map(verifiedDelivery).sort((a, b) => rank(a) - rank(b));
+    }
+
+    it('of 1,000 concurrent requests crossing 80 %, 95 % and 100 %, exactly one event per threshold reaches the receiver', async () => {
       const statuses = await Promise.all(Array.from({ length: 1_000 }, (_, i) => send(gateways[i % 3]!, `/q/${i}`)));
       expect(tally(statuses)).toEqual({ 200: 1_000 });
-      const events = await readEventStream(redis, keyPrefix, SUBJECT);
+      const events = await deliveredEvents(3);
       expect(summary(events)).toEqual(['quota.threshold:80', 'quota.threshold:95', 'quota.threshold:100']);
       // Each written by the request that reached it: the count it reached, whichever instance served it.
       expect(events.map((event) => event.data['used'])).toEqual([800, 950, 1_000]);
-      expect(events.every((event) => event.data['plan'] === 'metered' && event.data['policy'] === 'search.month' && event.data['limit'] === 1_000)).toBe(true);
-      expect(new Set(events.map((event) => event.id)).size).toBe(3);
+      expect(events.every((event) => event.data['subject'] === SUBJECT && event.data['plan'] === 'metered' && event.data['policy'] === 'search.month' && event.data['limit'] === 1_000)).toBe(true);
+      expect(new Set(events.map((event) => event.webhookId)).size).toBe(3);
+      expect(receiver.requests.every((r) => r.url === '/hooks' && r.method === 'POST')).toBe(true);
     }, 90_000);
 
-    it('of 1,000 concurrent requests against the exhausted quota, none admitted, exactly one quota.exhausted', async () => {
+    it('of 1,000 concurrent requests against the exhausted quota, none admitted, exactly one quota.exhausted reaches the receiver', async () => {
       const statuses = await Promise.all(Array.from({ length: 1_000 }, (_, i) => send(gateways[i % 3]!, `/d/${i}`)));
       expect(tally(statuses)).toEqual({ 429: 1_000 });
-      const events = await readEventStream(redis, keyPrefix, SUBJECT);
+      const events = await deliveredEvents(4);
       expect(summary(events)).toEqual(['quota.threshold:80', 'quota.threshold:95', 'quota.threshold:100', 'quota.exhausted:']);
       expect(events[3]!.data).toMatchObject({ subject: SUBJECT, plan: 'metered', policy: 'search.month', used: 1_000, limit: 1_000 });
+      expect(new Set(events.map((event) => event.webhookId)).size).toBe(4);
       expect(upstream.requests.filter((r) => r.headers['x-quotagate-subject'] === SUBJECT)).toHaveLength(1_000);
     }, 90_000);
+
+    it('leaves nothing undelivered in the stream: each delivered entry was acknowledged and deleted', async () => {
+      expect(await readEventStream(redis, keyPrefix, SUBJECT)).toEqual([]);
+    });
   });
 }
