@@ -61,7 +61,10 @@ export function proxyHandler(pipeline: ProxyPipeline): ProxyRequestListener {
       exchange.requestId = requestIdOf(exchange.header('x-request-id'));
       // One character test keeps the gateway's own paths off the common path.
       const answered = req.url?.charCodeAt(1) === 95 /* _ */ && (await answeredByGateway(pipeline, exchange));
-      if (!answered) await runSteps(pipeline, exchange);
+      if (!answered) {
+        const stepsDone = runSteps(pipeline, exchange);
+        if (stepsDone !== undefined) await stepsDone;
+      }
     } catch (error) {
       exchange.error = error;
       // An admitted Idempotency-Key is released before the client can see the error and retry.
@@ -92,15 +95,24 @@ async function answeredByGateway(pipeline: ProxyPipeline, exchange: Exchange): P
   return true;
 }
 
-async function runSteps(pipeline: ProxyPipeline, exchange: Exchange): Promise<void> {
+/**
+ * route → body limit → identify → limit, awaiting only a step that returned
+ * a promise; then the forward step's promise, or undefined when the limit
+ * step answered the request itself. Not async: on the common path (synchronous
+ * steps) the forward step's promise is the only one the handler awaits.
+ */
+function runSteps(pipeline: ProxyPipeline, exchange: Exchange): Promise<void> | undefined {
   pipeline.matchRoute(exchange);
   pipeline.bodyLimit(exchange);
   const identified = pipeline.identify(exchange);
-  if (identified !== undefined) await identified;
+  if (identified !== undefined) return identified.then(() => limitThenForward(pipeline, exchange));
+  return limitThenForward(pipeline, exchange);
+}
+
+function limitThenForward(pipeline: ProxyPipeline, exchange: Exchange): Promise<void> | undefined {
   const limited = pipeline.limit(exchange);
-  if (limited !== undefined) await limited;
-  if (exchange.answered) return;
-  await pipeline.forward(exchange);
+  if (limited !== undefined) return limited.then(() => (exchange.answered ? undefined : pipeline.forward(exchange)));
+  return exchange.answered ? undefined : pipeline.forward(exchange);
 }
 
 function answerWithProblem(exchange: Exchange, error: unknown, logger: Logger): void {

@@ -11,7 +11,7 @@ import { buildUpstreamRequestHeaders } from './request-headers.js';
 import type { ResponseCapture } from './response-capture.js';
 import { type AbortCause, type RelayEnd, ResponseRelay } from './response-relay.js';
 import { toGatewayError } from './upstream-errors.js';
-import type { UpstreamPools } from './upstream-pools.js';
+import type { UpstreamPool, UpstreamPools } from './upstream-pools.js';
 
 export { assertBodyWithinLimit } from './body-limit.js';
 
@@ -114,7 +114,25 @@ export class Forwarder {
     this.#requestBodyPace = options.requestBodyPace;
   }
 
-  async forward(request: ForwardRequest): Promise<ForwardOutcome> {
+  /**
+   * Not async: the common exchange (a connection free at once) makes one
+   * promise, the one the relay settles; a wait for a connection slot takes
+   * the async path. Whatever fails before dispatch rejects, never throws.
+   */
+  forward(request: ForwardRequest): Promise<ForwardOutcome> {
+    let prepared: PreparedForward | ForwardOutcome;
+    try {
+      prepared = this.#prepare(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (!('upstreamHeaders' in prepared)) return Promise.resolve(prepared);
+    if (!prepared.upstream.pool.slots.tryAcquire()) return this.#forwardAfterWait(request, prepared);
+    return dispatchToUpstream(request, prepared);
+  }
+
+  /** Checks the target and the declared body size, and builds the upstream request's headers and body; an outcome when the client is gone already. */
+  #prepare(request: ForwardRequest): PreparedForward | ForwardOutcome {
     const { incoming, outgoing } = request;
     const upstream = this.#pools.get(request.upstream);
     if (request.path.charCodeAt(0) !== SLASH) {
@@ -139,59 +157,22 @@ export class Forwarder {
       body.on('error', ignoreError);
       incoming.pipe(body);
     }
+    return { upstream, upstreamHeaders, body };
+  }
 
-    const pool = upstream.pool;
-    if (!pool.slots.tryAcquire()) {
-      // Every connection is busy: wait (bounded by queue_timeout_ms) unless the client leaves first.
-      const clientGone = new ClientGoneSignal(outgoing);
-      try {
-        await pool.slots.wait(clientGone);
-      } catch (error) {
-        if (outgoing.destroyed) return aborted(0, 0, 'client_closed');
-        throw toGatewayError(error, releaseRequestBody(incoming, body));
-      } finally {
-        clientGone.release();
-      }
+  /** Every connection is busy: waits (bounded by queue_timeout_ms) unless the client leaves first, then dispatches. */
+  async #forwardAfterWait(request: ForwardRequest, prepared: PreparedForward): Promise<ForwardOutcome> {
+    const { incoming, outgoing } = request;
+    const clientGone = new ClientGoneSignal(outgoing);
+    try {
+      await prepared.upstream.pool.slots.wait(clientGone);
+    } catch (error) {
+      if (outgoing.destroyed) return aborted(0, 0, 'client_closed');
+      throw toGatewayError(error, releaseRequestBody(incoming, prepared.body));
+    } finally {
+      clientGone.release();
     }
-    const startedAt = performance.now();
-    let upstreamMs = 0;
-    let reported: string | string[] | undefined;
-    const end = await new Promise<RelayEnd>((resolve) => {
-      const relay = new ResponseRelay(
-        outgoing,
-        request.responseHeaders,
-        request.capture,
-        (end) => {
-          pool.slots.release();
-          upstreamMs = relay.headersAtMs - startedAt;
-          reported = relay.reported;
-          resolve(end);
-        },
-        request.settlement,
-        request.requestId,
-      );
-      pool.dispatch(
-        {
-          method: request.method as Dispatcher.HttpMethod,
-          path: request.path,
-          headers: upstreamHeaders,
-          body: request.body ?? body,
-          headersTimeout: upstream.headersTimeoutMs,
-          bodyTimeout: upstream.bodyTimeoutMs,
-        },
-        relay,
-      );
-    });
-    switch (end.kind) {
-      case 'failed':
-        throw toGatewayError(end.error, releaseRequestBody(incoming, body));
-      case 'aborted':
-        return aborted(end.status, upstreamMs, end.cause, reported);
-      case 'completed':
-        // The upstream may answer without reading the whole request body; drop the rest.
-        releaseRequestBody(incoming, body);
-        return { status: end.status, upstreamMs, aborted: false, reported };
-    }
+    return dispatchToUpstream(request, prepared);
   }
 
   /** Graceful: lets dispatched requests finish, then closes every upstream connection. */
@@ -203,6 +184,61 @@ export class Forwarder {
   destroy(): Promise<void> {
     return this.#pools.destroy();
   }
+}
+
+/** What {@link Forwarder} prepared for one request before dispatching it. */
+interface PreparedForward {
+  readonly upstream: UpstreamPool;
+  readonly upstreamHeaders: string[];
+  readonly body: BodyLimitStream | null;
+}
+
+/**
+ * Dispatches a prepared request on a connection slot already taken (the
+ * relay gives it back at the end) and settles with how the exchange ended:
+ * a failure before anything was written rejects with a GatewayError.
+ */
+function dispatchToUpstream(request: ForwardRequest, prepared: PreparedForward): Promise<ForwardOutcome> {
+  const { incoming } = request;
+  const { upstream, body } = prepared;
+  const pool = upstream.pool;
+  const startedAt = performance.now();
+  return new Promise<ForwardOutcome>((resolve, reject) => {
+    const relay = new ResponseRelay(
+      request.outgoing,
+      request.responseHeaders,
+      request.capture,
+      (end) => {
+        pool.slots.release();
+        const upstreamMs = relay.headersAtMs - startedAt;
+        switch (end.kind) {
+          case 'failed':
+            reject(toGatewayError(end.error, releaseRequestBody(incoming, body)));
+            return;
+          case 'aborted':
+            resolve(aborted(end.status, upstreamMs, end.cause, relay.reported));
+            return;
+          case 'completed':
+            // The upstream may answer without reading the whole request body; drop the rest.
+            releaseRequestBody(incoming, body);
+            resolve({ status: end.status, upstreamMs, aborted: false, reported: relay.reported });
+        }
+      },
+      request.settlement,
+      request.requestId,
+    );
+    pool.dispatch(
+      {
+        method: request.method as Dispatcher.HttpMethod,
+        path: request.path,
+        headers: prepared.upstreamHeaders,
+        body: request.body ?? body,
+        headersTimeout: upstream.headersTimeoutMs,
+        bodyTimeout: upstream.bodyTimeoutMs,
+      },
+      relay,
+    );
+  });
 }
 
 function aborted(status: number, upstreamMs: number, abortCause: AbortCause, reported?: string | string[]): ForwardOutcome {

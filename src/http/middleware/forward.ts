@@ -104,13 +104,14 @@ export function forward(options: ForwardOptions): (exchange: Exchange) => Promis
         settlement: route.settlement,
       });
     } catch (error) {
-      if (refusedByGateway(error)) await refund();
-      else await refundIfFailed(error as GatewayError);
+      if (refusedByGateway(error) || refundDue(error as GatewayError)) await refund();
       throw error;
     }
     exchange.upstreamMs = outcome.upstreamMs;
     options.onUpstreamTimed(route.config.name, outcome.upstreamMs / 1000);
-    const refunded = await refundIfFailed(outcome);
+    // Decided synchronously: the common exchange (nothing to give back) awaits nothing more here.
+    const refunded = refundDue(outcome);
+    if (refunded) await refund();
     if (!refunded && receipt !== undefined && route.settlement !== undefined) {
       settleCharge(exchange, receipt, route.settlement, outcome.reported, options);
     }
@@ -120,13 +121,11 @@ export function forward(options: ForwardOptions): (exchange: Exchange) => Promis
       await options.refund(releaseOf(exchange.identity.subject, quota, release));
     }
 
-    /** Gives the charge back if `refund_on` names the failure; resolves to whether it tried. */
-    async function refundIfFailed(result: ForwardOutcome | GatewayError): Promise<boolean> {
+    /** Whether there is a charge to give back and `refund_on` names the failure `result` shows. */
+    function refundDue(result: ForwardOutcome | GatewayError): boolean {
       if (receipt === undefined || route.config.refund_on.length === 0) return false;
       const failure = failureOf(result);
-      if (failure === undefined || !route.config.refund_on.includes(failure)) return false;
-      await refund();
-      return true;
+      return failure !== undefined && route.config.refund_on.includes(failure);
     }
 
     async function refund(): Promise<void> {
