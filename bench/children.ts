@@ -72,7 +72,7 @@ export class ChildProcesses {
       const nodeArgs = this.nodeArgsFor(options.entry);
       const entryFile = nodeArgs.at(-1)!;
       if (!existsSync(join(this.repoRoot, entryFile))) {
-        throw new Error(`${options.name}: ${entryFile} does not exist${this.runtime === 'dist' ? ' (run `npm run build`)' : ''}`);
+        throw new Error(`${options.name}: ${entryFile} does not exist${this.runtime === 'dist' ? ' (run `npm run build && npm run build:bench`)' : ''}`);
       }
       program = process.execPath;
       programArgs = [...nodeArgs, ...(options.args ?? [])];
