@@ -66,6 +66,8 @@ describe('RedisCacheInvalidator', () => {
     expect(two.cache.size).toBe(0);
     await two.cache.findByHash(B);
     await eventually(() => one.resubscribed() >= 1, 10_000, 'the other subscriber to come back');
+    // The publisher is a connection of its own (no offline queue): it may come back after the subscriber.
+    await waitUntilReady(one.publisher, 10_000);
     await one.invalidator.keyChanged(B);
     await eventually(() => two.cache.size === 0, 1_000, 'invalidations to flow again');
   }, 30_000);
