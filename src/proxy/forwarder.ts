@@ -9,7 +9,7 @@ import { ClientGoneSignal } from './client-gone.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { buildUpstreamRequestHeaders } from './request-headers.js';
 import type { ResponseCapture } from './response-capture.js';
-import { type AbortCause, type RelayEnd, ResponseRelay } from './response-relay.js';
+import { type AbortCause, ResponseRelay } from './response-relay.js';
 import { toGatewayError } from './upstream-errors.js';
 import type { UpstreamPool, UpstreamPools } from './upstream-pools.js';
 
@@ -120,19 +120,19 @@ export class Forwarder {
    * the async path. Whatever fails before dispatch rejects, never throws.
    */
   forward(request: ForwardRequest): Promise<ForwardOutcome> {
-    let prepared: PreparedForward | ForwardOutcome;
+    let prepared: PreparedForward | undefined;
     try {
       prepared = this.#prepare(request);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (!('upstreamHeaders' in prepared)) return Promise.resolve(prepared);
+    if (prepared === undefined) return Promise.resolve(aborted(0, 0, 'client_closed'));
     if (!prepared.upstream.pool.slots.tryAcquire()) return this.#forwardAfterWait(request, prepared);
     return dispatchToUpstream(request, prepared);
   }
 
-  /** Checks the target and the declared body size, and builds the upstream request's headers and body; an outcome when the client is gone already. */
-  #prepare(request: ForwardRequest): PreparedForward | ForwardOutcome {
+  /** Checks the target and the declared body size, and builds the upstream request's headers and body; undefined when the client is gone already. */
+  #prepare(request: ForwardRequest): PreparedForward | undefined {
     const { incoming, outgoing } = request;
     const upstream = this.#pools.get(request.upstream);
     if (request.path.charCodeAt(0) !== SLASH) {
@@ -140,7 +140,7 @@ export class Forwarder {
     }
     const headers = incoming.headers;
     assertBodyWithinLimit(headers, request.maxBodyBytes);
-    if (outgoing.destroyed) return aborted(0, 0, 'client_closed');
+    if (outgoing.destroyed) return undefined;
 
     const client = this.#clientAddress.resolve(incoming.socket.remoteAddress ?? UNKNOWN_PEER, headers['x-forwarded-for']);
     const upstreamHeaders = buildUpstreamRequestHeaders(headers, {
