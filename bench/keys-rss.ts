@@ -15,6 +15,12 @@
  * VmRSS and VmHWM from /proc after each pass. Every response must be 200.
  * It drops the database and deletes its Redis keys at the end. Nothing here
  * is asserted by the test suite; the numbers go to bench/RESULTS.md.
+ *
+ * For a heap snapshot of the gateway after the second pass (how
+ * docs/operations.md#sizing counts the objects per key):
+ * `QG_NODE_FLAGS="--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=/tmp"` (node
+ * flags for the gateway) and `QG_SNAPSHOT_WAIT_MS=20000` (send the signal,
+ * then wait that long for the file to be written).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
