@@ -184,8 +184,10 @@ charges nothing (but does mark its Idempotency-Key). Every admission also
 writes its charge record, field request_id =
 `<cost>,<period start 1>,…,<period start n>` (epoch seconds, in KEYS order;
 just `<cost>` when n = 0; -1 for a policy paid by credits, which was not
-charged, so lua/undo-charge.lua leaves it alone); the minute's first record sets the records to
-expire charge_record_ttl_ms later. An answer from the Idempotency-Key record
+charged, so lua/undo-charge.lua leaves it alone), followed, when credits
+paid, by `,<credits>,<month start>,<grant id>:<units>,…` (the units taken
+of each grant, in spending order); the minute's first record sets the
+records to expire charge_record_ttl_ms later. An answer from the Idempotency-Key record
 writes none (it charged nothing).
 
 The steady path does the fewest calls (redis.call costs ~1-4 µs each inside
@@ -557,18 +559,23 @@ end
 if credits_charged > 0 then
   -- Spend the grants in order, then count the month's spend.
   local left = credits_charged
+  local month_start_ms, month_end_ms = period_of('month', now_ms)
+  -- The charge record also tells what was spent, and of which grants, so
+  -- that lua/undo-charge.lua can give exactly that back.
+  charge_record[#charge_record + 1] = credits_charged
+  charge_record[#charge_record + 1] = month_start_ms / 1000
   for _, grant in ipairs(grants) do
     if left == 0 then break end
     local take = math.min(left, grant.a - grant.u)
     local spent = redis.call('HINCRBY', KEYS[credit_key], 'u:' .. grant.id, take)
     left = left - take
+    charge_record[#charge_record + 1] = grant.id .. ':' .. take
     if track_usage then
       marker_fields[#marker_fields + 1] = '0:g:' .. grant.id
       marker_fields[#marker_fields + 1] = spent
     end
   end
   local spend_key = KEYS[credit_key + 1]
-  local month_start_ms, month_end_ms = period_of('month', now_ms)
   local spend = redis.call('HMGET', spend_key, 'p', 'n')
   local month_spend
   if spend[1] and tonumber(spend[1]) * 1000 == month_start_ms then

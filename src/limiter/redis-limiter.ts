@@ -90,10 +90,13 @@ type IdentifiedConsume = ConsumeRequest & {
 
 /**
  * What undoing `request`'s call needs: its counters (policies, then meters,
- * as consume.lua got them), and its Idempotency-Key's in-flight mark.
+ * as consume.lua got them), its Idempotency-Key's in-flight mark, and the
+ * metric of the credits covering its policies (the charge record names what it spent).
  */
 function lostConsumeOf(request: IdentifiedConsume): LostConsume {
+  const credits = request.policies.find((policy) => policy.credits !== undefined)?.credits;
   return {
+    ...(credits === undefined ? {} : { credits: { metric: credits.metric, spendCounterId: credits.counterId } }),
     subject: request.subject,
     requestId: request.requestId,
     chargeMinute: request.chargeMinute,

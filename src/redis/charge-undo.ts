@@ -1,5 +1,5 @@
 import type { RedisClient } from './client.js';
-import { chargeRecordsKey, counterKey, hydrationMarkerKey, idempotencyRecordKey, usageIndexKey, usageMarkerKey } from './keys.js';
+import { chargeRecordsKey, counterKey, creditBalanceKey, hydrationMarkerKey, idempotencyRecordKey, usageIndexKey, usageMarkerKey } from './keys.js';
 import { ScriptReplyError, USAGE_MARKER_TTL_MS } from './scripts.js';
 
 /** A consume call whose reply was lost: what it was sent with. */
@@ -15,6 +15,8 @@ export interface UndoChargeInput {
   readonly idempotency?: { readonly key: string; readonly attempt: string };
   /** On a Redis Cluster, the slot of the subject's keys (its usage index is that slot's); absent on one Redis. */
   readonly slot?: number;
+  /** When a policy of the call was covered by credits: their metric and its monthly spend counter (the credits the call spent are given back). */
+  readonly credits?: { readonly metric: string; readonly spendCounterId: string };
 }
 
 /** runUndoChargeScript's answer when the call charged nothing (or was undone already). */
@@ -23,7 +25,8 @@ const NOT_CHARGED = -1;
 /**
  * Undoes the charge of one consume call by its request id, with one EVALSHA
  * of lua/undo-charge.lua: only if that call charged, and only once. Resolves
- * to how many counters were given the cost back, or NOT_CHARGED.
+ * to how many counters were given the cost back, or NOT_CHARGED; the
+ * credits it spent (with `input.credits`) go back to the grants they came from.
  * `trackUsage`: a ledger backs the counters (the refunded counts go into the
  * usage marker, at a fresh version of the subject, for the next flush).
  */
@@ -41,9 +44,11 @@ export async function runUndoChargeScript(
     usageIndexKey(keyPrefix, input.slot),
   );
   const args: Array<string | number> = [input.counterIds.length, trackUsage ? 1 : 0, ...input.counterIds, input.requestId, USAGE_MARKER_TTL_MS];
-  if (input.idempotency !== undefined) {
-    keys.push(idempotencyRecordKey(keyPrefix, input.subject, input.idempotency.key));
-    args.push(input.idempotency.attempt);
+  if (input.idempotency !== undefined) keys.push(idempotencyRecordKey(keyPrefix, input.subject, input.idempotency.key));
+  args.push(input.idempotency?.attempt ?? '');
+  if (input.credits !== undefined) {
+    keys.push(creditBalanceKey(keyPrefix, input.subject, input.credits.metric), counterKey(keyPrefix, input.subject, input.credits.spendCounterId));
+    args.push(input.credits.spendCounterId);
   }
   const reply = await client.quotagateUndoCharge(keys.length, ...keys, ...args);
   if (typeof reply !== 'number' || !Number.isInteger(reply) || reply < NOT_CHARGED) throw new ScriptReplyError('undo-charge.lua', reply);

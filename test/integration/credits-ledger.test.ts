@@ -10,10 +10,13 @@ import type { Limiter } from '../../src/limiter/limiter.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
 import { closeRedisClient, type RedisClient } from '../../src/redis/client.js';
+import { creditBalanceKey, idempotencyRecordKey } from '../../src/redis/keys.js';
 import { DatabaseUsageLedger } from '../../src/usage/database-ledger.js';
 import { LedgerFlusher } from '../../src/usage/ledger-flusher.js';
-import { startRedisServer, type RedisServer } from '../support/redis-server.js';
+import { delayBy, PASS, startFaultProxy } from '../support/fault-proxy.js';
+import { redisCli, startRedisServer, type RedisServer } from '../support/redis-server.js';
 import { connectTestRedis } from '../support/redis-test-data.js';
+import { eventually } from '../support/within.js';
 
 /**
  * Credits and the usage ledger: what was spent of each grant is recorded
@@ -114,6 +117,54 @@ describe('credits and the ledger on a throwaway redis-server', () => {
       [`w:hour@${Date.UTC(2026, 5, 15, 10)}`]: 3,
     });
     await db.close();
+  });
+
+  it('gives back the credits a call whose reply was lost spent, to the grants they came from, in the balance and the ledger', async () => {
+    const subject = 'lost-prepaid';
+    const { db, ledger, grantIds } = await openLedger(subject);
+    const clock = new ManualClock(MID_MONTH);
+    // Through a fault proxy, with a 100 ms deadline: a call delayed 80 ms each way runs on Redis, and its reply is lost.
+    const faults = await startFaultProxy(server.port);
+    const impatient = await connectTestRedis(faults.url, { command_timeout_ms: 100 });
+    const outcomes: string[] = [];
+    const limiter = new RedisLimiter({ client: impatient, keyPrefix: 'qg4', ledger, commandTimeoutMs: 100, nowForTesting: () => clock.now(), onLostCharge: (outcome) => outcomes.push(outcome) });
+    const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
+    const loseReplyOf = async (call: () => Promise<unknown>) => {
+      faults.setMode(delayBy(80));
+      await expect(call()).rejects.toThrow(/timed out/);
+      expect(limiter.lostChargesPending).toBe(1);
+      const acceptedBefore = faults.accepted;
+      faults.setMode(PASS);
+      await eventually(() => faults.accepted > acceptedBefore && impatient.status === 'ready', 5_000, 'a new connection');
+    };
+    try {
+      // 2 by the quota, then 1 by credits from the expiring grant.
+      expect(await admittedOf(limiter, subject, 3)).toBe(3);
+      await flusher.flush();
+      // A credit-paid call, then an idempotent one, each run and lost: each spent a unit of the expiring grant.
+      await loseReplyOf(() => limiter.consume({ subject, policies, cost: 1 }));
+      expect(await redisCli(server.port, 'HGET', creditBalanceKey('qg4', subject, 'search'), `u:${grantIds[0]}`)).toBe('2');
+      await flusher.flush();
+      expect(outcomes).toEqual(['refunded']);
+      await loseReplyOf(() => limiter.consumeIdempotent({ subject, policies, cost: 1 }, { key: 'order-1', fingerprint: 'f1' }));
+      expect(await redisCli(server.port, 'HGET', creditBalanceKey('qg4', subject, 'search'), `u:${grantIds[0]}`)).toBe('2');
+      await flusher.flush();
+      expect(outcomes).toEqual(['refunded', 'refunded']);
+      // Both undone: 1 credit spent, the idempotency key released, and the ledger says the same.
+      expect(await limiter.creditBalance(subject, 'search')).toBe(6);
+      expect(await redisCli(server.port, 'EXISTS', idempotencyRecordKey('qg4', subject, 'order-1'))).toBe('0');
+      expect(await ledgerTotals(db, subject)).toEqual({
+        [`g:${grantIds[0]}@0`]: 1,
+        [`c:search:month@${MONTH_START}`]: 1,
+        [`q:search:month@${MONTH_START}`]: 2,
+        [`w:hour@${Date.UTC(2026, 5, 15, 10)}`]: 3,
+      });
+    } finally {
+      await limiter.close();
+      await closeRedisClient(impatient);
+      await faults.close();
+      await db.close();
+    }
   });
 
   it('adds a grant to a subject already hydrated, counted once by a later hydration', async () => {
