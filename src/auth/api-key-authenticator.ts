@@ -26,10 +26,14 @@ export interface ApiKeyAuthenticatorOptions {
 export class ApiKeyAuthenticator implements Authenticator {
   readonly #clock: Clock;
   readonly #hashes: KeyHashMemo;
-  /** The identity of each record the key store hands out (records are cached there, so one object serves every request). */
-  readonly #identities = new WeakMap<ApiKeyRecord, Identity>();
-  /** The accepted result of each record, by the header that carried the key (built once: a hot key allocates no result per request). */
-  readonly #accepted = new WeakMap<ApiKeyRecord, { 'x-api-key'?: AuthResult; authorization?: AuthResult }>();
+  /**
+   * The accepted result of each record the key store hands out, one map per
+   * header that can carry the key (records are cached there, so a hot key
+   * allocates no result per request). One entry and one result per cached
+   * key: their identity is built with them, not kept apart.
+   */
+  readonly #acceptedViaApiKeyHeader = new WeakMap<ApiKeyRecord, AuthResult>();
+  readonly #acceptedViaAuthorization = new WeakMap<ApiKeyRecord, AuthResult>();
 
   constructor(private readonly options: ApiKeyAuthenticatorOptions) {
     this.#clock = options.clock ?? systemClock;
@@ -61,22 +65,20 @@ export class ApiKeyAuthenticator implements Authenticator {
     if (record.expiresAtMs !== undefined && this.#clock.now() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
     if (record.suspended === true) return { ok: false, reason: 'suspended' };
     this.options.onKeyAccepted?.(record);
-    let byHeader = this.#accepted.get(record);
-    if (byHeader === undefined) this.#accepted.set(record, (byHeader = {}));
-    return (byHeader[header] ??= Object.freeze({ ok: true, identity: this.#identityOf(record), credentialHeader: header, scopes: record.scopes ?? NO_SCOPES }));
-  }
-
-  #identityOf(record: ApiKeyRecord): Identity {
-    let identity = this.#identities.get(record);
-    if (identity === undefined) {
-      identity =
-        record.overrides === undefined
-          ? { subject: record.subject, plan: record.plan, keyId: record.id }
-          : { subject: record.subject, plan: record.plan, keyId: record.id, overrides: record.overrides };
-      this.#identities.set(record, identity);
+    const accepted = header === 'x-api-key' ? this.#acceptedViaApiKeyHeader : this.#acceptedViaAuthorization;
+    let result = accepted.get(record);
+    if (result === undefined) {
+      result = Object.freeze({ ok: true, identity: identityOf(record), credentialHeader: header, scopes: record.scopes ?? NO_SCOPES });
+      accepted.set(record, result);
     }
-    return identity;
+    return result;
   }
+}
+
+function identityOf(record: ApiKeyRecord): Identity {
+  return record.overrides === undefined
+    ? { subject: record.subject, plan: record.plan, keyId: record.id }
+    : { subject: record.subject, plan: record.plan, keyId: record.id, overrides: record.overrides };
 }
 
 const MISSING: AuthResult = Object.freeze({ ok: false, reason: 'missing' });

@@ -55,8 +55,12 @@ export class CachingKeyStore implements KeyStore {
   readonly #throttle: KeyLookupThrottle | undefined;
   readonly #known: LRUCache<string, ApiKeyRecord> | undefined;
   readonly #unknown: LRUCache<string, true> | undefined;
-  /** subject → hashes of its cached keys, so a subject change drops them all. */
-  readonly #hashesBySubject = new Map<string, Set<string>>();
+  /**
+   * subject → the hashes of its cached keys, so a subject change drops them
+   * all: the one hash itself while the subject has one cached key (most
+   * have: no Set of ~150 bytes per key), a Set once it has more.
+   */
+  readonly #hashesBySubject = new Map<string, string | Set<string>>();
   readonly #inFlight = new Map<string, Promise<ApiKeyRecord | undefined>>();
   /** Bumped by every invalidation; a lookup that saw it change does not cache. */
   #generation = 0;
@@ -155,18 +159,34 @@ export class CachingKeyStore implements KeyStore {
       this.#unknown?.set(hash, true);
     } else if (this.#known !== undefined) {
       this.#known.set(hash, record);
-      let hashes = this.#hashesBySubject.get(record.subject);
-      if (hashes === undefined) this.#hashesBySubject.set(record.subject, (hashes = new Set()));
-      hashes.add(hash);
+      this.#index(record.subject, hash);
     }
     return record;
+  }
+
+  #index(subject: string, hash: string): void {
+    const hashes = this.#hashesBySubject.get(subject);
+    if (hashes === undefined || hashes === hash) this.#hashesBySubject.set(subject, hash);
+    else if (typeof hashes === 'string') this.#hashesBySubject.set(subject, new Set([hashes, hash]));
+    else hashes.add(hash);
   }
 
   #unindex(subject: string, hash: string): void {
     const hashes = this.#hashesBySubject.get(subject);
     if (hashes === undefined) return;
+    if (typeof hashes === 'string') {
+      if (hashes === hash) this.#hashesBySubject.delete(subject);
+      return;
+    }
     hashes.delete(hash);
-    if (hashes.size === 0) this.#hashesBySubject.delete(subject);
+    if (hashes.size === 1) this.#hashesBySubject.set(subject, hashes.values().next().value!);
+  }
+
+  /** The hashes of the subject's cached keys (a copy: dropping them unindexes them). */
+  #hashesOf(subject: string): readonly string[] {
+    const hashes = this.#hashesBySubject.get(subject);
+    if (hashes === undefined) return [];
+    return typeof hashes === 'string' ? [hashes] : [...hashes];
   }
 
   /** Drops what is cached about this key hash, known or unknown. */
@@ -181,7 +201,7 @@ export class CachingKeyStore implements KeyStore {
   invalidateSubject(subject: string): void {
     this.#generation++;
     this.#inFlight.clear();
-    for (const hash of [...(this.#hashesBySubject.get(subject) ?? [])]) this.#known?.delete(hash);
+    for (const hash of this.#hashesOf(subject)) this.#known?.delete(hash);
   }
 
   /** Drops everything (e.g. after missing invalidation messages while Redis was away). */

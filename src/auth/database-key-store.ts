@@ -62,7 +62,16 @@ export interface DatabaseKeyStoreOptions {
  * replica changes where keys are found, never whether they are.
  */
 export class DatabaseKeyStore implements KeyStore {
-  constructor(private readonly options: DatabaseKeyStoreOptions) {}
+  /** Each configured plan name → itself: records share the config's string instead of one decoded per row. */
+  readonly #planNames: ReadonlyMap<string, string>;
+
+  constructor(private readonly options: DatabaseKeyStoreOptions) {
+    this.#planNames = new Map([...options.plans].map((name) => [name, name]));
+  }
+
+  #planName(plan: string): string {
+    return this.#planNames.get(plan) ?? plan;
+  }
 
   async findByHash(sha256Hex: string): Promise<ApiKeyRecord | undefined> {
     let found: KeyLookup | undefined;
@@ -80,10 +89,14 @@ export class DatabaseKeyStore implements KeyStore {
       plan = this.options.fallbackPlan;
     }
     const overrides = parseLimitOverrides(subject.overrides);
+    // Most keys have nothing optional: a plain literal is the smallest record (a spread allocates room for more).
+    if (overrides === undefined && key.scopes.length === 0 && key.expiresAt === null && key.revokedAt === null && subject.suspendedAt === null) {
+      return Object.freeze({ id: key.id, subject: subject.id, plan: this.#planName(plan), stored: true });
+    }
     return Object.freeze({
       id: key.id,
       subject: subject.id,
-      plan,
+      plan: this.#planName(plan),
       stored: true,
       ...(overrides === undefined ? {} : { overrides }),
       ...(key.scopes.length === 0 ? {} : { scopes: new Set(key.scopes) }),
