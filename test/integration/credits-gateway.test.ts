@@ -1,4 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey } from '../../src/core/api-key.js';
@@ -10,8 +10,8 @@ import { creditBalanceOf } from '../../src/redis/scripts.js';
 import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
 import { connectTestDatabase, createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
-import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+import { SHARED_REDIS_KINDS, type SharedRedis } from '../support/shared-redis.js';
 
 /**
  * The issue's figure: three gateway processes on one Redis (and on a
@@ -22,7 +22,6 @@ import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.
  * forget their local denials of the subject.
  */
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const SUBJECT = 'prepaid';
 /** The admin token the gateway processes read from their environment (inherited from this one). */
 const ADMIN_TOKEN_ENV = 'QG_CREDITS_GATEWAY_TEST_ADMIN_TOKEN';
@@ -31,35 +30,7 @@ const ADMIN_TOKEN = 'credits-gateway-test-admin-token-0123456789';
 const HOURLY_SUBJECT = 'hourly';
 process.env[ADMIN_TOKEN_ENV] = ADMIN_TOKEN;
 
-/** The Redis the three gateways share: its `store.redis` fields, a client to read it, and how to stop it. */
-interface SharedRedis {
-  readonly storeFields: string;
-  readonly client: Redis | Cluster;
-  readonly stop: () => Promise<void>;
-}
-
-async function singleRedis(): Promise<SharedRedis> {
-  const client = new Redis(REDIS_URL);
-  return { storeFields: `url: "${REDIS_URL}"`, client, stop: async () => client.disconnect() };
-}
-
-async function redisCluster(): Promise<SharedRedis> {
-  const cluster: RedisCluster = await startRedisCluster(3);
-  const client = new Cluster(cluster.nodes.map((node) => ({ host: node.split(':')[0]!, port: Number(node.split(':')[1]) })));
-  return {
-    storeFields: `cluster: { nodes: [${cluster.nodes.join(', ')}] }`,
-    client,
-    stop: async () => {
-      client.disconnect();
-      await cluster.stop();
-    },
-  };
-}
-
-for (const [name, startRedis] of [
-  ['Redis 127.0.0.1:6379', singleRedis],
-  ['a 3-primary Redis Cluster', redisCluster],
-] as const) {
+for (const [name, startRedis] of SHARED_REDIS_KINDS) {
   describe(`credits shared by three gateway processes (${name}, PostgreSQL)`, () => {
     const keyPrefix = testKeyPrefix('credits');
     const key = generateApiKey('qg');

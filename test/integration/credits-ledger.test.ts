@@ -6,6 +6,7 @@ import { loadMigrations, migrate } from '../../src/db/migrations.js';
 import { IN_MEMORY, PgliteDatabase } from '../../src/db/pglite-database.js';
 import { createSubject } from '../../src/db/subjects.js';
 import { readUsageSince } from '../../src/db/usage.js';
+import type { DirtyUsageSource } from '../../src/core/usage-ledger.js';
 import type { Limiter } from '../../src/limiter/limiter.js';
 import { MemoryLimiter } from '../../src/limiter/memory-limiter.js';
 import { RedisLimiter } from '../../src/limiter/redis-limiter.js';
@@ -54,6 +55,33 @@ async function admittedOf(limiter: Limiter, subject: string, count: number): Pro
   return admitted;
 }
 
+/**
+ * A refund after a flush gives the credits back in the ledger too: 2
+ * admitted by the quota, 2 by credits from the expiring grant, the last one
+ * refunded after the flush that copied it.
+ */
+async function refundAfterFlush(subject: string, limiterOn: (ledger: DatabaseUsageLedger, clock: ManualClock) => Limiter & DirtyUsageSource): Promise<void> {
+  const { db, ledger, grantIds } = await openLedger(subject);
+  const clock = new ManualClock(MID_MONTH);
+  const limiter = limiterOn(ledger, clock);
+  const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
+  expect(await admittedOf(limiter, subject, 3)).toBe(3);
+  const paid = await limiter.consume({ subject, policies, cost: 1 });
+  if (!paid.allowed || paid.receipt?.credits === undefined) throw new Error('expected a credit-paid admission');
+  await flusher.flush();
+  expect((await ledgerTotals(db, subject))[`c:search:month@${MONTH_START}`]).toBe(2);
+  // Refunded after the flush: the grant and the month's spend go down in the ledger too.
+  await limiter.refund(paid.receipt);
+  expect(await limiter.creditBalance(subject, 'search')).toBe(6);
+  await flusher.flush();
+  expect(await ledgerTotals(db, subject)).toMatchObject({
+    [`g:${grantIds[0]}@0`]: 1,
+    [`c:search:month@${MONTH_START}`]: 1,
+    [`w:hour@${Date.UTC(2026, 5, 15, 10)}`]: 3,
+  });
+  await db.close();
+}
+
 describe('credits and the ledger on a throwaway redis-server', () => {
   let server: RedisServer;
   let client: RedisClient;
@@ -95,29 +123,8 @@ describe('credits and the ledger on a throwaway redis-server', () => {
     await db.close();
   });
 
-  it('gives the credits of a refunded request back in the ledger, after a flush', async () => {
-    const subject = 'refunded-prepaid';
-    const { db, ledger, grantIds } = await openLedger(subject);
-    const clock = new ManualClock(MID_MONTH);
-    const limiter = new RedisLimiter({ client, keyPrefix: 'qg3', ledger, nowForTesting: () => clock.now() });
-    const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
-    // 2 by the quota, then 2 by credits from the expiring grant.
-    expect(await admittedOf(limiter, subject, 3)).toBe(3);
-    const paid = await limiter.consume({ subject, policies, cost: 1 });
-    if (!paid.allowed || paid.receipt?.credits === undefined) throw new Error('expected a credit-paid admission');
-    await flusher.flush();
-    expect((await ledgerTotals(db, subject))[`c:search:month@${MONTH_START}`]).toBe(2);
-    // Refunded after the flush: the grant and the month's spend go down in the ledger too.
-    await limiter.refund(paid.receipt);
-    expect(await limiter.creditBalance(subject, 'search')).toBe(6);
-    await flusher.flush();
-    expect(await ledgerTotals(db, subject)).toMatchObject({
-      [`g:${grantIds[0]}@0`]: 1,
-      [`c:search:month@${MONTH_START}`]: 1,
-      [`w:hour@${Date.UTC(2026, 5, 15, 10)}`]: 3,
-    });
-    await db.close();
-  });
+  it('gives the credits of a refunded request back in the ledger, after a flush', () =>
+    refundAfterFlush('refunded-prepaid', (ledger, clock) => new RedisLimiter({ client, keyPrefix: 'qg3', ledger, nowForTesting: () => clock.now() })));
 
   it('gives back the credits a call whose reply was lost spent, to the grants they came from, in the balance and the ledger', async () => {
     const subject = 'lost-prepaid';
@@ -186,29 +193,8 @@ describe('credits and the ledger on a throwaway redis-server', () => {
 });
 
 describe('credits and the ledger on the memory store', () => {
-  it('gives the credits of a refunded request back in the ledger, after a flush', async () => {
-    const subject = 'memory-refunded';
-    const { db, ledger, grantIds } = await openLedger(subject);
-    const clock = new ManualClock(MID_MONTH);
-    const limiter = new MemoryLimiter({ clock, sweepIntervalMs: 0, ledger });
-    const flusher = new LedgerFlusher({ source: limiter, sink: ledger, clock, intervalMs: 60_000, leftoverSweepIntervalMs: 60_000 });
-    // 2 by the quota, then 2 by credits from the expiring grant.
-    expect(await admittedOf(limiter, subject, 3)).toBe(3);
-    const paid = await limiter.consume({ subject, policies, cost: 1 });
-    if (!paid.allowed || paid.receipt?.credits === undefined) throw new Error('expected a credit-paid admission');
-    await flusher.flush();
-    expect((await ledgerTotals(db, subject))[`c:search:month@${MONTH_START}`]).toBe(2);
-    // Refunded after the flush: the grant and the month's spend go down in the ledger too.
-    await limiter.refund(paid.receipt);
-    expect(await limiter.creditBalance(subject, 'search')).toBe(6);
-    await flusher.flush();
-    expect(await ledgerTotals(db, subject)).toMatchObject({
-      [`g:${grantIds[0]}@0`]: 1,
-      [`c:search:month@${MONTH_START}`]: 1,
-      [`w:hour@${Date.UTC(2026, 5, 15, 10)}`]: 3,
-    });
-    await db.close();
-  });
+  it('gives the credits of a refunded request back in the ledger, after a flush', () =>
+    refundAfterFlush('memory-refunded', (ledger, clock) => new MemoryLimiter({ clock, sweepIntervalMs: 0, ledger })));
 
   it('restores the balance into a new instance on the same ledger', async () => {
     const subject = 'memory-prepaid';

@@ -1,4 +1,4 @@
-import { Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,8 +7,8 @@ import { type GatewayProcess, startGatewayProcess } from '../support/gateway-pro
 import { readEventStream } from '../support/event-streams.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres-test-database.js';
 import { type RecordedRequest, startRecordingUpstream, type RecordingUpstream } from '../support/recording-upstream.js';
-import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { deleteKeysWithPrefix, testKeyPrefix } from '../support/redis-test-data.js';
+import { SHARED_REDIS_KINDS, type SharedRedis } from '../support/shared-redis.js';
 import { eventually, eventuallyAsync } from '../support/within.js';
 
 /**
@@ -23,7 +23,6 @@ import { eventually, eventuallyAsync } from '../support/within.js';
  * `quota.exhausted`.
  */
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
 const SUBJECT = 'acme';
 const WEBHOOK_SECRET = `whsec_${Buffer.alloc(32, 0x5a).toString('base64')}`;
 
@@ -41,35 +40,7 @@ function verifiedDelivery(record: RecordedRequest): Delivered {
   return { webhookId: headers['webhook-id']!, type: payload.type, data: payload.data };
 }
 
-/** The Redis the three gateways share: its `store.redis` fields, a client to read it, and how to stop it. */
-interface SharedRedis {
-  readonly storeFields: string;
-  readonly client: Redis | Cluster;
-  readonly stop: () => Promise<void>;
-}
-
-async function singleRedis(): Promise<SharedRedis> {
-  const client = new Redis(REDIS_URL);
-  return { storeFields: `url: "${REDIS_URL}"`, client, stop: async () => client.disconnect() };
-}
-
-async function redisCluster(): Promise<SharedRedis> {
-  const cluster: RedisCluster = await startRedisCluster(3);
-  const client = new Cluster(cluster.nodes.map((node) => ({ host: node.split(':')[0]!, port: Number(node.split(':')[1]) })));
-  return {
-    storeFields: `cluster: { nodes: [${cluster.nodes.join(', ')}] }`,
-    client,
-    stop: async () => {
-      client.disconnect();
-      await cluster.stop();
-    },
-  };
-}
-
-for (const [name, startRedis] of [
-  ['Redis 127.0.0.1:6379', singleRedis],
-  ['a 3-primary Redis Cluster', redisCluster],
-] as const) {
+for (const [name, startRedis] of SHARED_REDIS_KINDS) {
   describe(`quota events written by three gateway processes (${name})`, () => {
     const keyPrefix = testKeyPrefix('events');
     const key = generateApiKey('qg');
