@@ -9,13 +9,23 @@ export interface KeyUsageRecorderOptions {
   /** How often the ids seen since the last flush are written, in ms. */
   readonly flushIntervalMs: number;
   readonly onError?: (error: unknown) => void;
+  /** Ids written by one statement at most (a flush with more writes several); default 5,000. */
+  readonly maxIdsPerStatement?: number;
 }
 
 /**
+ * Ids per statement by default: a gateway serving 100,000 keys between two
+ * flushes writes them in 20 statements instead of one with a 100,000-element
+ * array, bounding the statement and the memory its encoding takes.
+ */
+const DEFAULT_MAX_IDS_PER_STATEMENT = 5_000;
+
+/**
  * Batches `api_keys.last_used_at`: accepted database keys are noted in
- * memory, and every `flushIntervalMs` one recordKeysUsed statement writes
- * them all with the flush time — never one write per request. A failed
- * flush keeps its ids for the next one; close() flushes what is left.
+ * memory, and every `flushIntervalMs` recordKeysUsed statements write them
+ * all with the flush time (one per `maxIdsPerStatement` ids) — never one
+ * write per request. The ids of a statement that failed, and of those not
+ * yet run, are kept for the next flush; close() flushes what is left.
  */
 export class KeyUsageRecorder {
   readonly #options: KeyUsageRecorderOptions;
@@ -44,11 +54,16 @@ export class KeyUsageRecorder {
     if (this.#pending.size === 0) return;
     const ids = [...this.#pending];
     this.#pending = new Set();
-    try {
-      await recordKeysUsed(this.#options.db, ids, new Date(this.#options.clock.now()));
-    } catch (error) {
-      for (const id of ids) this.#pending.add(id);
-      this.#options.onError?.(error);
+    const usedAt = new Date(this.#options.clock.now());
+    const perStatement = this.#options.maxIdsPerStatement ?? DEFAULT_MAX_IDS_PER_STATEMENT;
+    for (let start = 0; start < ids.length; start += perStatement) {
+      try {
+        await recordKeysUsed(this.#options.db, ids.slice(start, start + perStatement), usedAt);
+      } catch (error) {
+        for (const id of ids.slice(start)) this.#pending.add(id);
+        this.#options.onError?.(error);
+        return;
+      }
     }
   }
 

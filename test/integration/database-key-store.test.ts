@@ -97,6 +97,18 @@ describe.each(Object.keys(engines))('DatabaseKeyStore on %s', (engineName) => {
     for (const stored of [one, two]) expect((await getApiKey(db, stored.id))?.lastUsedAt?.getTime()).toBe(clock.now());
   });
 
+  it('writes more ids than a statement takes in several statements, and every key gets its time', async () => {
+    const stored = [];
+    for (let i = 0; i < 5; i++) stored.push(await storeTestKey(db, { subject: 'users' }));
+    const clock = new ManualClock(Date.UTC(2026, 5, 16, 9));
+    const recorder = new KeyUsageRecorder({ db, clock, flushIntervalMs: 60_000, maxIdsPerStatement: 2 });
+    for (const key of stored) recorder.record(key.id);
+    const before = db.queryCount;
+    await recorder.close();
+    expect(db.queryCount - before).toBe(3);
+    for (const key of stored) expect((await getApiKey(db, key.id))?.lastUsedAt?.getTime()).toBe(clock.now());
+  });
+
   it('rejects with KeyStoreUnavailableError once the database is gone', async () => {
     const stored = await storeTestKey(db, { subject: 'last' });
     await db.close();
