@@ -1,3 +1,5 @@
+import { jsonObjectFields } from '../core/json-message.js';
+
 /**
  * Tells every gateway instance that cached key data went stale. The admin API
  * (and the CLI, when it talks to a running gateway's database) calls it after
@@ -50,14 +52,9 @@ export type InvalidationMessage = { readonly type: 'key'; readonly hash: string 
 
 /** The message in `text`, or undefined when it is not one (ignored, never thrown). */
 export function parseInvalidationMessage(text: string): InvalidationMessage | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { type, hash, id } = value as { type?: unknown; hash?: unknown; id?: unknown };
+  const fields = jsonObjectFields(text);
+  if (fields === undefined) return undefined;
+  const { type, hash, id } = fields;
   if (type === 'key' && typeof hash === 'string' && /^[0-9a-f]{64}$/.test(hash)) return { type, hash };
   if (type === 'subject' && typeof id === 'string' && id.length > 0 && id.length <= 256) return { type, id };
   return undefined;

@@ -1,3 +1,4 @@
+import { jsonObjectFields } from '../core/json-message.js';
 import { BlockedSubjects, type SubjectBlockStore } from '../core/subject-blocks.js';
 import type { RedisClient } from './client.js';
 import { subjectBlockChannel, subjectBlockIndexKey, subjectBlockKey } from './keys.js';
@@ -6,14 +7,9 @@ import { subjectBlockChannel, subjectBlockIndexKey, subjectBlockKey } from './ke
 type BlockMessage = { readonly type: 'block'; readonly subject: string; readonly untilMs: number } | { readonly type: 'unblock'; readonly subject: string };
 
 function parseBlockMessage(text: string): BlockMessage | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { type, subject, untilMs } = value as { type?: unknown; subject?: unknown; untilMs?: unknown };
+  const fields = jsonObjectFields(text);
+  if (fields === undefined) return undefined;
+  const { type, subject, untilMs } = fields;
   if (typeof subject !== 'string' || subject.length === 0 || subject.length > 512) return undefined;
   if (type === 'block' && typeof untilMs === 'number' && Number.isSafeInteger(untilMs)) return { type, subject, untilMs };
   if (type === 'unblock') return { type, subject };

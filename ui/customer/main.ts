@@ -11,6 +11,7 @@ import { appRoot, h, replaceChildren } from '../shared/dom.js';
 import { historyChart } from '../shared/history-chart.js';
 import { card, errorLine, isWebUrl, topBar } from '../shared/layout.js';
 import { sessionCredential } from '../shared/session.js';
+import { showSignInForm } from '../shared/sign-in.js';
 import type { CataloguePlan, HistoryBody, PlanCatalogue, UsageBody } from '../shared/types.js';
 import { creditList, usageBars, usageLevel } from '../shared/usage-bars.js';
 
@@ -23,36 +24,15 @@ else void showDashboard(stored);
 
 /** The sign-in form; `problem` is the error of the last attempt. */
 function showSignIn(problem?: string): void {
-  const input = h('input', {
-    id: 'api-key',
-    name: 'api-key',
-    type: 'password',
-    autocomplete: 'off',
-    spellcheck: 'false',
-    required: true,
+  showSignInForm(root, {
+    field: 'api-key',
+    title: 'Your API usage',
+    label: 'API key',
+    help: 'The key stays in this browser tab and is sent only to this gateway, as a header. Closing the tab signs you out.',
     placeholder: 'qg_…',
-    'aria-describedby': 'sign-in-help',
+    onSecret: (key) => void showDashboard(key),
+    problem,
   });
-  const form = h(
-    'form',
-    {
-      id: 'sign-in',
-      class: 'card sign-in',
-      onsubmit: (event: Event) => {
-        event.preventDefault();
-        const key = input.value.trim();
-        if (key !== '') void showDashboard(key);
-      },
-    },
-    h('h1', {}, 'Your API usage'),
-    h('label', { for: 'api-key' }, 'API key'),
-    input,
-    h('p', { id: 'sign-in-help', class: 'help' }, 'The key stays in this browser tab and is sent only to this gateway, as a header. Closing the tab signs you out.'),
-    h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
-    problem === undefined ? null : errorLine('sign-in-error', problem),
-  );
-  replaceChildren(root, form);
-  input.focus();
 }
 
 /** Reads the usage with `key`; on success renders the dashboard, on a refused key the sign-in form with the reason. */

@@ -8,8 +8,9 @@
 import './operator.css';
 import { requestJson } from '../shared/api.js';
 import { appRoot, h, replaceChildren } from '../shared/dom.js';
-import { errorLine, topBar } from '../shared/layout.js';
+import { topBar } from '../shared/layout.js';
 import { sessionCredential } from '../shared/session.js';
+import { showSignInForm } from '../shared/sign-in.js';
 import { adminClient, failure } from './admin-client.js';
 import { overview } from './overview.js';
 import { subjectDetail } from './subject-detail.js';
@@ -27,27 +28,14 @@ if (stored === undefined) showSignIn();
 else showPage(stored);
 
 function showSignIn(problem?: string): void {
-  const input = h('input', { id: 'admin-token', name: 'admin-token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true });
-  const form = h(
-    'form',
-    {
-      id: 'sign-in',
-      class: 'card sign-in',
-      onsubmit: (event: Event) => {
-        event.preventDefault();
-        const token = input.value.trim();
-        if (token !== '') void signIn(token);
-      },
-    },
-    h('h1', {}, 'quotagate operator'),
-    h('label', { for: 'admin-token' }, 'Admin token'),
-    input,
-    h('p', { class: 'help' }, 'The token the gateway reads from admin.token_env. It stays in this browser tab and is sent only to this admin listener, as a header.'),
-    h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
-    problem === undefined ? null : errorLine('sign-in-error', problem),
-  );
-  replaceChildren(root, form);
-  input.focus();
+  showSignInForm(root, {
+    field: 'admin-token',
+    title: 'quotagate operator',
+    label: 'Admin token',
+    help: 'The token the gateway reads from admin.token_env. It stays in this browser tab and is sent only to this admin listener, as a header.',
+    onSecret: (token) => void signIn(token),
+    problem,
+  });
 }
 
 /** Checks the token with one cheap call before keeping it. */
