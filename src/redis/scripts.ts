@@ -101,14 +101,17 @@ interface CallParts {
   readonly keys: readonly string[];
   /** KEYS[n+4] but its minute. */
   readonly chargeRecordsKeyPrefix: string;
-  /** ARGV[8]: the policies' options (overage, credits, events), the empty string when they have none. */
-  readonly options: string;
   /** KEYS[n+5 .. n+4+k]: the options' keys (the credit balance and its spend counter; the event stream), none without credits or events. */
   readonly optionKeys: readonly string[];
   /** Whether a policy is covered by credits: the reply then ends with the balance and the credits charged. */
   readonly credits: boolean;
-  /** ARGV[10..9+3n]: window, limit (0 for a meter) and counterId of each counter. */
-  readonly counterArgs: ReadonlyArray<string | number>;
+  /**
+   * ARGV[4], [5], [7], [8], [9] and [10..10+3n] (expiry grace, n, usage
+   * marker lifetime, options, k, each counter's window, limit and counterId,
+   * the charge records' lifetime) as the one argument consume.lua is sent
+   * them in (see its header): newline-separated.
+   */
+  readonly fixedArgs: string;
 }
 
 /** Subjects whose call parts are kept per list of policies; past it, the list's entries start over. */
@@ -167,16 +170,24 @@ function callPartsOf(input: ConsumeScriptInput, meters: readonly Meter[], option
     const entry = `e,${optionKeys.length},${options.events!.streamMaxLength},${input.plan ?? ''}`;
     policyOptions = policyOptions === '' ? entry : `${policyOptions};${entry}`;
   }
+  const fixedArgs = [
+    COUNTER_EXPIRY_GRACE_MS,
+    input.policies.length + meters.length,
+    USAGE_MARKER_TTL_MS,
+    policyOptions,
+    optionKeys.length,
+    ...counterArgs,
+    CHARGE_RECORDS_KEY_TTL_MS,
+  ].join('\n');
   return {
     meters,
     plan: input.plan,
     events,
     keys,
     chargeRecordsKeyPrefix: chargeRecordsKeyPrefix(options.keyPrefix, input.subject),
-    options: policyOptions,
     optionKeys,
     credits: credits !== undefined,
-    counterArgs,
+    fixedArgs,
   };
 }
 
@@ -304,24 +315,18 @@ export function consumeScriptCall(
   idempotency?: IdempotencyScriptPart,
 ): [number, ...Array<string | number>] {
   const parts = options.callParts?.partsOf(input, options) ?? callPartsOf(input, input.meters ?? NO_METERS, options);
-  const counters = input.policies.length + parts.meters.length;
   const keyCount = parts.keys.length + parts.optionKeys.length + (idempotency === undefined ? 1 : 2);
   const call: [number, ...Array<string | number>] = [keyCount, ...parts.keys];
   call.push(`${parts.chargeRecordsKeyPrefix}${input.chargeMinute ?? chargeMinuteOf(Date.now())}`);
   for (const key of parts.optionKeys) call.push(key);
   if (idempotency !== undefined) call.push(idempotency.recordKey);
+  // ARGV as consume.lua is sent it (its header): what never changes for the subject is one argument.
   call.push(
     input.cost,
     options.nowOverrideMs === undefined ? '' : Math.floor(options.nowOverrideMs),
     options.inFlightTtlMs,
-    COUNTER_EXPIRY_GRACE_MS,
-    counters,
     options.trackUsage === true ? 1 : 0,
-    USAGE_MARKER_TTL_MS,
-    parts.options,
-    parts.optionKeys.length,
-    ...parts.counterArgs,
-    CHARGE_RECORDS_KEY_TTL_MS,
+    parts.fixedArgs,
     input.requestId ?? randomUUID(),
   );
   if (idempotency !== undefined) call.push(idempotency.fingerprint, idempotency.attempt);

@@ -121,8 +121,24 @@ describe('ConsumeCallParts', () => {
       'qg:v1:dirty-index',
       'qg:v1:{acme}:charges:7',
     ]);
+    // …and the ARGV it reads once rebuilt: cost, no clock override, the in-flight TTL, the grace, 2 counters, a ledger, the marker TTL, no options.
+    expect(argvAsRead(consumeScriptCall(cases[0]!, { ...options, callParts: parts }))).toEqual([
+      1, '', 1_000, '60000', '2', 1, String(40 * 86_400_000), '', '0',
+      'hour', '10', 'w:hour', 'month', '5', 'q:search:month', '180000', 'r1',
+    ]);
   });
 });
+
+/**
+ * The ARGV consume.lua reads (the layout of its header), rebuilt from a
+ * call's arguments as sent, the way the script rebuilds it: the fields that
+ * travel as one argument come back as strings.
+ */
+function argvAsRead(args: ReadonlyArray<string | number>): Array<string | number | undefined> {
+  const sent = args.slice(1 + Number(args[0]));
+  const fixed = String(sent[4]).split('\n');
+  return [sent[0], sent[1], sent[2], fixed[0], fixed[1], sent[3], fixed[2], fixed[3], fixed[4], ...fixed.slice(5), ...sent.slice(5)];
+}
 
 describe('consume.lua calls with events', () => {
   const policies = [windowPolicy('hour', 10), withThresholds(quotaPolicy('search', 'month', 1_000), [80, 95])];
@@ -139,9 +155,9 @@ describe('consume.lua calls with events', () => {
     // 2 counters, marker, hydration marker, usage index, charge records, the stream.
     expect(args[0]).toBe(7);
     expect(args[7]).toBe('qg:v1:events');
-    const argv = args.slice(8);
+    const argv = argvAsRead(args);
     expect(argv[7]).toBe('t,2,800:950,80:95,search.month;e,1,5000,pro');
-    expect(argv[8]).toBe(1);
+    expect(argv[8]).toBe('1');
     expect(argv.at(-1)).toBe('acme');
     // On a Cluster, the stream of the subject's slot.
     expect(consumeScriptCall(call, { ...base, slot: 42, events: { streamMaxLength: 5_000 } })[7]).toMatch(/^qg:v1:\{.+\}:events$/);
@@ -151,7 +167,7 @@ describe('consume.lua calls with events', () => {
     const covered = { ...call, policies: [coveredByCredits(quotaPolicy('search', 'month', 10), 'search')] };
     const args = consumeScriptCall(covered, { ...base, events: { streamMaxLength: 5_000 } });
     expect(args.slice(6, 9)).toEqual(['qg:v1:{acme}:credits:search', 'qg:v1:{acme}:c:search:month', 'qg:v1:events']);
-    expect(args[9 + 7]).toBe('c,1,1,c:search:month;e,3,5000,pro');
+    expect(argvAsRead(args)[7]).toBe('c,1,1,c:search:month;e,3,5000,pro');
     // No thresholds and no credits: nothing can emit, so the call is the plain one.
     const plain = { ...call, policies: [windowPolicy('hour', 10)] };
     expect(consumeScriptCall(plain, { ...base, events: { streamMaxLength: 5_000 } })).toEqual(consumeScriptCall(plain, base));
