@@ -87,6 +87,23 @@ describe('CachingKeyStore', () => {
     expect(store.lookups).toBe(5);
   });
 
+  it('still drops every key of a subject after some of them were evicted, and after it gained keys again', async () => {
+    const { store, cache } = setup({ maxEntries: 2 });
+    await cache.findByHash(A);
+    await cache.findByHash(B); // acme: two keys
+    await cache.findByHash(C); // evicts A: acme is down to B
+    cache.invalidateSubject('acme');
+    expect(cache.size).toBe(1);
+    await cache.findByHash(C);
+    expect(store.lookups).toBe(3); // C stayed cached
+    await cache.findByHash(A); // evicts B (C was used more recently): acme has A again
+    await cache.findByHash(B); // evicts C: acme has two keys again
+    cache.invalidateSubject('acme');
+    expect(cache.size).toBe(0);
+    await Promise.all([cache.findByHash(A), cache.findByHash(B)]);
+    expect(store.lookups).toBe(7);
+  });
+
   it('shares one store lookup among concurrent misses of a hash', async () => {
     const { store, cache } = setup();
     const records = await Promise.all([cache.findByHash(A), cache.findByHash(A), cache.findByHash(A)]);
